@@ -1,0 +1,26 @@
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "core/events.hpp"
+
+using namespace certheal;
+
+TEST_CASE("every event has a unique id and a unique snake_case name", "[events]") {
+    std::set<int> ids;
+    std::set<std::string_view> names;
+    for (const auto& def : event_table()) {
+        CHECK(ids.insert(static_cast<int>(def.id)).second);
+        CHECK(names.insert(def.name).second);
+        CHECK(def.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos);
+        CHECK_FALSE(def.meaning.empty());
+    }
+    CHECK(ids.size() == 16);
+}
+
+TEST_CASE("event names from the interface contract map to their ids", "[events]") {
+    CHECK(event_id_from_name("symptom_confirmed") == EventId::symptom_confirmed);
+    CHECK(static_cast<int>(EventId::symptom_confirmed) == 2001);
+    CHECK(definition_of(EventId::circuit_opened).name == "circuit_opened");
+    CHECK_FALSE(event_id_from_name("no_such_event").has_value());
+}
