@@ -1,0 +1,42 @@
+#pragma once
+// Loading the TLS material a site's config names: CA bundles and client identities
+// (PEM pair or PKCS#12). Used by config validation (does it load?) and by the prober
+// (install it into an SSL_CTX). A PKCS#12 password is read here, used, and wiped; it
+// never appears in a returned message.
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "config/config.hpp"
+#include "core/result.hpp"
+
+namespace certheal {
+
+struct X509Deleter { void operator()(X509* cert) const noexcept { X509_free(cert); } };
+struct EvpPkeyDeleter { void operator()(EVP_PKEY* key) const noexcept { EVP_PKEY_free(key); } };
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+
+struct ClientIdentity {
+    X509Ptr certificate;
+    EvpPkeyPtr private_key;            // checked to match `certificate`
+    std::vector<X509Ptr> chain;        // intermediates, possibly empty
+};
+
+// Every certificate in a PEM file; a Failure when the file is missing, unreadable or
+// holds no certificate.
+Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file);
+
+// The client identity a site presents. Failure messages name the file and what is wrong
+// ("key does not match the certificate", "password_env CERT_PW is not set",
+// "wrong password or corrupt PKCS#12") and never the password.
+Result<ClientIdentity> load_client_identity(const ClientCert& client_cert);
+
+// The certificate's notAfter as system time (for certificate_expiring).
+TimePoint not_after(const X509& certificate);
+
+}  // namespace certheal
