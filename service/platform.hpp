@@ -1,13 +1,41 @@
 #pragma once
 // What differs between Windows and POSIX hosts, decided by the adapter CMake picks
-// (service/posix/platform.cpp or service/win/platform.cpp).
+// (service/posix/platform.cpp or service/win/platform.cpp). The composition root
+// (service/run.cpp, service/cli.cpp) only talks to this header and the core ports.
 
 #include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/events.hpp"
+#include "core/ports.hpp"
 
 namespace certheal::platform {
 
 std::filesystem::path default_config_path();  // %ProgramData%\certheal\certheal.json | /etc/certheal/certheal.json
 std::filesystem::path default_state_dir();    // %ProgramData%\certheal | /var/lib/certheal
+
+struct Adapters {
+    std::unique_ptr<ProcessRunner> processes;  // CreateProcessW + job object | posix_spawn + process group
+    std::unique_ptr<ServiceManager> services;  // SCM | systemd
+    std::unique_ptr<EventSink> system_log;     // Event Log | syslog
+};
+Adapters make_adapters();
+
+// The config decides what runs as SYSTEM/root: a sentence saying who else can change it,
+// or nothing when only administrators (root) can.
+std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config);
+
+enum class ControlRequest { stop, reload };
+
+// Delivers the console's stop and reload requests (POSIX: SIGINT/SIGTERM stop, SIGHUP
+// reloads; Windows: Ctrl+C/Ctrl+Break/close stop) to `handler` on the io_context's thread.
+// Watching ends when the returned object is destroyed.
+std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
+                                             std::function<void(ControlRequest, std::string reason)> handler);
 
 }  // namespace certheal::platform
