@@ -38,4 +38,9 @@ enum class ControlRequest { stop, reload };
 std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
                                              std::function<void(ControlRequest, std::string reason)> handler);
 
+// `certheal install` / `certheal uninstall`: register or remove the service, its event
+// source and its protected data folder (Windows). Return the process exit code.
+int install_service(const std::filesystem::path& config);
+int uninstall_service();
+
 }  // namespace certheal::platform
