@@ -1,0 +1,253 @@
+#include "core/journal.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+namespace certheal {
+namespace {
+
+using namespace std::chrono;
+
+struct CivilTime {
+    int year;
+    unsigned month, day, hour, minute, second, millisecond;
+};
+
+CivilTime to_civil(TimePoint time) {
+    const auto in_ms = floor<milliseconds>(time);
+    const auto day = floor<days>(in_ms);
+    const year_month_day date{day};
+    const hh_mm_ss clock{in_ms - day};
+    return {static_cast<int>(date.year()), static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+            static_cast<unsigned>(clock.hours().count()), static_cast<unsigned>(clock.minutes().count()),
+            static_cast<unsigned>(clock.seconds().count()), static_cast<unsigned>(clock.subseconds().count())};
+}
+
+// Reads exactly `width` decimal digits at `pos`.
+std::optional<int> digits_at(std::string_view text, std::size_t pos, std::size_t width) {
+    if (pos + width > text.size()) return std::nullopt;
+    int value = 0;
+    for (std::size_t i = pos; i < pos + width; ++i) {
+        if (text[i] < '0' || text[i] > '9') return std::nullopt;
+        value = value * 10 + (text[i] - '0');
+    }
+    return value;
+}
+
+std::string string_field(const nlohmann::json& record, const char* key) {
+    const auto found = record.find(key);
+    if (found == record.end() || !found->is_string()) return {};
+    return found->get<std::string>();
+}
+
+std::error_code last_os_error_or(std::errc fallback) {
+    const int saved = errno;
+    return saved != 0 ? std::error_code(saved, std::generic_category()) : std::make_error_code(fallback);
+}
+
+}  // namespace
+
+std::string format_time_utc(TimePoint time) {
+    const auto civil = to_civil(time);
+    char buffer[40];
+    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", civil.year, civil.month, civil.day,
+                  civil.hour, civil.minute, civil.second, civil.millisecond);
+    return buffer;
+}
+
+std::optional<TimePoint> parse_time_utc(std::string_view text) {
+    // Fixed layout: YYYY-MM-DDTHH:MM:SS, then an optional fraction, then 'Z'.
+    if (text.size() < 20 || text[4] != '-' || text[7] != '-' || (text[10] != 'T' && text[10] != 't') ||
+        text[13] != ':' || text[16] != ':')
+        return std::nullopt;
+    const auto y = digits_at(text, 0, 4), mo = digits_at(text, 5, 2), d = digits_at(text, 8, 2);
+    const auto h = digits_at(text, 11, 2), mi = digits_at(text, 14, 2), s = digits_at(text, 17, 2);
+    if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
+    const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)}, day{static_cast<unsigned>(*d)}};
+    if (!date.ok()) return std::nullopt;
+
+    std::size_t pos = 19;
+    int millis = 0;
+    if (text[pos] == '.') {
+        ++pos;
+        int fraction_digits = 0;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+            if (fraction_digits < 3) millis = millis * 10 + (text[pos] - '0');
+            ++fraction_digits;
+            ++pos;
+        }
+        if (fraction_digits == 0) return std::nullopt;
+        for (int i = fraction_digits; i < 3; ++i) millis *= 10;
+    }
+    if (pos + 1 != text.size() || (text[pos] != 'Z' && text[pos] != 'z')) return std::nullopt;
+
+    return TimePoint{duration_cast<TimePoint::duration>(sys_days{date}.time_since_epoch() + hours{*h} +
+                                                        minutes{*mi} + seconds{*s} + milliseconds{millis})};
+}
+
+std::string make_incident_id(TimePoint started, int sequence) {
+    const auto civil = to_civil(started);
+    char buffer[48];
+    std::snprintf(buffer, sizeof buffer, "%04d%02u%02uT%02u%02u%02u-%d", civil.year, civil.month, civil.day,
+                  civil.hour, civil.minute, civil.second, sequence);
+    return buffer;
+}
+
+std::filesystem::path journal_path(const std::filesystem::path& state_dir) { return state_dir / "journal.jsonl"; }
+
+nlohmann::ordered_json journal_record(const Event& event) {
+    nlohmann::ordered_json record;
+    record["time"] = format_time_utc(event.time);
+    record["id"] = static_cast<int>(event.id);
+    record["event"] = std::string(definition_of(event.id).name);
+    record["site"] = event.site.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(event.site);
+    record["incident"] =
+        event.incident.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(event.incident);
+    record["message"] = event.message;
+    if (event.details.is_object()) {
+        for (const auto& [key, value] : event.details.items()) {
+            if (!record.contains(key)) record[key] = value;
+        }
+    } else if (!event.details.is_null()) {
+        record["details"] = event.details;
+    }
+    return record;
+}
+
+JournalSink::JournalSink(std::filesystem::path state_dir)
+    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)) {}
+
+void JournalSink::emit(const Event& event) {
+    std::optional<Failure> failure;
+    try {
+        // Invalid UTF-8 (say, in a child's output tail) is replaced rather than failing the record.
+        const std::string line =
+            journal_record(event).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+
+        std::lock_guard lock(mutex_);
+        std::error_code folder_error;
+        std::filesystem::create_directories(state_dir_, folder_error);
+        if (folder_error) {
+            failure = Failure{folder_error, "certheal could not create its state folder " + state_dir_.string() +
+                                                " for the journal: " + folder_error.message() +
+                                                ". Check that the folder's parent exists and is writable."};
+        } else {
+            errno = 0;
+            std::ofstream out(path_, std::ios::out | std::ios::app | std::ios::binary);
+            if (!out) {
+                const auto code = last_os_error_or(std::errc::permission_denied);
+                failure = Failure{code, "certheal could not open its journal " + path_.string() + ": " +
+                                            code.message() + ". Check the permissions of the state folder."};
+            } else {
+                errno = 0;
+                out.write(line.data(), static_cast<std::streamsize>(line.size()));
+                out.flush();
+                if (!out) {
+                    const auto code = last_os_error_or(std::errc::io_error);
+                    failure = Failure{code, "certheal could not write to its journal " + path_.string() + ": " +
+                                                code.message() + ". Check free disk space."};
+                }
+            }
+        }
+        last_write_ok_ = !failure;
+        if (failure) {
+            ++failed_writes_;
+            last_error_ = std::move(failure);
+        }
+    } catch (const std::exception& error) {
+        // Only allocation or a lock failure can get here; a sink must not throw.
+        std::lock_guard lock(mutex_);
+        last_write_ok_ = false;
+        ++failed_writes_;
+        last_error_ = Failure{std::make_error_code(std::errc::not_enough_memory),
+                              std::string("certheal could not record an event in its journal: ") + error.what()};
+    }
+}
+
+std::optional<Failure> JournalSink::last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+}
+
+std::size_t JournalSink::failed_writes() const {
+    std::lock_guard lock(mutex_);
+    return failed_writes_;
+}
+
+bool JournalSink::last_write_ok() const {
+    std::lock_guard lock(mutex_);
+    return last_write_ok_;
+}
+
+std::vector<nlohmann::json> read_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
+                                         std::string* warnings) {
+    std::vector<nlohmann::json> records;
+    std::ifstream in(path, std::ios::in | std::ios::binary);
+    if (!in) return records;
+
+    std::string line;
+    std::size_t line_number = 0, corrupt = 0, first_corrupt_line = 0;
+    while (std::getline(in, line)) {
+        ++line_number;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        if (record.is_discarded() || !record.is_object()) {
+            if (corrupt++ == 0) first_corrupt_line = line_number;
+            continue;
+        }
+        if (since) {
+            const auto time = parse_time_utc(string_field(record, "time"));
+            if (!time || *time < *since) continue;
+        }
+        records.push_back(std::move(record));
+    }
+    if (corrupt > 0 && warnings) {
+        *warnings = "Skipped " + std::to_string(corrupt) + (corrupt == 1 ? " line" : " lines") + " of " +
+                    path.string() + " that " + (corrupt == 1 ? "is" : "are") +
+                    " not a JSON object (first at line " + std::to_string(first_corrupt_line) +
+                    "); the rest of the journal was read.";
+    }
+    return records;
+}
+
+std::string format_event_line(const nlohmann::json& record) {
+    const std::string raw_time = string_field(record, "time");
+    std::string when = raw_time.empty() ? "?" : raw_time;
+    if (const auto parsed = parse_time_utc(raw_time)) {
+        const auto civil = to_civil(*parsed);
+        char buffer[32];
+        std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02u %02u:%02u:%02uZ", civil.year, civil.month, civil.day,
+                      civil.hour, civil.minute, civil.second);
+        when = buffer;
+    }
+    std::string event = string_field(record, "event");
+    if (event.empty()) event = "?";
+    std::string site = string_field(record, "site");
+    if (site.empty()) site = "-";
+    const std::string incident = string_field(record, "incident");
+
+    std::string line = when + "  " + event + "  " + site + "  ";
+    if (!incident.empty()) line += "[" + incident + "]  ";
+    line += string_field(record, "message");
+    return line;
+}
+
+FanOutSink::FanOutSink(std::vector<EventSink*> sinks) : sinks_(std::move(sinks)) {}
+
+void FanOutSink::add(EventSink& sink) { sinks_.push_back(&sink); }
+
+void FanOutSink::emit(const Event& event) {
+    for (EventSink* sink : sinks_) {
+        try {
+            if (sink) sink->emit(event);
+        } catch (...) {
+            // Sinks must not throw; if one does, the others still get the event.
+        }
+    }
+}
+
+}  // namespace certheal
