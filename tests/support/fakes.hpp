@@ -1,0 +1,246 @@
+#pragma once
+// Test doubles for every port in core/ports.hpp, core/clock.hpp and core/events.hpp.
+// They are deliberately general: unit tests of the policy, the workflow and the monitor
+// all build on them. None of them sleeps; time only moves when a test advances FakeClock.
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "core/events.hpp"
+#include "core/ports.hpp"
+
+namespace certheal::testing {
+
+// --- time ------------------------------------------------------------------------------
+// A clock that only moves when told to. advance() fires due timers in time order (ties in
+// the order they were scheduled), including timers that callbacks schedule during the
+// advance, and sets now() to each timer's due time while its callback runs.
+class FakeClock final : public Clock {
+public:
+    static TimePoint default_start();  // 2026-11-24T22:00:00Z, so journal times read sensibly
+
+    explicit FakeClock(TimePoint start = default_start());
+
+    TimePoint now() const override { return now_; }
+    [[nodiscard]] std::unique_ptr<TimerHandle> after(Duration delay, std::function<void()> callback) override;
+
+    // Moves time without firing anything (a wall-clock jump); timers keep their due times.
+    void set_now(TimePoint time) { now_ = time; }
+    void advance(Duration by);
+    void advance_to(TimePoint time);
+    std::size_t pending_timers() const;  // scheduled, not yet fired, not cancelled
+    std::optional<TimePoint> next_due() const;
+
+private:
+    struct Timer {
+        TimePoint due;
+        std::uint64_t sequence = 0;
+        std::function<void()> callback;
+        bool cancelled = false;
+    };
+    class Handle;
+
+    TimePoint now_;
+    std::uint64_t next_sequence_ = 0;
+    std::vector<std::shared_ptr<Timer>> timers_;
+};
+
+// --- events ----------------------------------------------------------------------------
+class RecordingSink final : public EventSink {
+public:
+    void emit(const Event& event) override { events_.push_back(event); }
+
+    const std::vector<Event>& events() const { return events_; }
+    std::vector<std::string> names() const;  // event names in emission order
+    std::size_t count(EventId id) const;
+    std::optional<Event> last(EventId id) const;
+    std::vector<Event> all(EventId id) const;
+    void clear() { events_.clear(); }
+
+private:
+    std::vector<Event> events_;
+};
+
+// --- worker pools ----------------------------------------------------------------------
+// Runs the work and then its completion right away, inside submit().
+class InlineWorkerPool final : public WorkerPool {
+public:
+    void submit(std::function<void()> work, std::function<void()> done) override;
+    std::size_t submitted() const { return submitted_; }
+
+private:
+    std::size_t submitted_ = 0;
+};
+
+// Holds submitted jobs until the test runs them, so a test can act (cancel, destroy the
+// owner...) while a step is "in progress".
+class QueuedWorkerPool final : public WorkerPool {
+public:
+    void submit(std::function<void()> work, std::function<void()> done) override;
+    std::size_t pending() const { return jobs_.size(); }
+    std::size_t submitted() const { return submitted_; }
+    // Runs the oldest job's work and then its completion. Returns false when none is queued.
+    bool run_next();
+    // Runs jobs, including ones their completions submit, until none is left. Returns how many ran.
+    std::size_t run_all();
+
+private:
+    struct Job {
+        std::function<void()> work;
+        std::function<void()> done;
+    };
+    std::deque<Job> jobs_;
+    std::size_t submitted_ = 0;
+};
+
+// --- services --------------------------------------------------------------------------
+struct ServiceCall {
+    enum class Kind { stop, start };
+    Kind kind = Kind::stop;
+    std::string service;
+    bool with_dependents = false;
+    Duration timeout{};
+};
+
+// In-memory services with states and dependencies, behaving like the ServiceManager
+// contract (and the real SCM): stopping a service with running dependents fails with 1051
+// unless with_dependents; starting one starts its dependencies first.
+class FakeServiceManager final : public ServiceManager {
+public:
+    void add_service(const std::string& name, bool running, std::vector<std::string> depends_on = {});
+    bool is_running(const std::string& name) const;
+    void set_running(const std::string& name, bool running);
+
+    // The next call of `kind` on `service` fails with `failure` (one-shot, queued per service).
+    void fail_next(ServiceCall::Kind kind, const std::string& service, Failure failure);
+    // Calls of `kind` on `service` block until their stop_token is cancelled, then fail with
+    // operation_canceled. Only use with a token that is (or will be) cancelled.
+    void block_until_cancelled(ServiceCall::Kind kind, const std::string& service);
+
+    std::vector<ServiceCall> calls() const;
+    // Port calls as short lines: "stop IISADMIN /y", "stop W3SVC", "start W3SVC".
+    std::vector<std::string> call_log() const;
+    // State changes in the order they happened: "stopped FTPSVC", "started IISADMIN".
+    std::vector<std::string> transitions() const;
+
+    Result<std::vector<std::string>> stop_service(const std::string& service, bool with_dependents,
+                                                  Duration timeout, std::stop_token cancel) override;
+    Result<Done> start_service(const std::string& service, Duration timeout, std::stop_token cancel) override;
+
+private:
+    struct Service {
+        bool running = false;
+        std::vector<std::string> depends_on;
+    };
+    using Key = std::pair<ServiceCall::Kind, std::string>;
+
+    std::optional<Failure> scripted_failure(const Key& key, std::unique_lock<std::mutex>& lock,
+                                            const std::stop_token& cancel);
+    void collect_running_dependents(const std::string& service, std::set<std::string>& visited,
+                                    std::vector<std::string>& order) const;
+    bool start_locked(const std::string& service, std::set<std::string>& visiting, Failure& failure);
+
+    mutable std::mutex mutex_;
+    std::condition_variable_any blocked_;
+    std::map<std::string, Service> services_;
+    std::vector<std::string> registration_order_;
+    std::map<Key, std::deque<Failure>> failures_;
+    std::set<Key> blocking_;
+    std::vector<ServiceCall> calls_;
+    std::vector<std::string> transitions_;
+};
+
+// --- processes -------------------------------------------------------------------------
+struct ProcessCall {
+    std::filesystem::path program;
+    std::vector<std::string> args;
+    Duration timeout{};
+};
+
+ProcessOutcome exited(int exit_code, std::string stdout_tail = {}, std::string stderr_tail = {});
+ProcessOutcome timed_out_outcome(std::string stdout_tail = {}, std::string stderr_tail = {});
+
+// Scripted outcomes per program (a queue; when it runs dry, the default: exit code 0).
+class FakeProcessRunner final : public ProcessRunner {
+public:
+    void script(const std::filesystem::path& program, Result<ProcessOutcome> outcome);
+    void set_default(Result<ProcessOutcome> outcome);
+    // Runs of `program` block until cancelled, then report cancelled (like the real runner).
+    void block_until_cancelled(const std::filesystem::path& program);
+
+    std::vector<ProcessCall> calls() const;
+
+    Result<ProcessOutcome> run(const std::filesystem::path& program, const std::vector<std::string>& args,
+                               Duration timeout, std::stop_token cancel) override;
+
+private:
+    mutable std::mutex mutex_;
+    std::condition_variable_any blocked_;
+    std::map<std::filesystem::path, std::deque<Result<ProcessOutcome>>> scripts_;
+    std::optional<Result<ProcessOutcome>> default_;
+    std::set<std::filesystem::path> blocking_;
+    std::vector<ProcessCall> calls_;
+};
+
+// --- probing ---------------------------------------------------------------------------
+ProbeResult probe_result(const std::string& site, ProbeClass cls, std::optional<int> status = std::nullopt);
+
+// Scripted results per site name: a queue, else a function, else healthy (status 200).
+// Results are delivered inside probe() unless hold_results(true), in which case they wait
+// for release_all(), like a probe still on the wire.
+class FakeProber final : public SiteProber {
+public:
+    void script(const std::string& site, ProbeResult result);
+    void script(const std::string& site, std::vector<ProbeClass> classes);
+    void set_function(std::function<ProbeResult(const SiteConfig&)> produce);
+    void hold_results(bool hold) { hold_ = hold; }
+    std::size_t held() const { return held_.size(); }
+    void release_all();
+
+    const std::vector<std::string>& calls() const { return calls_; }  // site names in order
+
+    void probe(const SiteConfig& site, std::function<void(ProbeResult)> done) override;
+
+private:
+    std::map<std::string, std::deque<ProbeResult>> scripts_;
+    std::function<ProbeResult(const SiteConfig&)> produce_;
+    bool hold_ = false;
+    std::vector<std::pair<ProbeResult, std::function<void(ProbeResult)>>> held_;
+    std::vector<std::string> calls_;
+};
+
+// --- persisted state -------------------------------------------------------------------
+class MemoryStateStore final : public StateStore {
+public:
+    MemoryStateStore() = default;
+    explicit MemoryStateStore(std::string contents) : contents_(std::move(contents)) {}
+
+    const std::optional<std::string>& contents() const { return contents_; }
+    void set_contents(std::optional<std::string> contents) { contents_ = std::move(contents); }
+    void fail_loads(std::optional<Failure> failure) { load_failure_ = std::move(failure); }
+    void fail_saves(std::optional<Failure> failure) { save_failure_ = std::move(failure); }
+    std::size_t saves() const { return saves_; }
+
+    Result<std::optional<std::string>> load() override;
+    Result<Done> save(const std::string& contents) override;
+
+private:
+    std::optional<std::string> contents_;
+    std::optional<Failure> load_failure_;
+    std::optional<Failure> save_failure_;
+    std::size_t saves_ = 0;
+};
+
+}  // namespace certheal::testing
