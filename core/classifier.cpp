@@ -1,0 +1,178 @@
+#include "core/classifier.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <regex>
+#include <utility>
+
+namespace certheal {
+namespace {
+
+constexpr std::string_view kDefaultPattern = "403\\.7";
+// The default pattern must not match "403.16" or "403.17" (or "403.70"): those are other
+// IIS sub-statuses, so the digit after the 7 is excluded.
+constexpr const char* kGuardedDefaultPattern = "403\\.7(?![0-9])";
+constexpr std::string_view kRejectionPhrase = "client certificate required";
+
+constexpr std::array<std::pair<int, std::string_view>, 33> kAlertNames{{
+    {0, "close_notify"},
+    {10, "unexpected_message"},
+    {20, "bad_record_mac"},
+    {21, "decryption_failed"},
+    {22, "record_overflow"},
+    {30, "decompression_failure"},
+    {40, "handshake_failure"},
+    {41, "no_certificate"},
+    {42, "bad_certificate"},
+    {43, "unsupported_certificate"},
+    {44, "certificate_revoked"},
+    {45, "certificate_expired"},
+    {46, "certificate_unknown"},
+    {47, "illegal_parameter"},
+    {48, "unknown_ca"},
+    {49, "access_denied"},
+    {50, "decode_error"},
+    {51, "decrypt_error"},
+    {60, "export_restriction"},
+    {70, "protocol_version"},
+    {71, "insufficient_security"},
+    {80, "internal_error"},
+    {86, "inappropriate_fallback"},
+    {90, "user_canceled"},
+    {100, "no_renegotiation"},
+    {109, "missing_extension"},
+    {110, "unsupported_extension"},
+    {111, "certificate_unobtainable"},
+    {112, "unrecognized_name"},
+    {113, "bad_certificate_status_response"},
+    {114, "bad_certificate_hash_value"},
+    {115, "unknown_psk_identity"},
+    {116, "certificate_required"},
+}};
+
+// Alerts a server sends when it did not accept (or did not get) the client's certificate.
+constexpr std::array<std::string_view, 9> kCertificateRejectionAlerts{
+    "certificate_required", "bad_certificate",     "unknown_ca",      "certificate_unknown", "unsupported_certificate",
+    "certificate_revoked",  "certificate_expired", "access_denied",   "no_certificate",
+};
+
+bool contains_case_insensitive(std::string_view haystack, std::string_view needle) {
+    const auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    });
+    return it != haystack.end();
+}
+
+bool body_matches_pattern(const std::string& body, const std::string& pattern) {
+    const bool is_default = pattern.empty() || pattern == kDefaultPattern;
+    try {
+        const std::regex rejection(is_default ? std::string(kGuardedDefaultPattern) : pattern,
+                                   std::regex::ECMAScript | std::regex::optimize);
+        return std::regex_search(body, rejection);
+    } catch (const std::regex_error&) {
+        // Config validation rejects bad patterns; should one slip through, the default applies.
+        return std::regex_search(body, std::regex(kGuardedDefaultPattern));
+    }
+}
+
+bool forbidden_means_certificate_rejected(const std::string& body, std::optional<int> substatus,
+                                          const std::string& pattern) {
+    // 403.16 (untrusted client certificate root) and 403.17 (expired client certificate) are
+    // problems of the certificate itself that a trust re-sync does not cure.
+    if (substatus == 16 || substatus == 17) return false;
+    return body_matches_pattern(body, pattern) || contains_case_insensitive(body, kRejectionPhrase);
+}
+
+ProbeClass classify_transport_failure(const ProbeObservation& observation) {
+    switch (observation.failure) {
+    case TransportFailure::timed_out:
+        return ProbeClass::timeout;
+    case TransportFailure::name_not_resolved:
+    case TransportFailure::refused:
+    case TransportFailure::reset:
+    case TransportFailure::unreachable:
+    case TransportFailure::closed:
+        return ProbeClass::connect_failed;
+    case TransportFailure::tls_alert: {
+        const bool client_cert_involved = observation.client_cert_configured || observation.server_requested_client_cert;
+        if (observation.tls_alert && alert_means_certificate_rejected(*observation.tls_alert, client_cert_involved)) {
+            return ProbeClass::client_cert_rejected;
+        }
+        return ProbeClass::tls_error;
+    }
+    case TransportFailure::server_cert_invalid:
+    case TransportFailure::tls_protocol:
+    case TransportFailure::local_setup:
+        return ProbeClass::tls_error;
+    case TransportFailure::other:
+    case TransportFailure::none:
+        break;
+    }
+    return observation.phase == ProbePhase::tls ? ProbeClass::tls_error : ProbeClass::connect_failed;
+}
+
+}  // namespace
+
+std::string_view to_string(ProbePhase phase) noexcept {
+    switch (phase) {
+    case ProbePhase::resolve: return "resolve";
+    case ProbePhase::connect: return "connect";
+    case ProbePhase::tls: return "tls";
+    case ProbePhase::response: return "response";
+    }
+    return "response";
+}
+
+std::optional<int> find_iis_substatus(std::string_view body) {
+    constexpr std::string_view marker = "403.";
+    for (std::size_t at = body.find(marker); at != std::string_view::npos; at = body.find(marker, at + 1)) {
+        // "1403.7" is not an IIS status; the marker must start a number.
+        if (at > 0 && std::isdigit(static_cast<unsigned char>(body[at - 1]))) continue;
+        std::size_t digit = at + marker.size();
+        int value = 0;
+        std::size_t digits = 0;
+        while (digit < body.size() && std::isdigit(static_cast<unsigned char>(body[digit])) && digits < 4) {
+            value = value * 10 + (body[digit] - '0');
+            ++digit;
+            ++digits;
+        }
+        if (digits > 0) return value;
+    }
+    return std::nullopt;
+}
+
+bool alert_means_certificate_rejected(std::string_view alert, bool client_cert_involved) noexcept {
+    if (alert == "handshake_failure") return client_cert_involved;
+    return std::find(kCertificateRejectionAlerts.begin(), kCertificateRejectionAlerts.end(), alert) !=
+           kCertificateRejectionAlerts.end();
+}
+
+std::string tls_alert_name(int alert_code) {
+    for (const auto& [code, name] : kAlertNames) {
+        if (code == alert_code) return std::string(name);
+    }
+    return "alert_" + std::to_string(alert_code);
+}
+
+Classification classify(const ProbeObservation& observation, const SiteRules& rules) {
+    Classification result;
+    if (!observation.status) {
+        result.cls = classify_transport_failure(observation);
+        return result;
+    }
+    // A status line was read: the answer decides, even if the body was cut short.
+    const int status = *observation.status;
+    if (status == 403) result.iis_substatus = find_iis_substatus(observation.body);
+    if (std::find(rules.expect_status.begin(), rules.expect_status.end(), status) != rules.expect_status.end()) {
+        result.cls = ProbeClass::healthy;
+    } else if (status == 403 &&
+               forbidden_means_certificate_rejected(observation.body, result.iis_substatus, rules.rejection_pattern)) {
+        result.cls = ProbeClass::client_cert_rejected;
+    } else {
+        result.cls = ProbeClass::unexpected_status;
+    }
+    return result;
+}
+
+}  // namespace certheal

@@ -1,0 +1,69 @@
+#pragma once
+// Deciding what one probe means. A pure function of what the prober observed and the
+// site's rules, so every row of DESIGN.md's table can be tested without a network.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/probe_result.hpp"
+
+namespace certheal {
+
+// Where a probe stopped. `response` covers the request write and the response read.
+enum class ProbePhase { resolve, connect, tls, response };
+
+std::string_view to_string(ProbePhase phase) noexcept;
+
+// How a transport-level failure looked, already mapped from the platform's error codes
+// by the prober so the classifier stays free of OS and OpenSSL details.
+enum class TransportFailure {
+    none,                 // no transport failure: a status line was read
+    timed_out,            // a phase deadline passed
+    name_not_resolved,    // DNS gave no address
+    refused,              // nobody listens on the port
+    reset,                // the peer reset the connection
+    unreachable,          // no route to the network or host
+    closed,               // the peer closed the connection without a TLS alert
+    tls_alert,            // the peer sent a fatal TLS alert (see tls_alert)
+    server_cert_invalid,  // certheal rejected the server's certificate (chain, name, dates)
+    tls_protocol,         // any other TLS failure (version, cipher, malformed record)
+    local_setup,          // certheal could not set up TLS (unreadable client certificate, CA file)
+    other,
+};
+
+struct ProbeObservation {
+    ProbePhase phase = ProbePhase::response;  // the phase that failed, or the last one reached
+    TransportFailure failure = TransportFailure::none;
+    std::optional<std::string> tls_alert;  // alert name received from the peer, e.g. "unknown_ca"
+    bool client_cert_configured = false;
+    bool server_requested_client_cert = false;  // a CertificateRequest was seen in the handshake
+    std::optional<int> status;                  // set once the status line was read
+    std::string body;                           // what was read of the body (capped)
+};
+
+struct SiteRules {
+    std::vector<int> expect_status{200};
+    std::string rejection_pattern = "403\\.7";  // ECMAScript regex searched in a 403's body
+};
+
+struct Classification {
+    ProbeClass cls = ProbeClass::connect_failed;
+    std::optional<int> iis_substatus;  // 7 for "HTTP Error 403.7", found in a 403's body
+};
+
+Classification classify(const ProbeObservation& observation, const SiteRules& rules);
+
+// The IIS sub-status in a 403 body ("HTTP Error 403.16" -> 16); empty when there is none.
+std::optional<int> find_iis_substatus(std::string_view body);
+
+// True for alerts that mean "your certificate was not accepted". handshake_failure only
+// counts when the client had a certificate to offer or the server asked for one, because
+// on its own it also covers cipher and version mismatches.
+bool alert_means_certificate_rejected(std::string_view alert, bool client_cert_involved) noexcept;
+
+// The name of a TLS alert description code (RFC 8446 section 6), e.g. 48 -> "unknown_ca".
+std::string tls_alert_name(int alert_code);
+
+}  // namespace certheal
