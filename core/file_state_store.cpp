@@ -1,0 +1,103 @@
+#include "core/file_state_store.hpp"
+
+#include <cerrno>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+namespace certheal {
+namespace {
+
+std::error_code last_os_error_or(std::errc fallback) {
+    const int saved = errno;
+    return saved != 0 ? std::error_code(saved, std::generic_category()) : std::make_error_code(fallback);
+}
+
+}  // namespace
+
+std::error_code replace_file_portably(const std::filesystem::path& source, const std::filesystem::path& target) {
+    std::error_code error;
+    std::filesystem::rename(source, target, error);
+    if (!error) return {};
+    // Some platforms (older Windows runtimes) refuse to rename over an existing file.
+    std::error_code exists_error;
+    if (!std::filesystem::exists(target, exists_error)) return error;
+    std::error_code remove_error;
+    std::filesystem::remove(target, remove_error);
+    if (remove_error) return remove_error;
+    std::filesystem::rename(source, target, error);
+    return error;
+}
+
+FileStateStore::FileStateStore(std::filesystem::path state_dir, ReplaceFile replace)
+    : state_dir_(std::move(state_dir)), path_(state_dir_ / "state.json"), replace_(std::move(replace)) {
+    if (!replace_) replace_ = replace_file_portably;
+}
+
+Result<std::optional<std::string>> FileStateStore::load() {
+    std::error_code status_error;
+    const auto status = std::filesystem::status(path_, status_error);
+    if (status.type() == std::filesystem::file_type::not_found) return std::optional<std::string>{};
+    if (status_error) {
+        return Failure{status_error, "certheal could not look at its saved state " + path_.string() + ": " +
+                                         status_error.message() + ". It starts with a fresh repair budget."};
+    }
+    if (status.type() != std::filesystem::file_type::regular) {
+        return Failure{std::make_error_code(std::errc::is_a_directory),
+                       "certheal's saved state " + path_.string() +
+                           " is not a regular file. Remove it; certheal starts with a fresh repair budget."};
+    }
+    errno = 0;
+    std::ifstream in(path_, std::ios::in | std::ios::binary);
+    if (!in) {
+        const auto code = last_os_error_or(std::errc::permission_denied);
+        return Failure{code, "certheal could not read its saved state " + path_.string() + ": " + code.message() +
+                                 ". It starts with a fresh repair budget."};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        const auto code = std::make_error_code(std::errc::io_error);
+        return Failure{code, "certheal could not read its saved state " + path_.string() + ": " + code.message() +
+                                 ". It starts with a fresh repair budget."};
+    }
+    return std::optional<std::string>{text.str()};
+}
+
+Result<Done> FileStateStore::save(const std::string& contents) {
+    std::error_code folder_error;
+    std::filesystem::create_directories(state_dir_, folder_error);
+    if (folder_error) {
+        return Failure{folder_error, "certheal could not create its state folder " + state_dir_.string() + ": " +
+                                         folder_error.message() + "."};
+    }
+    auto temporary = path_;
+    temporary += ".tmp";
+    {
+        errno = 0;
+        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::permission_denied);
+            return Failure{code, "certheal could not write its state to " + temporary.string() + ": " +
+                                     code.message() + ". The repair budget is kept in memory only."};
+        }
+        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+        out.close();
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::io_error);
+            std::error_code ignored;
+            std::filesystem::remove(temporary, ignored);
+            return Failure{code, "certheal could not write its state to " + temporary.string() + ": " +
+                                     code.message() + ". Check free disk space; the repair budget is kept in memory only."};
+        }
+    }
+    if (const auto error = replace_(temporary, path_)) {
+        std::error_code ignored;
+        std::filesystem::remove(temporary, ignored);
+        return Failure{error, "certheal could not replace its saved state " + path_.string() + ": " + error.message() +
+                                  ". The repair budget is kept in memory only."};
+    }
+    return success();
+}
+
+}  // namespace certheal

@@ -1,0 +1,46 @@
+#pragma once
+// The remediator's persisted state (attempt history, circuit) in <state_dir>/state.json.
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "core/ports.hpp"
+
+namespace certheal {
+
+// Replaces `target` with `source` in one step. The default (std::filesystem::rename) is atomic
+// on POSIX; a platform may swap in something better (Windows: MoveFileExW with
+// MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) through FileStateStore's constructor.
+using ReplaceFile = std::function<std::error_code(const std::filesystem::path& source,
+                                                  const std::filesystem::path& target)>;
+
+// The portable replace: rename, and if the platform refuses to rename over an existing file,
+// remove the target and rename again. The fallback leaves a short window with no state file; a
+// crash inside it loses the saved budget, which the caller treats like a first start.
+std::error_code replace_file_portably(const std::filesystem::path& source, const std::filesystem::path& target);
+
+class FileStateStore : public StateStore {
+public:
+    explicit FileStateStore(std::filesystem::path state_dir, ReplaceFile replace = replace_file_portably);
+
+    // The file's text, or nullopt when there is none yet. Whether the text makes sense is for
+    // the caller to judge; a Failure means the file exists but could not be read.
+    Result<std::optional<std::string>> load() override;
+
+    // Writes state.json.tmp, closes it, then replaces state.json with it, so a reader sees the
+    // old or the new state, never half of one. Standard C++ has no fsync: the data reaches the
+    // disk when the OS flushes it, so a power cut right after save() may keep the old state.
+    Result<Done> save(const std::string& contents) override;
+
+    const std::filesystem::path& path() const noexcept { return path_; }
+
+private:
+    std::filesystem::path state_dir_;
+    std::filesystem::path path_;
+    ReplaceFile replace_;
+};
+
+}  // namespace certheal
