@@ -48,6 +48,7 @@ struct ProcessOutcome {
     bool cancelled = false;   // certheal is stopping; the tree was killed
     std::string stdout_tail;  // last few KiB of each stream
     std::string stderr_tail;
+    int terminating_signal = 0;  // POSIX: the signal that ended the program (exit_code is then 128 + it); 0 otherwise
 };
 
 class ProcessRunner {
