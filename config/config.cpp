@@ -241,9 +241,12 @@ public:
             error(pointer, "must be a whole number, got " + kind_of(value) + " " + show(value));
             return std::nullopt;
         }
-        const bool too_small = value.is_number_unsigned() ? false : value.get<std::int64_t>() < minimum;
-        const bool too_large = value.is_number_unsigned() ? value.get<std::uint64_t>() > static_cast<std::uint64_t>(maximum)
-                                                          : value.get<std::int64_t>() > maximum;
+        // nlohmann stores every non-negative integer as unsigned, which may exceed int64.
+        const bool huge = value.is_number_unsigned() &&
+                          value.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<int>::max());
+        const std::int64_t number = huge ? std::int64_t{std::numeric_limits<int>::max()} + 1 : value.get<std::int64_t>();
+        const bool too_small = number < minimum;
+        const bool too_large = number > maximum;
         if (too_small || too_large) {
             if (maximum == std::numeric_limits<int>::max()) {
                 error(pointer, "must be at least " + std::to_string(minimum) + ", got " + show(value));

@@ -1,0 +1,610 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.hpp"
+#include "support/pki.hpp"
+
+using namespace std::chrono_literals;
+using namespace certheal;
+using certheal::test::Pki;
+using certheal::test::ScopedEnv;
+using json = nlohmann::json;
+
+namespace {
+
+const Pki& shared_pki() {
+    static const Pki pki;
+    return pki;
+}
+
+const std::filesystem::path kDefaultStateDir = "/default/state";
+
+// A config that is valid and references no files, to be broken one key at a time.
+json valid_config() {
+    return json::parse(R"({
+      "service": { "status_listen": "127.0.0.1:9464" },
+      "defaults": { "interval": "30s", "timeout": "10s" },
+      "sites": [
+        { "name": "intranet", "url": "https://intranet.example.com/health" },
+        { "name": "extranet", "url": "https://extranet.example.com/" }
+      ],
+      "remediation": {
+        "steps": [
+          { "stop_service": "IISADMIN", "with_dependents": true, "timeout": "2m" },
+          { "start_service": "W3SVC" },
+          { "restore_dependents": true },
+          { "verify": { "attempts": 5, "delay": "10s" } }
+        ]
+      }
+    })");
+}
+
+// Parses as if the config lived in the test PKI's folder, so relative file names resolve there.
+ConfigLoad parse(const std::string& text) {
+    return parse_config(text, shared_pki().dir() / "certheal.json", kDefaultStateDir);
+}
+ConfigLoad parse(const json& document) { return parse(document.dump(2)); }
+
+std::vector<ConfigIssue> errors_of(const ConfigLoad& load) {
+    std::vector<ConfigIssue> errors;
+    std::copy_if(load.issues.begin(), load.issues.end(), std::back_inserter(errors),
+                 [](const ConfigIssue& issue) { return issue.level == ConfigIssue::Level::error; });
+    return errors;
+}
+
+std::string all_issues(const ConfigLoad& load) {
+    std::string text;
+    for (const auto& issue : load.issues) text += format_issue(issue) + "\n";
+    return text;
+}
+
+std::string read_text(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
+struct BadValue {
+    const char* set_at;     // JSON pointer into valid_config() to overwrite
+    const char* value;      // JSON text of the bad value
+    const char* reported_at;
+    const char* message_part;
+};
+
+}  // namespace
+
+TEST_CASE("the valid base config parses without issues", "[config]") {
+    const auto load = parse(valid_config());
+    INFO(all_issues(load));
+    REQUIRE(load.issues.empty());
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->sites.size() == 2);
+    CHECK(load.config->remediation.steps.size() == 4);
+}
+
+TEST_CASE("each invalid value is reported at its JSON pointer with the offending value", "[config]") {
+    const auto bad = GENERATE(values<BadValue>({
+        {"/sites/0/url", R"("http://x")", "/sites/0/url", R"(must be an https URL, got "http://x")"},
+        {"/sites/0/url", R"("intranet.example.com")", "/sites/0/url", "must be an https URL"},
+        {"/sites/0/url", R"("https:///health")", "/sites/0/url", R"(must include a host name, got "https:///health")"},
+        {"/sites/0/url", R"("https://h:99999/")", "/sites/0/url", "invalid port"},
+        {"/sites/0/url", R"("https://user:pw@h/")", "/sites/0/url", "must not contain a user name or password"},
+        {"/sites/0/url", "42", "/sites/0/url", "must be a string, got an integer 42"},
+        {"/defaults/interval", R"("30")", "/defaults/interval", R"(with a unit (ms, s, m, h) such as "30s" or "1m30s", got "30")"},
+        {"/defaults/interval", R"("0s")", "/defaults/interval", R"(must be longer than zero, got "0s")"},
+        {"/defaults/timeout", R"("-5s")", "/defaults/timeout", R"(got "-5s")"},
+        {"/sites/0/timeout", "10", "/sites/0/timeout", "must be a duration string"},
+        {"/sites/1/interval", R"("soon")", "/sites/1/interval", R"(got "soon")"},
+        {"/defaults/failure_threshold", "0", "/defaults/failure_threshold", "must be at least 1, got 0"},
+        {"/sites/0/success_threshold", "0", "/sites/0/success_threshold", "must be at least 1, got 0"},
+        {"/sites/0/failure_threshold", R"("3")", "/sites/0/failure_threshold", "must be a whole number, got a string \"3\""},
+        {"/sites/0/failure_threshold", "2.5", "/sites/0/failure_threshold", "must be a whole number"},
+        {"/sites", "[]", "/sites", "must list at least one site"},
+        {"/sites", "{}", "/sites", "must be an array of sites"},
+        {"/sites/0/bogus", "1", "/sites/0/bogus", "is not a known key here"},
+        {"/defaults/name", R"("x")", "/defaults/name", "is not a known key here"},
+        {"/bogus", "true", "/bogus", "is not a known key here"},
+        {"/service/bogus", "true", "/service/bogus", "is not a known key here"},
+        {"/remediation/bogus", "true", "/remediation/bogus", "is not a known key here"},
+        {"/remediation/steps/1/bogus", "true", "/remediation/steps/1/bogus", "is not a known key here"},
+        {"/sites/0/tls", R"({"client_cert": {"bogus": 1}})", "/sites/0/tls/client_cert/bogus", "is not a known key here"},
+        {"/sites/0/tls", R"({"client_cert": {"cert_file": "client.pem"}})", "/sites/0/tls/client_cert", "no key_file"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "client.pfx", "cert_file": "client.pem"}})",
+         "/sites/0/tls/client_cert", "not both"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "client.pfx", "password_env": "A", "password_file": "b"}})",
+         "/sites/0/tls/client_cert", "either password_env or password_file, not both"},
+        {"/sites/0/tls", R"({"client_cert": {"cert_file": "client.pem", "key_file": "client.key", "password_env": "A"}})",
+         "/sites/0/tls/client_cert/password_env", "only applies to a pfx_file"},
+        {"/sites/0/tls", R"({"verify": "yes"})", "/sites/0/tls/verify", R"(must be true or false, got "yes")"},
+        {"/sites/0/tls", R"({"ca_file": "missing-ca.pem"})", "/sites/0/tls/ca_file", "does not exist"},
+        {"/sites/0/tls", R"({"ca_file": "garbage.pem"})", "/sites/0/tls/ca_file", "holds no certificate"},
+        {"/sites/0/tls", R"({"client_cert": {"cert_file": "garbage.pem", "key_file": "client.key"}})",
+         "/sites/0/tls/client_cert/cert_file", "holds no certificate"},
+        {"/sites/0/tls", R"({"client_cert": {"cert_file": "client.pem", "key_file": "absent.key"}})",
+         "/sites/0/tls/client_cert/key_file", "does not exist"},
+        {"/sites/0/tls", R"({"client_cert": {"cert_file": "client.pem", "key_file": "mismatched.key"}})",
+         "/sites/0/tls/client_cert", "does not match"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "absent.pfx"}})", "/sites/0/tls/client_cert/pfx_file",
+         "does not exist"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "client.pfx", "password_env": "CERTHEAL_TEST_NEVER_SET"}})",
+         "/sites/0/tls/client_cert/password_env", "CERTHEAL_TEST_NEVER_SET, which is not set"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "client.pfx", "password_file": "absent.txt"}})",
+         "/sites/0/tls/client_cert/password_file", "does not exist"},
+        {"/sites/0/tls", R"({"client_cert": {"pfx_file": "client.pfx"}})", "/sites/0/tls/client_cert/pfx_file",
+         "wrong password"},
+        {"/sites/0/tls", R"({"ca_file": 5})", "/sites/0/tls/ca_file", "must be a string"},
+        {"/sites/0/tls", R"("on")", "/sites/0/tls", "must be an object, got a string \"on\""},
+        {"/remediation/steps/0", R"({"run": ["iisreset.exe", "/noforce"]})", "/remediation/steps/0/run/0",
+         R"(must be the program's absolute path (certheal runs no shell and searches no PATH), got "iisreset.exe")"},
+        {"/remediation/steps/0", R"({"run": []})", "/remediation/steps/0/run", "must be a non-empty array"},
+        {"/remediation/steps/0", R"({"run": "/usr/sbin/nginx -s reload"})", "/remediation/steps/0/run",
+         "must be a non-empty array"},
+        {"/remediation/steps/0", R"({"run": ["/bin/true", 5]})", "/remediation/steps/0/run/1", "must be a string"},
+        {"/remediation/steps/0", R"({"start_service": "W3SVC", "with_dependents": true})",
+         "/remediation/steps/0/with_dependents", "is not a known key here"},
+        {"/remediation/steps/0", R"({"stop_service": "A", "start_service": "B"})", "/remediation/steps/0",
+         "must have exactly one of run, stop_service, start_service, restore_dependents, verify; found"},
+        {"/remediation/steps/0", R"({"timeout": "1s"})", "/remediation/steps/0", "found none"},
+        {"/remediation/steps/0", R"({"stop_service": ""})", "/remediation/steps/0/stop_service", "must not be empty"},
+        {"/remediation/steps/0", R"({"stop_service": "A", "with_dependents": "yes"})",
+         "/remediation/steps/0/with_dependents", "must be true or false"},
+        {"/remediation/steps/0", R"({"verify": {"attempts": 0}})", "/remediation/steps/0/verify/attempts",
+         "must be at least 1, got 0"},
+        {"/remediation/steps/0", R"({"verify": {"attempts": 2, "tries": 2}})", "/remediation/steps/0/verify/tries",
+         "is not a known key here"},
+        {"/remediation/steps/0", R"({"verify": {"delay": "1"}})", "/remediation/steps/0/verify/delay", "with a unit"},
+        {"/remediation/steps/0", R"({"restore_dependents": false})", "/remediation/steps/0/restore_dependents",
+         "must be true, got false"},
+        {"/remediation/steps/0", R"("start W3SVC")", "/remediation/steps/0", "must be a step object"},
+        {"/remediation/steps/1/timeout", R"("later")", "/remediation/steps/1/timeout", R"(got "later")"},
+        {"/remediation/steps", "[]", "/remediation/steps", "is empty while remediation is enabled"},
+        {"/remediation/max_attempts", "0", "/remediation/max_attempts", "must be at least 1, got 0"},
+        {"/remediation/cooldown", R"("10")", "/remediation/cooldown", "with a unit"},
+        {"/remediation/enabled", R"("true")", "/remediation/enabled", "must be true or false"},
+        {"/defaults/symptoms", R"(["client_cert_rejected", "flaky"])", "/defaults/symptoms/1", R"(got "flaky")"},
+        {"/defaults/symptoms", R"(["healthy"])", "/defaults/symptoms/0", R"(got "healthy")"},
+        {"/sites/1/symptoms", R"("timeout")", "/sites/1/symptoms", "must be an array of probe classes"},
+        {"/sites/0/expect_status", "[200, 700]", "/sites/0/expect_status/1", "must be between 100 and 599, got 700"},
+        {"/sites/0/expect_status", "[99]", "/sites/0/expect_status/0", "must be between 100 and 599, got 99"},
+        {"/sites/0/expect_status", R"(["200"])", "/sites/0/expect_status/0", "must be a whole number"},
+        {"/sites/0/expect_status", "[]", "/sites/0/expect_status", "must be a non-empty array"},
+        {"/sites/0/rejection_pattern", R"("403(")", "/sites/0/rejection_pattern",
+         R"(must be a valid regular expression (ECMAScript), got "403(")"},
+        {"/sites/0/connect_to", R"("")", "/sites/0/connect_to", "must not be empty"},
+        {"/defaults/connect_to", "1", "/defaults/connect_to", "must be a string"},
+        {"/service/status_listen", R"("0.0.0.0:9464")", "/service/status_listen",
+         R"(must be host:port on the loopback interface (127.0.0.1, [::1] or localhost) with a port from 1 to 65535, got "0.0.0.0:9464")"},
+        {"/service/status_listen", R"("127.0.0.1")", "/service/status_listen", "loopback"},
+        {"/service/status_listen", R"("localhost:0")", "/service/status_listen", "loopback"},
+        {"/service/status_listen", R"("192.168.1.2:9464")", "/service/status_listen", "loopback"},
+        {"/service/allow_insecure_config_acl", "1", "/service/allow_insecure_config_acl", "must be true or false"},
+        {"/service/state_dir", R"("")", "/service/state_dir", "must not be empty"},
+        {"/sites/1/name", R"("intranet")", "/sites/1/name",
+         R"(repeats the name "intranet" of /sites/0; site names must be unique)"},
+        {"/sites/1/name", "null", "/sites/1/name", "must be a string, got null"},
+        {"/sites/1", R"({"url": "https://a/"})", "/sites/1", R"(needs a "name")"},
+        {"/sites/1", R"({"name": "a"})", "/sites/1", R"(needs a "url")"},
+        {"/service", "[]", "/service", "must be an object, got an array"},
+    }));
+    json document = valid_config();
+    document[json::json_pointer(bad.set_at)] = json::parse(bad.value);
+    const auto load = parse(document);
+    INFO("set " << bad.set_at << " = " << bad.value << "\n" << all_issues(load));
+
+    CHECK_FALSE(load.config.has_value());
+    const auto errors = errors_of(load);
+    const bool reported = std::any_of(errors.begin(), errors.end(), [&](const ConfigIssue& issue) {
+        return issue.pointer == bad.reported_at && issue.message.find(bad.message_part) != std::string::npos;
+    });
+    CHECK(reported);
+}
+
+TEST_CASE("a missing sites list and a non-object document are errors of the document", "[config]") {
+    json document = valid_config();
+    document.erase("sites");
+    const auto no_sites = parse(document);
+    REQUIRE(errors_of(no_sites).size() == 1);
+    CHECK(format_issue(errors_of(no_sites)[0]) ==
+          "(config): needs a \"sites\" array listing at least one site to probe");
+
+    const auto array = parse(std::string("[1, 2]"));
+    REQUIRE(errors_of(array).size() == 1);
+    CHECK_THAT(errors_of(array)[0].message, Catch::StartsWith("must be an object, got an array"));
+}
+
+TEST_CASE("remediation enabled without steps is an error; disabled or absent it is fine", "[config]") {
+    json enabled_without_steps = valid_config();
+    enabled_without_steps["remediation"].erase("steps");
+    const auto bad = parse(enabled_without_steps);
+    REQUIRE(errors_of(bad).size() == 1);
+    CHECK(errors_of(bad)[0].pointer == "/remediation");
+
+    json disabled = valid_config();
+    disabled["remediation"] = json{{"enabled", false}};
+    const auto monitor_only = parse(disabled);
+    REQUIRE(monitor_only.config.has_value());
+    CHECK_FALSE(monitor_only.config->remediation.enabled);
+
+    json absent = valid_config();
+    absent.erase("remediation");
+    const auto no_section = parse(absent);
+    REQUIRE(no_section.config.has_value());
+    CHECK_FALSE(no_section.config->remediation.enabled);
+}
+
+TEST_CASE("a syntax error is reported with its line and column", "[config]") {
+    const std::string text = "{\n  \"sites\": [\n    {\"name\": \"a\",, }\n  ]\n}\n";
+    const auto load = parse(text);
+    REQUIRE(load.issues.size() == 1);
+    CHECK(load.issues[0].pointer.empty());
+    CHECK_THAT(load.issues[0].message, Catch::StartsWith("is not valid JSON: line 3, column 18: "));
+    CHECK_FALSE(load.config.has_value());
+}
+
+TEST_CASE("a syntax error at the end of the text points past the last line", "[config]") {
+    const auto load = parse(std::string("{\n  \"sites\": [\n"));
+    REQUIRE(load.issues.size() == 1);
+    CHECK_THAT(load.issues[0].message, Catch::StartsWith("is not valid JSON: line 3, column 1: "));
+}
+
+TEST_CASE("a key written twice in one object is an error at its pointer", "[config]") {
+    const auto load = parse(std::string(R"({"sites": [{"name": "a", "url": "https://a/"},
+        {"name": "b", "url": "https://b/", "url": "https://c/"}], "remediation": {"enabled": false}})"));
+    const auto errors = errors_of(load);
+    REQUIRE(errors.size() == 1);
+    CHECK(format_issue(errors[0]) == "/sites/1/url: appears twice in the same object; remove one of them");
+}
+
+TEST_CASE("every error of a config is reported at once", "[config]") {
+    json document = valid_config();
+    document["sites"][0]["url"] = "http://intranet.example.com/";
+    document["defaults"]["interval"] = "30";
+    document["sites"][1]["name"] = "intranet";
+    document["remediation"]["steps"][0] = json{{"run", json::array({"iisca.exe"})}};
+    document["service"]["colour"] = "blue";
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    CHECK(load.issues.size() == 5);
+    CHECK(errors_of(load).size() == 5);
+    CHECK_FALSE(load.config.has_value());
+}
+
+TEST_CASE("sites inherit every setting from defaults unless they override it", "[config]") {
+    const Pki& pki = shared_pki();
+    json document = valid_config();
+    document["defaults"] = json::parse(R"({
+        "interval": "1m", "timeout": "5s", "failure_threshold": 4, "success_threshold": 2,
+        "symptoms": ["timeout"], "expect_status": [204], "rejection_pattern": "denied",
+        "connect_to": "10.0.0.1",
+        "tls": { "ca_file": "ca.pem", "client_cert": { "cert_file": "client.pem", "key_file": "client.key" } }
+    })");
+    document["sites"][1].update(json::parse(R"({
+        "interval": "2m", "timeout": "3s", "failure_threshold": 1, "success_threshold": 3,
+        "symptoms": ["tls_error", "connect_failed"], "expect_status": [200, 301], "rejection_pattern": "403\\.16",
+        "connect_to": "127.0.0.1",
+        "tls": { "verify": true, "client_cert": { "cert_file": "other-client.pem", "key_file": "other-client.key" } }
+    })"));
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const SiteConfig& inherits = load.config->sites[0];
+    CHECK(inherits.interval == 1min);
+    CHECK(inherits.timeout == 5s);
+    CHECK(inherits.failure_threshold == 4);
+    CHECK(inherits.success_threshold == 2);
+    CHECK(inherits.symptoms == std::set<ProbeClass>{ProbeClass::timeout});
+    CHECK(inherits.expect_status == std::vector<int>{204});
+    CHECK(inherits.rejection_pattern == "denied");
+    CHECK(inherits.connect_to == std::optional<std::string>("10.0.0.1"));
+    CHECK(inherits.tls.ca_file == pki.dir() / "ca.pem");
+    REQUIRE(inherits.tls.client_cert.has_value());
+    CHECK(std::get<PemClientCert>(*inherits.tls.client_cert).cert_file == pki.dir() / "client.pem");
+
+    const SiteConfig& overrides = load.config->sites[1];
+    CHECK(overrides.interval == 2min);
+    CHECK(overrides.timeout == 3s);
+    CHECK(overrides.failure_threshold == 1);
+    CHECK(overrides.success_threshold == 3);
+    CHECK(overrides.symptoms == std::set<ProbeClass>{ProbeClass::tls_error, ProbeClass::connect_failed});
+    CHECK(overrides.expect_status == std::vector<int>{200, 301});
+    CHECK(overrides.rejection_pattern == "403\\.16");
+    CHECK(overrides.connect_to == std::optional<std::string>("127.0.0.1"));
+    // tls merges key by key: the site's client_cert, the defaults' ca_file.
+    CHECK(overrides.tls.ca_file == pki.dir() / "ca.pem");
+    REQUIRE(overrides.tls.client_cert.has_value());
+    CHECK(std::get<PemClientCert>(*overrides.tls.client_cert).cert_file == pki.dir() / "other-client.pem");
+}
+
+TEST_CASE("a site without defaults gets the documented built-in values", "[config]") {
+    json document = valid_config();
+    document.erase("defaults");
+    const auto load = parse(document);
+    REQUIRE(load.config.has_value());
+    const SiteConfig& site = load.config->sites[0];
+    CHECK(site.interval == 30s);
+    CHECK(site.timeout == 10s);
+    CHECK(site.failure_threshold == 3);
+    CHECK(site.success_threshold == 1);
+    CHECK(site.symptoms == std::set<ProbeClass>{ProbeClass::client_cert_rejected, ProbeClass::connect_failed});
+    CHECK(site.expect_status == std::vector<int>{200});
+    CHECK(site.rejection_pattern == "403\\.7");
+    CHECK(site.tls.verify);
+    CHECK_FALSE(site.tls.ca_file.has_value());
+    CHECK_FALSE(site.tls.client_cert.has_value());
+    CHECK_FALSE(site.connect_to.has_value());
+}
+
+TEST_CASE("a site URL is split into host, port and target", "[config]") {
+    struct Case {
+        const char* url;
+        const char* host;
+        int port;
+        const char* target;
+    };
+    const auto c = GENERATE(values<Case>({
+        {"https://intranet.example.com/health", "intranet.example.com", 443, "/health"},
+        {"https://intranet.example.com", "intranet.example.com", 443, "/"},
+        {"HTTPS://h.example:8443/a/b?x=1&y=2#frag", "h.example", 8443, "/a/b?x=1&y=2"},
+        {"https://h.example?probe=1", "h.example", 443, "/?probe=1"},
+        {"https://127.0.0.1:4443/", "127.0.0.1", 4443, "/"},
+        {"https://[::1]:4443/x", "::1", 4443, "/x"},
+    }));
+    json document = valid_config();
+    document["sites"][0]["url"] = c.url;
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const SiteConfig& site = load.config->sites[0];
+    CHECK(site.url == c.url);
+    CHECK(site.host == c.host);
+    CHECK(site.port == c.port);
+    CHECK(site.target == c.target);
+}
+
+TEST_CASE("relative paths resolve against the config file's folder", "[config]") {
+    const Pki& pki = shared_pki();
+    json document = valid_config();
+    document["service"]["state_dir"] = "state";
+    document["sites"][0]["tls"] = json{{"ca_file", "ca.pem"}};
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->service.state_dir == pki.dir() / "state");
+    CHECK(load.config->sites[0].tls.ca_file == pki.dir() / "ca.pem");
+    CHECK(load.config->source == pki.dir() / "certheal.json");
+}
+
+TEST_CASE("absolute paths are kept and state_dir falls back to the platform default", "[config]") {
+    const Pki& pki = shared_pki();
+    json document = valid_config();
+    document["sites"][0]["tls"] = json{{"ca_file", pki.ca_cert.string()}};
+    const auto load = parse(document);
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->sites[0].tls.ca_file == pki.ca_cert);
+    CHECK(load.config->service.state_dir == kDefaultStateDir);
+    CHECK(load.config->service.status_listen == std::optional<std::string>("127.0.0.1:9464"));
+    CHECK_FALSE(load.config->service.allow_insecure_config_acl);
+}
+
+TEST_CASE("load_config reads the file and resolves paths next to it", "[config]") {
+    certheal::test::TempDir dir;
+    const Pki& pki = shared_pki();
+    dir.write("trust/ca.pem", read_text(pki.ca_cert));
+    json document = valid_config();
+    document["service"]["allow_insecure_config_acl"] = true;
+    document["sites"][0]["tls"] = json{{"ca_file", "trust/ca.pem"}};
+    const auto file = dir.write("certheal.json", document.dump());
+    const auto load = load_config(file, kDefaultStateDir);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->sites[0].tls.ca_file == dir.path() / "trust" / "ca.pem");
+    CHECK(load.config->service.allow_insecure_config_acl);
+}
+
+TEST_CASE("load_config on a missing file reports it as an error of the document", "[config]") {
+    certheal::test::TempDir dir;
+    const auto load = load_config(dir.path() / "absent.json", kDefaultStateDir);
+    REQUIRE(load.issues.size() == 1);
+    CHECK(load.issues[0].pointer.empty());
+    CHECK_THAT(load.issues[0].message, Catch::Contains("absent.json") && Catch::Contains("does not exist"));
+    CHECK_FALSE(load.config.has_value());
+}
+
+TEST_CASE("tls verify false is a warning that still yields a config", "[config]") {
+    json document = valid_config();
+    document["sites"][1]["tls"] = json{{"verify", false}};
+    const auto load = parse(document);
+    REQUIRE(load.issues.size() == 1);
+    CHECK(load.issues[0].level == ConfigIssue::Level::warning);
+    CHECK(load.issues[0].pointer == "/sites/1/tls/verify");
+    CHECK_THAT(format_issue(load.issues[0]), Catch::StartsWith("/sites/1/tls/verify: warning: is false"));
+    REQUIRE(load.config.has_value());
+    CHECK_FALSE(load.config->sites[1].tls.verify);
+    CHECK(load.config->sites[0].tls.verify);
+}
+
+TEST_CASE("a warning next to an error still withholds the config", "[config]") {
+    json document = valid_config();
+    document["defaults"]["tls"] = json{{"verify", false}};
+    document["sites"][0]["url"] = "ftp://x/";
+    const auto load = parse(document);
+    CHECK(load.issues.size() == 2);
+    CHECK(errors_of(load).size() == 1);
+    CHECK_FALSE(load.config.has_value());
+}
+
+TEST_CASE("a PKCS#12 password never appears in any issue", "[config][secrets]") {
+    const Pki& pki = shared_pki();
+    const std::string secret = "Zebra-Quartz-9931-do-not-print";
+    ScopedEnv env_password("CERTHEAL_TEST_SECRET_PW", secret);
+    const auto password_file = pki.write("secret-password.txt", secret + "\n");
+
+    json document = valid_config();
+    document["sites"] = json::parse(R"([
+        { "name": "env", "url": "https://a.example/",
+          "tls": { "client_cert": { "pfx_file": "client.pfx", "password_env": "CERTHEAL_TEST_SECRET_PW" } } },
+        { "name": "file", "url": "https://b.example/",
+          "tls": { "client_cert": { "pfx_file": "client.pfx", "password_file": "secret-password.txt" } } },
+        { "name": "password-as-ca", "url": "https://c.example/", "tls": { "ca_file": "secret-password.txt" } },
+        { "name": "password-as-pem", "url": "https://d.example/",
+          "tls": { "client_cert": { "cert_file": "secret-password.txt", "key_file": "secret-password.txt" } } },
+        { "name": "password-as-key", "url": "https://e.example/",
+          "tls": { "client_cert": { "cert_file": "client.pem", "key_file": "secret-password.txt" } } },
+        { "name": "password-as-pfx", "url": "https://f.example/",
+          "tls": { "client_cert": { "pfx_file": "secret-password.txt", "password_env": "CERTHEAL_TEST_SECRET_PW" } } }
+    ])");
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(errors_of(load).size() == 6);  // every site is broken, so the secret was read and used
+    for (const auto& issue : load.issues) {
+        CHECK_THAT(format_issue(issue), !Catch::Contains(secret));
+    }
+    CHECK(password_file.filename() == "secret-password.txt");
+}
+
+TEST_CASE("a PKCS#12 client certificate with a good password source validates", "[config]") {
+    const Pki& pki = shared_pki();
+    ScopedEnv env_password("CERTHEAL_TEST_GOOD_PW", pki.pfx_password());
+    pki.write("good-password.txt", pki.pfx_password() + "\r\n");
+    json document = valid_config();
+    document["sites"][0]["tls"] = json::parse(
+        R"({ "client_cert": { "pfx_file": "client.pfx", "password_env": "CERTHEAL_TEST_GOOD_PW" } })");
+    document["sites"][1]["tls"] = json::parse(
+        R"({ "client_cert": { "pfx_file": "client.pfx", "password_file": "good-password.txt" } })");
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const auto& by_env = std::get<PfxClientCert>(*load.config->sites[0].tls.client_cert);
+    CHECK(by_env.pfx_file == pki.dir() / "client.pfx");
+    CHECK(by_env.password_env == std::optional<std::string>("CERTHEAL_TEST_GOOD_PW"));
+    CHECK_FALSE(by_env.password_file.has_value());
+    const auto& by_file = std::get<PfxClientCert>(*load.config->sites[1].tls.client_cert);
+    CHECK(by_file.password_file == std::optional<std::filesystem::path>(pki.dir() / "good-password.txt"));
+}
+
+TEST_CASE("run programs may be POSIX or Windows absolute paths on any platform", "[config]") {
+    const char* program = GENERATE("/usr/sbin/nginx", "C:\\Windows\\System32\\inetsrv\\iisca.exe", "c:/tools/x.exe",
+                                   "\\\\fileserver\\share\\repair.exe");
+    json document = valid_config();
+    document["remediation"]["steps"][0] = json{{"run", json::array({program, "-s", "reload"})}, {"timeout", "30s"}};
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const Step& step = load.config->remediation.steps[0];
+    const auto& run = std::get<RunStep>(step.action);
+    CHECK(run.program == std::filesystem::path(program));
+    CHECK(run.args == std::vector<std::string>{"-s", "reload"});
+    CHECK(step.timeout == 30s);
+}
+
+TEST_CASE("a relative or drive-relative run program is refused", "[config]") {
+    const char* program = GENERATE("nginx", "bin/nginx", "C:nginx.exe", ".\\iisca.exe", "\\\\");
+    json document = valid_config();
+    document["remediation"]["steps"][0] = json{{"run", json::array({program})}};
+    const auto load = parse(document);
+    REQUIRE(errors_of(load).size() == 1);
+    CHECK(errors_of(load)[0].pointer == "/remediation/steps/0/run/0");
+}
+
+TEST_CASE("steps parse into their actions with timeouts and describe themselves", "[config]") {
+    json document = valid_config();
+    document["remediation"] = json::parse(R"({
+        "enabled": true, "dry_run": true, "cooldown": "5m", "max_attempts": 2,
+        "attempt_window": "30m", "circuit_reset_after": "2h",
+        "steps": [
+          { "run": ["C:\\Windows\\System32\\inetsrv\\iisca.exe", "/a b"], "timeout": "60s" },
+          { "stop_service": "IISADMIN", "with_dependents": true, "timeout": "2m" },
+          { "start_service": "W3SVC" },
+          { "restore_dependents": true },
+          { "verify": { "attempts": 3, "delay": "1m30s" } },
+          { "verify": {} }
+        ]})");
+    const auto load = parse(document);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const RemediationConfig& remediation = load.config->remediation;
+    CHECK(remediation.enabled);
+    CHECK(remediation.dry_run);
+    CHECK(remediation.cooldown == 5min);
+    CHECK(remediation.max_attempts == 2);
+    CHECK(remediation.attempt_window == 30min);
+    CHECK(remediation.circuit_reset_after == 2h);
+    REQUIRE(remediation.steps.size() == 6);
+
+    std::vector<std::string> kinds;
+    std::vector<std::string> descriptions;
+    for (const Step& step : remediation.steps) {
+        kinds.emplace_back(step_kind(step.action));
+        descriptions.push_back(describe_step(step));
+    }
+    CHECK(kinds == std::vector<std::string>{"run", "stop_service", "start_service", "restore_dependents", "verify",
+                                            "verify"});
+    CHECK(descriptions == std::vector<std::string>{
+                              "run C:\\Windows\\System32\\inetsrv\\iisca.exe \"/a b\"",
+                              "stop_service IISADMIN with dependents",
+                              "start_service W3SVC",
+                              "restore_dependents",
+                              "verify: up to 3 probes, 1m30s apart",
+                              "verify: up to 5 probes, 10s apart",
+                          });
+    CHECK(remediation.steps[0].timeout == 60s);
+    CHECK(remediation.steps[1].timeout == 2min);
+    CHECK(remediation.steps[2].timeout == 60s);  // the built-in default
+    CHECK(std::get<StopServiceStep>(remediation.steps[1].action).with_dependents);
+}
+
+TEST_CASE("format_issue writes pointer, level and message on one line", "[config]") {
+    CHECK(format_issue({ConfigIssue::Level::error, "/sites/2/url", "must be an https URL"}) ==
+          "/sites/2/url: must be an https URL");
+    CHECK(format_issue({ConfigIssue::Level::warning, "/defaults/tls/verify", "is false"}) ==
+          "/defaults/tls/verify: warning: is false");
+    CHECK(format_issue({ConfigIssue::Level::error, "", "is not valid JSON"}) == "(config): is not valid JSON");
+}
+
+TEST_CASE("keys with slashes and tildes are escaped in pointers", "[config]") {
+    json document = valid_config();
+    document["sites"][0]["a/b~c"] = 1;
+    const auto load = parse(document);
+    REQUIRE(errors_of(load).size() == 1);
+    CHECK(errors_of(load)[0].pointer == "/sites/0/a~1b~0c");
+}
+
+TEST_CASE("the shipped example configs parse without any issue", "[config][examples]") {
+    const Pki& pki = shared_pki();
+    ScopedEnv password("CERTHEAL_PFX_PASSWORD", pki.pfx_password());
+    const std::filesystem::path source_dir = CERTHEAL_SOURCE_DIR;
+    const auto example = GENERATE(as<std::string>{}, "config/certheal.example.json", "config/examples/iis7.json",
+                                  "config/examples/linux-nginx.json");
+    CAPTURE(example);
+    // The examples name ca.pem, client.pem/.key and client.pfx next to the config, as the
+    // test PKI's folder provides them.
+    const auto load = parse(read_text(source_dir / example));
+    INFO(all_issues(load));
+    CHECK(load.issues.empty());
+    REQUIRE(load.config.has_value());
+    CHECK_FALSE(load.config->sites.empty());
+    CHECK_FALSE(load.config->remediation.steps.empty());
+}
+
+TEST_CASE("the main example describes the documented IIS repair", "[config][examples]") {
+    const Pki& pki = shared_pki();
+    ScopedEnv password("CERTHEAL_PFX_PASSWORD", pki.pfx_password());
+    const auto load = parse(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config/certheal.example.json"));
+    REQUIRE(load.config.has_value());
+    std::vector<std::string> descriptions;
+    for (const Step& step : load.config->remediation.steps) descriptions.push_back(describe_step(step));
+    CHECK(descriptions == std::vector<std::string>{
+                              "run C:\\Windows\\System32\\inetsrv\\iisca.exe",
+                              "stop_service IISADMIN with dependents",
+                              "start_service W3SVC",
+                              "restore_dependents",
+                              "verify: up to 5 probes, 10s apart",
+                          });
+    CHECK(load.config->service.state_dir == std::filesystem::path("C:\\ProgramData\\certheal"));
+}
