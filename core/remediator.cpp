@@ -1,0 +1,319 @@
+#include "core/remediator.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "core/journal.hpp"
+
+namespace certheal {
+namespace {
+
+constexpr int kStateVersion = 1;
+
+std::string ordinal(int number) {
+    const int last_two = number % 100;
+    const char* suffix = "th";
+    if (last_two < 11 || last_two > 13) {
+        switch (number % 10) {
+            case 1: suffix = "st"; break;
+            case 2: suffix = "nd"; break;
+            case 3: suffix = "rd"; break;
+            default: break;
+        }
+    }
+    return std::to_string(number) + suffix;
+}
+
+TimePoint parse_time_field(const nlohmann::json& value, const char* what) {
+    if (!value.is_string()) throw std::runtime_error(std::string(what) + " is not a time string");
+    const auto parsed = parse_time_utc(value.get<std::string>());
+    if (!parsed) throw std::runtime_error(std::string(what) + " is not a UTC time like 2026-11-24T22:31:05.123Z");
+    return *parsed;
+}
+
+}  // namespace
+
+std::string_view to_string(Remediator::Decision::Verdict verdict) noexcept {
+    using Verdict = Remediator::Decision::Verdict;
+    switch (verdict) {
+        case Verdict::allowed: return "allowed";
+        case Verdict::disabled: return "disabled";
+        case Verdict::busy: return "busy";
+        case Verdict::cooldown: return "cooldown";
+        case Verdict::budget_spent: return "budget_spent";
+        case Verdict::circuit_open: return "circuit_open";
+    }
+    return "allowed";
+}
+
+Remediator::Remediator(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events)
+    : config_(config), clock_(clock), store_(store), events_(events) {}
+
+void Remediator::update_config(const RemediationConfig& config) { config_ = config; }
+
+std::optional<std::string> Remediator::load() {
+    attempts_.clear();
+    last_repair_end_.reset();
+    circuit_opened_at_.reset();
+    circuit_incident_.clear();
+
+    std::optional<std::string> problem;
+    auto loaded = store_.load();
+    if (!loaded) {
+        problem = loaded.error().message;
+    } else if (loaded.value()) {
+        try {
+            const auto state = nlohmann::json::parse(*loaded.value());
+            if (!state.is_object()) throw std::runtime_error("the document is not a JSON object");
+            if (state.value("version", 0) != kStateVersion) {
+                throw std::runtime_error("its version is not " + std::to_string(kStateVersion));
+            }
+            const auto& attempts = state.at("attempts");
+            if (!attempts.is_array()) throw std::runtime_error("attempts is not a list");
+            for (const auto& attempt : attempts) attempts_.push_back(parse_time_field(attempt, "an attempt"));
+            std::sort(attempts_.begin(), attempts_.end());
+            if (const auto& end = state.at("last_repair_end"); !end.is_null()) {
+                last_repair_end_ = parse_time_field(end, "last_repair_end");
+            }
+            if (const auto& circuit = state.at("circuit"); !circuit.is_null()) {
+                if (!circuit.is_object()) throw std::runtime_error("circuit is not an object");
+                circuit_opened_at_ = parse_time_field(circuit.at("opened_at"), "circuit.opened_at");
+                const auto& incident = circuit.value("incident", nlohmann::json(""));
+                circuit_incident_ = incident.is_string() ? incident.get<std::string>() : "";
+            }
+        } catch (const std::exception& error) {
+            problem = std::string("it is not valid certheal state (") + error.what() + ")";
+            attempts_.clear();
+            last_repair_end_.reset();
+            circuit_opened_at_.reset();
+            circuit_incident_.clear();
+        }
+    }
+
+    std::optional<std::string> warning;
+    if (problem) {
+        // Starting afresh is the only way forward; say plainly that the budget restarted.
+        warning = "certheal could not read its saved repair history: " + *problem +
+                  ". It started with a fresh history, so the repair budget and the circuit breaker start "
+                  "from zero; check the state file in the state folder.";
+        persist();
+        if (auto storage = take_storage_warning()) *warning += " " + *storage;
+    }
+
+    if (circuit_opened_at_) {
+        const auto now = clock_.now();
+        if (now >= *circuit_opened_at_ + config_.circuit_reset_after) {
+            close_circuit("The repair circuit breaker closed because " +
+                              format_duration(config_.circuit_reset_after) +
+                              " passed since it opened while certheal was not running; certheal may repair again.",
+                          "quiet_period");
+        } else if (!attempts_.empty() && now >= attempts_.back() + config_.attempt_window) {
+            close_circuit("The repair circuit breaker closed because the whole attempt window of " +
+                              format_duration(config_.attempt_window) +
+                              " passed since the last repair attempt while certheal was not running; certheal may "
+                              "repair again.",
+                          "attempt_window_passed");
+        }
+    }
+    return warning;
+}
+
+Remediator::Decision Remediator::request(const std::string& incident, bool dry_run) {
+    using Verdict = Decision::Verdict;
+    tick();
+    prune_attempts();
+    const auto now = clock_.now();
+
+    if (!config_.enabled) {
+        return {Verdict::disabled, std::nullopt,
+                "Remediation is disabled in the configuration, so certheal only reports incident " + incident + "."};
+    }
+    if (busy_) {
+        return {Verdict::busy, std::nullopt,
+                "A repair for incident " + busy_->incident +
+                    " is still running on this host; certheal runs one repair at a time, so it does not start "
+                    "another for incident " +
+                    incident + "."};
+    }
+    if (circuit_opened_at_) {
+        const auto reset_at = *circuit_opened_at_ + config_.circuit_reset_after;
+        return {Verdict::circuit_open, reset_at,
+                "The repair circuit breaker has been open since " + format_time_utc(*circuit_opened_at_) +
+                    " because the repair budget was spent and the last repair failed; certheal will not repair "
+                    "incident " +
+                    incident + " before " + format_time_utc(reset_at) +
+                    " unless an operator resets it. Check the host by hand."};
+    }
+    const auto cooldown_end = cooldown_ends_at();
+    if (static_cast<int>(attempts_.size()) >= config_.max_attempts) {
+        auto retry = budget_frees_at().value_or(now);
+        if (cooldown_end) retry = std::max(retry, *cooldown_end);
+        return {Verdict::budget_spent, retry,
+                "certheal already started " + std::to_string(attempts_.size()) + " repairs within the last " +
+                    format_duration(config_.attempt_window) + " (the most allowed), so it will not repair incident " +
+                    incident + " before " + format_time_utc(retry) + "."};
+    }
+    if (cooldown_end && now < *cooldown_end) {
+        return {Verdict::cooldown, *cooldown_end,
+                "The previous repair was less than the cooldown of " + format_duration(config_.cooldown) +
+                    " ago, so certheal will not repair incident " + incident + " before " +
+                    format_time_utc(*cooldown_end) + "."};
+    }
+
+    busy_ = InFlight{incident, dry_run};
+    if (dry_run) {
+        return {Verdict::allowed, std::nullopt,
+                "Dry run: certheal would repair incident " + incident +
+                    " now; nothing is changed and the attempt does not count against the repair budget."};
+    }
+    attempts_.push_back(now);
+    persist();
+    return {Verdict::allowed, std::nullopt,
+            "certheal is starting the " + ordinal(static_cast<int>(attempts_.size())) + " of at most " +
+                std::to_string(config_.max_attempts) + " repairs allowed within " +
+                format_duration(config_.attempt_window) + " for incident " + incident + "."};
+}
+
+void Remediator::finished(const std::string& incident, bool succeeded) {
+    if (!busy_) return;  // nothing in flight: a stray call changes nothing
+    const bool dry_run = busy_->dry_run;
+    busy_.reset();
+    if (dry_run) return;
+
+    last_repair_end_ = clock_.now();
+    prune_attempts();
+    const int attempts = static_cast<int>(attempts_.size());
+    if (!succeeded && attempts >= config_.max_attempts && !circuit_opened_at_) {
+        circuit_opened_at_ = clock_.now();
+        circuit_incident_ = incident;
+        const auto reset_at = *circuit_opened_at_ + config_.circuit_reset_after;
+        Event event;
+        event.id = EventId::circuit_opened;
+        event.time = clock_.now();
+        event.incident = incident;
+        event.message = "The repair for incident " + incident + " failed and was the " + ordinal(attempts) +
+                        " repair within " + format_duration(config_.attempt_window) +
+                        " (the most allowed), so certheal stopped repairing: the circuit breaker is open until " +
+                        format_time_utc(reset_at) +
+                        " or until an operator resets it, and certheal only probes and reports meanwhile. Check "
+                        "IIS and the client-certificate trust on this host by hand.";
+        event.details = {
+            {"attempts", attempts},
+            {"max_attempts", config_.max_attempts},
+            {"window", format_duration(config_.attempt_window)},
+            {"reset_after", format_duration(config_.circuit_reset_after)},
+            {"reset_at", format_time_utc(reset_at)},
+        };
+        events_.emit(event);
+    }
+    persist();
+}
+
+void Remediator::tick() {
+    if (circuit_opened_at_ && clock_.now() >= *circuit_opened_at_ + config_.circuit_reset_after) {
+        close_circuit("The repair circuit breaker closed because " + format_duration(config_.circuit_reset_after) +
+                          " passed since it opened; certheal may repair again.",
+                      "quiet_period");
+    }
+}
+
+void Remediator::reset_circuit(std::string reason) {
+    if (!circuit_opened_at_) return;
+    // An operator who resets the breaker has looked at the host and wants repairs back:
+    // the old attempts would otherwise keep the budget spent.
+    attempts_.clear();
+    std::string sentence = "An operator reset the repair circuit breaker";
+    if (!reason.empty()) sentence += " (" + reason + ")";
+    sentence += "; certheal may repair again and its repair budget starts afresh.";
+    close_circuit(sentence, "operator");
+}
+
+void Remediator::close_circuit(const std::string& reason_sentence, const std::string& reason_code) {
+    Event event;
+    event.id = EventId::circuit_closed;
+    event.time = clock_.now();
+    event.incident = circuit_incident_;
+    event.message = reason_sentence;
+    event.details = {{"reason", reason_code}};
+    if (circuit_opened_at_) event.details["opened_at"] = format_time_utc(*circuit_opened_at_);
+    circuit_opened_at_.reset();
+    circuit_incident_.clear();
+    persist();
+    events_.emit(event);
+}
+
+int Remediator::attempts_in_window() const {
+    const auto window_start = clock_.now() - config_.attempt_window;
+    return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(),
+                                          [window_start](TimePoint start) { return start > window_start; }));
+}
+
+TimePoint Remediator::next_allowed() const {
+    auto next = clock_.now();
+    if (const auto cooldown_end = cooldown_ends_at()) next = std::max(next, *cooldown_end);
+    if (attempts_in_window() >= config_.max_attempts) {
+        if (const auto frees = budget_frees_at()) next = std::max(next, *frees);
+    }
+    if (circuit_opened_at_) next = std::max(next, *circuit_opened_at_ + config_.circuit_reset_after);
+    return next;
+}
+
+std::optional<std::string> Remediator::take_storage_warning() {
+    auto warning = std::move(storage_warning_);
+    storage_warning_.reset();
+    return warning;
+}
+
+void Remediator::prune_attempts() {
+    const auto window_start = clock_.now() - config_.attempt_window;
+    while (!attempts_.empty() && attempts_.front() <= window_start) attempts_.pop_front();
+}
+
+std::optional<TimePoint> Remediator::budget_frees_at() const {
+    // With max_attempts counted attempts, the (count - max + 1)th oldest must leave the window.
+    const auto window_start = clock_.now() - config_.attempt_window;
+    std::vector<TimePoint> counted;
+    for (const auto start : attempts_) {
+        if (start > window_start) counted.push_back(start);
+    }
+    if (counted.empty() || static_cast<int>(counted.size()) < config_.max_attempts) return std::nullopt;
+    const auto index = counted.size() - static_cast<std::size_t>(std::max(config_.max_attempts, 1));
+    return counted[index] + config_.attempt_window;
+}
+
+std::optional<TimePoint> Remediator::cooldown_ends_at() const {
+    // Measured from the later of the last repair's end and the last attempt's start: if
+    // certheal died during a repair, the end was never recorded and the start still holds.
+    std::optional<TimePoint> last = last_repair_end_;
+    if (!attempts_.empty() && (!last || attempts_.back() > *last)) last = attempts_.back();
+    if (!last) return std::nullopt;
+    return *last + config_.cooldown;
+}
+
+std::string Remediator::serialize() const {
+    nlohmann::json state = nlohmann::json::object();
+    state["version"] = kStateVersion;
+    auto attempts = nlohmann::json::array();
+    for (const auto start : attempts_) attempts.push_back(format_time_utc(start));
+    state["attempts"] = std::move(attempts);
+    state["last_repair_end"] = last_repair_end_ ? nlohmann::json(format_time_utc(*last_repair_end_)) : nlohmann::json();
+    if (circuit_opened_at_) {
+        state["circuit"] = {{"opened_at", format_time_utc(*circuit_opened_at_)}, {"incident", circuit_incident_}};
+    } else {
+        state["circuit"] = nullptr;
+    }
+    return state.dump(2) + "\n";
+}
+
+void Remediator::persist() {
+    auto saved = store_.save(serialize());
+    if (!saved) {
+        storage_warning_ = "certheal could not save its repair history (" + saved.error().message +
+                           "); it keeps enforcing the repair budget from memory, but a restart would forget it. "
+                           "Check that the state folder is writable.";
+    }
+}
+
+}  // namespace certheal

@@ -1,0 +1,107 @@
+#pragma once
+// The host-wide repair policy. Restarting IIS affects every site on the host, so there is
+// exactly one Remediator: one repair at a time, a cooldown after each, at most max_attempts
+// repairs per sliding attempt_window, and a circuit breaker that stops repairs after the
+// budget is spent on failures until circuit_reset_after has passed or an operator resets it.
+//
+// The history (attempt start times, end of the last repair, when the circuit opened) is
+// persisted through StateStore after every change, so a restart of certheal never grants a
+// fresh budget: a crash loop cannot become a restart storm of IIS.
+//
+// Dry run: request(incident, /*dry_run=*/true) decides exactly as a real request would, so an
+// admin sees what certheal would do, but an allowed dry run changes nothing: it is not counted
+// against the budget, not persisted and starts no cooldown. It only marks the remediator busy
+// until finished(), because the dry-run workflow still runs (and logs "would run" per step).
+//
+// Single-threaded: call everything on the monitor's thread.
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "core/events.hpp"
+#include "core/ports.hpp"
+
+namespace certheal {
+
+class Remediator {
+public:
+    struct Decision {
+        enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open };
+        Verdict verdict = Verdict::allowed;
+        std::optional<TimePoint> retry_after;  // earliest time a request could be allowed; empty when unknown
+        std::string reason_sentence;           // for repair_skipped: why, and when it may be retried
+        bool allowed() const noexcept { return verdict == Verdict::allowed; }
+    };
+
+    Remediator(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events);
+
+    // Reads the persisted state. Returns a sentence for the caller to log when the state was
+    // unreadable or corrupt (it is then replaced by a fresh state; never fatal). A missing
+    // state (first start) is not a warning. May emit circuit_closed when the circuit was open
+    // and its quiet period, or the whole attempt window, has passed since.
+    std::optional<std::string> load();
+
+    // Asks to start a repair for `incident`. When allowed (and not a dry run) the attempt is
+    // recorded and persisted before this returns; the remediator is busy until finished().
+    Decision request(const std::string& incident, bool dry_run = false);
+
+    // The repair for `incident` ended. Starts the cooldown; a failed repair that leaves the
+    // window's budget spent opens the circuit (emits circuit_opened).
+    void finished(const std::string& incident, bool succeeded);
+
+    // Closes the circuit once circuit_reset_after has passed since it opened (emits circuit_closed).
+    // request() calls it too; the monitor may call it on a timer so the close is recorded on time.
+    void tick();
+
+    // An operator's reset: closes the circuit and clears the attempt history (a fresh budget).
+    // The cooldown after the last repair still applies. No-op when the circuit is closed.
+    void reset_circuit(std::string reason);
+
+    // Replaces the policy (config reload). The history is kept.
+    void update_config(const RemediationConfig& config);
+
+    bool busy() const noexcept { return busy_.has_value(); }
+    bool circuit_open() const noexcept { return circuit_opened_at_.has_value(); }
+    std::optional<TimePoint> circuit_opened_at() const noexcept { return circuit_opened_at_; }
+    int attempts_in_window() const;  // counted attempts whose start lies within attempt_window of now
+    // Earliest time a request would be allowed as far as time-based policy goes (cooldown,
+    // budget, circuit), ignoring busy and disabled; now() or earlier when nothing blocks.
+    TimePoint next_allowed() const;
+
+    // Persisting the state failed at some point since the last call: a sentence for the caller
+    // to log (the remediator keeps working from memory). Cleared by reading it.
+    std::optional<std::string> take_storage_warning();
+
+private:
+    struct InFlight {
+        std::string incident;
+        bool dry_run = false;
+    };
+
+    void prune_attempts();
+    std::optional<TimePoint> budget_frees_at() const;  // when the oldest counted attempt leaves the window
+    std::optional<TimePoint> cooldown_ends_at() const;
+    void close_circuit(const std::string& reason_sentence, const std::string& reason_code);
+    void persist();
+    std::string serialize() const;
+
+    RemediationConfig config_;
+    Clock& clock_;
+    StateStore& store_;
+    EventSink& events_;
+
+    std::deque<TimePoint> attempts_;  // start times of counted (non-dry-run) attempts, oldest first
+    std::optional<TimePoint> last_repair_end_;
+    std::optional<TimePoint> circuit_opened_at_;
+    std::string circuit_incident_;  // the incident whose failure opened the circuit
+    std::optional<InFlight> busy_;
+    std::optional<std::string> storage_warning_;
+};
+
+std::string_view to_string(Remediator::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...
+
+}  // namespace certheal
