@@ -81,7 +81,10 @@ bool is_windows_absolute(std::string_view path) {
     return path.size() >= 3 && path[0] == '\\' && path[1] == '\\' && path[2] != '\\';
 }
 
-bool looks_absolute(const std::string& path) { return fs::path(path).is_absolute() || is_windows_absolute(path); }
+// And a POSIX absolute path counts on Windows, so the Linux examples check there too.
+bool looks_absolute(const std::string& path) {
+    return fs::path(path).is_absolute() || is_windows_absolute(path) || (!path.empty() && path.front() == '/');
+}
 
 // ---------------------------------------------------------------- URLs
 
@@ -787,11 +790,17 @@ std::string_view step_kind(const StepAction& action) noexcept {
 std::string describe_step(const Step& step) {
     std::string text(step_kind(step.action));
     if (const auto* run = std::get_if<RunStep>(&step.action)) {
-        text += " " + run->program.string();
-        for (const auto& arg : run->args) {
+        // Quoted only where a space would make the line ambiguous; certheal itself never
+        // builds a command line from this.
+        const auto word = [](const std::string& arg) {
             const bool needs_quotes = arg.empty() || arg.find_first_of(" \t\"") != std::string::npos;
-            text += " " + (needs_quotes ? quote(arg) : arg);
-        }
+            if (!needs_quotes) return arg;
+            std::string quoted = "\"";
+            for (char c : arg) quoted += c == '"' ? std::string("\\\"") : std::string(1, c);
+            return quoted + "\"";
+        };
+        text += " " + word(run->program.string());
+        for (const auto& arg : run->args) text += " " + word(arg);
     } else if (const auto* stop = std::get_if<StopServiceStep>(&step.action)) {
         text += " " + stop->service;
         if (stop->with_dependents) text += " with dependents";

@@ -253,6 +253,19 @@ TEST_CASE("a syntax error at the end of the text points past the last line", "[c
     CHECK_THAT(load.issues[0].message, Catch::StartsWith("is not valid JSON: line 3, column 1: "));
 }
 
+TEST_CASE("a UTF-8 byte order mark, as Notepad writes it, is accepted", "[config]") {
+    const auto load = parse("\xEF\xBB\xBF" + valid_config().dump());
+    INFO(all_issues(load));
+    CHECK(load.issues.empty());
+    CHECK(load.config.has_value());
+}
+
+TEST_CASE("a program path with spaces is quoted in its description", "[config]") {
+    Step step;
+    step.action = RunStep{"C:\\Program Files\\Repair\\fix.exe", {"--all", "two words"}};
+    CHECK(describe_step(step) == "run \"C:\\Program Files\\Repair\\fix.exe\" --all \"two words\"");
+}
+
 TEST_CASE("a key written twice in one object is an error at its pointer", "[config]") {
     const auto load = parse(std::string(R"({"sites": [{"name": "a", "url": "https://a/"},
         {"name": "b", "url": "https://b/", "url": "https://c/"}], "remediation": {"enabled": false}})"));
