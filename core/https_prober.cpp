@@ -1,0 +1,578 @@
+#include "core/https_prober.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/version.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "config/config.hpp"
+#include "config/tls_files.hpp"
+#include "core/classifier.hpp"
+
+namespace certheal {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace http = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+
+double milliseconds_between(SteadyClock::time_point from, SteadyClock::time_point to) {
+    return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+std::string milliseconds_text(Duration duration) { return std::to_string(duration.count()) + " ms"; }
+
+bool is_ip_literal(const std::string& host) {
+    boost::system::error_code ec;
+    asio::ip::make_address(host, ec);
+    return !ec;
+}
+
+std::string strip_brackets(std::string host) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') return host.substr(1, host.size() - 2);
+    return host;
+}
+
+std::string host_header(const SiteConfig& site) {
+    const std::string host = strip_brackets(site.host);
+    std::string value = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    if (site.port != 443) value += ":" + std::to_string(site.port);
+    return value;
+}
+
+// A file's identity for the context cache: path and modification time, so a replaced CA
+// bundle or certificate is picked up without restarting certheal.
+std::string file_stamp(const std::filesystem::path& file) {
+    std::error_code ec;
+    const auto written = std::filesystem::last_write_time(file, ec);
+    const auto ticks = ec ? 0 : written.time_since_epoch().count();
+    return file.string() + "@" + std::to_string(ticks);
+}
+
+std::string tls_fingerprint(const TlsSettings& tls) {
+    std::ostringstream out;
+    out << "verify=" << tls.verify << ";ca=" << (tls.ca_file ? file_stamp(*tls.ca_file) : "system");
+    if (tls.client_cert) {
+        if (const auto* pem = std::get_if<PemClientCert>(&*tls.client_cert)) {
+            out << ";pem=" << file_stamp(pem->cert_file) << "," << file_stamp(pem->key_file);
+        } else if (const auto* pfx = std::get_if<PfxClientCert>(&*tls.client_cert)) {
+            out << ";pfx=" << file_stamp(pfx->pfx_file) << ",env=" << pfx->password_env.value_or("")
+                << ",file=" << (pfx->password_file ? file_stamp(*pfx->password_file) : "");
+        }
+    }
+    return out.str();
+}
+
+std::string openssl_error_text() {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return "unknown OpenSSL error";
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    return text;
+}
+
+// Builds the client context for one site's TLS settings.
+Result<std::shared_ptr<ssl::context>> build_context(const SiteConfig& site) {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX* native = context->native_handle();
+
+    // Full handshake every time: no session cache, no tickets.
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+    // IIS asks for the client certificate by renegotiating after the request (TLS 1.2), so
+    // server-initiated renegotiation must stay allowed. Only secure (RFC 5746) renegotiation:
+    // legacy server connect stays off.
+    SSL_CTX_clear_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT |
+                                      SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    static constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_CTX_set_alpn_protos(native, kAlpnHttp11, sizeof kAlpnHttp11) != 0) {
+        return Failure{std::make_error_code(std::errc::protocol_error),
+                       "Could not offer ALPN http/1.1 for site " + site.name + ": " + openssl_error_text() + "."};
+    }
+
+    if (site.tls.verify) {
+        SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+        if (site.tls.ca_file) {
+            auto certificates = load_certificates(*site.tls.ca_file);
+            if (!certificates) return certificates.error();
+            X509_STORE* store = SSL_CTX_get_cert_store(native);
+            for (const auto& certificate : certificates.value()) {
+                if (X509_STORE_add_cert(store, certificate.get()) != 1) {
+                    ERR_clear_error();  // a duplicate in the bundle is harmless
+                }
+            }
+        } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
+            return Failure{std::make_error_code(std::errc::io_error),
+                           "Could not load the system trust store for site " + site.name + ": " +
+                               openssl_error_text() + "."};
+        }
+    } else {
+        SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+    }
+
+    if (site.tls.client_cert) {
+        auto identity = load_client_identity(*site.tls.client_cert);
+        if (!identity) return identity.error();
+        auto& loaded = identity.value();
+        if (SSL_CTX_use_certificate(native, loaded.certificate.get()) != 1 ||
+            SSL_CTX_use_PrivateKey(native, loaded.private_key.get()) != 1 ||
+            SSL_CTX_check_private_key(native) != 1) {
+            return Failure{std::make_error_code(std::errc::invalid_argument),
+                           "Could not install the client certificate of site " + site.name + ": " +
+                               openssl_error_text() + "."};
+        }
+        for (const auto& intermediate : loaded.chain) {
+            if (SSL_CTX_add1_chain_cert(native, intermediate.get()) != 1) ERR_clear_error();
+        }
+    }
+    return context;
+}
+
+struct CachedContext {
+    std::string fingerprint;
+    std::shared_ptr<ssl::context> context;
+};
+
+// What the OpenSSL message callback saw during the handshake.
+struct HandshakeTrace {
+    bool certificate_requested = false;
+    std::optional<int> received_alert;
+};
+
+void trace_tls_message(int write_p, int /*version*/, int content_type, const void* buf, size_t len, SSL* /*ssl*/,
+                       void* arg) {
+    if (write_p != 0 || arg == nullptr || len == 0) return;
+    auto* trace = static_cast<HandshakeTrace*>(arg);
+    const auto* bytes = static_cast<const unsigned char*>(buf);
+    if (content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_CERTIFICATE_REQUEST) {
+        trace->certificate_requested = true;
+    } else if (content_type == SSL3_RT_ALERT && len >= 2 && bytes[1] != SSL_AD_CLOSE_NOTIFY) {
+        trace->received_alert = bytes[1];
+    }
+}
+
+class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
+public:
+    ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<ssl::context> context,
+                 const ProberOptions& options, std::function<void(ProbeResult)> done)
+        : io_(io),
+          site_(site),
+          options_(options),
+          context_(std::move(context)),
+          resolver_(io),
+          timer_(io),
+          done_(std::move(done)),
+          started_(SteadyClock::now()),
+          deadline_(started_ + site.timeout) {
+        result_.site = site.name;
+        result_.url = site.url;
+        observation_.client_cert_configured = site.tls.client_cert.has_value();
+        peer_ = site.connect_to.value_or(site.host) + ":" + std::to_string(site.port);
+    }
+
+    void start() {
+        if (finished_) return;
+        if (cancelled_) {
+            finish(stopped_sentence());
+            return;
+        }
+        stream_.emplace(io_, *context_);
+        SSL* ssl = stream_->native_handle();
+        SSL_set_msg_callback(ssl, trace_tls_message);
+        SSL_set_msg_callback_arg(ssl, &trace_);
+        const std::string host = strip_brackets(site_.host);
+        const bool ip_host = is_ip_literal(host);
+        // SNI carries the URL's host (never connect_to); RFC 6066 forbids IP addresses there.
+        if (!ip_host && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
+            fail_setup("could not set the TLS server name " + host + ": " + openssl_error_text());
+            return;
+        }
+        if (site_.tls.verify) {
+            X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            const int set = ip_host ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
+                                    : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+            if (set != 1) {
+                fail_setup("could not set the expected server name " + host + ": " + openssl_error_text());
+                return;
+            }
+        }
+        begin_phase(ProbePhase::resolve, options_.resolve_limit);
+        resolver_.async_resolve(strip_brackets(site_.connect_to.value_or(site_.host)), std::to_string(site_.port),
+                                [self = shared_from_this()](const boost::system::error_code& ec,
+                                                            tcp::resolver::results_type results) {
+                                    self->on_resolved(ec, std::move(results));
+                                });
+    }
+
+    void fail_setup(std::string what) {
+        while (!what.empty() && (what.back() == '.' || what.back() == ' ')) what.pop_back();
+        observation_.phase = ProbePhase::tls;
+        observation_.failure = TransportFailure::local_setup;
+        finish("Could not prepare the probe of " + site_.name + ": " + what + ".");
+    }
+
+    // Finishes at once; the operations still pending come back aborted and find the
+    // session finished. (A resolver blocked in getaddrinfo cannot be interrupted, so
+    // waiting for it would overrun the deadline.)
+    void cancel() {
+        if (finished_) return;
+        cancelled_ = true;
+        if (stream_ || phase_generation_ > 0) finish(stopped_sentence());
+    }
+
+    bool finished() const noexcept { return finished_; }
+
+private:
+    void begin_phase(ProbePhase phase, std::optional<Duration> limit) {
+        observation_.phase = phase;
+        phase_started_ = SteadyClock::now();
+        auto phase_deadline = deadline_;
+        if (limit) phase_deadline = std::min(phase_deadline, phase_started_ + *limit);
+        ++phase_generation_;
+        timer_.expires_at(phase_deadline);
+        timer_.async_wait([self = shared_from_this(), generation = phase_generation_](
+                              const boost::system::error_code& ec) {
+            // A timer re-armed for the next phase must not end that phase.
+            if (ec || generation != self->phase_generation_ || self->finished_) return;
+            self->on_deadline();
+        });
+    }
+
+    void on_deadline() {
+        timed_out_ = true;
+        const double elapsed = end_phase();
+        switch (observation_.phase) {
+        case ProbePhase::resolve: result_.timings.resolve_ms = elapsed; break;
+        case ProbePhase::connect: result_.timings.connect_ms = elapsed; break;
+        case ProbePhase::tls: result_.timings.tls_ms = elapsed; break;
+        case ProbePhase::response: result_.timings.response_ms = elapsed; break;
+        }
+        finish(stopped_sentence());
+    }
+
+    double end_phase() { return milliseconds_between(phase_started_, SteadyClock::now()); }
+
+    void abort_io() {
+        boost::system::error_code ignored;
+        resolver_.cancel();
+        if (stream_) stream_->next_layer().close(ignored);
+    }
+
+    void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results) {
+        if (finished_) return;
+        result_.timings.resolve_ms = end_phase();
+        if (ec || results.empty()) {
+            if (!interrupted()) observation_.failure = TransportFailure::name_not_resolved;
+            finish(interrupted() ? stopped_sentence()
+                                 : "Resolving " + site_.connect_to.value_or(site_.host) + " for site " + site_.name +
+                                       " failed: " + (ec ? ec.message() : std::string("no address")) +
+                                       ". Check the name and the DNS server.");
+            return;
+        }
+        begin_phase(ProbePhase::connect, options_.connect_limit);
+        asio::async_connect(stream_->next_layer(), results,
+                            [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint& endpoint) {
+                                self->on_connected(ec, endpoint);
+                            });
+    }
+
+    void on_connected(const boost::system::error_code& ec, const tcp::endpoint& endpoint) {
+        if (finished_) return;
+        result_.timings.connect_ms = end_phase();
+        if (!ec) {
+            std::ostringstream address;
+            address << endpoint;
+            peer_ = address.str();
+        }
+        if (ec) {
+            if (!interrupted()) observation_.failure = transport_failure(ec);
+            finish(interrupted() ? stopped_sentence()
+                                 : "Connecting to " + site_.host + " (" + peer_ + ") failed: " + ec.message() +
+                                       ". Check that the site's web server is running and listening.");
+            return;
+        }
+        begin_phase(ProbePhase::tls, options_.tls_limit);
+        stream_->async_handshake(ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
+            self->on_handshake(ec);
+        });
+    }
+
+    void on_handshake(const boost::system::error_code& ec) {
+        if (finished_) return;
+        result_.timings.tls_ms = end_phase();
+        if (ec) {
+            finish_with_tls_failure(ec, "TLS handshake with " + site_.host + " (" + peer_ + ") failed");
+            return;
+        }
+        begin_phase(ProbePhase::response, options_.response_limit);
+        request_.method(http::verb::get);
+        request_.target(site_.target.empty() ? "/" : site_.target);
+        request_.version(11);
+        request_.set(http::field::host, host_header(site_));
+        request_.set(http::field::user_agent, std::string("certheal/") + CERTHEAL_VERSION);
+        request_.set(http::field::accept, "*/*");
+        request_.set(http::field::connection, "close");
+        http::async_write(*stream_, request_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            self->on_written(ec);
+        });
+    }
+
+    void on_written(const boost::system::error_code& ec) {
+        if (finished_) return;
+        if (ec) {
+            result_.timings.response_ms = end_phase();
+            finish_with_tls_failure(ec, "Sending the request to " + site_.host + " (" + peer_ + ") failed");
+            return;
+        }
+        parser_.emplace();
+        parser_->body_limit(options_.body_limit);
+        http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+            self->on_read(ec);
+        });
+    }
+
+    void on_read(const boost::system::error_code& ec) {
+        if (finished_) return;
+        result_.timings.response_ms = end_phase();
+        if (parser_->is_header_done()) {
+            // The status line is what matters; a body cut short by the cap, a timeout or an
+            // unclean close does not change the answer.
+            observation_.status = parser_->get().result_int();
+            observation_.body = std::move(parser_->get().body());
+            finish({});
+            return;
+        }
+        finish_with_tls_failure(ec, "Reading the answer of " + site_.host + " (" + peer_ + ") failed");
+    }
+
+    void finish_with_tls_failure(const boost::system::error_code& ec, const std::string& context) {
+        if (interrupted()) {
+            finish(stopped_sentence());
+            return;
+        }
+        observation_.failure = transport_failure(ec);
+        std::string reason;
+        if (observation_.failure == TransportFailure::tls_alert) {
+            const bool rejected = observation_.tls_alert &&
+                                  alert_means_certificate_rejected(*observation_.tls_alert,
+                                                                   observation_.client_cert_configured ||
+                                                                       trace_.certificate_requested);
+            reason = rejected ? "the server rejected the client certificate (alert " + *observation_.tls_alert + ")"
+                              : "the server sent the alert " + observation_.tls_alert.value_or("unknown");
+            if (rejected && !observation_.client_cert_configured) reason += "; no client certificate is configured";
+        } else if (observation_.failure == TransportFailure::server_cert_invalid) {
+            const long verify_result = SSL_get_verify_result(stream_->native_handle());
+            reason = std::string("the server certificate was not accepted: ") +
+                     X509_verify_cert_error_string(verify_result) + ". Check the site's ca_file and the URL's host name";
+        } else if (observation_.failure == TransportFailure::closed) {
+            reason = "the server closed the connection";
+        } else {
+            reason = ec.message();
+        }
+        finish(context + ": " + reason + ".");
+    }
+
+    TransportFailure transport_failure(const boost::system::error_code& ec) {
+        namespace error = asio::error;
+        if (ec.category() == error::get_ssl_category()) {
+            const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+            if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+                observation_.tls_alert = tls_alert_name(reason - SSL_AD_REASON_OFFSET);
+                return TransportFailure::tls_alert;
+            }
+            if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED) return TransportFailure::server_cert_invalid;
+            if (trace_.received_alert) return alert_from_trace();
+            if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) return TransportFailure::closed;
+            return TransportFailure::tls_protocol;
+        }
+        // The alert may have arrived just before the connection dropped.
+        if (trace_.received_alert) return alert_from_trace();
+        if (ec == error::connection_refused) return TransportFailure::refused;
+        if (ec == error::connection_reset || ec == error::connection_aborted || ec == error::broken_pipe) {
+            return TransportFailure::reset;
+        }
+        if (ec == error::network_unreachable || ec == error::host_unreachable || ec == error::network_down) {
+            return TransportFailure::unreachable;
+        }
+        if (ec == error::timed_out) return TransportFailure::timed_out;
+        if (ec == error::eof || ec == ssl::error::stream_truncated || ec == http::error::end_of_stream ||
+            ec == http::error::partial_message) {
+            return TransportFailure::closed;
+        }
+        return TransportFailure::other;
+    }
+
+    TransportFailure alert_from_trace() {
+        observation_.tls_alert = tls_alert_name(*trace_.received_alert);
+        return TransportFailure::tls_alert;
+    }
+
+    bool interrupted() const noexcept { return timed_out_ || cancelled_; }
+
+    std::string stopped_sentence() {
+        if (cancelled_) return "The probe of " + site_.name + " was cancelled because certheal is stopping.";
+        observation_.failure = TransportFailure::timed_out;
+        const auto limit = std::chrono::duration_cast<Duration>(SteadyClock::now() - started_);
+        std::string waiting_for;
+        switch (observation_.phase) {
+        case ProbePhase::resolve: waiting_for = "resolving " + site_.connect_to.value_or(site_.host); break;
+        case ProbePhase::connect: waiting_for = "connecting to " + site_.host + " (" + peer_ + ")"; break;
+        case ProbePhase::tls: waiting_for = "the TLS handshake with " + site_.host + " (" + peer_ + ")"; break;
+        case ProbePhase::response: waiting_for = "the answer of " + site_.host + " (" + peer_ + ")"; break;
+        }
+        return "The probe of " + site_.name + " timed out after " + milliseconds_text(limit) + " waiting for " +
+               waiting_for + " (site timeout " + milliseconds_text(site_.timeout) + ").";
+    }
+
+    void finish(std::string error) {
+        if (finished_) return;
+        finished_ = true;
+        timer_.cancel();
+        abort_io();
+        if (cancelled_) observation_.failure = TransportFailure::timed_out;
+        observation_.server_requested_client_cert = trace_.certificate_requested;
+        if (stream_) SSL_set_msg_callback_arg(stream_->native_handle(), nullptr);
+
+        const SiteRules rules{site_.expect_status, site_.rejection_pattern};
+        const Classification classification = classify(observation_, rules);
+        result_.cls = classification.cls;
+        result_.iis_substatus = classification.iis_substatus;
+        result_.status = observation_.status;
+        result_.tls_alert = observation_.tls_alert;
+        if (!error.empty()) {
+            result_.error = std::move(error);
+        } else if (result_.cls != ProbeClass::healthy && result_.status) {
+            result_.error = status_sentence();
+        }
+        result_.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
+        observation_.body.clear();
+        observation_.body.shrink_to_fit();
+        parser_.reset();
+        auto done = std::move(done_);
+        done(std::move(result_));
+    }
+
+    std::string status_sentence() const {
+        std::string answer = std::to_string(*result_.status);
+        if (result_.iis_substatus) answer += "." + std::to_string(*result_.iis_substatus);
+        if (result_.cls == ProbeClass::client_cert_rejected) {
+            return site_.host + " (" + peer_ + ") answered " + answer +
+                   ": the server did not accept the client certificate. Check the server's client-certificate trust.";
+        }
+        std::string expected;
+        for (const int status : site_.expect_status) expected += (expected.empty() ? "" : ", ") + std::to_string(status);
+        return site_.host + " (" + peer_ + ") answered " + answer + " where " + expected + " was expected.";
+    }
+
+    asio::io_context& io_;
+    SiteConfig site_;
+    ProberOptions options_;
+    std::shared_ptr<ssl::context> context_;
+    tcp::resolver resolver_;
+    std::optional<ssl::stream<tcp::socket>> stream_;
+    asio::steady_timer timer_;
+    boost::beast::flat_buffer buffer_;
+    http::request<http::empty_body> request_;
+    std::optional<http::response_parser<http::string_body>> parser_;
+    std::function<void(ProbeResult)> done_;
+    SteadyClock::time_point started_;
+    SteadyClock::time_point deadline_;
+    SteadyClock::time_point phase_started_;
+    unsigned phase_generation_ = 0;
+    bool timed_out_ = false;
+    bool cancelled_ = false;
+    bool finished_ = false;
+    std::string peer_;
+    HandshakeTrace trace_;
+    ProbeObservation observation_;
+    ProbeResult result_;
+};
+
+}  // namespace
+
+struct HttpsProber::Impl {
+    Impl(asio::io_context& io, ProberOptions options) : io(io), options(options) {}
+
+    // A failure to build the context is not cached: the files may be fixed by the next probe.
+    Result<std::shared_ptr<ssl::context>> context_for(const SiteConfig& site) {
+        const std::string fingerprint = tls_fingerprint(site.tls);
+        auto cached = contexts.find(site.name);
+        if (cached != contexts.end() && cached->second.fingerprint == fingerprint) return cached->second.context;
+        auto built = build_context(site);
+        if (!built) {
+            contexts.erase(site.name);
+            return built;
+        }
+        contexts[site.name] = CachedContext{fingerprint, built.value()};
+        return built;
+    }
+
+    void forget_finished() {
+        sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
+                                      [](const std::weak_ptr<ProbeSession>& session) {
+                                          auto alive = session.lock();
+                                          return !alive || alive->finished();
+                                      }),
+                       sessions.end());
+    }
+
+    asio::io_context& io;
+    ProberOptions options;
+    std::map<std::string, CachedContext> contexts;
+    std::vector<std::weak_ptr<ProbeSession>> sessions;
+};
+
+HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options)
+    : impl_(std::make_shared<Impl>(io, options)) {}
+
+HttpsProber::~HttpsProber() { cancel_all(); }
+
+void HttpsProber::probe(const SiteConfig& site, std::function<void(ProbeResult)> done) {
+    impl_->forget_finished();
+    auto context = impl_->context_for(site);
+    auto session = std::make_shared<ProbeSession>(impl_->io, site, context ? context.value() : nullptr, impl_->options,
+                                                  std::move(done));
+    impl_->sessions.push_back(session);
+    // The callback never runs inside probe(), not even when setting up fails.
+    if (!context) {
+        asio::post(impl_->io, [session, message = context.error().message] {
+            session->fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
+        });
+        return;
+    }
+    asio::post(impl_->io, [session] { session->start(); });
+}
+
+void HttpsProber::cancel_all() {
+    for (auto& weak : impl_->sessions) {
+        if (auto session = weak.lock()) session->cancel();
+    }
+    impl_->sessions.clear();
+}
+
+std::size_t HttpsProber::cached_contexts() const noexcept { return impl_->contexts.size(); }
+
+}  // namespace certheal
