@@ -1,0 +1,467 @@
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "core/workflow.hpp"
+#include "support/fakes.hpp"
+
+using namespace certheal;
+using namespace certheal::testing;
+using namespace std::chrono_literals;
+using Kind = ServiceCall::Kind;
+
+namespace {
+
+const std::filesystem::path kIisca = "/opt/iis/iisca";
+
+Step run_step(std::filesystem::path program, std::vector<std::string> args = {}, Duration timeout = 1min) {
+    return Step{RunStep{std::move(program), std::move(args)}, timeout};
+}
+Step stop_step(std::string service, bool with_dependents) {
+    return Step{StopServiceStep{std::move(service), with_dependents}, 2min};
+}
+Step start_step(std::string service) { return Step{StartServiceStep{std::move(service)}, 2min}; }
+Step restore_step() { return Step{RestoreDependentsStep{}, 2min}; }
+Step verify_step(int attempts, Duration delay, Duration timeout = 5min) {
+    return Step{VerifyStep{attempts, delay}, timeout};
+}
+
+// The seed's repair: IISCA, net stop IISADMIN /y, net start W3SVC, then what certheal adds.
+std::vector<Step> seed_steps() {
+    return {run_step(kIisca, {"/sync"}), stop_step("IISADMIN", true), start_step("W3SVC"), restore_step(),
+            verify_step(5, 10s)};
+}
+
+SiteConfig site(const std::string& name) {
+    SiteConfig config;
+    config.name = name;
+    config.url = "https://" + name + ".test/health";
+    return config;
+}
+
+template <class Pool>
+struct Harness {
+    FakeServiceManager services;
+    FakeProcessRunner processes;
+    Pool pool;
+    FakeProber prober;
+    FakeClock clock;
+    RecordingSink sink;
+    std::unique_ptr<Workflow> workflow =
+        std::make_unique<Workflow>(services, processes, pool, prober, clock, sink);
+    std::vector<Workflow::Outcome> outcomes;
+
+    Harness() {
+        // An IIS 6 host: everything web hangs off IISADMIN; SMTP is installed but not running.
+        services.add_service("IISADMIN", true);
+        services.add_service("W3SVC", true, {"IISADMIN"});
+        services.add_service("FTPSVC", true, {"IISADMIN"});
+        services.add_service("SMTPSVC", false, {"IISADMIN"});
+    }
+
+    void start(const std::vector<Step>& steps, std::vector<SiteConfig> sites = {site("intranet")},
+               bool dry_run = false) {
+        workflow->start(steps, "inc-1", std::move(sites), dry_run,
+                        [this](Workflow::Outcome outcome) { outcomes.push_back(std::move(outcome)); });
+    }
+
+    const Workflow::Outcome& outcome() const {
+        REQUIRE(outcomes.size() == 1);
+        return outcomes.front();
+    }
+};
+
+using InlineHarness = Harness<InlineWorkerPool>;
+using QueuedHarness = Harness<QueuedWorkerPool>;
+
+std::vector<std::string> step_event_names(const RecordingSink& sink) {
+    std::vector<std::string> names;
+    for (const auto& name : sink.names()) {
+        if (name == "step_succeeded" || name == "step_failed") names.push_back(name);
+    }
+    return names;
+}
+
+}  // namespace
+
+TEST_CASE("the seed repair runs its steps in order and succeeds", "[workflow]") {
+    InlineHarness h;
+    h.start(seed_steps());
+
+    const auto& outcome = h.outcome();
+    CHECK(outcome.succeeded);
+    CHECK_FALSE(outcome.cancelled);
+    CHECK_FALSE(outcome.failed_step.has_value());
+
+    REQUIRE(h.processes.calls().size() == 1);
+    CHECK(h.processes.calls()[0].program == kIisca);
+    CHECK(h.processes.calls()[0].args == std::vector<std::string>{"/sync"});
+    CHECK(h.processes.calls()[0].timeout == 1min);
+    CHECK(h.services.call_log() ==
+          std::vector<std::string>{"stop IISADMIN /y", "start W3SVC", "start FTPSVC", "start W3SVC"});
+    CHECK(h.prober.calls() == std::vector<std::string>{"intranet"});
+    CHECK(step_event_names(h.sink) == std::vector<std::string>(5, "step_succeeded"));
+    CHECK_FALSE(h.workflow->running());
+}
+
+TEST_CASE("restore_dependents starts again only the dependents that were running, in reverse stop order",
+          "[workflow]") {
+    InlineHarness h;
+    h.start({stop_step("IISADMIN", true), start_step("IISADMIN"), restore_step()});
+
+    CHECK(h.outcome().succeeded);
+    CHECK(h.services.transitions() ==
+          std::vector<std::string>{"stopped W3SVC", "stopped FTPSVC", "stopped IISADMIN", "started IISADMIN",
+                                   "started FTPSVC", "started W3SVC"});
+    CHECK(h.services.is_running("W3SVC"));
+    CHECK(h.services.is_running("FTPSVC"));
+    CHECK_FALSE(h.services.is_running("SMTPSVC"));  // it was not running before: certheal leaves it alone
+
+    const auto stop = h.sink.all(EventId::step_succeeded).at(0);
+    CHECK(stop.details["services"] == nlohmann::json::array({"W3SVC", "FTPSVC"}));
+    const auto restore = h.sink.all(EventId::step_succeeded).at(2);
+    CHECK(restore.details["kind"] == "restore_dependents");
+    CHECK(restore.details["services"] == nlohmann::json::array({"FTPSVC", "W3SVC"}));
+}
+
+TEST_CASE("restore_dependents with nothing to restore succeeds without calling the service manager",
+          "[workflow]") {
+    InlineHarness h;
+    h.start({stop_step("SMTPSVC", false), restore_step()});
+    CHECK(h.outcome().succeeded);
+    CHECK(h.services.call_log() == std::vector<std::string>{"stop SMTPSVC"});
+}
+
+TEST_CASE("restore_dependents keeps going past a dependent that will not start, then fails", "[workflow]") {
+    InlineHarness h;
+    h.services.fail_next(Kind::start, "FTPSVC",
+                         Failure{std::error_code(1068, std::system_category()), "The dependency group failed to start."});
+    h.start({stop_step("IISADMIN", true), restore_step(), verify_step(1, 1s)});
+
+    const auto& outcome = h.outcome();
+    CHECK_FALSE(outcome.succeeded);
+    CHECK(outcome.failed_step == 1u);
+    CHECK(h.services.is_running("W3SVC"));
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["error_code"] == 1068);
+    CHECK(failed.details["services"] == nlohmann::json::array({"W3SVC"}));
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("FTPSVC"));
+    CHECK(h.prober.calls().empty());
+}
+
+TEST_CASE("a failed step stops the workflow and later steps are not called", "[workflow]") {
+    InlineHarness h;
+    h.services.fail_next(Kind::stop, "IISADMIN",
+                         Failure{std::error_code(1061, std::system_category()),
+                                 "The service IISADMIN cannot accept control messages at this time."});
+    h.start(seed_steps());
+
+    const auto& outcome = h.outcome();
+    CHECK_FALSE(outcome.succeeded);
+    CHECK_FALSE(outcome.cancelled);
+    CHECK(outcome.failed_step == 1u);
+    CHECK_THAT(outcome.error, Catch::Contains("IISADMIN") && Catch::Contains("cannot accept control messages"));
+
+    CHECK(h.services.call_log() == std::vector<std::string>{"stop IISADMIN /y"});
+    CHECK(h.prober.calls().empty());
+    CHECK(step_event_names(h.sink) == std::vector<std::string>{"step_succeeded", "step_failed"});
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.incident == "inc-1");
+    CHECK(failed.details["step"] == 2);
+    CHECK(failed.details["kind"] == "stop_service");
+    CHECK(failed.details["error_code"] == 1061);
+    CHECK_THAT(failed.message, Catch::Contains("step 2 of 5") && Catch::Contains("remaining steps were not run"));
+}
+
+TEST_CASE("a program that exits non-zero fails its step with the exit code and its output", "[workflow]") {
+    InlineHarness h;
+    h.processes.script(kIisca, exited(5, "syncing trust list\n", "access is denied\n"));
+    h.start(seed_steps());
+
+    CHECK(h.outcome().failed_step == 0u);
+    CHECK(h.services.calls().empty());
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["exit_code"] == 5);
+    CHECK(failed.details["output_tail"]["stdout"] == "syncing trust list\n");
+    CHECK(failed.details["output_tail"]["stderr"] == "access is denied\n");
+    CHECK_THAT(failed.message, Catch::Contains("exited with code 5"));
+}
+
+TEST_CASE("a program that runs past its timeout is reported as a timeout", "[workflow]") {
+    InlineHarness h;
+    h.processes.script(kIisca, timed_out_outcome("still working"));
+    h.start({run_step(kIisca, {}, 45s), start_step("W3SVC")});
+
+    CHECK(h.processes.calls().at(0).timeout == 45s);
+    CHECK(h.outcome().failed_step == 0u);
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["timed_out"] == true);
+    CHECK_FALSE(failed.details.contains("exit_code"));
+    CHECK(failed.details["error_code"] == static_cast<int>(std::errc::timed_out));
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("within its timeout of 45s"));
+    CHECK(h.services.calls().empty());
+}
+
+TEST_CASE("a program that cannot be started fails its step with the OS error code", "[workflow]") {
+    InlineHarness h;
+    h.processes.script(kIisca, Failure{std::error_code(2, std::system_category()), "The file was not found."});
+    h.start(seed_steps());
+    CHECK(h.outcome().failed_step == 0u);
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["error_code"] == 2);
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("could not start"));
+}
+
+TEST_CASE("successful steps record how long they took on the clock", "[workflow]") {
+    QueuedHarness h;
+    h.start({run_step(kIisca), start_step("W3SVC")});
+    h.clock.advance(3s);
+    REQUIRE(h.pool.run_next());
+    h.clock.advance(1500ms);
+    REQUIRE(h.pool.run_next());
+
+    const auto steps = h.sink.all(EventId::step_succeeded);
+    REQUIRE(steps.size() == 2);
+    CHECK(steps[0].details["duration_ms"] == 3000);
+    CHECK(steps[0].details["exit_code"] == 0);
+    CHECK(steps[1].details["duration_ms"] == 1500);
+    CHECK(steps[1].details["step"] == 2);
+    CHECK(steps[1].details["steps"] == 2);
+    CHECK(h.outcome().duration == 4500ms);
+}
+
+TEST_CASE("verify probes again after each delay and succeeds in the third round", "[workflow]") {
+    InlineHarness h;
+    h.prober.script("intranet", {ProbeClass::client_cert_rejected, ProbeClass::connect_failed, ProbeClass::healthy});
+    h.start({verify_step(5, 10s)});
+
+    CHECK(h.prober.calls().size() == 1);
+    CHECK(h.outcomes.empty());
+    h.clock.advance(9s);
+    CHECK(h.prober.calls().size() == 1);
+    h.clock.advance(1s);
+    CHECK(h.prober.calls().size() == 2);
+    h.clock.advance(10s);
+    CHECK(h.prober.calls().size() == 3);
+
+    CHECK(h.outcome().succeeded);
+    const auto verified = *h.sink.last(EventId::step_succeeded);
+    CHECK(verified.details["rounds"] == 3);
+    CHECK(verified.details["duration_ms"] == 20000);
+    CHECK(h.clock.pending_timers() == 0);
+}
+
+TEST_CASE("verify fails after its attempts when the site stays unhealthy", "[workflow]") {
+    InlineHarness h;
+    h.prober.set_function([](const SiteConfig& config) { return probe_result(config.name, ProbeClass::client_cert_rejected); });
+    h.start({verify_step(3, 10s), start_step("W3SVC")});
+
+    h.clock.advance(1h);
+    CHECK(h.prober.calls().size() == 3);
+    const auto& outcome = h.outcome();
+    CHECK(outcome.failed_step == 0u);
+    CHECK_THAT(outcome.error, Catch::Contains("intranet (client_cert_rejected, HTTP 403)"));
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["rounds"] == 3);
+    CHECK(failed.details["probes"][0]["class"] == "client_cert_rejected");
+    CHECK(h.services.calls().empty());
+}
+
+TEST_CASE("verify needs every site healthy in the same round", "[workflow]") {
+    InlineHarness h;
+    h.prober.script("intranet", {ProbeClass::healthy, ProbeClass::healthy});
+    h.prober.script("extranet", {ProbeClass::client_cert_rejected, ProbeClass::healthy});
+    h.start({verify_step(3, 5s)}, {site("intranet"), site("extranet")});
+
+    CHECK(h.outcomes.empty());
+    h.clock.advance(5s);
+    CHECK(h.outcome().succeeded);
+    CHECK(h.prober.calls() == std::vector<std::string>{"intranet", "extranet", "intranet", "extranet"});
+}
+
+TEST_CASE("verify gives up when the step timeout passes, whatever its attempts", "[workflow]") {
+    InlineHarness h;
+    h.prober.set_function([](const SiteConfig& config) { return probe_result(config.name, ProbeClass::connect_failed); });
+    h.start({verify_step(100, 10s, 25s)});
+
+    h.clock.advance(25s);
+    CHECK(h.prober.calls().size() == 3);  // rounds at 0s, 10s and 20s
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["timed_out"] == true);
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("within the step's timeout of 25s"));
+    CHECK_FALSE(h.outcome().succeeded);
+
+    h.clock.advance(1h);
+    CHECK(h.prober.calls().size() == 3);
+    CHECK(h.outcomes.size() == 1);
+}
+
+TEST_CASE("verify ignores a probe that answers after the step timed out", "[workflow]") {
+    InlineHarness h;
+    h.prober.hold_results(true);
+    h.start({verify_step(3, 10s, 30s)});
+    h.clock.advance(30s);
+    REQUIRE(h.outcomes.size() == 1);
+    CHECK_FALSE(h.outcome().succeeded);
+
+    h.prober.release_all();  // a healthy answer, too late
+    CHECK(h.outcomes.size() == 1);
+    CHECK(h.sink.count(EventId::step_succeeded) == 0);
+}
+
+TEST_CASE("cancel during a step lets it return, then ends the workflow as cancelled", "[workflow]") {
+    QueuedHarness h;
+    h.start(seed_steps());
+    REQUIRE(h.pool.pending() == 1);  // the run step is "in progress"
+
+    h.workflow->cancel();
+    CHECK(h.outcomes.empty());  // not before the step returns
+    CHECK(h.workflow->running());
+
+    h.pool.run_all();
+    const auto& outcome = h.outcome();
+    CHECK(outcome.cancelled);
+    CHECK_FALSE(outcome.succeeded);
+    CHECK_THAT(outcome.error, Catch::Contains("before step 2"));
+    CHECK(h.processes.calls().size() == 1);
+    CHECK(h.services.calls().empty());
+    CHECK(h.prober.calls().empty());
+    CHECK(step_event_names(h.sink) == std::vector<std::string>{"step_succeeded"});
+}
+
+TEST_CASE("cancel reaches a blocking service call through its stop token", "[workflow]") {
+    QueuedHarness h;
+    h.services.block_until_cancelled(Kind::stop, "IISADMIN");
+    h.start(seed_steps());
+    REQUIRE(h.pool.run_next());  // IISCA
+    REQUIRE(h.pool.pending() == 1);  // stop IISADMIN /y is now in progress
+
+    h.workflow->cancel();
+    h.pool.run_all();  // the blocked stop returns because its token was cancelled
+
+    const auto& outcome = h.outcome();
+    CHECK(outcome.cancelled);
+    CHECK_THAT(outcome.error, Catch::Contains("during step 2"));
+    CHECK(h.services.call_log() == std::vector<std::string>{"stop IISADMIN /y"});
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["cancelled"] == true);
+    CHECK(failed.details["error_code"] == static_cast<int>(std::errc::operation_canceled));
+}
+
+TEST_CASE("cancel while waiting between verify rounds ends the workflow at once", "[workflow]") {
+    InlineHarness h;
+    h.prober.set_function([](const SiteConfig& config) { return probe_result(config.name, ProbeClass::connect_failed); });
+    h.start({verify_step(5, 10s), start_step("W3SVC")});
+    REQUIRE(h.outcomes.empty());
+
+    h.workflow->cancel();
+    CHECK(h.outcome().cancelled);
+    CHECK(h.clock.pending_timers() == 0);
+    h.clock.advance(1h);
+    CHECK(h.prober.calls().size() == 1);
+    CHECK(h.services.calls().empty());
+    CHECK(h.outcomes.size() == 1);
+}
+
+TEST_CASE("cancel on an idle workflow does nothing", "[workflow]") {
+    InlineHarness h;
+    h.workflow->cancel();
+    h.start({start_step("W3SVC")});
+    h.workflow->cancel();
+    CHECK(h.outcome().succeeded);
+}
+
+TEST_CASE("the owner may destroy the workflow inside done", "[workflow]") {
+    SECTION("with steps completing inline") {
+        InlineHarness h;
+        int calls = 0;
+        h.workflow->start(seed_steps(), "inc-1", {site("intranet")}, false, [&](Workflow::Outcome) {
+            ++calls;
+            h.workflow.reset();
+        });
+        CHECK(calls == 1);
+        CHECK_FALSE(h.workflow);
+    }
+    SECTION("with steps completing later") {
+        QueuedHarness h;
+        int calls = 0;
+        h.workflow->start(seed_steps(), "inc-1", {site("intranet")}, false, [&](Workflow::Outcome) {
+            ++calls;
+            h.workflow.reset();
+        });
+        h.pool.run_all();
+        CHECK(calls == 1);
+        CHECK_FALSE(h.workflow);
+    }
+    SECTION("when cancel() ends it") {
+        InlineHarness h;
+        h.prober.set_function([](const SiteConfig& config) { return probe_result(config.name, ProbeClass::timeout); });
+        int calls = 0;
+        h.workflow->start({verify_step(5, 10s)}, "inc-1", {site("intranet")}, false, [&](Workflow::Outcome) {
+            ++calls;
+            h.workflow.reset();
+        });
+        h.workflow->cancel();
+        CHECK(calls == 1);
+        h.clock.advance(1h);
+        CHECK(calls == 1);
+    }
+}
+
+TEST_CASE("destroying a running workflow stops its call and never reports", "[workflow]") {
+    QueuedHarness h;
+    h.start(seed_steps());
+    h.workflow.reset();
+    h.pool.run_all();
+    CHECK(h.outcomes.empty());
+    CHECK(h.processes.calls().size() == 1);
+    CHECK(h.services.calls().empty());
+}
+
+TEST_CASE("a workflow can run again after it finished but not twice at once", "[workflow]") {
+    QueuedHarness h;
+    h.start({start_step("W3SVC")});
+    CHECK_THROWS_AS(h.start({start_step("W3SVC")}), std::logic_error);
+    h.pool.run_all();
+    REQUIRE(h.outcomes.size() == 1);
+    h.start({start_step("W3SVC")});
+    h.pool.run_all();
+    CHECK(h.outcomes.size() == 2);
+}
+
+TEST_CASE("a dry run reports every step as would-run and calls nothing", "[workflow]") {
+    InlineHarness h;
+    h.start(seed_steps(), {site("intranet")}, /*dry_run=*/true);
+
+    CHECK(h.outcome().succeeded);
+    CHECK(h.pool.submitted() == 0);
+    CHECK(h.processes.calls().empty());
+    CHECK(h.services.calls().empty());
+    CHECK(h.prober.calls().empty());
+    CHECK(h.clock.pending_timers() == 0);
+    const auto steps = h.sink.all(EventId::step_succeeded);
+    REQUIRE(steps.size() == 5);
+    for (const auto& event : steps) {
+        CHECK(event.details["dry_run"] == true);
+        CHECK_THAT(event.message, Catch::StartsWith("Would run: "));
+        CHECK(event.incident == "inc-1");
+    }
+    CHECK_THAT(steps[1].message, Catch::Contains("stop_service IISADMIN with dependents"));
+    CHECK(h.sink.count(EventId::step_failed) == 0);
+}
+
+TEST_CASE("output tails are cut to size and made valid UTF-8 for events", "[workflow]") {
+    CHECK(output_tail_for_event("short") == "short");
+
+    const std::string long_text = std::string(3000, 'a') + "END";
+    const auto tail = output_tail_for_event(long_text, 100);
+    CHECK(tail.size() == 103);
+    CHECK_THAT(tail, Catch::StartsWith("...") && Catch::EndsWith("END"));
+
+    // "é" is two bytes: a cut through it drops the orphaned continuation byte.
+    CHECK(output_tail_for_event("x\xC3\xA9yz", 3) == "...yz");
+    // Bytes from a legacy code page are not UTF-8 and must not reach a JSON encoder as they are.
+    CHECK(output_tail_for_event("Zugriff verweigert: \xE4\xFC") == "Zugriff verweigert: ??");
+    CHECK(output_tail_for_event("caf\xC3\xA9 \xE2\x9C\x93") == "caf\xC3\xA9 \xE2\x9C\x93");
+    CHECK_NOTHROW(nlohmann::json(output_tail_for_event("\xFF\xFE\xC0\xAF")).dump());
+}
