@@ -359,3 +359,15 @@ TEST_CASE("a state file that cannot be written is reported but the budget holds 
     CHECK_FALSE(f.remediator.take_storage_warning().has_value());
     CHECK(f.remediator.attempts_in_window() == 1);
 }
+
+TEST_CASE("a repair that succeeds with the last of the budget does not open the circuit", "[remediator]") {
+    Fixture f;
+    f.repair("inc-1", false);
+    f.clock.advance(10min);
+    f.repair("inc-2", false);
+    f.clock.advance(10min);
+    f.repair("inc-3", true);
+    CHECK_FALSE(f.remediator.circuit_open());
+    CHECK(f.sink.count(EventId::circuit_opened) == 0);
+    CHECK(f.remediator.request("inc-4").verdict == Verdict::budget_spent);
+}
