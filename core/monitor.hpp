@@ -1,0 +1,127 @@
+#pragma once
+// The monitor: schedules the probes of every site, feeds each site's hysteresis, opens an
+// incident when a symptom is confirmed, asks the host-wide remediator for a repair and runs
+// the workflow, and records every step as an event. Everything runs on the monitor's one
+// thread (the io_context behind `Clock`); blocking work goes through the WorkerPool.
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/clock.hpp"
+#include "core/events.hpp"
+#include "core/ports.hpp"
+#include "core/remediator.hpp"
+#include "core/site_health.hpp"
+#include "core/workflow.hpp"
+
+namespace certheal {
+
+struct MonitorPorts {
+    Clock& clock;
+    SiteProber& prober;
+    ServiceManager& services;
+    ProcessRunner& processes;
+    WorkerPool& workers;
+    StateStore& state;
+    EventSink& events;
+};
+
+// What `certheal status` and the status endpoint show about one site.
+struct SiteStatus {
+    std::string name;
+    bool symptom_confirmed = false;
+    std::string incident;
+    std::optional<ProbeResult> last_result;
+    std::uint64_t probes = 0;
+    std::uint64_t failed_probes = 0;
+};
+
+struct MonitorStatus {
+    std::vector<SiteStatus> sites;
+    bool repair_running = false;
+    bool circuit_open = false;
+    int attempts_in_window = 0;
+    std::uint64_t repairs_started = 0;
+    std::uint64_t repairs_succeeded = 0;
+    std::uint64_t repairs_failed = 0;
+};
+
+class Monitor {
+public:
+    explicit Monitor(MonitorPorts ports);
+    ~Monitor();
+    Monitor(const Monitor&) = delete;
+    Monitor& operator=(const Monitor&) = delete;
+
+    // Starts probing every site of a validated config (the first probe of each site runs
+    // at once) and writes service_started.
+    void start(Config config);
+
+    // Puts a validated config in force. Sites that keep their name keep their health and
+    // incident; a repair that is running finishes under the policy it started with.
+    void reload(Config config);
+
+    // Stops scheduling probes and cancels a running repair (its current step finishes or is
+    // abandoned safely), writes service_stopped, then calls `done` on the monitor thread.
+    void stop(std::string reason, std::function<void()> done);
+
+    MonitorStatus status() const;
+    const Config& config() const { return config_; }
+
+private:
+    struct SiteState {
+        SiteConfig config;
+        SiteHealth health;
+        std::unique_ptr<TimerHandle> timer;
+        bool probe_in_flight = false;
+        std::string incident;                // set while a symptom is confirmed
+        std::optional<ProbeResult> evidence; // the probe that confirmed the symptom
+        std::optional<ProbeResult> last_result;
+        std::string last_skip_reason;        // repair_skipped is written once per reason per incident
+        bool dry_run_reported = false;
+        std::uint64_t probes = 0;
+        std::uint64_t failed_probes = 0;
+    };
+
+    void install_sites(const std::vector<SiteConfig>& sites);
+    void schedule_probe(SiteState& site, Duration delay);
+    void probe_now(const std::string& site_name);
+    void on_probe_result(const std::string& site_name, ProbeResult result);
+    void consider_repair(SiteState& trigger);
+    void start_repair(SiteState& trigger);
+    void on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome);
+    void report_skip(SiteState& site, const Remediator::Decision& decision);
+    void report_storage_warning();
+    void check_certificates();
+    std::string next_incident_id();
+    void emit(EventId id, const std::string& site, const std::string& incident, std::string message,
+              nlohmann::json details = nlohmann::json::object());
+
+    MonitorPorts ports_;
+    Config config_;
+    std::map<std::string, SiteState> sites_;
+    std::unique_ptr<Remediator> remediator_;
+    std::unique_ptr<Workflow> workflow_;
+    std::string repair_incident_;  // incident of the repair that is running, if any
+    TimePoint repair_started_at_{};
+    std::unique_ptr<TimerHandle> certificate_timer_;
+    std::function<void()> on_stopped_;
+    std::string stop_reason_;
+    bool running_ = false;
+    bool stopping_ = false;
+    int incident_sequence_ = 0;
+    std::uint64_t repairs_started_ = 0;
+    std::uint64_t repairs_succeeded_ = 0;
+    std::uint64_t repairs_failed_ = 0;
+};
+
+// The probe evidence that goes into symptom and repair events.
+nlohmann::json probe_evidence(const ProbeResult& result);
+
+}  // namespace certheal

@@ -1,0 +1,228 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "core/monitor.hpp"
+#include "support/fakes.hpp"
+
+using namespace certheal;
+using namespace certheal::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+SiteConfig site_named(const std::string& name) {
+    SiteConfig site;
+    site.name = name;
+    site.url = "https://" + name + ".test/health";
+    site.host = name + ".test";
+    site.interval = 30s;
+    site.timeout = 5s;
+    site.failure_threshold = 3;
+    site.success_threshold = 1;
+    return site;
+}
+
+Config lab_config() {
+    Config config;
+    config.source = "/etc/certheal/certheal.json";
+    config.service.state_dir = "/var/lib/certheal";
+    config.sites = {site_named("intranet"), site_named("portal")};
+    config.remediation.enabled = true;
+    config.remediation.cooldown = 5min;
+    config.remediation.max_attempts = 2;
+    config.remediation.attempt_window = 1h;
+    config.remediation.circuit_reset_after = 6h;
+    config.remediation.steps = {
+        Step{RunStep{"/usr/sbin/iisca", {}}, 60s},
+        Step{StopServiceStep{"IISADMIN", true}, 2min},
+        Step{StartServiceStep{"W3SVC"}, 2min},
+        Step{RestoreDependentsStep{}, 2min},
+        Step{VerifyStep{3, 10s}, 2min},
+    };
+    return config;
+}
+
+// Everything the monitor needs, on fakes. Sites are desynchronised until the repair's
+// `run` step has run (`repair_heals`), as IISCA heals a real host.
+struct Harness {
+    FakeClock clock;
+    FakeProber prober;
+    FakeServiceManager services;
+    FakeProcessRunner processes;
+    InlineWorkerPool workers;
+    MemoryStateStore state;
+    RecordingSink events;
+    bool repair_heals = true;
+    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events}};
+
+    Harness() {
+        services.add_service("IISADMIN", true);
+        services.add_service("W3SVC", true, {"IISADMIN"});
+        services.add_service("FTPSVC", true, {"IISADMIN"});
+        processes.set_default(exited(0));
+        prober.set_function([this](const SiteConfig& site) {
+            const bool healed = repair_heals && !processes.calls().empty();
+            return probe_result(site.name, healed ? ProbeClass::healthy : ProbeClass::client_cert_rejected);
+        });
+    }
+
+    std::size_t count(EventId id) const { return events.count(id); }
+    std::vector<std::string> incidents_of(EventId id) const {
+        std::vector<std::string> incidents;
+        for (const auto& event : events.all(id)) incidents.push_back(event.incident);
+        return incidents;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a desynchronised site is confirmed after failure_threshold probes, repaired once and recovers",
+          "[monitor]") {
+    Harness h;
+    h.monitor.start(lab_config());
+    h.clock.advance(0ms);  // the first probe of every site runs at once
+    CHECK(h.count(EventId::service_started) == 1);
+    CHECK(h.count(EventId::probe_failed) == 2);  // one per site
+    CHECK(h.count(EventId::symptom_confirmed) == 0);
+
+    h.clock.advance(60s);  // probes 2 and 3 of each site
+    // intranet is confirmed first; its repair heals the host before portal's third probe,
+    // so portal never reaches its threshold. One repair, host-wide.
+    CHECK(h.count(EventId::symptom_confirmed) == 1);
+    CHECK(h.count(EventId::repair_started) == 1);
+    CHECK(h.count(EventId::step_succeeded) == 5);
+    CHECK(h.count(EventId::repair_succeeded) == 1);
+    CHECK(h.processes.calls().size() == 1);
+    CHECK(h.services.is_running("FTPSVC"));  // restored: `net start W3SVC` alone would leave it down
+
+    h.clock.advance(30s);
+    CHECK(h.count(EventId::site_recovered) == 1);
+    CHECK(h.count(EventId::repair_started) == 1);
+
+    // One incident ties the story of the triggering site together.
+    const auto started = h.events.last(EventId::repair_started);
+    REQUIRE(started);
+    const auto incident = started->incident;
+    CHECK_FALSE(incident.empty());
+    CHECK(h.events.last(EventId::repair_succeeded)->incident == incident);
+    const auto confirmed = h.incidents_of(EventId::symptom_confirmed);
+    CHECK(std::count(confirmed.begin(), confirmed.end(), incident) == 1);
+    CHECK(started->details.at("evidence").at("class") == "client_cert_rejected");
+}
+
+TEST_CASE("a failure class that is not a symptom is reported but never repaired", "[monitor]") {
+    Harness h;
+    h.prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::tls_error); });
+    h.monitor.start(lab_config());
+    h.clock.advance(5min);
+    CHECK(h.count(EventId::probe_failed) > 10);
+    CHECK(h.count(EventId::symptom_confirmed) == 0);
+    CHECK(h.count(EventId::repair_started) == 0);
+    CHECK(h.processes.calls().empty());
+}
+
+TEST_CASE("a repair that does not help runs exactly max_attempts times, then the circuit opens", "[monitor]") {
+    Harness h;
+    h.repair_heals = false;
+    h.monitor.start(lab_config());
+    h.clock.advance(3h);  // far beyond cooldowns, within the circuit's reset period
+    CHECK(h.count(EventId::repair_started) == 2);
+    CHECK(h.count(EventId::repair_failed) == 2);
+    CHECK(h.count(EventId::circuit_opened) == 1);
+    // repair_skipped is written once per reason per incident, not on every probe.
+    CHECK(h.count(EventId::repair_skipped) <= 4);
+    const auto names = h.events.names();
+    const auto opened = std::find(names.begin(), names.end(), "circuit_opened");
+    CHECK(std::count(opened, names.end(), "repair_started") == 0);
+
+    // The circuit opened at about 6m50s (two failed repairs, 5 min cooldown between them) and
+    // closes circuit_reset_after (6h) later; the next symptomatic probe repairs once more.
+    h.clock.advance(3h + 10min);
+    CHECK(h.count(EventId::circuit_closed) == 1);
+    CHECK(h.count(EventId::repair_started) == 3);
+}
+
+TEST_CASE("with remediation disabled a confirmed symptom is skipped once and nothing runs", "[monitor]") {
+    Harness h;
+    auto config = lab_config();
+    config.remediation.enabled = false;
+    h.monitor.start(config);
+    h.clock.advance(10min);
+    CHECK(h.count(EventId::symptom_confirmed) == 2);
+    CHECK(h.count(EventId::repair_skipped) == 2);  // once per site's incident
+    CHECK(h.events.last(EventId::repair_skipped)->details.at("reason") == "disabled");
+    CHECK(h.processes.calls().empty());
+    CHECK(h.services.calls().empty());
+}
+
+TEST_CASE("dry run logs every step as would run and changes nothing", "[monitor]") {
+    Harness h;
+    auto config = lab_config();
+    config.remediation.dry_run = true;
+    h.monitor.start(config);
+    h.clock.advance(10min);
+    CHECK(h.count(EventId::symptom_confirmed) == 2);
+    CHECK(h.count(EventId::repair_started) == 0);
+    CHECK(h.processes.calls().empty());
+    CHECK(h.services.calls().empty());
+    const auto steps = h.events.all(EventId::step_succeeded);
+    REQUIRE(steps.size() >= 4);
+    for (const auto& step : steps) CHECK(step.details.value("dry_run", false));
+    const auto skipped = h.events.all(EventId::repair_skipped);
+    REQUIRE_FALSE(skipped.empty());
+    CHECK(skipped.front().details.at("reason") == "dry_run");
+}
+
+TEST_CASE("stopping during a repair abandons it safely and records service_stopped last", "[monitor]") {
+    FakeClock clock;
+    FakeProber prober;
+    FakeServiceManager services;
+    FakeProcessRunner processes;
+    QueuedWorkerPool workers;
+    MemoryStateStore state;
+    RecordingSink events;
+    services.add_service("IISADMIN", true);
+    services.add_service("W3SVC", true, {"IISADMIN"});
+    processes.set_default(exited(0));
+    prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::connect_failed); });
+    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events}};
+    monitor.start(lab_config());
+    clock.advance(60s);
+    REQUIRE(events.count(EventId::repair_started) == 1);
+    REQUIRE(workers.pending() == 1);  // the `run` step waits on a worker
+
+    bool stopped = false;
+    monitor.stop("test", [&] { stopped = true; });
+    CHECK_FALSE(stopped);  // not before the step in progress has returned
+    workers.run_all();
+    CHECK(stopped);
+    CHECK(services.calls().empty());  // no step after the one in progress
+    const auto names = events.names();
+    CHECK(names.back() == "service_stopped");
+    CHECK(events.count(EventId::repair_failed) == 1);
+    CHECK(events.last(EventId::repair_failed)->details.at("cancelled") == true);
+}
+
+TEST_CASE("a reload keeps the health of kept sites and starts probing new ones", "[monitor]") {
+    Harness h;
+    h.repair_heals = false;
+    auto config = lab_config();
+    config.remediation.enabled = false;
+    h.monitor.start(config);
+    h.clock.advance(60s);
+    REQUIRE(h.count(EventId::symptom_confirmed) == 2);
+
+    auto reloaded = config;
+    reloaded.sites = {site_named("intranet"), site_named("extranet")};
+    h.monitor.reload(reloaded);
+    CHECK(h.count(EventId::config_reloaded) == 1);
+    h.clock.advance(60s);
+    const auto status = h.monitor.status();
+    REQUIRE(status.sites.size() == 2);
+    for (const auto& site : status.sites) {
+        if (site.name == "intranet") CHECK(site.symptom_confirmed);
+    }
+    // intranet was already confirmed: not confirmed again; extranet is new and gets confirmed.
+    CHECK(h.count(EventId::symptom_confirmed) == 3);
+}
