@@ -1,0 +1,336 @@
+#include "service/cli.hpp"
+
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config/config.hpp"
+#include "core/https_prober.hpp"
+#include "core/journal.hpp"
+#include "core/monitor.hpp"
+#include "service/platform.hpp"
+#include "service/run.hpp"
+
+namespace certheal::cli {
+namespace {
+
+const std::map<std::string, std::string>& help_texts() {
+    static const std::map<std::string, std::string> texts = {
+        {"check-config",
+         "usage: certheal check-config [--config FILE]\n\n"
+         "Reads and validates the configuration. Every error is printed on stderr as\n"
+         "'/json/pointer: message', warnings as 'warning: /json/pointer: message'.\n"
+         "Exit code 0 when valid (warnings allowed), 2 when not.\n"},
+        {"probe",
+         "usage: certheal probe [--config FILE] [--site NAME] [--json]\n\n"
+         "Probes every site (or one) once, concurrently, and prints a table, or with --json\n"
+         "one JSON object per site per line. Changes nothing.\n"
+         "Exit code 0 when every probed site is healthy, 1 when one is not, 2 bad usage or\n"
+         "config, 3 runtime failure.\n"},
+        {"run",
+         "usage: certheal run [--config FILE] [--console]\n\n"
+         "Runs the monitor: probes the sites on their interval, confirms symptoms and repairs\n"
+         "them under the remediation policy, writing every event to the journal and the system\n"
+         "log. Started by the Windows SCM it runs as a service; otherwise in the console, where\n"
+         "events are echoed on stderr. SIGINT/SIGTERM (Ctrl+C) stop it cleanly after the current\n"
+         "repair step; SIGHUP reloads the configuration (a bad one is reported and ignored).\n"},
+        {"history",
+         "usage: certheal history [--config FILE] [--since DURATION] [--json]\n\n"
+         "Prints the journal (<state_dir>/journal.jsonl), optionally only the events of the last\n"
+         "DURATION (e.g. 24h, 30m), as lines for people or with --json as the raw JSON lines.\n"},
+        {"status",
+         "usage: certheal status [--config FILE] [--json]\n\n"
+         "Prints the remediator's persisted state (attempts in the window, circuit) and the\n"
+         "latest event of every site from the journal.\n"},
+        {"install",
+         "usage: certheal install [--config FILE]\n\n"
+         "Windows: registers certheal as an automatic (delayed start) service running as\n"
+         "LocalSystem, with SCM recovery actions, the Event Log source and a protected\n"
+         "%ProgramData%\\certheal folder. On Linux use installer/certheal.service.\n"},
+        {"uninstall",
+         "usage: certheal uninstall\n\n"
+         "Windows: stops and removes the service and the Event Log source. The configuration\n"
+         "and the journal stay in place.\n"},
+    };
+    return texts;
+}
+
+std::filesystem::path config_path_of(const Options& options) {
+    return options.config ? *options.config : platform::default_config_path();
+}
+
+std::optional<Config> load_or_report(const Options& options) {
+    auto loaded = load_config(config_path_of(options), platform::default_state_dir());
+    for (const auto& issue : loaded.issues) {
+        std::cerr << format_issue(issue) << '\n';
+    }
+    return std::move(loaded.config);
+}
+
+std::string optional_text(const std::optional<int>& value) { return value ? std::to_string(*value) : "-"; }
+
+std::string fixed(double value) {
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << value;
+    return out.str();
+}
+
+nlohmann::json probe_json(const ProbeResult& result) {
+    auto ms = [](const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); };
+    return {{"site", result.site},
+            {"url", result.url},
+            {"class", to_string(result.cls)},
+            {"status", result.status ? nlohmann::json(*result.status) : nlohmann::json(nullptr)},
+            {"iis_substatus", result.iis_substatus ? nlohmann::json(*result.iis_substatus) : nlohmann::json(nullptr)},
+            {"tls_alert", result.tls_alert ? nlohmann::json(*result.tls_alert) : nlohmann::json(nullptr)},
+            {"error", result.error ? nlohmann::json(*result.error) : nlohmann::json(nullptr)},
+            {"timings_ms",
+             {{"resolve", ms(result.timings.resolve_ms)},
+              {"connect", ms(result.timings.connect_ms)},
+              {"tls", ms(result.timings.tls_ms)},
+              {"response", ms(result.timings.response_ms)},
+              {"total", result.timings.total_ms}}}};
+}
+
+void print_probe_table(const std::vector<ProbeResult>& results) {
+    std::size_t name_width = 4;
+    for (const auto& result : results) name_width = std::max(name_width, result.site.size());
+    std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << "SITE" << std::setw(22) << "CLASS"
+              << std::setw(8) << "STATUS" << std::setw(22) << "TLS ALERT" << std::setw(10) << "TOTAL ms"
+              << "DETAIL\n";
+    for (const auto& result : results) {
+        std::string status = optional_text(result.status);
+        if (result.status && result.iis_substatus) status += "." + std::to_string(*result.iis_substatus);
+        std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << result.site << std::setw(22)
+                  << to_string(result.cls) << std::setw(8) << status << std::setw(22)
+                  << result.tls_alert.value_or("-") << std::setw(10) << fixed(result.timings.total_ms)
+                  << result.error.value_or(result.cls == ProbeClass::healthy ? "ok" : "-") << '\n';
+    }
+}
+
+int command_check_config(const Options& options) {
+    auto config = load_or_report(options);
+    if (!config) return usage;
+    std::cout << config_path_of(options).string() << " is valid: " << config->sites.size() << " site(s), "
+              << config->remediation.steps.size() << " repair step(s), remediation "
+              << (config->remediation.enabled ? (config->remediation.dry_run ? "enabled (dry run)" : "enabled")
+                                              : "disabled")
+              << ".\n";
+    return ok;
+}
+
+int command_probe(const Options& options) {
+    auto config = load_or_report(options);
+    if (!config) return usage;
+    std::vector<const SiteConfig*> selected;
+    for (const auto& site : config->sites) {
+        if (!options.site || site.name == *options.site) selected.push_back(&site);
+    }
+    if (selected.empty()) {
+        std::cerr << "certheal probe: no site named '" << options.site.value_or("") << "' in "
+                  << config_path_of(options).string() << ".\n";
+        return usage;
+    }
+    boost::asio::io_context io;
+    HttpsProber prober(io);
+    std::vector<ProbeResult> results(selected.size());
+    for (std::size_t index = 0; index < selected.size(); ++index) {
+        prober.probe(*selected[index], [&results, index](ProbeResult result) { results[index] = std::move(result); });
+    }
+    io.run();
+    bool all_healthy = true;
+    for (const auto& result : results) all_healthy = all_healthy && result.cls == ProbeClass::healthy;
+    if (options.json) {
+        for (const auto& result : results) std::cout << probe_json(result).dump() << '\n';
+    } else {
+        print_probe_table(results);
+    }
+    return all_healthy ? ok : unhealthy;
+}
+
+std::filesystem::path state_dir_of(const Options& options, bool& config_ok) {
+    auto loaded = load_config(config_path_of(options), platform::default_state_dir());
+    config_ok = loaded.config.has_value();
+    return loaded.config ? loaded.config->service.state_dir : platform::default_state_dir();
+}
+
+int command_history(const Options& options) {
+    std::optional<TimePoint> since;
+    if (options.since) {
+        auto window = parse_duration(*options.since);
+        if (!window) {
+            std::cerr << "certheal history: --since wants a duration such as 24h or 30m, got '" << *options.since
+                      << "'.\n";
+            return usage;
+        }
+        since = std::chrono::system_clock::now() - *window;
+    }
+    bool config_ok = false;
+    const auto state_dir = state_dir_of(options, config_ok);
+    if (!config_ok) {
+        std::cerr << "certheal history: the configuration is not valid (run certheal check-config); reading the "
+                     "journal in "
+                  << state_dir.string() << ".\n";
+    }
+    std::string warnings;
+    const auto journal_file = state_dir / "journal.jsonl";
+    if (!std::filesystem::exists(journal_file)) {
+        std::cerr << "certheal history: no journal yet at " << journal_file.string() << ".\n";
+        return ok;
+    }
+    const auto events = read_journal(journal_file, since, &warnings);
+    for (const auto& event : events) {
+        std::cout << (options.json ? event.dump() : format_event_line(event)) << '\n';
+    }
+    if (!warnings.empty()) std::cerr << warnings << '\n';
+    return ok;
+}
+
+int command_status(const Options& options) {
+    bool config_ok = false;
+    const auto state_dir = state_dir_of(options, config_ok);
+    nlohmann::json status = {{"state_dir", state_dir.string()}, {"config_valid", config_ok}};
+    std::ifstream state_file(state_dir / "state.json");
+    if (state_file) {
+        status["remediator"] = nlohmann::json::parse(state_file, nullptr, false);
+        if (status["remediator"].is_discarded()) status["remediator"] = "corrupt";
+    }
+    nlohmann::json sites = nlohmann::json::object();
+    std::string warnings;
+    const auto journal_file = state_dir / "journal.jsonl";
+    if (std::filesystem::exists(journal_file)) {
+        for (const auto& event : read_journal(journal_file, std::nullopt, &warnings)) {
+            if (event.contains("site") && event["site"].is_string()) {
+                sites[event["site"].get<std::string>()] = {{"last_event", event.value("event", "")},
+                                                           {"time", event.value("time", "")},
+                                                           {"message", event.value("message", "")}};
+            }
+        }
+    }
+    status["sites"] = sites;
+    if (options.json) {
+        std::cout << status.dump() << '\n';
+        return ok;
+    }
+    std::cout << "state dir: " << state_dir.string() << (config_ok ? "" : "  (configuration invalid)") << '\n';
+    if (status.contains("remediator")) std::cout << "remediator: " << status["remediator"].dump() << '\n';
+    for (const auto& [name, site] : sites.items()) {
+        std::cout << name << ": " << site["last_event"].get<std::string>() << " at " << site["time"].get<std::string>()
+                  << " - " << site["message"].get<std::string>() << '\n';
+    }
+    return ok;
+}
+
+}  // namespace
+
+std::string usage_text() {
+    return "usage: certheal <command> [options]\n\n"
+           "commands:\n"
+           "  check-config [--config FILE]                  validate the configuration\n"
+           "  probe        [--config FILE] [--site NAME] [--json]   probe the sites once\n"
+           "  run          [--config FILE] [--console]      run the monitor\n"
+           "  history      [--config FILE] [--since DURATION] [--json]   show the journal\n"
+           "  status       [--config FILE] [--json]         show the remediator state\n"
+           "  install      [--config FILE]                  register the Windows service\n"
+           "  uninstall                                     remove the Windows service\n"
+           "  --version | --help\n\n"
+           "The default configuration is " +
+           platform::default_config_path().string() +
+           ".\nExit codes: 0 ok, 1 a site is unhealthy, 2 bad usage or invalid config, 3 runtime failure.\n"
+           "'certheal <command> --help' describes one command.\n";
+}
+
+std::string command_help(const std::string& command) {
+    const auto found = help_texts().find(command);
+    return found != help_texts().end() ? found->second : usage_text();
+}
+
+ParseOutcome parse_arguments(const std::vector<std::string>& args) {
+    Options options;
+    std::size_t index = 0;
+    auto fail = [](std::string message) { return ParseOutcome{std::nullopt, std::move(message)}; };
+    if (args.empty()) return fail("certheal: a command is required.");
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        options.help = true;
+        return {options, ""};
+    }
+    if (args[0] == "--version") {
+        options.version = true;
+        return {options, ""};
+    }
+    options.command = args[index++];
+    if (help_texts().count(options.command) == 0) {
+        return fail("certheal: unknown command '" + options.command + "'.");
+    }
+    const std::map<std::string, std::vector<std::string>> allowed = {
+        {"check-config", {"--config"}},
+        {"probe", {"--config", "--site", "--json"}},
+        {"run", {"--config", "--console"}},
+        {"history", {"--config", "--since", "--json"}},
+        {"status", {"--config", "--json"}},
+        {"install", {"--config"}},
+        {"uninstall", {}},
+    };
+    const auto& flags = allowed.at(options.command);
+    for (; index < args.size(); ++index) {
+        const std::string& arg = args[index];
+        if (arg == "--help" || arg == "-h") {
+            options.help = true;
+            continue;
+        }
+        if (std::find(flags.begin(), flags.end(), arg) == flags.end()) {
+            return fail("certheal " + options.command + ": unknown option '" + arg + "'.");
+        }
+        auto value = [&]() -> std::optional<std::string> {
+            if (index + 1 >= args.size()) return std::nullopt;
+            return args[++index];
+        };
+        if (arg == "--json") {
+            options.json = true;
+        } else if (arg == "--console") {
+            options.console = true;
+        } else {
+            auto text = value();
+            if (!text) return fail("certheal " + options.command + ": " + arg + " needs a value.");
+            if (arg == "--config") options.config = *text;
+            if (arg == "--site") options.site = *text;
+            if (arg == "--since") options.since = *text;
+        }
+    }
+    return {options, ""};
+}
+
+int dispatch(const Options& options) {
+    if (options.version) {
+        std::cout << "certheal " CERTHEAL_VERSION "\n";
+        return ok;
+    }
+    if (options.help) {
+        std::cout << (options.command.empty() ? usage_text() : command_help(options.command));
+        return ok;
+    }
+    try {
+        if (options.command == "check-config") return command_check_config(options);
+        if (options.command == "probe") return command_probe(options);
+        if (options.command == "history") return command_history(options);
+        if (options.command == "status") return command_status(options);
+        if (options.command == "run") {
+            ConsoleHost host;
+            return run_monitor(config_path_of(options), host);
+        }
+        if (options.command == "install") return platform::install_service(config_path_of(options));
+        if (options.command == "uninstall") return platform::uninstall_service();
+    } catch (const std::exception& error) {
+        std::cerr << "certheal " << options.command << " failed: " << error.what() << '\n';
+        return runtime_failure;
+    }
+    std::cerr << usage_text();
+    return usage;
+}
+
+}  // namespace certheal::cli

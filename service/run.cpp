@@ -1,0 +1,132 @@
+#include "service/run.hpp"
+
+#include <cstdlib>
+#include <iostream>
+
+#include "config/config.hpp"
+#include "core/asio_runtime.hpp"
+#include "core/file_state_store.hpp"
+#include "core/https_prober.hpp"
+#include "core/journal.hpp"
+#include "core/monitor.hpp"
+#include "service/cli.hpp"
+
+namespace certheal {
+namespace {
+
+// Echoes events on stderr for the person running `certheal run --console`.
+class ConsoleEcho : public EventSink {
+public:
+    void emit(const Event& event) override {
+        std::cerr << format_time_utc(event.time) << "  " << definition_of(event.id).name;
+        if (!event.site.empty()) std::cerr << "  " << event.site;
+        if (!event.incident.empty()) std::cerr << "  [" << event.incident << "]";
+        std::cerr << "  " << event.message << '\n';
+    }
+};
+
+Event config_invalid_event(const std::filesystem::path& path, const std::vector<ConfigIssue>& issues,
+                           TimePoint now, const std::string& consequence) {
+    nlohmann::json errors = nlohmann::json::array();
+    std::string listing;
+    for (const auto& issue : issues) {
+        if (issue.level != ConfigIssue::Level::error) continue;
+        errors.push_back(format_issue(issue));
+        listing += "\n" + format_issue(issue);
+    }
+    Event event;
+    event.id = EventId::config_invalid;
+    event.time = now;
+    event.message = "The configuration " + path.string() + " has " + std::to_string(errors.size()) +
+                    " error(s); " + consequence + " Fix each one:" + listing;
+    event.details = {{"config", path.string()}, {"errors", errors}};
+    return event;
+}
+
+}  // namespace
+
+int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
+    auto adapters = platform::make_adapters();
+    host.starting();
+
+    auto loaded = load_config(config_path, platform::default_state_dir());
+    if (!loaded.config) {
+        for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
+        adapters.system_log->emit(config_invalid_event(config_path, loaded.issues, std::chrono::system_clock::now(),
+                                                       "certheal did not start."));
+        return cli::usage;
+    }
+    Config config = std::move(*loaded.config);
+
+    if (auto problem = platform::config_write_protection_problem(config_path)) {
+        if (!config.service.allow_insecure_config_acl) {
+            Event event;
+            event.id = EventId::config_invalid;
+            event.time = std::chrono::system_clock::now();
+            event.message = "certheal refused to start: " + *problem +
+                            ". The configuration decides which programs run with full privileges, so only "
+                            "administrators may be able to change it. Restrict its permissions, or set "
+                            "service.allow_insecure_config_acl to true if you accept the risk.";
+            event.details = {{"config", config_path.string()}, {"problem", *problem}};
+            adapters.system_log->emit(event);
+            std::cerr << event.message << '\n';
+            return cli::usage;
+        }
+    }
+
+    std::error_code dir_error;
+    std::filesystem::create_directories(config.service.state_dir, dir_error);
+
+    boost::asio::io_context io;
+    AsioClock clock(io);
+    ThreadWorkerPool workers(io, 2);
+    HttpsProber prober(io);
+    FileStateStore state(config.service.state_dir);
+    JournalSink journal(config.service.state_dir);
+    ConsoleEcho echo;
+    FanOutSink events;
+    events.add(journal);
+    events.add(*adapters.system_log);
+    if (host.echo_events()) events.add(echo);
+
+    Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events});
+
+    bool stop_requested = false;
+    auto controls = host.attach(io, [&](platform::ControlRequest request, std::string reason) {
+        if (request == platform::ControlRequest::stop) {
+            if (stop_requested) return;
+            stop_requested = true;
+            host.stopping();
+            monitor.stop("stop requested by " + reason, [&io] { io.stop(); });
+            return;
+        }
+        auto reloaded = load_config(config_path, platform::default_state_dir());
+        if (!reloaded.config) {
+            events.emit(config_invalid_event(config_path, reloaded.issues, clock.now(),
+                                             "certheal keeps running with the last good configuration."));
+            return;
+        }
+        monitor.reload(std::move(*reloaded.config));
+    });
+
+    monitor.start(std::move(config));
+    host.running();
+    io.run();
+    controls.reset();
+    workers.join();
+
+    if (auto error = journal.last_error()) {
+        // The system log got every event; say which journal records are missing and why.
+        Event event;
+        event.id = EventId::service_stopped;
+        event.time = std::chrono::system_clock::now();
+        event.message = "certheal could not write " + std::to_string(journal.failed_writes()) +
+                        " event(s) to its journal " + journal.path().string() + ": " + error->message +
+                        ". Those events are only in the system log; check the folder's permissions and free space.";
+        adapters.system_log->emit(event);
+        std::cerr << event.message << '\n';
+    }
+    return cli::ok;
+}
+
+}  // namespace certheal
