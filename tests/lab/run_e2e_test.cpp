@@ -1,0 +1,205 @@
+// End to end: the real certheal binary (`run --console`) against the nginx lab on loopback.
+// Real processes and real time: this is a lab test, so it waits (bounded) for the journal.
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/journal.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kLabScript = CERTHEAL_SOURCE_DIR "/tests/lab/lab.sh";
+
+std::string make_temp_dir() {
+    std::string pattern = "/tmp/certheal-e2e.XXXXXX";
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    ::chmod(pattern.c_str(), 0755);
+    return pattern;
+}
+
+int run_shell(const std::string& command) { return std::system(command.c_str()); }
+
+// The nginx lab of tests/lab/lab.sh, up for the life of the test.
+struct NginxLab {
+    std::string dir = make_temp_dir();
+    std::map<std::string, std::string> env;
+
+    NginxLab() {
+        REQUIRE(run_shell(kLabScript + " up " + dir + " >" + dir + "/up.log 2>&1") == 0);
+        std::ifstream file(dir + "/lab.env");
+        std::string line;
+        while (std::getline(file, line)) {
+            const auto equals = line.find('=');
+            if (equals != std::string::npos) env[line.substr(0, equals)] = line.substr(equals + 1);
+        }
+        REQUIRE(env.count("port") == 1);
+    }
+    ~NginxLab() { run_shell(kLabScript + " down " + dir + " >/dev/null 2>&1"); }
+    void desync() { REQUIRE(run_shell(kLabScript + " desync " + dir + " >/dev/null") == 0); }
+};
+
+// `certheal run --console` as a child process, stopped with SIGTERM.
+struct CerthealRun {
+    pid_t pid = -1;
+    std::string state_dir;
+
+    CerthealRun(const std::string& config, std::string state) : state_dir(std::move(state)) {
+        posix_spawn_file_actions_t actions;
+        posix_spawn_file_actions_init(&actions);
+        const std::string out = state_dir + ".stdout", err = state_dir + ".stderr";
+        posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        std::string binary = CERTHEAL_BINARY;
+        std::vector<std::string> args = {binary, "run", "--console", "--config", config};
+        std::vector<char*> argv;
+        for (auto& arg : args) argv.push_back(arg.data());
+        argv.push_back(nullptr);
+        REQUIRE(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) == 0);
+        posix_spawn_file_actions_destroy(&actions);
+    }
+    ~CerthealRun() {
+        if (pid > 0) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, nullptr, 0);
+        }
+    }
+
+    std::vector<nlohmann::json> journal() const {
+        return certheal::read_journal(state_dir + "/journal.jsonl", std::nullopt, nullptr);
+    }
+    std::size_t count(const std::string& event) const {
+        std::size_t found = 0;
+        for (const auto& record : journal()) found += record.value("event", "") == event;
+        return found;
+    }
+    // Waits (bounded, real time) until the journal holds `event`.
+    bool wait_for(const std::string& event, std::chrono::seconds limit) const {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (count(event) > 0) return true;
+            std::this_thread::sleep_for(50ms);
+        }
+        return false;
+    }
+    int stop() {
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        const auto deadline = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (::waitpid(pid, &status, WNOHANG) == pid) {
+                pid = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+        return -1;
+    }
+};
+
+std::string write_config(const NginxLab& lab, const std::string& repair_program, const std::string& extra_args,
+                         const std::string& cooldown, int max_attempts) {
+    const auto& env = lab.env;
+    std::ostringstream json;
+    json << R"({
+  "service": { "state_dir": ")" << lab.dir << R"(/state" },
+  "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
+  "sites": [ {
+      "name": "intranet",
+      "url": ")" << env.at("url") << R"(",
+      "connect_to": "127.0.0.1",
+      "tls": { "ca_file": ")" << env.at("server_ca") << R"(",
+               "client_cert": { "cert_file": ")" << env.at("client_cert") << R"(", "key_file": ")"
+         << env.at("client_key") << R"(" } } } ],
+  "remediation": {
+    "enabled": true, "cooldown": ")" << cooldown << R"(", "max_attempts": )" << max_attempts << R"(,
+    "attempt_window": "1h", "circuit_reset_after": "6h",
+    "steps": [
+      { "run": [")" << repair_program << "\"" << extra_args << R"(], "timeout": "30s" },
+      { "verify": { "attempts": 3, "delay": "200ms" }, "timeout": "30s" } ] } })";
+    const std::string path = lab.dir + "/certheal.json";
+    std::ofstream(path) << json.str();
+    ::chmod(path.c_str(), 0644);
+    return path;
+}
+
+std::vector<std::string> event_names(const std::vector<nlohmann::json>& journal) {
+    std::vector<std::string> names;
+    for (const auto& record : journal) names.push_back(record.value("event", ""));
+    return names;
+}
+
+}  // namespace
+
+TEST_CASE("certheal run detects the 403.7 symptom, repairs it once by re-syncing the CA and verifies the site",
+          "[e2e][lab]") {
+    NginxLab lab;
+    lab.desync();
+    const auto config = write_config(lab, kLabScript, ", \"resync\", \"" + lab.dir + "\"", "1m", 3);
+    CerthealRun run(config, lab.dir + "/state");
+    REQUIRE(run.wait_for("site_recovered", 30s));
+    CHECK(run.stop() == 0);
+
+    const auto journal = run.journal();
+    const auto names = event_names(journal);
+    INFO("journal: " << nlohmann::json(names).dump());
+    CHECK(run.count("symptom_confirmed") == 1);
+    CHECK(run.count("repair_started") == 1);
+    CHECK(run.count("repair_succeeded") == 1);
+    CHECK(run.count("repair_failed") == 0);
+    CHECK(names.front() == "service_started");
+    CHECK(names.back() == "service_stopped");
+
+    // One incident id follows the story; the symptom carries the probe evidence.
+    std::string incident;
+    for (const auto& record : journal) {
+        if (record.value("event", "") == "symptom_confirmed") {
+            incident = record.value("incident", "");
+            CHECK(record.value("class", "") == "client_cert_rejected");
+            CHECK(record.value("status", 0) == 403);
+            CHECK(record.value("iis_substatus", 0) == 7);
+        }
+    }
+    REQUIRE_FALSE(incident.empty());
+    for (const auto& record : journal) {
+        const auto event = record.value("event", "");
+        if (event == "repair_started" || event == "repair_succeeded" || event == "step_succeeded") {
+            CHECK(record.value("incident", "") == incident);
+        }
+    }
+}
+
+TEST_CASE("certheal run stops after max_attempts repairs that do not help and opens the circuit", "[e2e][lab]") {
+    NginxLab lab;
+    lab.desync();
+    const auto config = write_config(lab, "/bin/true", "", "300ms", 2);
+    CerthealRun run(config, lab.dir + "/state");
+    REQUIRE(run.wait_for("circuit_opened", 40s));
+    std::this_thread::sleep_for(2s);  // long enough for more attempts, were the circuit not open
+    CHECK(run.stop() == 0);
+
+    const auto names = event_names(run.journal());
+    INFO("journal: " << nlohmann::json(names).dump());
+    CHECK(run.count("repair_started") == 2);
+    CHECK(run.count("repair_failed") == 2);
+    CHECK(run.count("circuit_opened") == 1);
+    const auto opened = std::find(names.begin(), names.end(), "circuit_opened");
+    const auto last_failure = std::find(names.rbegin(), names.rend(), "repair_failed");
+    CHECK(std::distance(names.begin(), opened) > std::distance(last_failure, names.rend()) - 1);
+    CHECK(names.back() == "service_stopped");
+}
