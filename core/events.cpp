@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 16> kEvents{{
+constexpr std::array<EventDefinition, 17> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -19,6 +19,9 @@ constexpr std::array<EventDefinition, 16> kEvents{{
     {EventId::config_reloaded, "config_reloaded", Severity::information,
      "A new configuration was validated and is now in force.",
      "config, sites"},
+    {EventId::status_endpoint_failed, "status_endpoint_failed", Severity::warning,
+     "certheal could not serve its status endpoint (service.status_listen); it keeps monitoring and repairing without it.",
+     "listen, error"},
     {EventId::probe_failed, "probe_failed", Severity::warning,
      "One probe of a site did not come back healthy; not yet a confirmed symptom.",
      "class, status, tls_alert, error, timings_ms, consecutive"},

@@ -20,6 +20,7 @@ enum class EventId : std::uint16_t {
     service_stopped = 1001,
     config_invalid = 1002,
     config_reloaded = 1003,
+    status_endpoint_failed = 1004,
     probe_failed = 2000,
     symptom_confirmed = 2001,
     site_recovered = 2002,

@@ -9,6 +9,7 @@
 #include "core/https_prober.hpp"
 #include "core/journal.hpp"
 #include "core/monitor.hpp"
+#include "core/status_server.hpp"
 #include "service/cli.hpp"
 
 namespace certheal {
@@ -91,13 +92,18 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
 
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events});
 
+    StatusServer status_server(io, [&monitor] { return monitor.status(); });
+
     bool stop_requested = false;
     auto controls = host.attach(io, [&](platform::ControlRequest request, std::string reason) {
         if (request == platform::ControlRequest::stop) {
             if (stop_requested) return;
             stop_requested = true;
             host.stopping();
-            monitor.stop("stop requested by " + reason, [&io] { io.stop(); });
+            monitor.stop("stop requested by " + reason, [&io, &status_server] {
+                status_server.close();
+                io.stop();
+            });
             return;
         }
         auto reloaded = load_config(config_path, platform::default_state_dir());
@@ -109,7 +115,20 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         monitor.reload(std::move(*reloaded.config));
     });
 
+    std::optional<std::string> status_listen = config.service.status_listen;
     monitor.start(std::move(config));
+    if (status_listen) {
+        if (auto listening = status_server.listen(*status_listen); !listening.ok()) {
+            Event event;
+            event.id = EventId::status_endpoint_failed;
+            event.time = clock.now();
+            event.message = listening.error().message +
+                            ". certheal keeps monitoring and repairing; free the address or change "
+                            "service.status_listen to get the metrics endpoint back.";
+            event.details = {{"listen", *status_listen}, {"error", listening.error().message}};
+            events.emit(event);
+        }
+    }
     host.running();
     io.run();
     controls.reset();
