@@ -1,10 +1,20 @@
 #include "service/platform.hpp"
 
 #include <windows.h>
+#include <aclapi.h>
 #include <knownfolders.h>
+#include <sddl.h>
 #include <shlobj.h>
 
-#include <cstdlib>
+#include <iostream>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+
+#include "service/win/event_log_sink.hpp"
+#include "service/win/process_runner.hpp"
+#include "service/win/scm_service_manager.hpp"
+#include "service/win/win_error.hpp"
 
 namespace certheal::platform {
 namespace {
@@ -28,10 +38,171 @@ std::filesystem::path program_data() {
     return std::filesystem::path(L"C:\\ProgramData");
 }
 
+// --- who may change the config -----------------------------------------------------------
+
+struct LocalFreeDeleter {
+    void operator()(void* memory) const noexcept { ::LocalFree(memory); }
+};
+
+std::string account_name(PSID sid) {
+    wchar_t name[256];
+    wchar_t domain[256];
+    DWORD name_size = 256;
+    DWORD domain_size = 256;
+    SID_NAME_USE use{};
+    if (::LookupAccountSidW(nullptr, sid, name, &name_size, domain, &domain_size, &use)) {
+        const std::wstring full = domain_size > 0 && domain[0] != L'\0' ? std::wstring(domain) + L"\\" + name : name;
+        return win::to_utf8(full);
+    }
+    wchar_t* text = nullptr;
+    if (::ConvertSidToStringSidW(sid, &text)) {
+        std::unique_ptr<void, LocalFreeDeleter> owned(text);
+        return win::to_utf8(text);
+    }
+    return "an unknown account";
+}
+
+bool is_process_user(PSID sid) {
+    HANDLE raw_token = nullptr;
+    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &raw_token)) return false;
+    win::UniqueHandle token(raw_token);
+    alignas(TOKEN_USER) BYTE buffer[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    DWORD size = 0;
+    if (!::GetTokenInformation(token.get(), TokenUser, buffer, sizeof(buffer), &size)) return false;
+    return ::EqualSid(reinterpret_cast<TOKEN_USER*>(buffer)->User.Sid, sid) != FALSE;
+}
+
+// SYSTEM, Administrators, TrustedInstaller and the account certheal runs as may change it.
+bool is_trusted(PSID sid) {
+    if (::IsWellKnownSid(sid, WinLocalSystemSid) || ::IsWellKnownSid(sid, WinBuiltinAdministratorsSid)) return true;
+    PSID trusted_installer = nullptr;
+    if (::ConvertStringSidToSidW(L"S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464",
+                                 &trusted_installer)) {
+        std::unique_ptr<void, LocalFreeDeleter> owned(trusted_installer);
+        if (::EqualSid(sid, trusted_installer)) return true;
+    }
+    return is_process_user(sid);
+}
+
+// Rights that let someone replace the file's contents, or swap the file in its folder.
+constexpr ACCESS_MASK kWriteRights = FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | DELETE | WRITE_DAC |
+                                     WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL;
+
 }  // namespace
 
 std::filesystem::path default_state_dir() { return program_data() / L"certheal"; }
 
 std::filesystem::path default_config_path() { return default_state_dir() / L"certheal.json"; }
+
+Adapters make_adapters() {
+    Adapters adapters;
+    adapters.processes = std::make_unique<win::WinProcessRunner>();
+    adapters.services = std::make_unique<win::ScmServiceManager>();
+    adapters.system_log = std::make_unique<win::EventLogSink>();
+    return adapters;
+}
+
+std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config) {
+    // The file and the folder holding it: whoever can write either can swap the config.
+    const std::filesystem::path paths[] = {config, config.has_parent_path() ? config.parent_path() : "."};
+    for (const auto& path : paths) {
+        PSID owner = nullptr;
+        PACL dacl = nullptr;
+        PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
+        const DWORD status =
+            ::GetNamedSecurityInfoW(path.c_str(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                                    &owner, nullptr, &dacl, nullptr, &raw_descriptor);
+        if (status == ERROR_FILE_NOT_FOUND || status == ERROR_PATH_NOT_FOUND) continue;  // the loader reports it
+        const std::string shown = win::to_utf8(path.wstring());
+        if (status != ERROR_SUCCESS) {
+            return "certheal could not read who may change " + shown + " (" + win::system_message(status) + ")";
+        }
+        std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
+        if (owner != nullptr && !is_trusted(owner)) {
+            return shown + " is owned by " + account_name(owner) + ", not by Administrators, SYSTEM or the account certheal runs as";
+        }
+        if (dacl == nullptr) return shown + " has no access control list, so every user can change it";
+        for (DWORD index = 0; index < dacl->AceCount; ++index) {
+            void* raw_ace = nullptr;
+            if (!::GetAce(dacl, index, &raw_ace)) continue;
+            const auto* header = static_cast<const ACE_HEADER*>(raw_ace);
+            if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE) != 0) continue;
+            auto* ace = static_cast<ACCESS_ALLOWED_ACE*>(raw_ace);
+            PSID who = reinterpret_cast<PSID>(&ace->SidStart);
+            if ((ace->Mask & kWriteRights) != 0 && !is_trusted(who)) {
+                return shown + " can be changed by " + account_name(who) +
+                       "; only Administrators and SYSTEM should be able to write it";
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+// --- console controls ------------------------------------------------------------------------
+
+namespace {
+
+// SetConsoleCtrlHandler takes a plain function and calls it on a thread of its own: the
+// watch it reports to is a process-wide slot.
+struct ConsoleWatch {
+    boost::asio::io_context* io = nullptr;
+    std::function<void(ControlRequest, std::string)> handler;
+};
+std::mutex g_console_mutex;
+std::shared_ptr<ConsoleWatch> g_console_watch;
+
+BOOL WINAPI on_console_control(DWORD control) {
+    const char* reason = nullptr;
+    switch (control) {
+        case CTRL_C_EVENT: reason = "Ctrl+C"; break;
+        case CTRL_BREAK_EVENT: reason = "Ctrl+Break"; break;
+        case CTRL_CLOSE_EVENT: reason = "the console window was closed"; break;
+        case CTRL_SHUTDOWN_EVENT: reason = "Windows is shutting down"; break;
+        default: return FALSE;
+    }
+    std::shared_ptr<ConsoleWatch> watch;
+    {
+        std::lock_guard lock(g_console_mutex);
+        watch = g_console_watch;
+    }
+    if (!watch) return FALSE;
+    boost::asio::post(*watch->io, [watch, reason] { watch->handler(ControlRequest::stop, reason); });
+    return TRUE;
+}
+
+struct ConsoleRegistration {
+    ~ConsoleRegistration() {
+        ::SetConsoleCtrlHandler(on_console_control, FALSE);
+        std::lock_guard lock(g_console_mutex);
+        g_console_watch.reset();
+    }
+};
+
+}  // namespace
+
+std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
+                                             std::function<void(ControlRequest, std::string reason)> handler) {
+    {
+        std::lock_guard lock(g_console_mutex);
+        g_console_watch = std::make_shared<ConsoleWatch>(ConsoleWatch{&io, std::move(handler)});
+    }
+    ::SetConsoleCtrlHandler(on_console_control, TRUE);
+    return std::make_shared<ConsoleRegistration>();
+}
+
+// --- install / uninstall ------------------------------------------------------------------------
+// Registering the service, its Event Log source and the protected data folder comes with the
+// Windows service host (the next step); until then these say so instead of half-installing.
+
+int install_service(const std::filesystem::path& config) {
+    std::cerr << "certheal install: this build cannot register the Windows service yet. The configuration would be "
+              << win::to_utf8(config.wstring()) << ".\n";
+    return 2;
+}
+
+int uninstall_service() {
+    std::cerr << "certheal uninstall: this build cannot remove the Windows service yet.\n";
+    return 2;
+}
 
 }  // namespace certheal::platform
