@@ -1,10 +1,13 @@
 // A do-nothing Windows service for the SCM tests under Wine.
 //   certheal_lab_service.exe <service name> [stop delay in ms]
+// and a child program for the process runner tests:
+//   certheal_lab_service.exe --child <stdout text> <stderr text> <exit code> <sleep ms>
 // Reports RUNNING, and on STOP reports STOP_PENDING for the stop delay (with a wait hint
 // and moving checkpoints, like a real service that takes its time) before STOPPED.
 
 #include <windows.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -54,8 +57,19 @@ void WINAPI service_main(DWORD, wchar_t**) {
 
 }  // namespace
 
+int run_as_child(int argc, wchar_t** argv) {
+    if (argc < 6) return 2;
+    std::fputws(argv[2], stdout);
+    std::fflush(stdout);
+    std::fputws(argv[3], stderr);
+    std::fflush(stderr);
+    ::Sleep(static_cast<DWORD>(std::wcstoul(argv[5], nullptr, 10)));
+    return static_cast<int>(std::wcstol(argv[4], nullptr, 10));
+}
+
 int wmain(int argc, wchar_t** argv) {
     if (argc < 2) return 2;
+    if (std::wstring(argv[1]) == L"--child") return run_as_child(argc, argv);
     g_service_name = argv[1];
     if (argc >= 3) g_stop_delay_ms = static_cast<DWORD>(std::wcstoul(argv[2], nullptr, 10));
     g_stop_requested = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
