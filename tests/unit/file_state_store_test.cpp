@@ -5,25 +5,12 @@
 #include <random>
 #include <sstream>
 
+#include "support/pki.hpp"
 #include "core/file_state_store.hpp"
 
 using namespace certheal;
 
 namespace {
-
-struct ScratchFolder {
-    std::filesystem::path path;
-    ScratchFolder() {
-        std::random_device entropy;
-        path = std::filesystem::temp_directory_path() /
-               ("certheal-state-test-" + std::to_string(entropy()) + std::to_string(entropy()));
-        std::filesystem::create_directories(path);
-    }
-    ~ScratchFolder() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
 
 std::string read_whole(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
@@ -35,29 +22,29 @@ std::string read_whole(const std::filesystem::path& file) {
 }  // namespace
 
 TEST_CASE("saved state loads back exactly", "[state_store]") {
-    ScratchFolder scratch;
-    FileStateStore store(scratch.path / "state");
+    test::TempDir scratch;
+    FileStateStore store(scratch.path() / "state");
     const std::string state = "{\"attempts\":[\"2026-11-24T22:31:05.123Z\"],\"circuit\":\"closed\"}\n";
     REQUIRE(store.save(state).ok());
     const auto loaded = store.load();
     REQUIRE(loaded.ok());
     REQUIRE(loaded.value().has_value());
     CHECK(*loaded.value() == state);
-    CHECK(store.path() == scratch.path / "state" / "state.json");
+    CHECK(store.path() == scratch.path() / "state" / "state.json");
 }
 
 TEST_CASE("a store with no saved state loads nothing", "[state_store]") {
-    ScratchFolder scratch;
-    FileStateStore store(scratch.path / "never-created");
+    test::TempDir scratch;
+    FileStateStore store(scratch.path() / "never-created");
     const auto loaded = store.load();
     REQUIRE(loaded.ok());
     CHECK_FALSE(loaded.value().has_value());
 }
 
 TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[state_store]") {
-    ScratchFolder scratch;
-    { std::ofstream(scratch.path / "state.json", std::ios::binary) << "{\"attempts\": [tru"; }
-    FileStateStore store(scratch.path);
+    test::TempDir scratch;
+    { std::ofstream(scratch.path() / "state.json", std::ios::binary) << "{\"attempts\": [tru"; }
+    FileStateStore store(scratch.path());
     const auto loaded = store.load();
     REQUIRE(loaded.ok());
     REQUIRE(loaded.value().has_value());
@@ -65,41 +52,41 @@ TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[
 }
 
 TEST_CASE("a state path that is a folder is a failure", "[state_store]") {
-    ScratchFolder scratch;
-    std::filesystem::create_directories(scratch.path / "state.json");
-    FileStateStore store(scratch.path);
+    test::TempDir scratch;
+    std::filesystem::create_directories(scratch.path() / "state.json");
+    FileStateStore store(scratch.path());
     const auto loaded = store.load();
     REQUIRE_FALSE(loaded.ok());
     CHECK(loaded.error().message.find("state.json") != std::string::npos);
 }
 
 TEST_CASE("saving replaces the old state and leaves no temporary file", "[state_store]") {
-    ScratchFolder scratch;
-    FileStateStore store(scratch.path);
+    test::TempDir scratch;
+    FileStateStore store(scratch.path());
     REQUIRE(store.save("first, and rather longer than the second").ok());
     REQUIRE(store.save("second").ok());
-    CHECK(read_whole(scratch.path / "state.json") == "second");
-    CHECK_FALSE(std::filesystem::exists(scratch.path / "state.json.tmp"));
+    CHECK(read_whole(scratch.path() / "state.json") == "second");
+    CHECK_FALSE(std::filesystem::exists(scratch.path() / "state.json.tmp"));
 }
 
 TEST_CASE("a failed replace keeps the old state and reports the error", "[state_store]") {
-    ScratchFolder scratch;
-    FileStateStore working(scratch.path);
+    test::TempDir scratch;
+    FileStateStore working(scratch.path());
     REQUIRE(working.save("old").ok());
 
-    FileStateStore refusing(scratch.path, [](const std::filesystem::path&, const std::filesystem::path&) {
+    FileStateStore refusing(scratch.path(), [](const std::filesystem::path&, const std::filesystem::path&) {
         return std::make_error_code(std::errc::permission_denied);
     });
     const auto saved = refusing.save("new");
     REQUIRE_FALSE(saved.ok());
     CHECK(saved.error().code == std::errc::permission_denied);
-    CHECK(read_whole(scratch.path / "state.json") == "old");
-    CHECK_FALSE(std::filesystem::exists(scratch.path / "state.json.tmp"));
+    CHECK(read_whole(scratch.path() / "state.json") == "old");
+    CHECK_FALSE(std::filesystem::exists(scratch.path() / "state.json.tmp"));
 }
 
 TEST_CASE("the portable replace works when the target exists and when it does not", "[state_store]") {
-    ScratchFolder scratch;
-    const auto source = scratch.path / "a.tmp", target = scratch.path / "a";
+    test::TempDir scratch;
+    const auto source = scratch.path() / "a.tmp", target = scratch.path() / "a";
     { std::ofstream(source) << "one"; }
     CHECK_FALSE(replace_file_portably(source, target));
     { std::ofstream(source) << "two"; }

@@ -7,27 +7,13 @@
 #include <sstream>
 #include <string>
 
+#include "support/pki.hpp"
 #include "core/journal.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A fresh folder under the system temp folder, removed when the test ends.
-struct ScratchFolder {
-    std::filesystem::path path;
-    ScratchFolder() {
-        std::random_device entropy;
-        path = std::filesystem::temp_directory_path() /
-               ("certheal-journal-test-" + std::to_string(entropy()) + std::to_string(entropy()));
-        std::filesystem::create_directories(path);
-    }
-    ~ScratchFolder() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path, ignored);
-    }
-};
 
 TimePoint at(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0) {
     using namespace std::chrono;
@@ -121,8 +107,8 @@ TEST_CASE("an event without a site or incident records them as null", "[journal]
 }
 
 TEST_CASE("the journal sink appends one line per event and creates the folder", "[journal][file]") {
-    ScratchFolder scratch;
-    const auto state_dir = scratch.path / "state" / "nested";
+    test::TempDir scratch;
+    const auto state_dir = scratch.path() / "state" / "nested";
     JournalSink sink(state_dir);
     auto first = symptom_event();
     auto second = symptom_event();
@@ -141,14 +127,14 @@ TEST_CASE("the journal sink appends one line per event and creates the folder", 
 }
 
 TEST_CASE("the journal sink never rewrites what is already in the file", "[journal][file]") {
-    ScratchFolder scratch;
-    const auto file = scratch.path / "journal.jsonl";
+    test::TempDir scratch;
+    const auto file = scratch.path() / "journal.jsonl";
     { std::ofstream(file, std::ios::binary) << "{\"event\":\"from_before\"}\n"; }
     {
-        JournalSink sink(scratch.path);
+        JournalSink sink(scratch.path());
         sink.emit(symptom_event());
     }
-    JournalSink reopened(scratch.path);
+    JournalSink reopened(scratch.path());
     reopened.emit(symptom_event());
 
     const auto lines = lines_of(file);
@@ -157,9 +143,9 @@ TEST_CASE("the journal sink never rewrites what is already in the file", "[journ
 }
 
 TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journal][file]") {
-    ScratchFolder scratch;
+    test::TempDir scratch;
     // A regular file where the state folder should be makes every write fail.
-    const auto blocker = scratch.path / "not-a-folder";
+    const auto blocker = scratch.path() / "not-a-folder";
     { std::ofstream(blocker) << "x"; }
     JournalSink sink(blocker);
 
@@ -172,8 +158,8 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
 }
 
 TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]") {
-    ScratchFolder scratch;
-    JournalSink sink(scratch.path);
+    test::TempDir scratch;
+    JournalSink sink(scratch.path());
     auto event = symptom_event();
     event.details = {{"output_tail", std::string("bad \xff byte")}};
     sink.emit(event);
@@ -183,8 +169,8 @@ TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]"
 }
 
 TEST_CASE("reading the journal skips and counts corrupt lines", "[journal][file]") {
-    ScratchFolder scratch;
-    const auto file = scratch.path / "journal.jsonl";
+    test::TempDir scratch;
+    const auto file = scratch.path() / "journal.jsonl";
     {
         std::ofstream out(file, std::ios::binary);
         out << R"({"time":"2026-11-24T22:31:05.123Z","event":"symptom_confirmed"})" << "\n";
@@ -203,8 +189,8 @@ TEST_CASE("reading the journal skips and counts corrupt lines", "[journal][file]
 }
 
 TEST_CASE("reading the journal since a time leaves older records out", "[journal][file]") {
-    ScratchFolder scratch;
-    const auto file = scratch.path / "journal.jsonl";
+    test::TempDir scratch;
+    const auto file = scratch.path() / "journal.jsonl";
     {
         std::ofstream out(file, std::ios::binary);
         out << R"({"time":"2026-11-24T22:00:00.000Z","event":"old"})" << "\n";
@@ -220,9 +206,9 @@ TEST_CASE("reading the journal since a time leaves older records out", "[journal
 }
 
 TEST_CASE("a missing journal reads as empty", "[journal][file]") {
-    ScratchFolder scratch;
+    test::TempDir scratch;
     std::string warnings;
-    CHECK(read_journal(scratch.path / "journal.jsonl", std::nullopt, &warnings).empty());
+    CHECK(read_journal(scratch.path() / "journal.jsonl", std::nullopt, &warnings).empty());
     CHECK(warnings.empty());
 }
 
