@@ -185,3 +185,22 @@ TEST_CASE("events.mc keeps every message ID equal to the event ID in the low 16 
     CHECK(severities.find("Warning=0x2:") != std::string::npos);
     CHECK(severities.find("Error=0x3:") != std::string::npos);
 }
+
+TEST_CASE("docs/events.md lists every Event Log message with its symbol, severity and first paragraph",
+          "[events][eventlog][docs]") {
+    const auto mc = load_events_mc();
+    const auto doc = read_source_file("docs/events.md");
+    if (!mc || !doc) {
+        WARN("Skipped: cannot read events.mc or docs/events.md under " CERTHEAL_SOURCE_DIR " (nor on drive Z:).");
+        return;
+    }
+    for (const auto& message : mc->messages) {
+        const std::string first_paragraph = message.text.substr(0, message.text.find("%n"));
+        const std::string last_label = message.text.find("Evidence: %4") != std::string::npos ? "Evidence" : "Details";
+        const std::string row = "| " + message.headers.at("MessageId") + " | " + message.headers.at("SymbolicName") +
+                                " | " + message.headers.at("Severity") + " | " + first_paragraph + " | " + last_label +
+                                ": %4 |";
+        INFO("missing or different row: " << row);
+        CHECK(doc->find(row) != std::string::npos);
+    }
+}
