@@ -1,0 +1,41 @@
+#!/bin/sh
+# Builds the certheal MSI with wixl (msitools), then sets what wixl cannot express.
+#   [STRIP=x86_64-w64-mingw32-strip] build-msi.sh <certheal.wxs> <certheal.exe> <example config> <version> <output.msi>
+#
+# wixl resolves File/@Source relative to the .wxs and rejects absolute paths, so everything is
+# staged into one folder next to the output first.
+#
+# After wixl: the config component gets Permanent (16) and NeverOverwrite (128) on top of its
+# 64-bit flag (256). wixl ignores both attributes, and without them the MajorUpgrade (which
+# removes the old product before installing the new one) and every uninstall would delete the
+# config the admin has edited, and a repair would overwrite it with the example.
+set -eu
+
+[ $# -eq 5 ] || { echo "usage: $0 <certheal.wxs> <certheal.exe> <example config> <version> <output.msi>" >&2; exit 2; }
+wxs=$1
+exe=$2
+example_config=$3
+version=$4
+output=$5
+
+stage="$output.stage"
+rm -rf "$stage"
+mkdir -p "$stage"
+cp "$wxs" "$stage/certheal.wxs"
+# The build's exe carries its debug information (tens of MB); the installed one does not need it.
+if [ -n "${STRIP:-}" ]; then
+    "$STRIP" -o "$stage/certheal.exe" "$exe"
+else
+    cp "$exe" "$stage/certheal.exe"
+fi
+cp "$example_config" "$stage/certheal.example.json"
+
+(
+    cd "$stage"
+    wixl -a x64 -D Version="$version" -D CerthealExe=certheal.exe -D ExampleConfig=certheal.example.json \
+        -o certheal.msi certheal.wxs
+    msibuild certheal.msi -q "UPDATE Component SET Attributes = 400 WHERE Component = 'ExampleConfig'"
+)
+mv "$stage/certheal.msi" "$output"
+rm -rf "$stage"
+echo "build-msi: wrote $output"

@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# Checks the built certheal MSI in two ways:
+#  1. its tables, read with msitools (msiinfo, msiextract): the service, the Event Log source,
+#     the files, the upgrade rows;
+#  2. a real install and uninstall with Wine's msiexec in a throwaway prefix: the files land,
+#     the service is registered (and not started), the Event Log values exist, and `msiexec /x`
+#     takes them away again while the admin's config stays.
+#   msi-check.sh <certheal-VERSION-x64.msi> [--tables-only]
+# Logs and table dumps stay in <msi dir>/msi-check/. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
+set -euo pipefail
+
+msi=$(readlink -f "${1:?usage: msi-check.sh <certheal.msi> [--tables-only]}")
+mode=${2:-}
+work=$(dirname "$msi")/msi-check
+rm -rf "$work"
+mkdir -p "$work"
+failures=0
+
+fail() {
+    echo "msi-check: FAIL: $*"
+    failures=$((failures + 1))
+}
+pass() { echo "msi-check: ok: $*"; }
+
+# --- 1. the tables -------------------------------------------------------------------------------
+msiinfo tables "$msi" >"$work/tables.txt"
+for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory; do
+    grep -qx "$table" "$work/tables.txt" || fail "the MSI has no $table table"
+done
+for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory InstallExecuteSequence Property; do
+    msiinfo export "$msi" "$table" >"$work/$table.idt"
+done
+msiextract -l "$msi" >"$work/files.txt"
+
+# Each check names a table, a column=value filter and the columns it expects; the .idt files are
+# tab-separated with three header lines (names, types, keys).
+python3 - "$work" <<'PYTHON' || failures=$((failures + 1))
+import sys, pathlib
+
+work = pathlib.Path(sys.argv[1])
+problems = []
+
+def rows(table):
+    lines = (work / f"{table}.idt").read_text().splitlines()
+    names = lines[0].split("\t")
+    return [dict(zip(names, line.split("\t") + [""] * len(names))) for line in lines[3:] if line]
+
+def one(table, **where):
+    found = [row for row in rows(table) if all(row.get(key) == value for key, value in where.items())]
+    if len(found) != 1:
+        problems.append(f"{table}: expected one row with {where}, found {len(found)}")
+        return {}
+    return found[0]
+
+def expect(table, row, column, wanted):
+    if row and row.get(column) != wanted:
+        problems.append(f"{table}: {column} is {row.get(column)!r}, expected {wanted!r}")
+
+service = one("ServiceInstall", Name="certheal")
+expect("ServiceInstall", service, "StartType", "2")        # SERVICE_AUTO_START
+expect("ServiceInstall", service, "ServiceType", "16")     # SERVICE_WIN32_OWN_PROCESS
+expect("ServiceInstall", service, "ErrorControl", "1")     # SERVICE_ERROR_NORMAL
+expect("ServiceInstall", service, "StartName", "LocalSystem")
+expect("ServiceInstall", service, "Arguments", 'run --config "[CommonAppDataFolder]certheal\\certheal.json"')
+expect("ServiceInstall", service, "Component_", "CerthealService")
+if service and "403.7" not in service.get("Description", ""):
+    problems.append("ServiceInstall: the description does not say what certheal does")
+
+control = one("ServiceControl", Name="certheal")
+# msidbServiceControlEvent: stop on install (0x2) and uninstall (0x20), delete on uninstall
+# (0x80); no start (0x1/0x10): the admin starts it once the config is real.
+expect("ServiceControl", control, "Event", str(0x2 | 0x20 | 0x80))
+expect("ServiceControl", control, "Wait", "1")
+
+event_key = "SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\certheal"
+message_file = one("Registry", Key=event_key, Name="EventMessageFile")
+expect("Registry", message_file, "Root", "2")               # HKLM
+expect("Registry", message_file, "Value", "#%[#certheal.exe]")  # REG_EXPAND_SZ: the exe's path
+expect("Registry", message_file, "Component_", "CerthealService")
+types = one("Registry", Key=event_key, Name="TypesSupported")
+expect("Registry", types, "Root", "2")
+expect("Registry", types, "Value", "#7")                    # REG_DWORD 7: error, warning, information
+
+exe = one("File", File="certheal.exe")
+expect("File", exe, "FileName", "certheal.exe")
+expect("File", exe, "Component_", "CerthealService")
+config = one("File", File="certheal.json")
+expect("File", config, "FileName", "certheal.json")
+expect("File", config, "Component_", "ExampleConfig")
+
+exe_component = one("Component", Component="CerthealService")
+expect("Component", exe_component, "Directory_", "INSTALLFOLDER")
+expect("Component", exe_component, "Attributes", "256")    # 64-bit
+config_component = one("Component", Component="ExampleConfig")
+expect("Component", config_component, "Directory_", "DATAFOLDER")
+# 64-bit (256) + Permanent (16) + NeverOverwrite (128): upgrades and uninstalls keep the admin's config.
+expect("Component", config_component, "Attributes", "400")
+
+install_dir = one("Directory", Directory="INSTALLFOLDER")
+expect("Directory", install_dir, "Directory_Parent", "ProgramFiles64Folder")
+expect("Directory", install_dir, "DefaultDir", "certheal")
+data_dir = one("Directory", Directory="DATAFOLDER")
+expect("Directory", data_dir, "Directory_Parent", "CommonAppDataFolder")
+
+upgrades = [row for row in rows("Upgrade") if row.get("UpgradeCode") == "{49E8F1AD-7130-4211-B462-B97E0AC6EDC1}"]
+if {row.get("ActionProperty") for row in upgrades} != {"WIX_UPGRADE_DETECTED", "WIX_DOWNGRADE_DETECTED"}:
+    problems.append(f"Upgrade: expected the MajorUpgrade rows for the fixed UpgradeCode, found {upgrades}")
+actions = {row.get("Action") for row in rows("InstallExecuteSequence")}
+for action in ("RemoveExistingProducts", "InstallServices", "StopServices", "DeleteServices", "WriteRegistryValues"):
+    if action not in actions:
+        problems.append(f"InstallExecuteSequence: no {action}")
+if "StartServices" in actions and any(row.get("Event") in ("1", "3") for row in rows("ServiceControl")):
+    problems.append("ServiceControl: the service would be started on install")
+
+files = set((work / "files.txt").read_text().split())
+for wanted in ("certheal/certheal.exe", "certheal/certheal.json"):
+    if wanted not in files:
+        problems.append(f"msiextract -l does not list {wanted} (it lists {sorted(files)})")
+
+for problem in problems:
+    print(f"msi-check: FAIL: {problem}")
+if problems:
+    sys.exit(1)
+print("msi-check: ok: the ServiceInstall, ServiceControl, Registry, File, Component, Directory and Upgrade rows")
+PYTHON
+
+# The packaged exe and config are the built ones.
+msiextract -C "$work/extracted" "$msi" >/dev/null
+version=$(basename "$msi" | sed -n 's/^certheal-\(.*\)-x64\.msi$/\1/p')
+if [[ -n $version ]]; then
+    grep -q "ProductVersion	$version" "$work/Property.idt" && pass "ProductVersion is $version" ||
+        fail "ProductVersion in the Property table is not $version"
+fi
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/extracted/certheal/certheal.json" &&
+    pass "the packaged config is valid JSON" || fail "the packaged certheal.json is not valid JSON"
+head -c 2 "$work/extracted/certheal/certheal.exe" | grep -q MZ && pass "the packaged certheal.exe is a PE file" ||
+    fail "the packaged certheal.exe is not a PE file"
+
+if [[ $mode == --tables-only ]]; then
+    [[ $failures -eq 0 ]] && echo "msi-check: all table checks passed" || echo "msi-check: $failures failure(s)"
+    exit $(( failures > 0 ))
+fi
+
+# --- 2. install and uninstall with Wine's msiexec ------------------------------------------------
+wine=/usr/lib/wine/wine64
+wineserver=/usr/lib/wine/wineserver64
+WINEPREFIX=$(mktemp -d "$work/prefix.XXXXXX")
+export WINEPREFIX
+export WINEDEBUG=${WINEDEBUG:--all}
+export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
+cleanup() {
+    "$wineserver" -k >/dev/null 2>&1 || true
+    "$wineserver" -w >/dev/null 2>&1 || true
+    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
+        echo "msi-check: kept the prefix $WINEPREFIX"
+    else
+        rm -rf "$WINEPREFIX"
+    fi
+}
+trap cleanup EXIT
+
+# As in run-wine-tests.sh: let the prefix settle, keep one wineserver for the whole run, and
+# send every output to a file (services.exe would inherit a pipe and hold it open).
+"$wine" wineboot -i >"$work/wineboot.log" 2>&1 || true
+"$wineserver" -w
+"$wineserver" -p >"$work/wineserver.log" 2>&1
+
+drive_c=$WINEPREFIX/drive_c
+installed_exe="$drive_c/Program Files/certheal/certheal.exe"
+installed_config="$drive_c/ProgramData/certheal/certheal.json"
+msi_windows_path="Z:${msi//\//\\}"
+
+# Runs a Wine command with its output in $work/<name>.out (CRs dropped into <name>.txt).
+wine_to_file() {  # name command...
+    local name=$1 status=0
+    shift
+    "$wine" "$@" >"$work/$name.out" 2>"$work/$name.err" || status=$?
+    tr -d '\r' <"$work/$name.out" >"$work/$name.txt"
+    return $status
+}
+
+status=0
+wine_to_file install msiexec /i "$msi_windows_path" /qn /l*v "$work/install.log" || status=$?
+[[ $status -eq 0 ]] && pass "msiexec /i exited with 0" || fail "msiexec /i exited with $status (see $work/install.log)"
+
+[[ -f $installed_exe ]] && cmp -s "$installed_exe" "$work/extracted/certheal/certheal.exe" &&
+    pass "certheal.exe is in C:\\Program Files\\certheal" || fail "certheal.exe is not in C:\\Program Files\\certheal"
+[[ -f $installed_config ]] && pass "certheal.json is in C:\\ProgramData\\certheal" ||
+    fail "certheal.json is not in C:\\ProgramData\\certheal"
+
+# Wine's sc has no `qc`: read the service's configuration where the SCM keeps it.
+service_key='HKLM\SYSTEM\CurrentControlSet\Services\certheal'
+wine_to_file reg-service reg query "$service_key" || true
+grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service.txt" && pass "the service certheal starts automatically" ||
+    fail "the service's Start is not 2 (auto) (see $work/reg-service.txt)"
+grep -Eq 'Type +REG_DWORD +0x10$' "$work/reg-service.txt" && pass "the service is an own-process service" ||
+    fail "the service's Type is not 0x10 (own process) (see $work/reg-service.txt)"
+grep -Fq 'C:\Program Files\certheal\certheal.exe' "$work/reg-service.txt" &&
+    grep -Fq 'run --config "C:\ProgramData\certheal\certheal.json"' "$work/reg-service.txt" &&
+    pass "the service runs certheal.exe run --config C:\\ProgramData\\certheal\\certheal.json" ||
+    fail "the service's ImagePath is not certheal.exe run --config <ProgramData config> (see $work/reg-service.txt)"
+grep -Eq 'ObjectName +REG_SZ +LocalSystem' "$work/reg-service.txt" && pass "the service runs as LocalSystem" ||
+    fail "the service does not run as LocalSystem (see $work/reg-service.txt)"
+grep -Fq 'Description' "$work/reg-service.txt" && pass "the service has a description" ||
+    fail "the service has no Description (see $work/reg-service.txt)"
+wine_to_file sc-query sc query certheal || true
+grep -Eq 'STATE +: 1 +STOPPED' "$work/sc-query.txt" && pass "the service was not started by the install" ||
+    fail "the service is not STOPPED after the install (see $work/sc-query.txt)"
+
+event_key='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\certheal'
+wine_to_file reg-eventlog reg query "$event_key" || true
+grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal\.exe' "$work/reg-eventlog.txt" &&
+    pass "EventMessageFile is a REG_EXPAND_SZ naming the installed certheal.exe" ||
+    fail "EventMessageFile is not REG_EXPAND_SZ C:\\Program Files\\certheal\\certheal.exe (see $work/reg-eventlog.txt)"
+grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
+    fail "TypesSupported is not REG_DWORD 7 (see $work/reg-eventlog.txt)"
+
+status=0
+wine_to_file uninstall msiexec /x "$msi_windows_path" /qn /l*v "$work/uninstall.log" || status=$?
+[[ $status -eq 0 ]] && pass "msiexec /x exited with 0" || fail "msiexec /x exited with $status (see $work/uninstall.log)"
+[[ ! -e $installed_exe ]] && pass "the uninstall removed certheal.exe" || fail "certheal.exe is still there after the uninstall"
+[[ -f $installed_config ]] && pass "the uninstall kept the admin's config (Permanent)" ||
+    fail "the uninstall deleted C:\\ProgramData\\certheal\\certheal.json"
+wine_to_file sc-query-after sc query certheal || true
+wine_to_file reg-service-after reg query "$service_key" || true
+grep -q 'SERVICE_NAME: certheal' "$work/sc-query-after.txt" || grep -q 'ImagePath' "$work/reg-service-after.txt" &&
+    fail "the service still exists after the uninstall (see $work/sc-query-after.txt)" ||
+    pass "the uninstall deleted the service"
+wine_to_file reg-eventlog-after reg query "$event_key" || true
+grep -q 'EventMessageFile\|TypesSupported' "$work/reg-eventlog-after.txt" &&
+    fail "the Event Log values are still there after the uninstall (see $work/reg-eventlog-after.txt)" ||
+    pass "the uninstall removed the Event Log values"
+
+[[ $failures -eq 0 ]] && echo "msi-check: all checks passed" || echo "msi-check: $failures failure(s)"
+exit $(( failures > 0 ))
