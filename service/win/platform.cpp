@@ -12,6 +12,8 @@
 #include <boost/asio/post.hpp>
 
 #include "service/win/event_log_sink.hpp"
+#include "service/win/handles.hpp"
+#include "service/win/install.hpp"
 #include "service/win/process_runner.hpp"
 #include "service/win/scm_service_manager.hpp"
 #include "service/win/win_error.hpp"
@@ -191,18 +193,14 @@ std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
 }
 
 // --- install / uninstall ------------------------------------------------------------------------
-// Registering the service, its Event Log source and the protected data folder comes with the
-// Windows service host (the next step); until then these say so instead of half-installing.
+// service/win/install.cpp does the work; this is the platform port's entry.
 
 int install_service(const std::filesystem::path& config) {
-    std::cerr << "certheal install: this build cannot register the Windows service yet. The configuration would be "
-              << win::to_utf8(config.wstring()) << ".\n";
-    return 2;
+    return win::install_service(win::default_install_plan(config), std::cout, std::cerr);
 }
 
 int uninstall_service() {
-    std::cerr << "certheal uninstall: this build cannot remove the Windows service yet.\n";
-    return 2;
+    return win::uninstall_service(win::default_install_plan(default_config_path()), std::cout, std::cerr);
 }
 
 }  // namespace certheal::platform

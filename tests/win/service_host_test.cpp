@@ -1,0 +1,365 @@
+// certheal as a Windows service: the ScmHost state machine on a recorder, then certheal.exe
+// itself started, reloaded and stopped by Wine's Service Control Manager (hidden tag: run with
+// "[winhost]"; run-wine-tests.sh keeps the prefix's wineserver alive).
+
+#include <windows.h>
+#include <aclapi.h>
+
+#include <algorithm>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "service/win/service_host.hpp"
+#include "win_service_support.hpp"
+
+using namespace winhost_test;
+using certheal::platform::ControlRequest;
+using certheal::win::ScmHost;
+
+namespace {
+
+struct Recorder {
+    std::mutex mutex;
+    std::vector<SERVICE_STATUS> statuses;
+    ScmHost::StatusReporter reporter() {
+        return [this](const SERVICE_STATUS& status) {
+            std::lock_guard lock(mutex);
+            statuses.push_back(status);
+        };
+    }
+    std::vector<SERVICE_STATUS> snapshot() {
+        std::lock_guard lock(mutex);
+        return statuses;
+    }
+};
+
+using Requests = std::vector<std::pair<ControlRequest, std::string>>;
+
+auto recording(Requests& requests) {
+    return [&requests](ControlRequest request, std::string reason) { requests.emplace_back(request, std::move(reason)); };
+}
+
+// --- certheal.exe as a process and as a service -----------------------------------------------
+
+struct ProcessOutcome {
+    DWORD exit_code = 0;
+    std::string output;
+    double seconds = 0;
+};
+
+// Runs `command`, its stdout and stderr into a file (never a pipe: it may start services.exe).
+ProcessOutcome run_process(std::wstring command, const std::filesystem::path& output_file) {
+    SECURITY_ATTRIBUTES inheritable{sizeof(inheritable), nullptr, TRUE};
+    certheal::win::UniqueHandle output(::CreateFileW(output_file.c_str(), GENERIC_WRITE, FILE_SHARE_READ,
+                                                     &inheritable, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, nullptr));
+    REQUIRE(output);
+    STARTUPINFOW startup{};
+    startup.cb = sizeof(startup);
+    startup.dwFlags = STARTF_USESTDHANDLES;
+    startup.hStdInput = nullptr;
+    startup.hStdOutput = output.get();
+    startup.hStdError = output.get();
+    PROCESS_INFORMATION process{};
+    const auto started = std::chrono::steady_clock::now();
+    REQUIRE(::CreateProcessW(nullptr, command.data(), nullptr, nullptr, TRUE, 0, nullptr, nullptr, &startup,
+                             &process));
+    certheal::win::UniqueHandle process_handle(process.hProcess), thread_handle(process.hThread);
+    if (::WaitForSingleObject(process.hProcess, 60'000) != WAIT_OBJECT_0) {
+        ::TerminateProcess(process.hProcess, 99);
+        FAIL("the command did not end within 60 s: " << certheal::win::to_utf8(command));
+    }
+    ProcessOutcome outcome;
+    ::GetExitCodeProcess(process.hProcess, &outcome.exit_code);
+    outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    output.reset();
+    outcome.output = read_file(output_file);
+    return outcome;
+}
+
+std::wstring quoted(const std::filesystem::path& path) { return L"\"" + path.wstring() + L"\""; }
+
+ProcessOutcome certheal_command(const std::wstring& arguments, const std::filesystem::path& output_file) {
+    return run_process(quoted(certheal_exe()) + L" " + arguments, output_file);
+}
+
+// A config that probes a closed loopback port, repairs nothing and journals into `state_dir`.
+std::string service_config(const std::filesystem::path& state_dir, const std::string& interval,
+                           bool allow_insecure_acl) {
+    nlohmann::json config = {
+        {"service", {{"state_dir", certheal::win::to_utf8(state_dir.wstring())},
+                     {"allow_insecure_config_acl", allow_insecure_acl}}},
+        {"defaults", {{"interval", interval}, {"timeout", "2s"}}},
+        {"sites", {{{"name", "closed-port"}, {"url", "https://127.0.0.1:9/"}}}},
+        {"remediation", {{"enabled", false}}},
+    };
+    return config.dump(2);
+}
+
+void let_users_write(const std::filesystem::path& file) {
+    PACL old_dacl = nullptr;
+    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    REQUIRE(::GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr,
+                                    &old_dacl, nullptr, &descriptor) == ERROR_SUCCESS);
+    EXPLICIT_ACCESSW users{};
+    users.grfAccessPermissions = FILE_GENERIC_READ | FILE_GENERIC_WRITE;
+    users.grfAccessMode = GRANT_ACCESS;
+    users.grfInheritance = NO_INHERITANCE;
+    users.Trustee.TrusteeForm = TRUSTEE_IS_NAME;
+    users.Trustee.TrusteeType = TRUSTEE_IS_WELL_KNOWN_GROUP;
+    wchar_t everyone[] = L"Everyone";
+    users.Trustee.ptstrName = everyone;
+    PACL new_dacl = nullptr;
+    REQUIRE(::SetEntriesInAclW(1, &users, old_dacl, &new_dacl) == ERROR_SUCCESS);
+    const DWORD status = ::SetNamedSecurityInfoW(const_cast<wchar_t*>(file.c_str()), SE_FILE_OBJECT,
+                                                 DACL_SECURITY_INFORMATION, nullptr, nullptr, new_dacl, nullptr);
+    ::LocalFree(new_dacl);
+    ::LocalFree(descriptor);
+    REQUIRE(status == ERROR_SUCCESS);
+}
+
+bool start_service(const std::wstring& name) {
+    ScHandle manager = open_manager();
+    ScHandle service(::OpenServiceW(manager.get(), name.c_str(), SERVICE_START));
+    REQUIRE(service);
+    if (::StartServiceW(service.get(), 0, nullptr)) return true;
+    UNSCOPED_INFO("StartServiceW failed: " << ::GetLastError());
+    return false;
+}
+
+bool control(const std::wstring& name, DWORD code) {
+    ScHandle manager = open_manager();
+    ScHandle service(::OpenServiceW(manager.get(), name.c_str(), SERVICE_STOP | SERVICE_PAUSE_CONTINUE));
+    REQUIRE(service);
+    SERVICE_STATUS status{};
+    if (::ControlService(service.get(), code, &status)) return true;
+    UNSCOPED_INFO("ControlService(" << code << ") failed: " << ::GetLastError());
+    return false;
+}
+
+std::vector<std::string> journal_events(const std::filesystem::path& state_dir) {
+    std::vector<std::string> events;
+    std::istringstream lines(read_file(state_dir / L"journal.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+        if (line.empty()) continue;
+        const auto record = nlohmann::json::parse(line, nullptr, false);
+        if (record.is_object() && record.contains("event")) events.push_back(record["event"].get<std::string>());
+    }
+    return events;
+}
+
+bool journal_has(const std::filesystem::path& state_dir, const std::string& event) {
+    return await_file(state_dir / L"journal.jsonl", [&](const std::string&) {
+        const auto events = journal_events(state_dir);
+        return std::find(events.begin(), events.end(), event) != events.end();
+    });
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+// --- ScmHost on a recorder ----------------------------------------------------------------------
+
+TEST_CASE("a stop the SCM sends before the monitor listens is delivered when the monitor attaches",
+          "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter());
+    CHECK(host.on_control(SERVICE_CONTROL_STOP) == NO_ERROR);
+
+    boost::asio::io_context io;
+    Requests requests;
+    auto attachment = host.attach(io, recording(requests));
+    CHECK(requests.empty());  // delivered through the io_context, not from attach()
+    io.poll();
+    REQUIRE(requests.size() == 1);
+    CHECK(requests[0].first == ControlRequest::stop);
+    CHECK(requests[0].second == "SCM STOP");
+}
+
+TEST_CASE("the control handler only queues requests for the io_context and maps each control",
+          "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter());
+    boost::asio::io_context io;
+    Requests requests;
+    auto attachment = host.attach(io, recording(requests));
+
+    CHECK(host.on_control(SERVICE_CONTROL_PARAMCHANGE) == NO_ERROR);
+    CHECK(host.on_control(SERVICE_CONTROL_SHUTDOWN) == NO_ERROR);
+    CHECK(host.on_control(SERVICE_CONTROL_PRESHUTDOWN) == NO_ERROR);
+    CHECK(host.on_control(SERVICE_CONTROL_STOP) == NO_ERROR);
+    CHECK(host.on_control(SERVICE_CONTROL_INTERROGATE) == NO_ERROR);
+    CHECK(host.on_control(SERVICE_CONTROL_PAUSE) == ERROR_CALL_NOT_IMPLEMENTED);
+    CHECK(requests.empty());
+
+    io.poll();
+    REQUIRE(requests.size() == 4);
+    CHECK(requests[0] == std::pair{ControlRequest::reload, std::string("SCM PARAMCHANGE")});
+    CHECK(requests[1].first == ControlRequest::stop);
+    CHECK_THAT(requests[1].second, Catch::StartsWith("SCM SHUTDOWN"));
+    CHECK(requests[2].first == ControlRequest::stop);
+    CHECK_THAT(requests[2].second, Catch::StartsWith("SCM PRESHUTDOWN"));
+    CHECK(requests[3] == std::pair{ControlRequest::stop, std::string("SCM STOP")});
+}
+
+TEST_CASE("controls after the monitor let go are kept, not posted to its io_context", "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter());
+    Requests requests;
+    {
+        boost::asio::io_context io;
+        auto attachment = host.attach(io, recording(requests));
+        attachment.reset();
+        CHECK(host.on_control(SERVICE_CONTROL_STOP) == NO_ERROR);
+        io.poll();
+        CHECK(requests.empty());
+    }
+    boost::asio::io_context next;
+    auto attachment = host.attach(next, recording(requests));
+    next.poll();
+    CHECK(requests.size() == 1);
+}
+
+TEST_CASE("the host reports start pending with checkpoints, then running with STOP, SHUTDOWN, PRESHUTDOWN and "
+          "PARAMCHANGE accepted",
+          "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter());
+    host.starting();
+    host.starting();
+    host.running();
+
+    const auto statuses = recorder.snapshot();
+    REQUIRE(statuses.size() == 3);
+    CHECK(statuses[0].dwCurrentState == SERVICE_START_PENDING);
+    CHECK(statuses[0].dwCheckPoint == 1);
+    CHECK(statuses[0].dwWaitHint > 0);
+    CHECK(statuses[0].dwControlsAccepted == 0);
+    CHECK(statuses[1].dwCheckPoint == 2);
+    CHECK(statuses[2].dwCurrentState == SERVICE_RUNNING);
+    CHECK(statuses[2].dwCheckPoint == 0);
+    CHECK(statuses[2].dwControlsAccepted == (SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
+                                             SERVICE_ACCEPT_PRESHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE));
+    CHECK(statuses[2].dwServiceType == SERVICE_WIN32_OWN_PROCESS);
+}
+
+TEST_CASE("while stopping, the host keeps bumping the checkpoint with a wait hint until it reports stopped",
+          "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter(), std::chrono::milliseconds(20));
+    host.starting();
+    host.running();
+    host.stopping();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // a repair step still finishing
+    host.running();  // a late running() must not undo the stop
+    host.stopped(0);
+    const auto count_at_stop = recorder.snapshot().size();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+    const auto statuses = recorder.snapshot();
+    CHECK(statuses.size() == count_at_stop);  // the ticker ended with STOPPED
+    std::vector<DWORD> checkpoints;
+    for (const auto& status : statuses) {
+        if (status.dwCurrentState != SERVICE_STOP_PENDING) continue;
+        checkpoints.push_back(status.dwCheckPoint);
+        CHECK(status.dwWaitHint == ScmHost::kStopWaitHintMs);
+        CHECK(status.dwControlsAccepted == 0);
+    }
+    REQUIRE(checkpoints.size() >= 3);
+    for (std::size_t index = 1; index < checkpoints.size(); ++index) CHECK(checkpoints[index] == checkpoints[index - 1] + 1);
+    CHECK(statuses.back().dwCurrentState == SERVICE_STOPPED);
+    CHECK(statuses.back().dwWin32ExitCode == NO_ERROR);
+}
+
+TEST_CASE("an invalid config stops the service with service-specific exit code 2", "[.][winhost][service_host]") {
+    Recorder recorder;
+    ScmHost host(recorder.reporter());
+    host.starting();
+    host.stopped(2);
+    const auto last = recorder.snapshot().back();
+    CHECK(last.dwCurrentState == SERVICE_STOPPED);
+    CHECK(last.dwWin32ExitCode == ERROR_SERVICE_SPECIFIC_ERROR);
+    CHECK(last.dwServiceSpecificExitCode == 2);
+}
+
+// --- certheal.exe under Wine's SCM ----------------------------------------------------------------
+
+TEST_CASE("certheal run outside the SCM runs in the console", "[.][winhost][service]") {
+    const auto folder = fresh_folder(L"certheal-console-fallback");
+    write_file(folder / L"bad.json", R"({"sites": []})");
+    const auto outcome = certheal_command(L"run --config " + quoted(folder / L"bad.json"), folder / L"output.txt");
+    INFO(outcome.output);
+    CHECK(outcome.exit_code == 2);  // the console path validated the config and said why it did not start
+    CHECK_THAT(outcome.output, Catch::Contains("/sites"));
+    WARN("certheal run outside the SCM fell back to the console in " << outcome.seconds << " s");
+}
+
+TEST_CASE("certheal as a Wine service refuses a config Users can write, then runs it when allowed; it reloads on "
+          "PARAMCHANGE and stops on STOP",
+          "[.][winhost][service]") {
+    const auto folder = fresh_folder(L"certheal-service");
+    const auto state_dir = folder / L"state";
+    const auto config = folder / L"certheal.json";
+    write_file(config, service_config(state_dir, "1h", false));
+    let_users_write(config);
+
+    certheal_command(L"uninstall", folder / L"uninstall-before.txt");
+    const auto installed = certheal_command(L"install --config " + quoted(config), folder / L"install.txt");
+    INFO(installed.output);
+    REQUIRE(installed.exit_code == 0);
+    CHECK_THAT(installed.output, Catch::Contains("Created the service certheal"));
+
+    {  // refused: Everyone may write the config
+        const auto started = std::chrono::steady_clock::now();
+        REQUIRE(start_service(L"certheal"));
+        const auto stopped = await_state(L"certheal", SERVICE_STOPPED);
+        WARN("the refused start took " << seconds_since(started) << " s to reach STOPPED");
+        CHECK(stopped.dwWin32ExitCode == ERROR_SERVICE_SPECIFIC_ERROR);
+        CHECK(stopped.dwServiceSpecificExitCode == 2);
+        CHECK_FALSE(std::filesystem::exists(state_dir / L"journal.jsonl"));  // the monitor never ran
+    }
+
+    write_file(config, service_config(state_dir, "1h", true));
+    {
+        const auto started = std::chrono::steady_clock::now();
+        REQUIRE(start_service(L"certheal"));
+        const auto running = await_state(L"certheal", SERVICE_RUNNING);
+        WARN("StartServiceW to RUNNING took " << seconds_since(started) << " s");
+        CHECK((running.dwControlsAccepted & SERVICE_ACCEPT_PARAMCHANGE) != 0);
+        CHECK((running.dwControlsAccepted & SERVICE_ACCEPT_STOP) != 0);
+        CHECK(journal_has(state_dir, "service_started"));
+    }
+    {
+        write_file(config, service_config(state_dir, "30m", true));
+        const auto sent = std::chrono::steady_clock::now();
+        REQUIRE(control(L"certheal", SERVICE_CONTROL_PARAMCHANGE));
+        CHECK(journal_has(state_dir, "config_reloaded"));
+        WARN("PARAMCHANGE to config_reloaded in the journal took " << seconds_since(sent) << " s");
+        CHECK(status_of(L"certheal").dwCurrentState == SERVICE_RUNNING);
+    }
+    {
+        const auto sent = std::chrono::steady_clock::now();
+        REQUIRE(control(L"certheal", SERVICE_CONTROL_STOP));
+        const auto stopped = await_state(L"certheal", SERVICE_STOPPED);
+        WARN("STOP to STOPPED took " << seconds_since(sent) << " s");
+        CHECK(stopped.dwWin32ExitCode == NO_ERROR);
+        const auto events = journal_events(state_dir);
+        REQUIRE_FALSE(events.empty());
+        CHECK(events.back() == "service_stopped");
+    }
+
+    const auto removed = certheal_command(L"uninstall", folder / L"uninstall.txt");
+    INFO(removed.output);
+    CHECK(removed.exit_code == 0);
+    CHECK_FALSE(service_exists(L"certheal"));
+    CHECK(std::filesystem::exists(config));
+}
