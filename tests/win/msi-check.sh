@@ -2,15 +2,19 @@
 # Checks the built certheal MSI in two ways:
 #  1. its tables, read with msitools (msiinfo, msiextract): the service, the Event Log source,
 #     the files, the upgrade rows;
-#  2. a real install and uninstall with Wine's msiexec in a throwaway prefix: the files land,
-#     the service is registered (and not started), the Event Log values exist, and `msiexec /x`
-#     takes them away again while the admin's config stays.
-#   msi-check.sh <certheal-VERSION-x64.msi> [--tables-only]
+#  2. a real install, major upgrade, refused downgrade and uninstall with Wine's msiexec in a
+#     throwaway prefix: the files land, the service is registered (and not started), the Event Log
+#     values exist; the next version (built here from installer/certheal.wxs with the packaged
+#     files) replaces it and keeps the admin's edited config; the older MSI is refused; and
+#     `msiexec /x` takes everything away again except the admin's config.
+#   msi-check.sh <certheal-VERSION-x64.msi> <source dir> [--tables-only]
+# Wine's msiexec exit codes reach bash as their low byte: 1603 (ERROR_INSTALL_FAILURE) shows as 67.
 # Logs and table dumps stay in <msi dir>/msi-check/. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
 set -euo pipefail
 
-msi=$(readlink -f "${1:?usage: msi-check.sh <certheal.msi> [--tables-only]}")
-mode=${2:-}
+msi=$(readlink -f "${1:?usage: msi-check.sh <certheal.msi> <source dir> [--tables-only]}")
+source_dir=$(readlink -f "${2:?usage: msi-check.sh <certheal.msi> <source dir> [--tables-only]}")
+mode=${3:-}
 work=$(dirname "$msi")/msi-check
 rm -rf "$work"
 mkdir -p "$work"
@@ -126,11 +130,10 @@ PYTHON
 
 # The packaged exe and config are the built ones.
 msiextract -C "$work/extracted" "$msi" >/dev/null
-version=$(basename "$msi" | sed -n 's/^certheal-\(.*\)-x64\.msi$/\1/p')
-if [[ -n $version ]]; then
-    grep -q "ProductVersion	$version" "$work/Property.idt" && pass "ProductVersion is $version" ||
-        fail "ProductVersion in the Property table is not $version"
-fi
+version=$(basename "$msi" | sed -n 's/^certheal-\([0-9]*\.[0-9]*\.[0-9]*\)-x64\.msi$/\1/p')
+[[ -n $version ]] || { echo "msi-check: the MSI's name is not certheal-<major.minor.patch>-x64.msi"; exit 1; }
+grep -q "ProductVersion	$version" "$work/Property.idt" && pass "ProductVersion is $version" ||
+    fail "ProductVersion in the Property table is not $version"
 python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/extracted/certheal/certheal.json" &&
     pass "the packaged config is valid JSON" || fail "the packaged certheal.json is not valid JSON"
 head -c 2 "$work/extracted/certheal/certheal.exe" | grep -q MZ && pass "the packaged certheal.exe is a PE file" ||
@@ -215,11 +218,52 @@ grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal
 grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
     fail "TypesSupported is not REG_DWORD 7 (see $work/reg-eventlog.txt)"
 
+# --- the major upgrade to the next patch version keeps the admin's config ---
+IFS=. read -r major minor patch <<<"$version"
+next_version=$major.$minor.$((patch + 1))
+next_msi=$work/certheal-$next_version-x64.msi
+"$source_dir/installer/build-msi.sh" "$source_dir/installer/certheal.wxs" "$work/extracted/certheal/certheal.exe" \
+    "$work/extracted/certheal/certheal.json" "$next_version" "$next_msi" >"$work/build-next.log" 2>&1
+next_windows_path="Z:${next_msi//\//\\}"
+edited='{"edited by the admin": true}'
+printf '%s\n' "$edited" >"$installed_config"
+
+uninstall_entries() {  # name: the Uninstall keys of certheal products, as "DisplayName DisplayVersion" lines
+    wine_to_file "$1" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s || true
+    awk '/^HKEY/ {name=""} /DisplayName +REG_SZ +certheal$/ {name="certheal"}
+         /DisplayVersion +REG_SZ/ {version=$3} name != "" && version != "" {print name, version; name=""; version=""}' \
+        "$work/$1.txt" | sort -u
+}
+
 status=0
-wine_to_file uninstall msiexec /x "$msi_windows_path" /qn /l*v "$work/uninstall.log" || status=$?
+wine_to_file upgrade msiexec /i "$next_windows_path" /qn /l*v "$work/upgrade.log" || status=$?
+[[ $status -eq 0 ]] && pass "msiexec /i of $next_version over $version exited with 0" ||
+    fail "the upgrade to $next_version exited with $status (see $work/upgrade.log)"
+[[ $(uninstall_entries products-after-upgrade) == "certheal $next_version" ]] &&
+    pass "after the upgrade only certheal $next_version is installed" ||
+    fail "after the upgrade the installed products are: $(uninstall_entries products-after-upgrade | tr '\n' ';')"
+[[ $(cat "$installed_config" 2>/dev/null) == "$edited" ]] && pass "the upgrade kept the admin's edited config" ||
+    fail "the upgrade replaced or deleted the admin's edited config"
+[[ -f $installed_exe ]] && pass "certheal.exe is there after the upgrade" || fail "certheal.exe is gone after the upgrade"
+wine_to_file reg-service-upgraded reg query "$service_key" || true
+grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service-upgraded.txt" && pass "the service is registered after the upgrade" ||
+    fail "the service is not registered after the upgrade (see $work/reg-service-upgraded.txt)"
+
+status=0
+wine_to_file downgrade msiexec /i "$msi_windows_path" /qn /l*v "$work/downgrade.log" || status=$?
+[[ $status -ne 0 ]] && pass "msiexec /i of the older $version was refused (exit $status)" ||
+    fail "msiexec /i of the older $version over $next_version succeeded"
+[[ $(uninstall_entries products-after-downgrade) == "certheal $next_version" ]] &&
+    pass "the refused downgrade left certheal $next_version installed" ||
+    fail "after the downgrade attempt the installed products are: $(uninstall_entries products-after-downgrade | tr '\n' ';')"
+
+status=0
+wine_to_file uninstall msiexec /x "$next_windows_path" /qn /l*v "$work/uninstall.log" || status=$?
 [[ $status -eq 0 ]] && pass "msiexec /x exited with 0" || fail "msiexec /x exited with $status (see $work/uninstall.log)"
+[[ -z $(uninstall_entries products-after-uninstall) ]] && pass "no certheal product is registered after the uninstall" ||
+    fail "after the uninstall the installed products are: $(uninstall_entries products-after-uninstall | tr '\n' ';')"
 [[ ! -e $installed_exe ]] && pass "the uninstall removed certheal.exe" || fail "certheal.exe is still there after the uninstall"
-[[ -f $installed_config ]] && pass "the uninstall kept the admin's config (Permanent)" ||
+[[ $(cat "$installed_config" 2>/dev/null) == "$edited" ]] && pass "the uninstall kept the admin's config (Permanent)" ||
     fail "the uninstall deleted C:\\ProgramData\\certheal\\certheal.json"
 wine_to_file sc-query-after sc query certheal || true
 wine_to_file reg-service-after reg query "$service_key" || true
