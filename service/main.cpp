@@ -21,7 +21,8 @@ int run_command_line(const std::vector<std::string>& args) {
     const auto& options = *parsed.options;
 #ifdef _WIN32
     // `run` started by the SCM becomes the service; anywhere else the dispatcher says
-    // ERROR_FAILED_SERVICE_CONTROLLER_CONNECT at once and certheal runs in the console.
+    // ERROR_FAILED_SERVICE_CONTROLLER_CONNECT at once and certheal runs in the console (Wine
+    // takes 10 s to say so; a session check cannot shortcut it: Wine runs services outside session 0).
     if (options.command == "run" && !options.console && !options.help && !options.version) {
         const auto config = options.config.value_or(certheal::platform::default_config_path());
         if (auto exit_code = certheal::win::run_as_service(config)) return *exit_code;
