@@ -218,15 +218,34 @@ grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal
 grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
     fail "TypesSupported is not REG_DWORD 7 (see $work/reg-eventlog.txt)"
 
-# --- the major upgrade to the next patch version keeps the admin's config ---
+# --- the admin edits the config and starts the service ---
+# allow_insecure_config_acl: Wine's C:\ProgramData has no ACLs that protect it like Windows' does.
+edited='{ "service": { "allow_insecure_config_acl": true },
+  "defaults": { "interval": "5m" },
+  "sites": [ { "name": "placeholder-localhost", "url": "https://localhost/" } ],
+  "remediation": { "enabled": false, "dry_run": true } }'
+printf '%s\n' "$edited" >"$installed_config"
+installed_journal="$drive_c/ProgramData/certheal/journal.jsonl"
+wine_to_file net-start net start certheal || true
+running=0
+for _ in $(seq 1 100); do  # 20 s
+    wine_to_file sc-query-started sc query certheal || true
+    grep -Eq 'STATE +: 4 +RUNNING' "$work/sc-query-started.txt" && { running=1; break; }
+    sleep 0.2
+done
+[[ $running == 1 ]] && pass "the installed service starts (net start certheal) and is RUNNING" ||
+    fail "the installed service did not reach RUNNING (see $work/net-start.txt, $work/sc-query-started.txt)"
+grep -q '"event":"service_started"' "$installed_journal" 2>/dev/null &&
+    pass "the service wrote service_started to C:\\ProgramData\\certheal\\journal.jsonl" ||
+    fail "the started service wrote no service_started to C:\\ProgramData\\certheal\\journal.jsonl"
+
+# --- the major upgrade to the next patch version stops the service and keeps the admin's config ---
 IFS=. read -r major minor patch <<<"$version"
 next_version=$major.$minor.$((patch + 1))
 next_msi=$work/certheal-$next_version-x64.msi
 "$source_dir/installer/build-msi.sh" "$source_dir/installer/certheal.wxs" "$work/extracted/certheal/certheal.exe" \
     "$work/extracted/certheal/certheal.json" "$next_version" "$next_msi" >"$work/build-next.log" 2>&1
 next_windows_path="Z:${next_msi//\//\\}"
-edited='{"edited by the admin": true}'
-printf '%s\n' "$edited" >"$installed_config"
 
 uninstall_entries() {  # name: the Uninstall keys of certheal products, as "DisplayName DisplayVersion" lines
     wine_to_file "$1" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s || true
@@ -245,6 +264,9 @@ wine_to_file upgrade msiexec /i "$next_windows_path" /qn /l*v "$work/upgrade.log
 [[ $(cat "$installed_config" 2>/dev/null) == "$edited" ]] && pass "the upgrade kept the admin's edited config" ||
     fail "the upgrade replaced or deleted the admin's edited config"
 [[ -f $installed_exe ]] && pass "certheal.exe is there after the upgrade" || fail "certheal.exe is gone after the upgrade"
+grep -q '"event":"service_stopped".*SCM STOP' "$installed_journal" 2>/dev/null &&
+    pass "the upgrade stopped the running service through the SCM (service_stopped in the journal)" ||
+    fail "the journal has no service_stopped by SCM STOP after the upgrade (see $installed_journal)"
 wine_to_file reg-service-upgraded reg query "$service_key" || true
 grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service-upgraded.txt" && pass "the service is registered after the upgrade" ||
     fail "the service is not registered after the upgrade (see $work/reg-service-upgraded.txt)"
