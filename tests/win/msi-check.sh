@@ -28,18 +28,19 @@ pass() { echo "msi-check: ok: $*"; }
 
 # --- 1. the tables -------------------------------------------------------------------------------
 msiinfo tables "$msi" >"$work/tables.txt"
-for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory; do
+for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory CreateFolder MsiLockPermissionsEx; do
     grep -qx "$table" "$work/tables.txt" || fail "the MSI has no $table table"
 done
-for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory InstallExecuteSequence Property; do
+for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory InstallExecuteSequence Property \
+    CreateFolder MsiLockPermissionsEx; do
     msiinfo export "$msi" "$table" >"$work/$table.idt"
 done
 msiextract -l "$msi" >"$work/files.txt"
 
 # Each check names a table, a column=value filter and the columns it expects; the .idt files are
 # tab-separated with three header lines (names, types, keys).
-python3 - "$work" <<'PYTHON' || failures=$((failures + 1))
-import sys, pathlib
+python3 - "$work" "$source_dir" <<'PYTHON' || failures=$((failures + 1))
+import re, sys, pathlib
 
 work = pathlib.Path(sys.argv[1])
 problems = []
@@ -100,6 +101,17 @@ expect("Component", config_component, "Directory_", "DATAFOLDER")
 # 64-bit (256) + Permanent (16) + NeverOverwrite (128): upgrades and uninstalls keep the admin's config.
 expect("Component", config_component, "Attributes", "400")
 
+# The data folder gets the access list of `certheal install` (service/win/install.hpp).
+one("CreateFolder", Directory_="DATAFOLDER", Component_="ExampleConfig")
+lock = one("MsiLockPermissionsEx", LockObject="DATAFOLDER")
+expect("MsiLockPermissionsEx", lock, "Table", "CreateFolder")
+install_hpp = (pathlib.Path(sys.argv[2]) / "service/win/install.hpp").read_text()
+sddl = re.search(r'kDataFolderSddl\[\] = L"([^"]+)"', install_hpp)
+if sddl is None:
+    problems.append("service/win/install.hpp has no kDataFolderSddl to compare with")
+else:
+    expect("MsiLockPermissionsEx", lock, "SDDL", sddl.group(1))
+
 install_dir = one("Directory", Directory="INSTALLFOLDER")
 expect("Directory", install_dir, "Directory_Parent", "ProgramFiles64Folder")
 expect("Directory", install_dir, "DefaultDir", "certheal")
@@ -125,7 +137,8 @@ for problem in problems:
     print(f"msi-check: FAIL: {problem}")
 if problems:
     sys.exit(1)
-print("msi-check: ok: the ServiceInstall, ServiceControl, Registry, File, Component, Directory and Upgrade rows")
+print("msi-check: ok: the ServiceInstall, ServiceControl, Registry, File, Component, Directory, CreateFolder, "
+      "MsiLockPermissionsEx and Upgrade rows")
 PYTHON
 
 # The packaged exe and config are the built ones.
