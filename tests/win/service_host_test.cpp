@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/win/service_host.hpp"
+#include "acl_support.hpp"
 #include "win_service_support.hpp"
 
 using namespace winhost_test;
@@ -102,27 +103,6 @@ std::string service_config(const std::filesystem::path& state_dir, const std::st
     return config.dump(2);
 }
 
-void let_users_write(const std::filesystem::path& file) {
-    PACL old_dacl = nullptr;
-    PSECURITY_DESCRIPTOR descriptor = nullptr;
-    REQUIRE(::GetNamedSecurityInfoW(file.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr, nullptr,
-                                    &old_dacl, nullptr, &descriptor) == ERROR_SUCCESS);
-    EXPLICIT_ACCESSW users{};
-    users.grfAccessPermissions = FILE_GENERIC_READ | FILE_GENERIC_WRITE;
-    users.grfAccessMode = GRANT_ACCESS;
-    users.grfInheritance = NO_INHERITANCE;
-    users.Trustee.TrusteeForm = TRUSTEE_IS_NAME;
-    users.Trustee.TrusteeType = TRUSTEE_IS_WELL_KNOWN_GROUP;
-    wchar_t everyone[] = L"Everyone";
-    users.Trustee.ptstrName = everyone;
-    PACL new_dacl = nullptr;
-    REQUIRE(::SetEntriesInAclW(1, &users, old_dacl, &new_dacl) == ERROR_SUCCESS);
-    const DWORD status = ::SetNamedSecurityInfoW(const_cast<wchar_t*>(file.c_str()), SE_FILE_OBJECT,
-                                                 DACL_SECURITY_INFORMATION, nullptr, nullptr, new_dacl, nullptr);
-    ::LocalFree(new_dacl);
-    ::LocalFree(descriptor);
-    REQUIRE(status == ERROR_SUCCESS);
-}
 
 bool start_service(const std::wstring& name) {
     ScHandle manager = open_manager();
@@ -310,7 +290,7 @@ TEST_CASE("certheal as a Wine service refuses a config Users can write, then run
     const auto state_dir = folder / L"state";
     const auto config = folder / L"certheal.json";
     write_file(config, service_config(state_dir, "1h", false));
-    let_users_write(config);
+    win_test::let_everyone_write(config);
 
     certheal_command(L"uninstall", folder / L"uninstall-before.txt");
     const auto installed = certheal_command(L"install --config " + quoted(config), folder / L"install.txt");
