@@ -8,22 +8,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "acl_support.hpp"
+#include "file_support.hpp"
 #include "service/platform.hpp"
 
-namespace {
-
-std::filesystem::path fresh_folder(const wchar_t* name) {
-    wchar_t temp[MAX_PATH] = {};
-    ::GetTempPathW(MAX_PATH, temp);
-    auto folder = std::filesystem::path(temp) / name;
-    std::filesystem::remove_all(folder);
-    std::filesystem::create_directories(folder);
-    return folder;
-}
-
-
-}  // namespace
+using win_test::fresh_folder;
 
 TEST_CASE("the configuration and state live under ProgramData", "[platform]") {
     const auto state = certheal::platform::default_state_dir();

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "service/win/service_host.hpp"
-#include "acl_support.hpp"
+#include "file_support.hpp"
 #include "win_service_support.hpp"
 
 using namespace winhost_test;

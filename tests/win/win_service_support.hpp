@@ -13,6 +13,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "file_support.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
 
@@ -82,14 +83,7 @@ inline void write_file(const std::filesystem::path& file, const std::string& tex
     std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
 }
 
-inline std::filesystem::path fresh_folder(const wchar_t* name) {
-    wchar_t temp[MAX_PATH] = {};
-    ::GetTempPathW(MAX_PATH, temp);
-    auto folder = std::filesystem::path(temp) / name;
-    std::filesystem::remove_all(folder);
-    std::filesystem::create_directories(folder);
-    return folder;
-}
+using win_test::fresh_folder;
 
 // Polls `file` until `predicate(text)` holds.
 template <class Predicate>

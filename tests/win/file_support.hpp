@@ -1,5 +1,6 @@
 #pragma once
-// Wine tests that need a file non-administrators can write (the config refusal).
+// Files and folders for the Wine tests: fresh scratch folders, and a file non-administrators
+// can write (for the config refusal).
 
 #include <windows.h>
 #include <aclapi.h>
@@ -9,6 +10,16 @@
 #include <catch2/catch.hpp>
 
 namespace win_test {
+
+// An empty folder of that name under the temp folder (emptied if a previous run left it).
+inline std::filesystem::path fresh_folder(const wchar_t* name) {
+    wchar_t temp[MAX_PATH] = {};
+    ::GetTempPathW(MAX_PATH, temp);
+    auto folder = std::filesystem::path(temp) / name;
+    std::filesystem::remove_all(folder);
+    std::filesystem::create_directories(folder);
+    return folder;
+}
 
 // Adds "Everyone: modify" to the file's access control list.
 inline void let_everyone_write(const std::filesystem::path& file) {
