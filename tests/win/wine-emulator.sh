@@ -35,6 +35,12 @@ if [[ ! -f $prefix/system.reg ]]; then
     ) 9>"$prefix.lock"
 fi
 
+# ctest starts one wine process per test: left alone, the wineserver exits after each and the
+# next test may try to connect to it as it shuts down (a rare launch failure with no output, seen
+# once in ~600 runs). Keep one server for the prefix, alive 30 s after its last client. It is a
+# no-op when one already runs; its output goes nowhere, so it holds no pipe of ctest's open.
+/usr/lib/wine/wineserver64 -p30 </dev/null >/dev/null 2>&1 || true
+
 # Catch2 lists test names through the C runtime's text mode: drop the CRs so that
 # catch_discover_tests registers "name", not "name\r".
 for argument in "$@"; do
