@@ -3,6 +3,7 @@
 #include "config/config.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -14,8 +15,10 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <openssl/x509v3.h>
 
-#include "config/tls_files.hpp"
+#include "core/certificate_info.hpp"
+#include "core/tls_files.hpp"
 
 namespace certheal {
 namespace {
@@ -181,7 +184,8 @@ const std::initializer_list<std::string_view> kSharedSiteKeys = {
 
 class Validator {
 public:
-    explicit Validator(fs::path base_dir) : base_dir_(std::move(base_dir)) {}
+    Validator(fs::path base_dir, bool certificate_stores)
+        : base_dir_(std::move(base_dir)), certificate_stores_(certificate_stores) {}
 
     std::vector<ConfigIssue> issues;
 
@@ -323,7 +327,8 @@ public:
             const auto cls = item.is_string() ? probe_class_from_string(item.get<std::string>()) : std::nullopt;
             if (!cls || *cls == ProbeClass::healthy) {
                 error(child(pointer, i),
-                      "must be one of client_cert_rejected, connect_failed, timeout, tls_error, unexpected_status; got " +
+                      "must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, tls_error, "
+                      "unexpected_status; got " +
                           show(item));
                 ok = false;
                 continue;
@@ -610,7 +615,7 @@ public:
 
     std::optional<Step> step(const json& value, const std::string& pointer) {
         static const std::initializer_list<std::string_view> kKinds = {
-            "run", "stop_service", "start_service", "restore_dependents", "verify"};
+            "run", "stop_service", "start_service", "restore_dependents", "verify", "trust_ca", "fix_root_store"};
         if (!value.is_object()) {
             error(pointer, "must be a step object such as {\"start_service\": \"W3SVC\"}, got " + kind_of(value) + " " +
                                show(value));
@@ -623,7 +628,7 @@ public:
         if (kinds.size() != 1) {
             std::string found;
             for (const auto& kind : kinds) found += (found.empty() ? "" : ", ") + kind;
-            error(pointer, "must have exactly one of run, stop_service, start_service, restore_dependents, verify; " +
+            error(pointer, "must have exactly one of " + join(kKinds) + "; " +
                                (kinds.empty() ? std::string("found none") : "found " + found));
             object(value, pointer, kKinds, {"timeout", "with_dependents"});
             return std::nullopt;
@@ -660,6 +665,10 @@ public:
         } else if (kind == "restore_dependents") {
             if (body != json(true)) error(at, "must be true, got " + show(body));
             result.action = RestoreDependentsStep{};
+        } else if (kind == "trust_ca") {
+            result.action = trust_ca_step(body, at);
+        } else if (kind == "fix_root_store") {
+            result.action = fix_root_store_step(body, at);
         } else {
             result.action = verify_step(body, at);
         }
@@ -693,6 +702,95 @@ public:
         return run;
     }
 
+    // The canonical name of a LocalMachine store (Windows compares them case-insensitively).
+    std::optional<std::string> certificate_store(const json& value, const std::string& pointer,
+                                                 std::string_view step) {
+        auto name = string(value, pointer);
+        if (!name) return std::nullopt;
+        const auto lower = [](std::string_view text) {
+            std::string result(text);
+            std::transform(result.begin(), result.end(), result.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            return result;
+        };
+        const auto stores = known_certificate_stores();
+        const auto found = std::find_if(stores.begin(), stores.end(),
+                                        [&](std::string_view known) { return lower(known) == lower(*name); });
+        if (found == stores.end()) {
+            std::string names;
+            for (auto known : stores) names += (names.empty() ? "" : ", ") + std::string(known);
+            error(pointer, "must name a LocalMachine certificate store (" + names + "), got " + show(value));
+            return std::nullopt;
+        }
+        if (!certificate_stores_) {
+            error(pointer, std::string(step) +
+                               " applies to Windows certificate stores, and this host has none; on this platform name "
+                               "the PEM file your web server reads with \"bundle\" instead");
+            return std::nullopt;
+        }
+        return std::string(*found);
+    }
+
+    TrustCaStep trust_ca_step(const json& body, const std::string& at) {
+        TrustCaStep trust;
+        if (!object(body, at, {"certificate", "store", "bundle"})) return trust;
+        if (!body.contains("certificate")) {
+            error(at, "needs \"certificate\": the PEM or DER file of the CA the server must trust");
+        } else if (auto file = file_path(body["certificate"], child(at, "certificate"))) {
+            trust.certificate = *file;
+            ca_certificates(*file, child(at, "certificate"));
+        }
+        const bool store = body.contains("store");
+        const bool bundle = body.contains("bundle");
+        if (store == bundle) {
+            error(at, store ? "must name either \"store\" (a Windows LocalMachine store) or \"bundle\" (a PEM file), "
+                              "not both"
+                            : "must name where to add the CA: \"store\" (a Windows LocalMachine store such as Root) or "
+                              "\"bundle\" (the PEM file the web server reads)");
+        } else if (store) {
+            if (auto name = certificate_store(body["store"], child(at, "store"), "trust_ca with \"store\"")) {
+                trust.target = CertificateStoreTarget{*name};
+            }
+        } else if (auto path = file_path(body["bundle"], child(at, "bundle"))) {
+            trust.target = PemBundleTarget{*path};
+        }
+        return trust;
+    }
+
+    // The CA file must load; a certificate that is not a CA is most likely the wrong file.
+    void ca_certificates(const fs::path& file, const std::string& pointer) {
+        auto loaded = load_certificates(file);
+        if (!loaded) {
+            error(pointer, "cannot be used: " + loaded.error().message);
+            return;
+        }
+        for (const auto& certificate : loaded.value()) {
+            if (X509_check_ca(certificate.get()) == 0) {
+                warning(pointer, "holds a certificate that is not a CA certificate (" + subject_text(*certificate) +
+                                     "); a server cannot trust client certificates through it, so check that this is "
+                                     "the CA that issues the client certificates");
+            }
+        }
+    }
+
+    FixRootStoreStep fix_root_store_step(const json& body, const std::string& at) {
+        FixRootStoreStep fix;
+        if (!object(body, at, {"move_to"})) return fix;
+        if (!body.contains("move_to")) {
+            error(at, "needs \"move_to\": the LocalMachine store that receives the misplaced certificates, normally "
+                      "\"CA\"");
+            return fix;
+        }
+        if (auto name = certificate_store(body["move_to"], child(at, "move_to"), "fix_root_store")) {
+            if (*name == "Root") {
+                error(child(at, "move_to"), "must not be Root: the step moves certificates out of Root (use \"CA\")");
+            } else {
+                fix.move_to = *name;
+            }
+        }
+        return fix;
+    }
+
     VerifyStep verify_step(const json& body, const std::string& at) {
         VerifyStep verify;
         if (!object(body, at, {"attempts", "delay"})) return verify;
@@ -707,6 +805,7 @@ public:
 
 private:
     fs::path base_dir_;
+    bool certificate_stores_;
 };
 
 // nlohmann reports a byte offset; people need a line and a column.
@@ -777,15 +876,24 @@ private:
 
 }  // namespace
 
+namespace {
+constexpr std::string_view kind_name(const RunStep&) noexcept { return "run"; }
+constexpr std::string_view kind_name(const StopServiceStep&) noexcept { return "stop_service"; }
+constexpr std::string_view kind_name(const StartServiceStep&) noexcept { return "start_service"; }
+constexpr std::string_view kind_name(const RestoreDependentsStep&) noexcept { return "restore_dependents"; }
+constexpr std::string_view kind_name(const VerifyStep&) noexcept { return "verify"; }
+constexpr std::string_view kind_name(const TrustCaStep&) noexcept { return "trust_ca"; }
+constexpr std::string_view kind_name(const FixRootStoreStep&) noexcept { return "fix_root_store"; }
+
+constexpr std::array<std::string_view, 8> kCertificateStores{
+    "Root", "CA", "ClientAuthIssuer", "My", "TrustedPeople", "TrustedPublisher", "AuthRoot", "Disallowed"};
+}  // namespace
+
 std::string_view step_kind(const StepAction& action) noexcept {
-    switch (action.index()) {
-        case 0: return "run";
-        case 1: return "stop_service";
-        case 2: return "start_service";
-        case 3: return "restore_dependents";
-        default: return "verify";
-    }
+    return std::visit([](const auto& step) { return kind_name(step); }, action);
 }
+
+std::span<const std::string_view> known_certificate_stores() noexcept { return kCertificateStores; }
 
 std::string describe_step(const Step& step) {
     std::string text(step_kind(step.action));
@@ -808,6 +916,15 @@ std::string describe_step(const Step& step) {
         text += " " + start->service;
     } else if (const auto* verify = std::get_if<VerifyStep>(&step.action)) {
         text += ": up to " + std::to_string(verify->attempts) + " probes, " + format_duration(verify->delay) + " apart";
+    } else if (const auto* trust = std::get_if<TrustCaStep>(&step.action)) {
+        text += " " + trust->certificate.string() + " into ";
+        if (const auto* store = std::get_if<CertificateStoreTarget>(&trust->target)) {
+            text += "LocalMachine\\" + store->store;
+        } else {
+            text += std::get<PemBundleTarget>(trust->target).bundle.string();
+        }
+    } else if (const auto* fix = std::get_if<FixRootStoreStep>(&step.action)) {
+        text += ": move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\" + fix->move_to;
     }
     return text;
 }
@@ -818,10 +935,9 @@ std::string format_issue(const ConfigIssue& issue) {
     return where + ": " + level + issue.message;
 }
 
-ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path& source,
-                        const std::filesystem::path& default_state_dir) {
+ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path& source, const ConfigContext& context) {
     ConfigLoad load;
-    Validator check(source.parent_path());
+    Validator check(source.parent_path(), context.certificate_stores);
 
     json document;
     DuplicateKeyFinder duplicates;
@@ -837,7 +953,7 @@ ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path&
 
     Config config;
     config.source = source;
-    config.service.state_dir = default_state_dir;
+    config.service.state_dir = context.default_state_dir;
     if (check.object(document, "", {"service", "defaults", "sites", "remediation"}, {"$schema"})) {
         if (document.contains("service")) check.service(document["service"], config.service);
 
@@ -863,7 +979,7 @@ ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path&
     return load;
 }
 
-ConfigLoad load_config(const std::filesystem::path& file, const std::filesystem::path& default_state_dir) {
+ConfigLoad load_config(const std::filesystem::path& file, const ConfigContext& context) {
     std::error_code ec;
     const fs::path absolute = fs::absolute(file, ec);
     const fs::path& source = ec ? file : absolute;
@@ -877,7 +993,7 @@ ConfigLoad load_config(const std::filesystem::path& file, const std::filesystem:
         return load;
     }
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse_config(text, source, default_state_dir);
+    return parse_config(text, source, context);
 }
 
 }  // namespace certheal

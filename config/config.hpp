@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -69,8 +70,27 @@ struct VerifyStep {
     int attempts = 5;
     Duration delay = std::chrono::seconds(10);
 };
+// Where trust_ca puts the CA: a Windows LocalMachine system store ("Root", "CA", ...), or a
+// PEM bundle that the web server reads.
+struct CertificateStoreTarget {
+    std::string store;  // canonical spelling, one of known_certificate_stores()
+};
+struct PemBundleTarget {
+    std::filesystem::path bundle;
+};
+// The IISCA step of the field report, done by certheal: make the server trust the CA that
+// issues the client certificates again.
+struct TrustCaStep {
+    std::filesystem::path certificate;  // PEM or DER, one or more CA certificates
+    std::variant<CertificateStoreTarget, PemBundleTarget> target;
+};
+// KB 2802568: moves the certificates that are not self-signed out of LocalMachine\Root.
+struct FixRootStoreStep {
+    std::string move_to = "CA";
+};
 
-using StepAction = std::variant<RunStep, StopServiceStep, StartServiceStep, RestoreDependentsStep, VerifyStep>;
+using StepAction = std::variant<RunStep, StopServiceStep, StartServiceStep, RestoreDependentsStep, VerifyStep,
+                                TrustCaStep, FixRootStoreStep>;
 
 struct Step {
     StepAction action;
@@ -112,16 +132,25 @@ struct ConfigIssue {
 
 std::string format_issue(const ConfigIssue& issue);  // "/sites/2/url: must be an https URL"
 
+// What the host decides about a config: where the state lives by default, and whether it
+// has system certificate stores (Windows) that trust_ca and fix_root_store can change.
+struct ConfigContext {
+    std::filesystem::path default_state_dir;
+    bool certificate_stores = false;
+};
+
+// The Windows LocalMachine system stores a step may name (canonical spelling).
+std::span<const std::string_view> known_certificate_stores() noexcept;
+
 struct ConfigLoad {
     std::optional<Config> config;  // set only when there is no error (warnings allowed)
     std::vector<ConfigIssue> issues;
 };
 
 // Reads, parses and validates. Relative paths resolve against the config file's folder.
-// `default_state_dir` is used when service.state_dir is absent (the platform decides it).
-ConfigLoad load_config(const std::filesystem::path& file, const std::filesystem::path& default_state_dir);
-ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path& source,
-                        const std::filesystem::path& default_state_dir);
+// `context.default_state_dir` is used when service.state_dir is absent.
+ConfigLoad load_config(const std::filesystem::path& file, const ConfigContext& context);
+ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path& source, const ConfigContext& context);
 
 // "1m30s" -> 90000 ms; nullopt for anything malformed, negative or without a unit.
 std::optional<Duration> parse_duration(std::string_view text);

@@ -51,11 +51,25 @@ constexpr std::array<std::pair<int, std::string_view>, 33> kAlertNames{{
     {116, "certificate_required"},
 }};
 
-// Alerts a server sends when it did not accept (or did not get) the client's certificate.
-constexpr std::array<std::string_view, 9> kCertificateRejectionAlerts{
-    "certificate_required", "bad_certificate",     "unknown_ca",      "certificate_unknown", "unsupported_certificate",
-    "certificate_revoked",  "certificate_expired", "access_denied",   "no_certificate",
+// Alerts a server sends when it did not accept (or did not get) the client's certificate
+// because of whom it trusts.
+constexpr std::array<std::string_view, 7> kTrustRejectionAlerts{
+    "certificate_required", "bad_certificate", "unknown_ca",     "certificate_unknown",
+    "unsupported_certificate", "access_denied", "no_certificate",
 };
+// Alerts about the certificate itself, which no change of the server's trust cures.
+constexpr std::array<std::string_view, 2> kInvalidCertificateAlerts{"certificate_expired", "certificate_revoked"};
+
+// IIS sub-statuses of 403 (IIS 7+ detailed errors; the status line only ever says 403).
+constexpr int kIisClientCertificateRequired = 7;  // no (acceptable) certificate was presented
+constexpr int kIisClientCertificateRevoked = 13;
+constexpr int kIisClientCertificateUntrusted = 16;  // presented, but its chain is not trusted
+constexpr int kIisClientCertificateExpired = 17;    // or not yet valid
+
+template <std::size_t N>
+bool listed(const std::array<std::string_view, N>& names, std::string_view name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+}
 
 bool contains_case_insensitive(std::string_view haystack, std::string_view needle) {
     const auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
@@ -76,12 +90,21 @@ bool body_matches_pattern(const std::string& body, const std::string& pattern) {
     }
 }
 
-bool forbidden_means_certificate_rejected(const std::string& body, std::optional<int> substatus,
-                                          const std::string& pattern) {
-    // 403.16 (untrusted client certificate root) and 403.17 (expired client certificate) are
-    // problems of the certificate itself that a trust re-sync does not cure.
-    if (substatus == 16 || substatus == 17) return false;
-    return body_matches_pattern(body, pattern) || contains_case_insensitive(body, kRejectionPhrase);
+// What a 403 says about the client certificate, if anything. certheal always presents its
+// certificate, so a desynchronised IIS answers it with 403.16 where a browser without one
+// gets 403.7: both mean the trust is out of sync.
+std::optional<ProbeClass> certificate_class_of_forbidden(const std::string& body, std::optional<int> substatus,
+                                                         const std::string& pattern) {
+    if (substatus == kIisClientCertificateUntrusted) return ProbeClass::client_cert_rejected;
+    if (substatus == kIisClientCertificateExpired || substatus == kIisClientCertificateRevoked) {
+        return ProbeClass::client_cert_invalid;
+    }
+    // Other sub-statuses (403.70, 403.18, ...) only count when the site's pattern or IIS's
+    // phrase says so; the guarded default pattern never matches them.
+    if (body_matches_pattern(body, pattern) || contains_case_insensitive(body, kRejectionPhrase)) {
+        return ProbeClass::client_cert_rejected;
+    }
+    return std::nullopt;
 }
 
 ProbeClass classify_transport_failure(const ProbeObservation& observation) {
@@ -95,11 +118,9 @@ ProbeClass classify_transport_failure(const ProbeObservation& observation) {
     case TransportFailure::closed:
         return ProbeClass::connect_failed;
     case TransportFailure::tls_alert: {
-        const bool client_cert_involved = observation.client_cert_configured || observation.server_requested_client_cert;
-        if (observation.tls_alert && alert_means_certificate_rejected(*observation.tls_alert, client_cert_involved)) {
-            return ProbeClass::client_cert_rejected;
-        }
-        return ProbeClass::tls_error;
+        if (!observation.tls_alert) return ProbeClass::tls_error;
+        return certificate_class_of_alert(*observation.tls_alert, observation.server_requested_client_cert)
+            .value_or(ProbeClass::tls_error);
     }
     case TransportFailure::server_cert_invalid:
     case TransportFailure::tls_protocol:
@@ -110,6 +131,22 @@ ProbeClass classify_transport_failure(const ProbeObservation& observation) {
         break;
     }
     return observation.phase == ProbePhase::tls ? ProbeClass::tls_error : ProbeClass::connect_failed;
+}
+
+// The server answered and the answer was no: an unhealthy status, a fatal alert, or the
+// connection dropped once it had asked for a certificate.
+bool server_refused(const ProbeObservation& observation, ProbeClass cls) {
+    if (observation.status) return cls != ProbeClass::healthy;
+    switch (observation.failure) {
+    case TransportFailure::tls_alert:
+        return true;
+    case TransportFailure::closed:
+    case TransportFailure::reset:
+    case TransportFailure::tls_protocol:
+        return observation.server_requested_client_cert;
+    default:
+        return false;
+    }
 }
 
 }  // namespace
@@ -142,10 +179,14 @@ std::optional<int> find_iis_substatus(std::string_view body) {
     return std::nullopt;
 }
 
-bool alert_means_certificate_rejected(std::string_view alert, bool client_cert_involved) noexcept {
-    if (alert == "handshake_failure") return client_cert_involved;
-    return std::find(kCertificateRejectionAlerts.begin(), kCertificateRejectionAlerts.end(), alert) !=
-           kCertificateRejectionAlerts.end();
+std::optional<ProbeClass> certificate_class_of_alert(std::string_view alert, bool server_requested_client_cert) noexcept {
+    if (alert == "handshake_failure") {
+        if (server_requested_client_cert) return ProbeClass::client_cert_rejected;
+        return std::nullopt;
+    }
+    if (listed(kTrustRejectionAlerts, alert)) return ProbeClass::client_cert_rejected;
+    if (listed(kInvalidCertificateAlerts, alert)) return ProbeClass::client_cert_invalid;
+    return std::nullopt;
 }
 
 std::string tls_alert_name(int alert_code) {
@@ -159,18 +200,24 @@ Classification classify(const ProbeObservation& observation, const SiteRules& ru
     Classification result;
     if (!observation.status) {
         result.cls = classify_transport_failure(observation);
-        return result;
-    }
-    // A status line was read: the answer decides, even if the body was cut short.
-    const int status = *observation.status;
-    if (status == 403) result.iis_substatus = find_iis_substatus(observation.body);
-    if (std::find(rules.expect_status.begin(), rules.expect_status.end(), status) != rules.expect_status.end()) {
-        result.cls = ProbeClass::healthy;
-    } else if (status == 403 &&
-               forbidden_means_certificate_rejected(observation.body, result.iis_substatus, rules.rejection_pattern)) {
-        result.cls = ProbeClass::client_cert_rejected;
     } else {
-        result.cls = ProbeClass::unexpected_status;
+        // A status line was read: the answer decides, even if the body was cut short.
+        const int status = *observation.status;
+        if (status == 403) result.iis_substatus = find_iis_substatus(observation.body);
+        if (std::find(rules.expect_status.begin(), rules.expect_status.end(), status) != rules.expect_status.end()) {
+            result.cls = ProbeClass::healthy;
+        } else if (status == 403) {
+            result.cls = certificate_class_of_forbidden(observation.body, result.iis_substatus, rules.rejection_pattern)
+                             .value_or(ProbeClass::unexpected_status);
+        } else {
+            result.cls = ProbeClass::unexpected_status;
+        }
+    }
+    // An expired certificate explains any refusal of it better than the refusal itself, and no
+    // re-sync of the server's trust would cure it. A healthy answer stays healthy (users get
+    // in), and a site that is down or silent is not refusing a certificate.
+    if (observation.client_cert_outside_validity && server_refused(observation, result.cls)) {
+        result.cls = ProbeClass::client_cert_invalid;
     }
     return result;
 }

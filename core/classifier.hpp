@@ -38,7 +38,10 @@ struct ProbeObservation {
     TransportFailure failure = TransportFailure::none;
     std::optional<std::string> tls_alert;  // alert name received from the peer, e.g. "unknown_ca"
     bool client_cert_configured = false;
-    bool server_requested_client_cert = false;  // a CertificateRequest was seen in the handshake
+    bool server_requested_client_cert = false;  // a CertificateRequest was seen in a handshake
+    // certheal's own client certificate was expired or not yet valid when it was presented:
+    // then no answer of the server can be cured by re-syncing its trust.
+    bool client_cert_outside_validity = false;
     std::optional<int> status;                  // set once the status line was read
     std::string body;                           // what was read of the body (capped)
 };
@@ -58,10 +61,13 @@ Classification classify(const ProbeObservation& observation, const SiteRules& ru
 // The IIS sub-status in a 403 body ("HTTP Error 403.16" -> 16); empty when there is none.
 std::optional<int> find_iis_substatus(std::string_view body);
 
-// True for alerts that mean "your certificate was not accepted". handshake_failure only
-// counts when the client had a certificate to offer or the server asked for one, because
-// on its own it also covers cipher and version mismatches.
-bool alert_means_certificate_rejected(std::string_view alert, bool client_cert_involved) noexcept;
+// What a fatal TLS alert from the server says about the client certificate:
+// client_cert_rejected for "your certificate (or its CA) is not accepted here" (a trust
+// re-sync cures it), client_cert_invalid for "your certificate expired / was revoked",
+// empty when the alert is about something else. handshake_failure only counts once the
+// server asked for a certificate, because on its own it also covers cipher and version
+// mismatches.
+std::optional<ProbeClass> certificate_class_of_alert(std::string_view alert, bool server_requested_client_cert) noexcept;
 
 // The name of a TLS alert description code (RFC 8446 section 6), e.g. 48 -> "unknown_ca".
 std::string tls_alert_name(int alert_code);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
+#include <memory>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -25,7 +27,8 @@
 #include <openssl/x509v3.h>
 
 #include "config/config.hpp"
-#include "config/tls_files.hpp"
+#include "core/tls_files.hpp"
+#include "core/certificate_info.hpp"
 #include "core/classifier.hpp"
 
 namespace certheal {
@@ -82,6 +85,15 @@ std::string tls_fingerprint(const TlsSettings& tls) {
         }
     }
     return out.str();
+}
+
+constexpr std::size_t kMaxCaNamesKept = 64;
+constexpr std::size_t kMaxCaNameLength = 256;
+constexpr std::size_t kCaNamesInSentence = 5;
+
+std::string bounded(std::string text, std::size_t limit) {
+    if (text.size() > limit) text = text.substr(0, limit) + "...";
+    return text;
 }
 
 std::string openssl_error_text() {
@@ -376,13 +388,18 @@ private:
         observation_.failure = transport_failure(ec);
         std::string reason;
         if (observation_.failure == TransportFailure::tls_alert) {
-            const bool rejected = observation_.tls_alert &&
-                                  alert_means_certificate_rejected(*observation_.tls_alert,
-                                                                   observation_.client_cert_configured ||
-                                                                       trace_.certificate_requested);
-            reason = rejected ? "the server rejected the client certificate (alert " + *observation_.tls_alert + ")"
-                              : "the server sent the alert " + observation_.tls_alert.value_or("unknown");
-            if (rejected && !observation_.client_cert_configured) reason += "; no client certificate is configured";
+            const std::string alert = observation_.tls_alert.value_or("unknown");
+            const ProbeClass certificate_class =
+                certificate_class_of_alert(alert, trace_.certificate_requested).value_or(ProbeClass::tls_error);
+            if (certificate_class == ProbeClass::client_cert_invalid) {
+                reason = "the server refused the client certificate itself (alert " + alert +
+                         "); renew certheal's client certificate";
+            } else if (certificate_class == ProbeClass::client_cert_rejected) {
+                reason = "the server rejected the client certificate (alert " + alert + ")";
+                if (!observation_.client_cert_configured) reason += "; no client certificate is configured";
+            } else {
+                reason = "the server sent the alert " + alert;
+            }
         } else if (observation_.failure == TransportFailure::server_cert_invalid) {
             const long verify_result = SSL_get_verify_result(stream_->native_handle());
             reason = std::string("the server certificate was not accepted: ") +
@@ -454,7 +471,11 @@ private:
         abort_io();
         if (cancelled_) observation_.failure = TransportFailure::timed_out;
         observation_.server_requested_client_cert = trace_.certificate_requested;
-        if (stream_) SSL_set_msg_callback_arg(stream_->native_handle(), nullptr);
+        if (stream_) {
+            SSL* ssl = stream_->native_handle();
+            SSL_set_msg_callback_arg(ssl, nullptr);
+            record_client_certificate_evidence(ssl);
+        }
 
         const SiteRules rules{site_.expect_status, site_.rejection_pattern};
         const Classification classification = classify(observation_, rules);
@@ -462,10 +483,16 @@ private:
         result_.iis_substatus = classification.iis_substatus;
         result_.status = observation_.status;
         result_.tls_alert = observation_.tls_alert;
-        if (!error.empty()) {
+        if (result_.cls == ProbeClass::client_cert_invalid && own_certificate_problem_) {
+            // The certificate itself says why, whatever the server answered.
+            result_.error = *own_certificate_problem_;
+        } else if (!error.empty()) {
             result_.error = std::move(error);
         } else if (result_.cls != ProbeClass::healthy && result_.status) {
             result_.error = status_sentence();
+        }
+        if (result_.cls != ProbeClass::healthy && result_.client_issuer_listed == false && result_.error) {
+            *result_.error += " " + issuer_not_listed_sentence();
         }
         result_.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
         observation_.body.clear();
@@ -475,12 +502,78 @@ private:
         done(std::move(result_));
     }
 
+    // The CA names the server asked for and whether certheal's issuer is among them (the
+    // field report's mechanism), and whether certheal's own certificate is within its dates.
+    void record_client_certificate_evidence(SSL* ssl) {
+        X509* own = SSL_get_certificate(ssl);
+        if (own != nullptr) {
+            own_subject_ = name_text(X509_get_subject_name(own));
+            own_issuer_ = name_text(X509_get_issuer_name(own));
+            own_certificate_problem_ = validity_problem(*own);
+            observation_.client_cert_outside_validity = own_certificate_problem_.has_value();
+        }
+        if (!trace_.certificate_requested) return;
+        std::vector<std::string> names;
+        bool issuer_listed = false;
+        int listed_names = 0;
+        if (const STACK_OF(X509_NAME)* requested = SSL_get_client_CA_list(ssl)) {
+            listed_names = sk_X509_NAME_num(requested);
+            for (int index = 0; index < listed_names; ++index) {
+                const X509_NAME* name = sk_X509_NAME_value(requested, index);
+                // A server that sends its whole trust list (IIS with SendTrustedIssuerList=1) may
+                // name hundreds of CAs: keep the evidence bounded, but compare against all of them.
+                if (names.size() < kMaxCaNamesKept) names.push_back(bounded(name_text(name), kMaxCaNameLength));
+                if (own != nullptr && X509_NAME_cmp(name, X509_get_issuer_name(own)) == 0) issuer_listed = true;
+            }
+        }
+        if (own != nullptr && listed_names > 0) result_.client_issuer_listed = issuer_listed;
+        omitted_ca_names_ = static_cast<std::size_t>(listed_names) - names.size();
+        result_.client_ca_names = std::move(names);
+    }
+
+    std::optional<std::string> validity_problem(const X509& certificate) const {
+        auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+        const ASN1_TIME* not_before = X509_get0_notBefore(&certificate);
+        const ASN1_TIME* not_after = X509_get0_notAfter(&certificate);
+        const std::string which = "certheal's client certificate for site " + site_.name + " (" + own_subject_ +
+                                  ", issued by " + own_issuer_ + ")";
+        if (not_after != nullptr && X509_cmp_time(not_after, &now) < 0) {
+            return which + " expired on " + asn1_time_text(not_after) +
+                   ", so the server cannot accept it and no re-sync of the server's trust will help. Renew the "
+                   "certificate and point the site's client_cert at the new one.";
+        }
+        if (not_before != nullptr && X509_cmp_time(not_before, &now) > 0) {
+            return which + " is not valid before " + asn1_time_text(not_before) +
+                   ", so the server cannot accept it yet. Check the host's clock, or use a certificate that is "
+                   "valid now.";
+        }
+        return std::nullopt;
+    }
+
+    std::string issuer_not_listed_sentence() const {
+        const auto& names = *result_.client_ca_names;
+        const std::size_t shown = std::min(names.size(), kCaNamesInSentence);
+        std::string accepted;
+        for (std::size_t index = 0; index < shown; ++index) accepted += (index == 0 ? "" : "; ") + names[index];
+        if (const std::size_t more = names.size() - shown + omitted_ca_names_; more > 0) {
+            accepted += " (and " + std::to_string(more) + " more)";
+        }
+        return "The server accepts client certificates issued by " + accepted + " only, but certheal's certificate "
+               "was issued by " + own_issuer_ + ": the server's client-certificate trust is out of sync with the CA "
+               "that issues your clients' certificates.";
+    }
+
     std::string status_sentence() const {
         std::string answer = std::to_string(*result_.status);
         if (result_.iis_substatus) answer += "." + std::to_string(*result_.iis_substatus);
         if (result_.cls == ProbeClass::client_cert_rejected) {
             return site_.host + " (" + peer_ + ") answered " + answer +
                    ": the server did not accept the client certificate. Check the server's client-certificate trust.";
+        }
+        if (result_.cls == ProbeClass::client_cert_invalid) {
+            return site_.host + " (" + peer_ + ") answered " + answer +
+                   ": the server refused certheal's client certificate itself (expired, not yet valid or revoked); "
+                   "no re-sync of the server's trust cures that. Renew the client certificate.";
         }
         std::string expected;
         for (const int status : site_.expect_status) expected += (expected.empty() ? "" : ", ") + std::to_string(status);
@@ -506,6 +599,10 @@ private:
     bool cancelled_ = false;
     bool finished_ = false;
     std::string peer_;
+    std::string own_subject_;
+    std::string own_issuer_;
+    std::optional<std::string> own_certificate_problem_;
+    std::size_t omitted_ca_names_ = 0;
     HandshakeTrace trace_;
     ProbeObservation observation_;
     ProbeResult result_;

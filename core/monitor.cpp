@@ -5,7 +5,8 @@
 #include <set>
 #include <utility>
 
-#include "config/tls_files.hpp"
+#include "core/certificate_info.hpp"
+#include "core/tls_files.hpp"
 #include "core/journal.hpp"
 
 namespace certheal {
@@ -44,27 +45,6 @@ std::string describe_outcome(const ProbeResult& result) {
 
 }  // namespace
 
-nlohmann::json probe_evidence(const ProbeResult& result) {
-    nlohmann::json timings = nlohmann::json::object();
-    auto put = [&timings](const char* key, const std::optional<double>& value) {
-        timings[key] = value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-    };
-    put("resolve", result.timings.resolve_ms);
-    put("connect", result.timings.connect_ms);
-    put("tls", result.timings.tls_ms);
-    put("response", result.timings.response_ms);
-    timings["total"] = result.timings.total_ms;
-    return {
-        {"class", to_string(result.cls)},
-        {"status", result.status ? nlohmann::json(*result.status) : nlohmann::json(nullptr)},
-        {"iis_substatus", result.iis_substatus ? nlohmann::json(*result.iis_substatus) : nlohmann::json(nullptr)},
-        {"tls_alert", result.tls_alert ? nlohmann::json(*result.tls_alert) : nlohmann::json(nullptr)},
-        {"error", result.error ? nlohmann::json(*result.error) : nlohmann::json(nullptr)},
-        {"url", result.url},
-        {"timings_ms", timings},
-    };
-}
-
 Monitor::Monitor(MonitorPorts ports) : ports_(ports) {}
 
 Monitor::~Monitor() = default;
@@ -86,8 +66,9 @@ void Monitor::start(Config config) {
     running_ = true;
     remediator_ = std::make_unique<Remediator>(config_.remediation, ports_.clock, ports_.state, ports_.events);
     const auto state_warning = remediator_->load();
-    workflow_ = std::make_unique<Workflow>(ports_.services, ports_.processes, ports_.workers, ports_.prober,
-                                           ports_.clock, ports_.events);
+    workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
+                                                         ports_.prober, ports_.clock, ports_.events, ports_.stores,
+                                                         ports_.files});
 
     emit(EventId::service_started, "", "",
          "certheal " CERTHEAL_VERSION " started with configuration " + config_.source.string() + " and monitors " +

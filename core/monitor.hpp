@@ -30,6 +30,8 @@ struct MonitorPorts {
     WorkerPool& workers;
     StateStore& state;
     EventSink& events;
+    CertificateStores& stores;
+    FileReplacer& files;
 };
 
 // What `certheal status` and the status endpoint show about one site.
@@ -120,8 +122,5 @@ private:
     std::uint64_t repairs_succeeded_ = 0;
     std::uint64_t repairs_failed_ = 0;
 };
-
-// The probe evidence that goes into symptom and repair events.
-nlohmann::json probe_evidence(const ProbeResult& result);
 
 }  // namespace certheal

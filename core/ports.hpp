@@ -71,6 +71,17 @@ public:
     virtual Result<Done> save(const std::string& contents) = 0;
 };
 
+// --- files that other programs read (the web server's CA bundle) ------------------
+class FileReplacer {
+public:
+    virtual ~FileReplacer() = default;
+    // Replaces the contents of the existing `file` in one step: a reader sees the old or the
+    // new contents, never part of either, and the file keeps its owner and permissions (POSIX:
+    // uid, gid and mode; Windows: its ACL and attributes). On failure the file is unchanged.
+    // Blocks: call it from the WorkerPool.
+    virtual Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) = 0;
+};
+
 // --- probing ---------------------------------------------------------------------
 class SiteProber {
 public:

@@ -4,12 +4,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace certheal {
 
 enum class ProbeClass {
     healthy,
-    client_cert_rejected,
+    client_cert_rejected,  // the server's client-certificate trust is out of sync: a re-sync cures it
+    client_cert_invalid,   // certheal's certificate itself is bad (expired, revoked): only renewal cures it
     connect_failed,
     timeout,
     tls_error,
@@ -35,8 +39,20 @@ struct ProbeResult {
     std::optional<int> status;              // HTTP status from the status line
     std::optional<int> iis_substatus;       // e.g. 7 for 403.7, 16 for 403.16, found in the body
     std::optional<std::string> tls_alert;   // OpenSSL's alert name, e.g. "unknown_ca"
+    // The CA names of the server's CertificateRequest (RFC 2253, in the server's order): empty
+    // when it asked with an empty list, unset when it asked for no certificate.
+    std::optional<std::vector<std::string>> client_ca_names;
+    // Whether the issuer of certheal's client certificate is among client_ca_names; unset when
+    // the list is empty or absent, or no client certificate is configured.
+    std::optional<bool> client_issuer_listed;
     std::optional<std::string> error;       // sentence describing the failure, if any
     PhaseTimings timings;
 };
+
+// The probe's evidence as it goes into events and `probe --json`: class, status,
+// iis_substatus, tls_alert, client_ca_names, client_issuer_listed, error, url and timings_ms
+// (null where they don't apply). `with_site` adds "site" first, for `probe --json`; events
+// carry the site in their own field.
+nlohmann::json probe_evidence(const ProbeResult& result, bool with_site = false);
 
 }  // namespace certheal

@@ -1,5 +1,7 @@
 #include "core/workflow.hpp"
 
+#include "core/certificate_trust.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -31,16 +33,6 @@ std::string list_text(const std::vector<std::string>& items) {
         text += items[i];
     }
     return text;
-}
-
-nlohmann::json probe_evidence(const ProbeResult& result) {
-    nlohmann::json evidence = {{"site", result.site}, {"class", std::string(to_string(result.cls))}};
-    evidence["status"] = result.status ? nlohmann::json(*result.status) : nlohmann::json();
-    evidence["tls_alert"] = result.tls_alert ? nlohmann::json(output_tail_for_event(*result.tls_alert, 256))
-                                             : nlohmann::json();
-    evidence["error"] = result.error ? nlohmann::json(output_tail_for_event(*result.error, 512)) : nlohmann::json();
-    evidence["total_ms"] = result.timings.total_ms;
-    return evidence;
 }
 
 // Work for the pool must not throw across threads; a port that throws is reported as a failure.
@@ -94,7 +86,7 @@ std::string output_tail_for_event(const std::string& text, std::size_t max_bytes
 // late completions find nothing and do nothing.
 class Workflow::Run : public std::enable_shared_from_this<Workflow::Run> {
 public:
-    Run(Ports ports, std::vector<Step> steps, std::string incident, std::vector<SiteConfig> sites, bool dry_run,
+    Run(WorkflowPorts ports, std::vector<Step> steps, std::string incident, std::vector<SiteConfig> sites, bool dry_run,
         std::function<void(Outcome)> done)
         : ports_(ports),
           steps_(std::move(steps)),
@@ -163,7 +155,7 @@ private:
                 return;
             }
             step_started_at_ = ports_.clock.now();
-            if (dry_run_) {
+            if (dry_run_ && !inspected_in_dry_run(step().action)) {
                 emit_dry_run_step();
                 ++index_;
                 continue;
@@ -265,8 +257,11 @@ private:
             event.message = step_label() + " succeeded in " + seconds_text(elapsed) +
                             (report.summary.empty() ? "." : ": " + report.summary);
         } else {
-            event.message = step_label() + " failed after " + seconds_text(elapsed) + ": " + report.summary +
-                            (cancel_requested_ ? "" : " The repair stopped here; the remaining steps were not run.");
+            event.message = (dry_run_ ? "Dry run: " : "") + step_label() + " failed after " + seconds_text(elapsed) +
+                            ": " + report.summary +
+                            (cancel_requested_ ? ""
+                             : dry_run_        ? " The real repair would stop here."
+                                               : " The repair stopped here; the remaining steps were not run.");
             event.details["error"] = report.summary;
         }
         if (report.code) {
@@ -283,12 +278,26 @@ private:
         ports_.events.emit(event);
     }
 
-    void emit_dry_run_step() {
+    void emit_dry_run_step(const std::string& would = {}, const nlohmann::json& extra = nlohmann::json::object()) {
         Event event = step_event(EventId::step_succeeded);
-        event.message = "Would run: " + describe_step(step()) + " (step " + std::to_string(index_ + 1) + " of " +
-                        std::to_string(steps_.size()) + " for incident " + incident_ +
-                        "; dry run, so certheal changed nothing).";
+        event.message = "Would run: " + describe_step(step()) + (would.empty() ? "" : ", which " + would) + " (step " +
+                        std::to_string(index_ + 1) + " of " + std::to_string(steps_.size()) + " for incident " +
+                        incident_ + "; dry run, so certheal changed nothing).";
+        for (const auto& [key, value] : extra.items()) event.details[key] = value;
         ports_.events.emit(event);
+    }
+
+    // Steps that read their target even in a dry run, to say what they would change.
+    static bool inspected_in_dry_run(const StepAction& action) {
+        return std::holds_alternative<TrustCaStep>(action) || std::holds_alternative<FixRootStoreStep>(action);
+    }
+
+    // A dry-run inspection ended: report what would happen and go on, or stop where the real
+    // repair would fail.
+    void dry_run_inspected(const std::string& would, nlohmann::json extra) {
+        emit_dry_run_step(would, extra);
+        ++index_;
+        next_step();
     }
 
     // --- run --------------------------------------------------------------------------
@@ -488,6 +497,113 @@ private:
         after_step(true, std::move(report));
     }
 
+    // --- trust_ca and fix_root_store -------------------------------------------------------
+
+    static nlohmann::json summaries(const std::vector<CertificateSummary>& certificates) {
+        auto list = nlohmann::json::array();
+        for (const auto& certificate : certificates) {
+            list.push_back({{"subject", certificate.subject},
+                            {"issuer", certificate.issuer},
+                            {"sha1", certificate.sha1},
+                            {"sha256", certificate.sha256},
+                            {"not_after", certificate.not_after}});
+        }
+        return list;
+    }
+
+    static std::string names_text(const std::vector<CertificateSummary>& certificates) {
+        std::vector<std::string> names;
+        for (const auto& certificate : certificates) names.push_back(certificate.subject + " (SHA-1 " + certificate.sha1 + ")");
+        return list_text(names);
+    }
+
+    void begin_step(const TrustCaStep& trust) {
+        auto slot = std::make_shared<std::optional<Result<TrustCaReport>>>();
+        ports_.workers.submit(
+            [&stores = ports_.stores, &files = ports_.files, trust, apply = !dry_run_, slot] {
+                slot->emplace(guarded<TrustCaReport>([&] { return trust_ca(trust, stores, files, apply); }));
+            },
+            [weak = weak(), slot] {
+                if (auto self = weak.lock()) self->trust_ca_returned(std::move(**slot));
+            });
+    }
+
+    void trust_ca_returned(Result<TrustCaReport> result) {
+        if (finished_) return;
+        StepReport report;
+        if (!result) {
+            report.summary = "certheal could not make " + describe_trust_target() + " trust the CA: " +
+                             as_sentence(result.error().message);
+            report.code = result.error().code;
+            step_failed(std::move(report));
+            return;
+        }
+        const TrustCaReport& trust = result.value();
+        report.extra["target"] = trust.target;
+        report.extra["already_present"] = summaries(trust.present);
+        if (dry_run_) {
+            report.extra["would_add"] = summaries(trust.missing);
+            report.extra["changed"] = false;
+            dry_run_inspected(trust.missing.empty()
+                                  ? "would change nothing: " + names_text(trust.present) + " already in " + trust.target
+                                  : "would add " + names_text(trust.missing) + " to " + trust.target,
+                              report.extra);
+            return;
+        }
+        report.extra["added"] = summaries(trust.missing);
+        report.extra["changed"] = trust.changed;
+        report.summary = trust.changed ? "added " + names_text(trust.missing) + " to " + trust.target
+                                       : names_text(trust.present) + (trust.present.size() == 1 ? " was" : " were") +
+                                             " already in " + trust.target + "; nothing changed";
+        after_step(true, std::move(report));
+    }
+
+    std::string describe_trust_target() const {
+        const auto& trust = std::get<TrustCaStep>(step().action);
+        if (const auto* store = std::get_if<CertificateStoreTarget>(&trust.target)) return "LocalMachine\\" + store->store;
+        return std::get<PemBundleTarget>(trust.target).bundle.string();
+    }
+
+    void begin_step(const FixRootStoreStep& fix) {
+        auto slot = std::make_shared<std::optional<Result<RootStoreReport>>>();
+        ports_.workers.submit(
+            [&stores = ports_.stores, fix, apply = !dry_run_, slot] {
+                slot->emplace(guarded<RootStoreReport>([&] { return fix_root_store(fix, stores, apply); }));
+            },
+            [weak = weak(), slot] {
+                if (auto self = weak.lock()) self->fix_root_store_returned(std::move(**slot));
+            });
+    }
+
+    void fix_root_store_returned(Result<RootStoreReport> result) {
+        if (finished_) return;
+        StepReport report;
+        if (!result) {
+            report.summary = "certheal could not clean up LocalMachine\\Root: " + as_sentence(result.error().message);
+            report.code = result.error().code;
+            step_failed(std::move(report));
+            return;
+        }
+        const RootStoreReport& fix = result.value();
+        report.extra["move_to"] = fix.move_to;
+        if (dry_run_) {
+            report.extra["would_move"] = summaries(fix.moved);
+            report.extra["changed"] = false;
+            dry_run_inspected(fix.moved.empty() ? "would change nothing: LocalMachine\\Root holds only self-signed "
+                                                  "certificates"
+                                                : "would move " + names_text(fix.moved) +
+                                                      " from LocalMachine\\Root to " + fix.move_to,
+                              report.extra);
+            return;
+        }
+        report.extra["moved"] = summaries(fix.moved);
+        report.extra["changed"] = fix.changed;
+        report.summary = fix.changed ? "moved " + names_text(fix.moved) +
+                                           ", which are not self-signed, from LocalMachine\\Root to " + fix.move_to
+                                     : "LocalMachine\\Root holds only self-signed certificates; nothing changed";
+        after_step(true, std::move(report));
+    }
+
     // --- verify ---------------------------------------------------------------------------
 
     void begin_step(const VerifyStep& verify) {
@@ -591,11 +707,11 @@ private:
 
     nlohmann::json round_evidence() const {
         auto probes = nlohmann::json::array();
-        for (const auto& result : verify_results_) probes.push_back(probe_evidence(result));
+        for (const auto& result : verify_results_) probes.push_back(probe_evidence(result, /*with_site=*/true));
         return probes;
     }
 
-    Ports ports_;
+    WorkflowPorts ports_;
     std::vector<Step> steps_;
     std::string incident_;
     std::vector<SiteConfig> sites_;
@@ -625,9 +741,7 @@ private:
     std::unique_ptr<TimerHandle> verify_deadline_;
 };
 
-Workflow::Workflow(ServiceManager& services, ProcessRunner& processes, WorkerPool& workers, SiteProber& prober,
-                   Clock& clock, EventSink& events)
-    : ports_{services, processes, workers, prober, clock, events} {}
+Workflow::Workflow(WorkflowPorts ports) : ports_(ports) {}
 
 Workflow::~Workflow() {
     if (run_) run_->abandon();

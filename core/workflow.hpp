@@ -12,9 +12,10 @@
 // cancels its current call and `done` is never called.
 //
 // Dry run: every step emits step_succeeded with details.dry_run = true and a "Would run: ..."
-// message, and nothing at all is called on the ports: not even verify probes, because a
-// repair that did not happen cannot be verified and a probe of a still-broken site would
-// only make the dry run look like a failed repair.
+// message, and nothing that changes anything is called on the ports: not even verify probes,
+// because a repair that did not happen cannot be verified and a probe of a still-broken site
+// would only make the dry run look like a failed repair. trust_ca and fix_root_store read
+// their store or bundle (on a worker) to say what they would add or move.
 //
 // The ports and the sink must outlive the Workflow and any step still running on a worker.
 // Single-threaded: call everything on the monitor's thread.
@@ -27,11 +28,23 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/certificate_stores.hpp"
 #include "core/clock.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
 
 namespace certheal {
+
+struct WorkflowPorts {
+    ServiceManager& services;
+    ProcessRunner& processes;
+    WorkerPool& workers;
+    SiteProber& prober;
+    Clock& clock;
+    EventSink& events;
+    CertificateStores& stores;  // trust_ca into a store, fix_root_store
+    FileReplacer& files;        // trust_ca into a bundle
+};
 
 class Workflow {
 public:
@@ -43,8 +56,7 @@ public:
         Duration duration{};
     };
 
-    Workflow(ServiceManager& services, ProcessRunner& processes, WorkerPool& workers, SiteProber& prober,
-             Clock& clock, EventSink& events);
+    explicit Workflow(WorkflowPorts ports);
     ~Workflow();
     Workflow(const Workflow&) = delete;
     Workflow& operator=(const Workflow&) = delete;
@@ -62,17 +74,9 @@ public:
     bool running() const;
 
 private:
-    struct Ports {
-        ServiceManager& services;
-        ProcessRunner& processes;
-        WorkerPool& workers;
-        SiteProber& prober;
-        Clock& clock;
-        EventSink& events;
-    };
     class Run;
 
-    Ports ports_;
+    WorkflowPorts ports_;
     std::shared_ptr<Run> run_;
 };
 

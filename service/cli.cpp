@@ -65,7 +65,7 @@ std::filesystem::path config_path_of(const Options& options) {
 }
 
 std::optional<Config> load_or_report(const Options& options) {
-    auto loaded = load_config(config_path_of(options), platform::default_state_dir());
+    auto loaded = load_config(config_path_of(options), platform::config_context());
     for (const auto& issue : loaded.issues) {
         std::cerr << format_issue(issue) << '\n';
     }
@@ -78,23 +78,6 @@ std::string fixed(double value) {
     std::ostringstream out;
     out << std::fixed << std::setprecision(1) << value;
     return out.str();
-}
-
-nlohmann::json probe_json(const ProbeResult& result) {
-    auto ms = [](const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); };
-    return {{"site", result.site},
-            {"url", result.url},
-            {"class", to_string(result.cls)},
-            {"status", result.status ? nlohmann::json(*result.status) : nlohmann::json(nullptr)},
-            {"iis_substatus", result.iis_substatus ? nlohmann::json(*result.iis_substatus) : nlohmann::json(nullptr)},
-            {"tls_alert", result.tls_alert ? nlohmann::json(*result.tls_alert) : nlohmann::json(nullptr)},
-            {"error", result.error ? nlohmann::json(*result.error) : nlohmann::json(nullptr)},
-            {"timings_ms",
-             {{"resolve", ms(result.timings.resolve_ms)},
-              {"connect", ms(result.timings.connect_ms)},
-              {"tls", ms(result.timings.tls_ms)},
-              {"response", ms(result.timings.response_ms)},
-              {"total", result.timings.total_ms}}}};
 }
 
 void print_probe_table(const std::vector<ProbeResult>& results) {
@@ -146,7 +129,7 @@ int command_probe(const Options& options) {
     bool all_healthy = true;
     for (const auto& result : results) all_healthy = all_healthy && result.cls == ProbeClass::healthy;
     if (options.json) {
-        for (const auto& result : results) std::cout << probe_json(result).dump() << '\n';
+        for (const auto& result : results) std::cout << probe_evidence(result, /*with_site=*/true).dump() << '\n';
     } else {
         print_probe_table(results);
     }
@@ -154,7 +137,7 @@ int command_probe(const Options& options) {
 }
 
 std::filesystem::path state_dir_of(const Options& options, bool& config_ok) {
-    auto loaded = load_config(config_path_of(options), platform::default_state_dir());
+    auto loaded = load_config(config_path_of(options), platform::config_context());
     config_ok = loaded.config.has_value();
     return loaded.config ? loaded.config->service.state_dir : platform::default_state_dir();
 }

@@ -11,6 +11,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "config/config.hpp"
+#include "core/certificate_stores.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
 
@@ -19,10 +21,16 @@ namespace certheal::platform {
 std::filesystem::path default_config_path();  // %ProgramData%\certheal\certheal.json | /etc/certheal/certheal.json
 std::filesystem::path default_state_dir();    // %ProgramData%\certheal | /var/lib/certheal
 
+// How configs are read on this host: the default state folder, and whether steps may name
+// system certificate stores (Windows only).
+ConfigContext config_context();
+
 struct Adapters {
     std::unique_ptr<ProcessRunner> processes;  // CreateProcessW + job object | posix_spawn + process group
     std::unique_ptr<ServiceManager> services;  // SCM | systemd
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
+    std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
+    std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
 };
 Adapters make_adapters();
 

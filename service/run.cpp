@@ -50,7 +50,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     auto adapters = platform::make_adapters();
     host.starting();
 
-    auto loaded = load_config(config_path, platform::default_state_dir());
+    auto loaded = load_config(config_path, platform::config_context());
     if (!loaded.config) {
         for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
         adapters.system_log->emit(config_invalid_event(config_path, loaded.issues, std::chrono::system_clock::now(),
@@ -90,7 +90,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     events.add(*adapters.system_log);
     if (host.echo_events()) events.add(echo);
 
-    Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events});
+    Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,
+                                 *adapters.certificate_stores, *adapters.files});
 
     StatusServer status_server(io, [&monitor] { return monitor.status(); });
 
@@ -106,7 +107,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             });
             return;
         }
-        auto reloaded = load_config(config_path, platform::default_state_dir());
+        auto reloaded = load_config(config_path, platform::config_context());
         if (!reloaded.config) {
             events.emit(config_invalid_event(config_path, reloaded.issues, clock.now(),
                                              "certheal keeps running with the last good configuration."));

@@ -9,6 +9,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "service/posix/file_replacer.hpp"
 #include "service/posix/process_runner.hpp"
 #include "service/posix/syslog_sink.hpp"
 #include "service/posix/systemd_service_manager.hpp"
@@ -17,12 +18,15 @@ namespace certheal::platform {
 
 std::filesystem::path default_config_path() { return "/etc/certheal/certheal.json"; }
 std::filesystem::path default_state_dir() { return "/var/lib/certheal"; }
+ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/false}; }
 
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
     adapters.services = std::make_unique<SystemdServiceManager>(*adapters.processes);
     adapters.system_log = std::make_unique<SyslogSink>();
+    adapters.certificate_stores = std::make_unique<NoCertificateStores>();
+    adapters.files = std::make_unique<PosixFileReplacer>();
     return adapters;
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 
 #include "service/win/event_log_sink.hpp"
+#include "service/win/file_replacer.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/install.hpp"
 #include "service/win/process_runner.hpp"
@@ -96,11 +97,14 @@ std::filesystem::path default_state_dir() { return program_data() / L"certheal";
 
 std::filesystem::path default_config_path() { return default_state_dir() / L"certheal.json"; }
 
+ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/true}; }
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<win::WinProcessRunner>();
     adapters.services = std::make_unique<win::ScmServiceManager>();
     adapters.system_log = std::make_unique<win::EventLogSink>();
+    adapters.files = std::make_unique<win::WinFileReplacer>();
     return adapters;
 }
 

@@ -1,5 +1,7 @@
 #include "support/fakes.hpp"
 
+#include <fstream>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -389,6 +391,92 @@ Result<Done> MemoryStateStore::save(const std::string& contents) {
     if (save_failure_) return *save_failure_;
     ++saves_;
     contents_ = contents;
+    return success();
+}
+
+// --- certificate stores ------------------------------------------------------------------
+
+void FakeCertificateStores::put(const std::string& store, DerCertificate certificate) {
+    std::lock_guard lock(mutex_);
+    stores_[store].push_back(std::move(certificate));
+}
+
+std::vector<DerCertificate> FakeCertificateStores::contents(const std::string& store) const {
+    std::lock_guard lock(mutex_);
+    const auto found = stores_.find(store);
+    return found == stores_.end() ? std::vector<DerCertificate>{} : found->second;
+}
+
+void FakeCertificateStores::fail_next(const std::string& operation, const std::string& store, Failure failure) {
+    std::lock_guard lock(mutex_);
+    failures_[{operation, store}].push_back(std::move(failure));
+}
+
+std::vector<std::string> FakeCertificateStores::calls() const {
+    std::lock_guard lock(mutex_);
+    return calls_;
+}
+
+std::optional<Failure> FakeCertificateStores::scripted(const std::string& operation, const std::string& store) {
+    calls_.push_back(operation + " " + store);
+    auto found = failures_.find({operation, store});
+    if (found == failures_.end() || found->second.empty()) return std::nullopt;
+    auto failure = std::move(found->second.front());
+    found->second.pop_front();
+    return failure;
+}
+
+Result<std::vector<DerCertificate>> FakeCertificateStores::list(const std::string& store) {
+    std::lock_guard lock(mutex_);
+    if (auto failure = scripted("list", store)) return *failure;
+    return stores_[store];
+}
+
+Result<CertificateStores::Added> FakeCertificateStores::add(const std::string& store, const DerCertificate& certificate) {
+    std::lock_guard lock(mutex_);
+    if (auto failure = scripted("add", store)) return *failure;
+    auto& certificates = stores_[store];
+    if (std::find(certificates.begin(), certificates.end(), certificate) != certificates.end()) {
+        return Added::already_present;
+    }
+    certificates.push_back(certificate);
+    return Added::added;
+}
+
+Result<CertificateStores::Removed> FakeCertificateStores::remove(const std::string& store,
+                                                                 const DerCertificate& certificate) {
+    std::lock_guard lock(mutex_);
+    if (auto failure = scripted("remove", store)) return *failure;
+    auto& certificates = stores_[store];
+    const auto found = std::find(certificates.begin(), certificates.end(), certificate);
+    if (found == certificates.end()) return Removed::not_present;
+    certificates.erase(found);
+    return Removed::removed;
+}
+
+// --- files others read -------------------------------------------------------------------
+
+void RecordingFileReplacer::fail_next(Failure failure) {
+    std::lock_guard lock(mutex_);
+    failures_.push_back(std::move(failure));
+}
+
+std::vector<std::filesystem::path> RecordingFileReplacer::replaced() const {
+    std::lock_guard lock(mutex_);
+    return replaced_;
+}
+
+Result<Done> RecordingFileReplacer::replace_contents(const std::filesystem::path& file, const std::string& contents) {
+    std::lock_guard lock(mutex_);
+    if (!failures_.empty()) {
+        auto failure = std::move(failures_.front());
+        failures_.pop_front();
+        return failure;
+    }
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << contents;
+    if (!out) return Failure{std::make_error_code(std::errc::io_error), "could not write " + file.string()};
+    replaced_.push_back(file);
     return success();
 }
 

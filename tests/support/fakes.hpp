@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/certificate_stores.hpp"
 #include "core/clock.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
@@ -219,6 +220,50 @@ private:
     bool hold_ = false;
     std::vector<std::pair<ProbeResult, std::function<void(ProbeResult)>>> held_;
     std::vector<std::string> calls_;
+};
+
+// --- certificate stores ----------------------------------------------------------------
+// In-memory LocalMachine stores: store name -> certificates in insertion order. Calls are
+// logged as "list Root", "add CA", "remove Root".
+class FakeCertificateStores final : public CertificateStores {
+public:
+    explicit FakeCertificateStores(bool available = true) : available_(available) {}
+
+    void put(const std::string& store, DerCertificate certificate);
+    std::vector<DerCertificate> contents(const std::string& store) const;
+    // The next call of `operation` ("list", "add", "remove") on `store` fails with `failure`.
+    void fail_next(const std::string& operation, const std::string& store, Failure failure);
+    std::vector<std::string> calls() const;
+
+    bool available() const noexcept override { return available_; }
+    Result<std::vector<DerCertificate>> list(const std::string& store) override;
+    Result<Added> add(const std::string& store, const DerCertificate& certificate) override;
+    Result<Removed> remove(const std::string& store, const DerCertificate& certificate) override;
+
+private:
+    std::optional<Failure> scripted(const std::string& operation, const std::string& store);
+
+    bool available_;
+    mutable std::mutex mutex_;
+    std::map<std::string, std::vector<DerCertificate>> stores_;
+    std::map<std::pair<std::string, std::string>, std::deque<Failure>> failures_;
+    std::vector<std::string> calls_;
+};
+
+// --- files others read -----------------------------------------------------------------
+// Writes the new contents straight into the file (tests care what is written, not how) and
+// logs each replaced path; fail_next makes the next call fail and leave the file alone.
+class RecordingFileReplacer final : public FileReplacer {
+public:
+    void fail_next(Failure failure);
+    std::vector<std::filesystem::path> replaced() const;
+
+    Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) override;
+
+private:
+    mutable std::mutex mutex_;
+    std::deque<Failure> failures_;
+    std::vector<std::filesystem::path> replaced_;
 };
 
 // --- persisted state -------------------------------------------------------------------

@@ -32,6 +32,9 @@ constexpr const char* kIis4037 =
     "browser to have a Secure Sockets Layer (SSL) client certificate that the Web server recognizes.</h4></body></html>";
 constexpr const char* kIis40316 =
     "<h3>HTTP Error 403.16 - Forbidden</h3><h4>Your client certificate is either not trusted or is invalid.</h4>";
+constexpr const char* kIis40313 =
+    "<h3>HTTP Error 403.13 - Forbidden</h3><h4>The client certificate used for this request has been revoked by the "
+    "Web server's certificate authority.</h4>";
 constexpr const char* kIis40317 =
     "<h3>HTTP Error 403.17 - Forbidden</h3><h4>Your client certificate has expired or is not yet valid.</h4>";
 
@@ -60,17 +63,26 @@ TEST_CASE("responses are classified by status and body", "[classifier]") {
          ProbeClass::client_cert_rejected, 7},
         {"403.7 at the very end of the body", answered(403, "HTTP Error 403.7"), defaults,
          ProbeClass::client_cert_rejected, 7},
-        {"IIS 403.16 (untrusted root)", answered(403, kIis40316), defaults, ProbeClass::unexpected_status, 16},
-        {"IIS 403.17 (expired)", answered(403, kIis40317), defaults, ProbeClass::unexpected_status, 17},
+        {"IIS 403.16 (a presented certificate the server does not trust) is the desynchronised trust",
+         answered(403, kIis40316), defaults, ProbeClass::client_cert_rejected, 16},
+        {"IIS 403.17 (expired or not yet valid) is an invalid certificate", answered(403, kIis40317), defaults,
+         ProbeClass::client_cert_invalid, 17},
+        {"IIS 403.13 (revoked) is an invalid certificate", answered(403, kIis40313), defaults,
+         ProbeClass::client_cert_invalid, 13},
+        {"403.17 even with a pattern that matches any 403", answered(403, kIis40317), broad_pattern,
+         ProbeClass::client_cert_invalid, 17},
+        {"403.160 is not 403.16", answered(403, "HTTP Error 403.160"), defaults, ProbeClass::unexpected_status, 160},
+        {"403.18 (another application pool) is not about certificates", answered(403, "HTTP Error 403.18"), defaults,
+         ProbeClass::unexpected_status, 18},
         {"403.70 is not 403.7", answered(403, "HTTP Error 403.70"), defaults, ProbeClass::unexpected_status, 70},
         {"a bare 403 without any sub-status", answered(403, "Forbidden"), defaults, ProbeClass::unexpected_status, {}},
         {"an empty 403", answered(403), defaults, ProbeClass::unexpected_status, {}},
         {"the phrase in another case", answered(403, "<h1>Client Certificate Required</h1>"), defaults,
          ProbeClass::client_cert_rejected, {}},
-        {"403.16 even if it also says the phrase",
-         answered(403, "HTTP Error 403.16 - client certificate required"), defaults, ProbeClass::unexpected_status, 16},
-        {"403.16 even with a pattern that matches any 403", answered(403, kIis40316), broad_pattern,
-         ProbeClass::unexpected_status, 16},
+        {"403.16 with a custom pattern that does not match it", answered(403, kIis40316), custom_pattern,
+         ProbeClass::client_cert_rejected, 16},
+        {"403.17 even if it also says the phrase",
+         answered(403, "HTTP Error 403.17 - client certificate required"), defaults, ProbeClass::client_cert_invalid, 17},
         {"a custom pattern that matches", answered(403, "client certificate missing"), custom_pattern,
          ProbeClass::client_cert_rejected, {}},
         {"a custom pattern that does not match", answered(403, "go away"), custom_pattern,
@@ -133,7 +145,8 @@ TEST_CASE("transport failures are classified by how the connection ended", "[cla
     }
 }
 
-TEST_CASE("TLS alerts that refuse the client certificate are rejections, others are TLS errors", "[classifier]") {
+TEST_CASE("TLS alerts about the server's trust are rejections, about the certificate itself invalid, others TLS errors",
+          "[classifier]") {
     struct Row {
         const char* alert;
         ProbePhase phase;
@@ -148,12 +161,15 @@ TEST_CASE("TLS alerts that refuse the client certificate are rejections, others 
         {"unknown_ca", ProbePhase::response, true, true, ProbeClass::client_cert_rejected},
         {"unknown_ca", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
         {"certificate_unknown", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
-        {"certificate_expired", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
-        {"certificate_revoked", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
+        {"certificate_expired", ProbePhase::tls, true, true, ProbeClass::client_cert_invalid},
+        {"certificate_revoked", ProbePhase::tls, true, true, ProbeClass::client_cert_invalid},
+        {"certificate_expired", ProbePhase::response, true, true, ProbeClass::client_cert_invalid},
+        {"no_certificate", ProbePhase::tls, false, true, ProbeClass::client_cert_rejected},
         {"unsupported_certificate", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
         {"access_denied", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
-        {"handshake_failure", ProbePhase::tls, true, false, ProbeClass::client_cert_rejected},
+        {"handshake_failure", ProbePhase::tls, true, false, ProbeClass::tls_error},
         {"handshake_failure", ProbePhase::tls, false, true, ProbeClass::client_cert_rejected},
+        {"handshake_failure", ProbePhase::tls, true, true, ProbeClass::client_cert_rejected},
         {"handshake_failure", ProbePhase::tls, false, false, ProbeClass::tls_error},
         {"protocol_version", ProbePhase::tls, true, true, ProbeClass::tls_error},
         {"internal_error", ProbePhase::tls, true, true, ProbeClass::tls_error},
@@ -167,6 +183,41 @@ TEST_CASE("TLS alerts that refuse the client certificate are rejections, others 
         const auto observation = failed(row.phase, TransportFailure::tls_alert, std::string(row.alert),
                                         row.client_cert_configured, row.server_requested_client_cert);
         CHECK(to_string(classify(observation, SiteRules{}).cls) == to_string(row.expected));
+    }
+}
+
+TEST_CASE("certheal's own certificate outside its validity explains every refusal, but not a healthy or silent site",
+          "[classifier]") {
+    struct Row {
+        const char* description;
+        ProbeObservation observation;
+        ProbeClass expected;
+    };
+    const auto outside_validity = [](ProbeObservation observation) {
+        observation.client_cert_configured = true;
+        observation.client_cert_outside_validity = true;
+        return observation;
+    };
+    const Row rows[] = {
+        {"403.16", outside_validity(answered(403, kIis40316)), ProbeClass::client_cert_invalid},
+        {"403.7", outside_validity(answered(403, kIis4037)), ProbeClass::client_cert_invalid},
+        {"an unexpected 500", outside_validity(answered(500)), ProbeClass::client_cert_invalid},
+        {"alert unknown_ca", outside_validity(failed(ProbePhase::tls, TransportFailure::tls_alert, "unknown_ca")),
+         ProbeClass::client_cert_invalid},
+        {"a reset after the server asked for a certificate",
+         outside_validity(failed(ProbePhase::tls, TransportFailure::reset, {}, true, true)),
+         ProbeClass::client_cert_invalid},
+        {"200 stays healthy", outside_validity(answered(200, "ok")), ProbeClass::healthy},
+        {"a refused connection stays connect_failed",
+         outside_validity(failed(ProbePhase::connect, TransportFailure::refused)), ProbeClass::connect_failed},
+        {"a timeout stays a timeout", outside_validity(failed(ProbePhase::tls, TransportFailure::timed_out)),
+         ProbeClass::timeout},
+        {"a reset before any certificate request stays connect_failed",
+         outside_validity(failed(ProbePhase::tls, TransportFailure::reset)), ProbeClass::connect_failed},
+    };
+    for (const auto& row : rows) {
+        INFO(row.description);
+        CHECK(to_string(classify(row.observation, SiteRules{}).cls) == to_string(row.expected));
     }
 }
 

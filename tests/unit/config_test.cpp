@@ -22,7 +22,7 @@ const Pki& shared_pki() {
     return pki;
 }
 
-const std::filesystem::path kDefaultStateDir = "/default/state";
+const ConfigContext kContext{"/default/state", /*certificate_stores=*/false};
 
 // A config that is valid and references no files, to be broken one key at a time.
 json valid_config() {
@@ -46,7 +46,7 @@ json valid_config() {
 
 // Parses as if the config lived in the test PKI's folder, so relative file names resolve there.
 ConfigLoad parse(const std::string& text) {
-    return parse_config(text, shared_pki().dir() / "certheal.json", kDefaultStateDir);
+    return parse_config(text, shared_pki().dir() / "certheal.json", kContext);
 }
 ConfigLoad parse(const json& document) { return parse(document.dump(2)); }
 
@@ -149,7 +149,7 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/remediation/steps/0", R"({"start_service": "W3SVC", "with_dependents": true})",
          "/remediation/steps/0/with_dependents", "is not a known key here"},
         {"/remediation/steps/0", R"({"stop_service": "A", "start_service": "B"})", "/remediation/steps/0",
-         "must have exactly one of run, stop_service, start_service, restore_dependents, verify; found"},
+         "must have exactly one of run, stop_service, start_service, restore_dependents, verify, trust_ca, fix_root_store; found"},
         {"/remediation/steps/0", R"({"timeout": "1s"})", "/remediation/steps/0", "found none"},
         {"/remediation/steps/0", R"({"stop_service": ""})", "/remediation/steps/0/stop_service", "must not be empty"},
         {"/remediation/steps/0", R"({"stop_service": "A", "with_dependents": "yes"})",
@@ -400,7 +400,7 @@ TEST_CASE("absolute paths are kept and state_dir falls back to the platform defa
     const auto load = parse(document);
     REQUIRE(load.config.has_value());
     CHECK(load.config->sites[0].tls.ca_file == pki.ca_cert);
-    CHECK(load.config->service.state_dir == kDefaultStateDir);
+    CHECK(load.config->service.state_dir == kContext.default_state_dir);
     CHECK(load.config->service.status_listen == std::optional<std::string>("127.0.0.1:9464"));
     CHECK_FALSE(load.config->service.allow_insecure_config_acl);
 }
@@ -413,7 +413,7 @@ TEST_CASE("load_config reads the file and resolves paths next to it", "[config]"
     document["service"]["allow_insecure_config_acl"] = true;
     document["sites"][0]["tls"] = json{{"ca_file", "trust/ca.pem"}};
     const auto file = dir.write("certheal.json", document.dump());
-    const auto load = load_config(file, kDefaultStateDir);
+    const auto load = load_config(file, kContext);
     INFO(all_issues(load));
     REQUIRE(load.config.has_value());
     CHECK(load.config->sites[0].tls.ca_file == dir.path() / "trust" / "ca.pem");
@@ -422,7 +422,7 @@ TEST_CASE("load_config reads the file and resolves paths next to it", "[config]"
 
 TEST_CASE("load_config on a missing file reports it as an error of the document", "[config]") {
     certheal::test::TempDir dir;
-    const auto load = load_config(dir.path() / "absent.json", kDefaultStateDir);
+    const auto load = load_config(dir.path() / "absent.json", kContext);
     REQUIRE(load.issues.size() == 1);
     CHECK(load.issues[0].pointer.empty());
     CHECK_THAT(load.issues[0].message, Catch::Contains("absent.json") && Catch::Contains("does not exist"));

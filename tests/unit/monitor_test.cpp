@@ -53,8 +53,10 @@ struct Harness {
     InlineWorkerPool workers;
     MemoryStateStore state;
     RecordingSink events;
+    FakeCertificateStores stores;
+    RecordingFileReplacer files;
     bool repair_heals = true;
-    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events}};
+    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files}};
 
     Harness() {
         services.add_service("IISADMIN", true);
@@ -182,11 +184,13 @@ TEST_CASE("stopping during a repair abandons it safely and records service_stopp
     QueuedWorkerPool workers;
     MemoryStateStore state;
     RecordingSink events;
+    FakeCertificateStores stores;
+    RecordingFileReplacer files;
     services.add_service("IISADMIN", true);
     services.add_service("W3SVC", true, {"IISADMIN"});
     processes.set_default(exited(0));
     prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::connect_failed); });
-    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events}};
+    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files}};
     monitor.start(lab_config());
     clock.advance(60s);
     REQUIRE(events.count(EventId::repair_started) == 1);

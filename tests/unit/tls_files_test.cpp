@@ -3,7 +3,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "config/tls_files.hpp"
+#include "core/certificate_info.hpp"
+#include "core/tls_files.hpp"
 #include "support/pki.hpp"
 
 using namespace std::chrono_literals;

@@ -47,8 +47,10 @@ struct Harness {
     FakeProber prober;
     FakeClock clock;
     RecordingSink sink;
-    std::unique_ptr<Workflow> workflow =
-        std::make_unique<Workflow>(services, processes, pool, prober, clock, sink);
+    FakeCertificateStores stores;
+    RecordingFileReplacer files;
+    std::unique_ptr<Workflow> workflow = std::make_unique<Workflow>(
+        WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files});
     std::vector<Workflow::Outcome> outcomes;
 
     Harness() {

@@ -276,7 +276,7 @@ TEST_CASE("install writes a valid default config that repairs nothing, and never
     CHECK_THAT(first.out, Catch::Contains("Wrote a default configuration"));
     REQUIRE(std::filesystem::exists(plan.config));
 
-    const auto loaded = certheal::load_config(plan.config, plan.data_folder);
+    const auto loaded = certheal::load_config(plan.config, certheal::ConfigContext{plan.data_folder, true});
     for (const auto& issue : loaded.issues) UNSCOPED_INFO(certheal::format_issue(issue));
     REQUIRE(loaded.config.has_value());
     CHECK_FALSE(loaded.config->remediation.enabled);

@@ -1,4 +1,4 @@
-#include "config/tls_files.hpp"
+#include "core/tls_files.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -19,10 +19,8 @@ namespace {
 
 struct BioDeleter { void operator()(BIO* bio) const noexcept { BIO_free(bio); } };
 struct Pkcs12Deleter { void operator()(PKCS12* p12) const noexcept { PKCS12_free(p12); } };
-struct Asn1TimeDeleter { void operator()(ASN1_TIME* time) const noexcept { ASN1_TIME_free(time); } };
 using BioPtr = std::unique_ptr<BIO, BioDeleter>;
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Pkcs12Deleter>;
-using Asn1TimePtr = std::unique_ptr<ASN1_TIME, Asn1TimeDeleter>;
 
 // Holds a password and wipes it when it goes out of scope, whatever path we leave by.
 class SecretString {
@@ -46,30 +44,6 @@ std::string quoted(const std::filesystem::path& file) { return "\"" + file.strin
 
 Failure invalid(std::string message) {
     return Failure{std::make_error_code(std::errc::invalid_argument), std::move(message)};
-}
-
-// Reads through the standard library so Windows paths with non-ASCII characters work too.
-Result<std::string> read_whole_file(const std::filesystem::path& file, std::string_view what) {
-    std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) {
-        return Failure{std::make_error_code(std::errc::no_such_file_or_directory),
-                       std::string(what) + " " + quoted(file) + " does not exist"};
-    }
-    if (std::filesystem::is_directory(file, ec)) {
-        return Failure{std::make_error_code(std::errc::is_a_directory),
-                       std::string(what) + " " + quoted(file) + " is a folder, not a file"};
-    }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        return Failure{std::make_error_code(std::errc::permission_denied),
-                       std::string(what) + " " + quoted(file) + " cannot be read (check its permissions)"};
-    }
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) {
-        return Failure{std::make_error_code(std::errc::io_error),
-                       std::string(what) + " " + quoted(file) + " could not be read completely"};
-    }
-    return content;
 }
 
 BioPtr memory_bio(const std::string& content) {
@@ -98,14 +72,14 @@ std::vector<X509Ptr> parse_certificates(const std::string& content) {
 }
 
 Result<ClientIdentity> load_pem_identity(const PemClientCert& pem) {
-    auto cert_content = read_whole_file(pem.cert_file, "cert_file");
+    auto cert_content = read_file_bounded(pem.cert_file, "cert_file");
     if (!cert_content) return cert_content.error();
     std::vector<X509Ptr> certificates = parse_certificates(cert_content.value());
     if (certificates.empty()) {
         return invalid("cert_file " + quoted(pem.cert_file) + " holds no certificate in PEM or DER form");
     }
 
-    auto key_content = read_whole_file(pem.key_file, "key_file");
+    auto key_content = read_file_bounded(pem.key_file, "key_file");
     if (!key_content) return key_content.error();
     BioPtr key_bio = memory_bio(key_content.value());
     EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, refuse_password_prompt, nullptr));
@@ -145,7 +119,7 @@ Result<Done> read_pfx_password(const PfxClientCert& pfx, SecretString& password)
         }
         password.get().assign(value);
     } else if (pfx.password_file) {
-        auto content = read_whole_file(*pfx.password_file, "password_file");
+        auto content = read_file_bounded(*pfx.password_file, "password_file");
         if (!content) return content.error();
         password.get() = std::move(content.value());
         OPENSSL_cleanse(content.value().data(), content.value().size());
@@ -160,7 +134,7 @@ Result<Done> read_pfx_password(const PfxClientCert& pfx, SecretString& password)
 }
 
 Result<ClientIdentity> load_pfx_identity(const PfxClientCert& pfx) {
-    auto content = read_whole_file(pfx.pfx_file, "pfx_file");
+    auto content = read_file_bounded(pfx.pfx_file, "pfx_file");
     if (!content) return content.error();
     BioPtr bio = memory_bio(content.value());
     Pkcs12Ptr p12(d2i_PKCS12_bio(bio.get(), nullptr));
@@ -218,8 +192,42 @@ Result<ClientIdentity> load_pfx_identity(const PfxClientCert& pfx) {
 
 }  // namespace
 
+// Reads through the standard library so Windows paths with non-ASCII characters work too.
+Result<std::string> read_file_bounded(const std::filesystem::path& file, std::string_view what, std::size_t limit) {
+    std::error_code ec;
+    if (!std::filesystem::exists(file, ec)) {
+        return Failure{std::make_error_code(std::errc::no_such_file_or_directory),
+                       std::string(what) + " " + quoted(file) + " does not exist"};
+    }
+    if (std::filesystem::is_directory(file, ec)) {
+        return Failure{std::make_error_code(std::errc::is_a_directory),
+                       std::string(what) + " " + quoted(file) + " is a folder, not a file"};
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        return Failure{std::make_error_code(std::errc::permission_denied),
+                       std::string(what) + " " + quoted(file) + " cannot be read (check its permissions)"};
+    }
+    std::string content;
+    char chunk[64 * 1024];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        content.append(chunk, static_cast<std::size_t>(in.gcount()));
+        if (content.size() > limit) {
+            OPENSSL_cleanse(content.data(), content.size());
+            return Failure{std::make_error_code(std::errc::file_too_large),
+                           std::string(what) + " " + quoted(file) + " is larger than " + std::to_string(limit / 1024) +
+                               " KiB, more than such a file ever holds; check that it is the right file"};
+        }
+    }
+    if (in.bad()) {
+        return Failure{std::make_error_code(std::errc::io_error),
+                       std::string(what) + " " + quoted(file) + " could not be read completely"};
+    }
+    return content;
+}
+
 Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file) {
-    auto content = read_whole_file(pem_file, "certificate file");
+    auto content = read_file_bounded(pem_file, "certificate file");
     if (!content) return content.error();
     std::vector<X509Ptr> certificates = parse_certificates(content.value());
     if (certificates.empty()) {
@@ -231,18 +239,6 @@ Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_
 Result<ClientIdentity> load_client_identity(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return load_pem_identity(*pem);
     return load_pfx_identity(std::get<PfxClientCert>(client_cert));
-}
-
-TimePoint not_after(const X509& certificate) {
-    const ASN1_TIME* expiry = X509_get0_notAfter(&certificate);
-    Asn1TimePtr epoch(ASN1_TIME_set(nullptr, 0));
-    int days = 0;
-    int seconds = 0;
-    if (expiry == nullptr || !epoch || ASN1_TIME_diff(&days, &seconds, epoch.get(), expiry) != 1) {
-        ERR_clear_error();
-        return TimePoint{};
-    }
-    return TimePoint{} + std::chrono::hours(24) * days + std::chrono::seconds(seconds);
 }
 
 }  // namespace certheal

@@ -5,7 +5,10 @@
 // never appears in a returned message.
 
 #include <filesystem>
+#include <cstddef>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include <openssl/evp.h>
@@ -27,6 +30,15 @@ struct ClientIdentity {
     std::vector<X509Ptr> chain;        // intermediates, possibly empty
 };
 
+// The largest certificate, key or password file certheal reads (a CA bundle of every root
+// there is stays far below it).
+inline constexpr std::size_t kMaxTlsFileBytes = 4 * 1024 * 1024;
+
+// A whole file, refused when it exceeds `limit`. Failure messages name the file and say
+// what is wrong with it ("does not exist", "is a folder", "is larger than ...").
+Result<std::string> read_file_bounded(const std::filesystem::path& file, std::string_view what,
+                                      std::size_t limit = kMaxTlsFileBytes);
+
 // Every certificate in a PEM file; a Failure when the file is missing, unreadable or
 // holds no certificate.
 Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file);
@@ -35,8 +47,5 @@ Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_
 // ("key does not match the certificate", "password_env CERT_PW is not set",
 // "wrong password or corrupt PKCS#12") and never the password.
 Result<ClientIdentity> load_client_identity(const ClientCert& client_cert);
-
-// The certificate's notAfter as system time (for certificate_expiring).
-TimePoint not_after(const X509& certificate);
 
 }  // namespace certheal
