@@ -50,6 +50,83 @@ make_leaf() {  # name subject ca extensions
     rm -f "$dir/$1.csr" "$dir/$1.ext"
 }
 
+# Issues a client certificate from the good CA that expired yesterday. `openssl x509 -req`
+# of OpenSSL 3.0 cannot set a validity in the past (-not_before/-not_after came in 3.4), so a
+# minimal `openssl ca` does it, with its database in DIR/ca-db.
+make_expired_client() {
+    rm -rf "$dir/ca-db"
+    mkdir -p "$dir/ca-db"
+    : >"$dir/ca-db/index.txt"
+    cat >"$dir/ca-db/ca.cnf" <<CNF
+[ca]
+default_ca = lab_ca
+[lab_ca]
+database = $dir/ca-db/index.txt
+new_certs_dir = $dir/ca-db
+serial = $dir/ca-db/serial
+rand_serial = yes
+default_md = sha256
+policy = lab_policy
+unique_subject = no
+copy_extensions = none
+x509_extensions = client_extensions
+[lab_policy]
+commonName = supplied
+[client_extensions]
+basicConstraints = critical,CA:FALSE
+extendedKeyUsage = clientAuth
+keyUsage = critical,digitalSignature
+CNF
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=certheal lab expired client" \
+        -keyout "$dir/expired_client.key" -out "$dir/expired_client.csr" 2>/dev/null
+    openssl ca -batch -notext -config "$dir/ca-db/ca.cnf" -cert "$dir/good-ca.pem" -keyfile "$dir/good-ca.key" \
+        -startdate "$(date -u -d '30 days ago' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d '1 day ago' +%Y%m%d%H%M%SZ)" \
+        -in "$dir/expired_client.csr" -out "$dir/expired_client.pem" 2>/dev/null
+    rm -f "$dir/expired_client.csr"
+}
+
+# The throwaway PKI shared by the nginx and the IIS-like lab.
+make_pki() {
+    make_ca good "certheal lab good client CA"
+    make_ca other "certheal lab other client CA"
+    make_ca server "certheal lab server CA"
+    make_leaf server localhost server \
+        "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth
+keyUsage=critical,digitalSignature"
+    make_leaf client "certheal lab client" good \
+        "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+    make_leaf stranger "certheal lab stranger" other \
+        "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+    make_expired_client
+    openssl pkcs12 -export -in "$dir/client.pem" -inkey "$dir/client.key" -certfile "$dir/good-ca.pem" \
+        -passout "pass:$pass" -out "$dir/client.p12"
+    printf '%s' "$pass" >"$dir/client.p12.pass"
+    chmod 600 "$dir"/*.key "$dir/client.p12" "$dir/client.p12.pass"
+}
+
+# The lab.env lines that describe the PKI.
+pki_env() {
+    cat <<ENV
+dir=$dir
+server_ca=$dir/server-ca.pem
+client_cert=$dir/client.pem
+client_key=$dir/client.key
+client_p12=$dir/client.p12
+client_p12_password_file=$dir/client.p12.pass
+stranger_cert=$dir/stranger.pem
+stranger_key=$dir/stranger.key
+expired_client_cert=$dir/expired_client.pem
+expired_client_key=$dir/expired_client.key
+good_ca=$dir/good-ca.pem
+other_ca=$dir/other-ca.pem
+server_cert=$dir/server.pem
+server_key=$dir/server.key
+ENV
+}
+
 # Waits (bounded) until nginx answers /health with the good client certificate as expected.
 wait_for_status() {  # expected-status
     . "$dir/lab.env"
@@ -90,23 +167,7 @@ up)
     if [ -f "$dir/nginx.pid" ] && kill -0 "$(cat "$dir/nginx.pid")" 2>/dev/null; then
         "$nginx_bin" -s stop -c "$dir/nginx.conf" -p "$dir/" 2>/dev/null || true
     fi
-    make_ca good "certheal lab good client CA"
-    make_ca other "certheal lab other client CA"
-    make_ca server "certheal lab server CA"
-    make_leaf server localhost server \
-        "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth
-keyUsage=critical,digitalSignature"
-    make_leaf client "certheal lab client" good \
-        "extendedKeyUsage=clientAuth
-keyUsage=critical,digitalSignature"
-    make_leaf stranger "certheal lab stranger" other \
-        "extendedKeyUsage=clientAuth
-keyUsage=critical,digitalSignature"
-    openssl pkcs12 -export -in "$dir/client.pem" -inkey "$dir/client.key" -certfile "$dir/good-ca.pem" \
-        -passout "pass:$pass" -out "$dir/client.p12"
-    printf '%s' "$pass" >"$dir/client.p12.pass"
-    chmod 600 "$dir"/*.key "$dir/client.p12" "$dir/client.p12.pass"
+    make_pki
     cp "$dir/good-ca.pem" "$dir/trusted-client-ca.pem"
 
     printf 'ok' >"$dir/www/health"
@@ -161,25 +222,16 @@ http {
     }
 }
 CONF
-    cat >"$dir/lab.env" <<ENV
-port=$port
-dir=$dir
-url=https://localhost:$port/health
-server_ca=$dir/server-ca.pem
-client_cert=$dir/client.pem
-client_key=$dir/client.key
-client_p12=$dir/client.p12
-client_p12_password_file=$dir/client.p12.pass
-stranger_cert=$dir/stranger.pem
-stranger_key=$dir/stranger.key
-good_ca=$dir/good-ca.pem
-other_ca=$dir/other-ca.pem
-server_cert=$dir/server.pem
-server_key=$dir/server.key
+    {
+        echo "port=$port"
+        echo "url=https://localhost:$port/health"
+        pki_env
+        cat <<ENV
 trusted_client_ca=$dir/trusted-client-ca.pem
 nginx_conf=$dir/nginx.conf
 nginx_pid=$dir/nginx.pid
 ENV
+    } >"$dir/lab.env"
     "$nginx_bin" -c "$dir/nginx.conf" -p "$dir/"
     wait_for_status 200
     cat "$dir/lab.env"
