@@ -7,16 +7,31 @@
 #   lab.sh desync DIR   trust the unrelated "other" CA for client certs, reload nginx
 #   lab.sh resync DIR   trust the "good" CA again, reload nginx (a certheal `run` step)
 #   lab.sh down DIR     stop nginx
+#
+# The IIS-like lab: certheal_iis_lab_server (tests/lab/iis_lab_server.cpp; its path in the
+# environment variable CERTHEAL_IIS_LAB_SERVER) asks for the client certificate by a TLS 1.2
+# renegotiation after reading the request, and answers 403 with "HTTP Error 403.7/.16/.17"
+# bodies, as IIS does. It reads its client CA bundle for every connection, so desync/resync
+# need no reload. It uses the PKI of `up` when DIR has one, else it creates it (without nginx).
+#
+#   lab.sh iis-up DIR [server args...]  start it (default: --request renegotiate --tls 1.2),
+#                                       write iis.env (iis_port, iis_url, iis_bundle, iis_log), print it
+#   lab.sh iis-desync DIR               its client CA bundle becomes the unrelated "other" CA
+#   lab.sh iis-resync DIR               its client CA bundle becomes the "good" CA again
+#   lab.sh iis-down DIR                 stop it
 set -eu
 
 usage() {
-    echo "usage: $0 up|desync|resync|down DIR" >&2
+    echo "usage: $0 up|desync|resync|down|iis-desync|iis-resync|iis-down DIR" >&2
+    echo "       $0 iis-up DIR [certheal_iis_lab_server args...]" >&2
     exit 2
 }
 
-[ $# -eq 2 ] || usage
+[ $# -ge 2 ] || usage
 command=$1
 dir=$2
+shift 2
+[ $# -eq 0 ] || [ "$command" = iis-up ] || usage
 case $dir in
     /*) ;;
     *) dir=$(cd "$dir" 2>/dev/null && pwd || { mkdir -p "$dir" && cd "$dir" && pwd; }) ;;
@@ -48,6 +63,93 @@ make_leaf() {  # name subject ca extensions
     openssl x509 -req -in "$dir/$1.csr" -CA "$dir/$3-ca.pem" -CAkey "$dir/$3-ca.key" -CAcreateserial \
         -days 30 -extfile "$dir/$1.ext" -out "$dir/$1.pem" 2>/dev/null
     rm -f "$dir/$1.csr" "$dir/$1.ext"
+}
+
+# Issues a client certificate from the good CA that expired yesterday. `openssl x509 -req`
+# of OpenSSL 3.0 cannot set a validity in the past (-not_before/-not_after came in 3.4), so a
+# minimal `openssl ca` does it, with its database in DIR/ca-db.
+make_expired_client() {
+    rm -rf "$dir/ca-db"
+    mkdir -p "$dir/ca-db"
+    : >"$dir/ca-db/index.txt"
+    cat >"$dir/ca-db/ca.cnf" <<CNF
+[ca]
+default_ca = lab_ca
+[lab_ca]
+database = $dir/ca-db/index.txt
+new_certs_dir = $dir/ca-db
+serial = $dir/ca-db/serial
+rand_serial = yes
+default_md = sha256
+policy = lab_policy
+unique_subject = no
+copy_extensions = none
+x509_extensions = client_extensions
+[lab_policy]
+commonName = supplied
+[client_extensions]
+basicConstraints = critical,CA:FALSE
+extendedKeyUsage = clientAuth
+keyUsage = critical,digitalSignature
+CNF
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=certheal lab expired client" \
+        -keyout "$dir/expired_client.key" -out "$dir/expired_client.csr" 2>/dev/null
+    openssl ca -batch -notext -config "$dir/ca-db/ca.cnf" -cert "$dir/good-ca.pem" -keyfile "$dir/good-ca.key" \
+        -startdate "$(date -u -d '30 days ago' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d '1 day ago' +%Y%m%d%H%M%SZ)" \
+        -in "$dir/expired_client.csr" -out "$dir/expired_client.pem" 2>/dev/null
+    rm -f "$dir/expired_client.csr"
+}
+
+# The throwaway PKI shared by the nginx and the IIS-like lab.
+make_pki() {
+    make_ca good "certheal lab good client CA"
+    make_ca other "certheal lab other client CA"
+    make_ca server "certheal lab server CA"
+    make_leaf server localhost server \
+        "subjectAltName=DNS:localhost,IP:127.0.0.1
+extendedKeyUsage=serverAuth
+keyUsage=critical,digitalSignature"
+    make_leaf client "certheal lab client" good \
+        "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+    make_leaf stranger "certheal lab stranger" other \
+        "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature"
+    make_expired_client
+    openssl pkcs12 -export -in "$dir/client.pem" -inkey "$dir/client.key" -certfile "$dir/good-ca.pem" \
+        -passout "pass:$pass" -out "$dir/client.p12"
+    printf '%s' "$pass" >"$dir/client.p12.pass"
+    chmod 600 "$dir"/*.key "$dir/client.p12" "$dir/client.p12.pass"
+}
+
+# The lab.env lines that describe the PKI.
+pki_env() {
+    cat <<ENV
+dir=$dir
+server_ca=$dir/server-ca.pem
+client_cert=$dir/client.pem
+client_key=$dir/client.key
+client_p12=$dir/client.p12
+client_p12_password_file=$dir/client.p12.pass
+stranger_cert=$dir/stranger.pem
+stranger_key=$dir/stranger.key
+expired_client_cert=$dir/expired_client.pem
+expired_client_key=$dir/expired_client.key
+good_ca=$dir/good-ca.pem
+other_ca=$dir/other-ca.pem
+server_cert=$dir/server.pem
+server_key=$dir/server.key
+ENV
+}
+
+# Replaces a file by a rename, so that a reader sees the old or the new file, never half of it.
+replace_file() {  # source target
+    cp "$1" "$2.tmp"
+    mv -f "$2.tmp" "$2"
+}
+
+iis_pid() {
+    [ -f "$dir/iis.pid" ] && cat "$dir/iis.pid"
 }
 
 # Waits (bounded) until nginx answers /health with the good client certificate as expected.
@@ -90,23 +192,7 @@ up)
     if [ -f "$dir/nginx.pid" ] && kill -0 "$(cat "$dir/nginx.pid")" 2>/dev/null; then
         "$nginx_bin" -s stop -c "$dir/nginx.conf" -p "$dir/" 2>/dev/null || true
     fi
-    make_ca good "certheal lab good client CA"
-    make_ca other "certheal lab other client CA"
-    make_ca server "certheal lab server CA"
-    make_leaf server localhost server \
-        "subjectAltName=DNS:localhost,IP:127.0.0.1
-extendedKeyUsage=serverAuth
-keyUsage=critical,digitalSignature"
-    make_leaf client "certheal lab client" good \
-        "extendedKeyUsage=clientAuth
-keyUsage=critical,digitalSignature"
-    make_leaf stranger "certheal lab stranger" other \
-        "extendedKeyUsage=clientAuth
-keyUsage=critical,digitalSignature"
-    openssl pkcs12 -export -in "$dir/client.pem" -inkey "$dir/client.key" -certfile "$dir/good-ca.pem" \
-        -passout "pass:$pass" -out "$dir/client.p12"
-    printf '%s' "$pass" >"$dir/client.p12.pass"
-    chmod 600 "$dir"/*.key "$dir/client.p12" "$dir/client.p12.pass"
+    make_pki
     cp "$dir/good-ca.pem" "$dir/trusted-client-ca.pem"
 
     printf 'ok' >"$dir/www/health"
@@ -161,25 +247,16 @@ http {
     }
 }
 CONF
-    cat >"$dir/lab.env" <<ENV
-port=$port
-dir=$dir
-url=https://localhost:$port/health
-server_ca=$dir/server-ca.pem
-client_cert=$dir/client.pem
-client_key=$dir/client.key
-client_p12=$dir/client.p12
-client_p12_password_file=$dir/client.p12.pass
-stranger_cert=$dir/stranger.pem
-stranger_key=$dir/stranger.key
-good_ca=$dir/good-ca.pem
-other_ca=$dir/other-ca.pem
-server_cert=$dir/server.pem
-server_key=$dir/server.key
+    {
+        echo "port=$port"
+        echo "url=https://localhost:$port/health"
+        pki_env
+        cat <<ENV
 trusted_client_ca=$dir/trusted-client-ca.pem
 nginx_conf=$dir/nginx.conf
 nginx_pid=$dir/nginx.pid
 ENV
+    } >"$dir/lab.env"
     "$nginx_bin" -c "$dir/nginx.conf" -p "$dir/"
     wait_for_status 200
     cat "$dir/lab.env"
@@ -205,6 +282,84 @@ down)
             sleep 0.05
             attempt=$((attempt + 1))
         done
+    fi
+    ;;
+iis-up)
+    server=${CERTHEAL_IIS_LAB_SERVER:-}
+    if [ -z "$server" ] || [ ! -x "$server" ]; then
+        echo "lab.sh: iis-up needs CERTHEAL_IIS_LAB_SERVER, the path of the built certheal_iis_lab_server (got '${server}')." >&2
+        exit 2
+    fi
+    mkdir -p "$dir"
+    pid=$(iis_pid || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        echo "lab.sh: an IIS-like lab server already runs in $dir (pid $pid); run iis-down first." >&2
+        exit 1
+    fi
+    if [ ! -f "$dir/server.pem" ] || [ ! -f "$dir/expired_client.pem" ]; then
+        make_pki
+        pki_env >"$dir/lab.env"
+    fi
+    replace_file "$dir/good-ca.pem" "$dir/iis-trusted-client-ca.pem"
+    rm -f "$dir/iis.port"
+    "$server" --cert "$dir/server.pem" --key "$dir/server.key" --client-ca-bundle "$dir/iis-trusted-client-ca.pem" \
+        --port-file "$dir/iis.port" --log "$dir/iis.log" "$@" >"$dir/iis.out" 2>&1 &
+    echo $! >"$dir/iis.pid"
+    attempt=0
+    while [ ! -s "$dir/iis.port" ]; do
+        if ! kill -0 "$(iis_pid)" 2>/dev/null || [ $attempt -ge 100 ]; then
+            echo "lab.sh: certheal_iis_lab_server in $dir did not start listening within 5 seconds: $(cat "$dir/iis.out")" >&2
+            exit 1
+        fi
+        attempt=$((attempt + 1))
+        sleep 0.05
+    done
+    iis_port=$(cat "$dir/iis.port")
+    cat >"$dir/iis.env" <<ENV
+iis_port=$iis_port
+iis_url=https://localhost:$iis_port/health
+iis_bundle=$dir/iis-trusted-client-ca.pem
+iis_log=$dir/iis.log
+iis_pid=$(iis_pid)
+ENV
+    # Bounded wait for an HTTP answer, whatever it is (the extra args may force a 403).
+    attempt=0
+    while :; do
+        got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 --tls-max 1.2 --cacert "$dir/server-ca.pem" \
+            --cert "$dir/client.pem" --key "$dir/client.key" --resolve "localhost:$iis_port:127.0.0.1" \
+            "https://localhost:$iis_port/health" 2>/dev/null || true)
+        [ -n "$got" ] && [ "$got" != 000 ] && break
+        attempt=$((attempt + 1))
+        if [ $attempt -ge 10 ]; then
+            echo "lab.sh: certheal_iis_lab_server in $dir listens on $iis_port but gave no HTTP answer within 10 seconds" >&2
+            exit 1
+        fi
+        sleep 0.05
+    done
+    cat "$dir/iis.env"
+    ;;
+iis-desync)
+    replace_file "$dir/other-ca.pem" "$dir/iis-trusted-client-ca.pem"
+    echo "lab: the IIS-like server in $dir now trusts the other CA for client certificates (desynchronised)"
+    ;;
+iis-resync)
+    replace_file "$dir/good-ca.pem" "$dir/iis-trusted-client-ca.pem"
+    echo "lab: the IIS-like server in $dir trusts the good client CA again"
+    ;;
+iis-down)
+    pid=$(iis_pid || true)
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null || true
+        attempt=0
+        while kill -0 "$pid" 2>/dev/null && [ $attempt -lt 100 ]; do
+            sleep 0.05
+            attempt=$((attempt + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "lab.sh: certheal_iis_lab_server (pid $pid) in $dir did not stop within 5 seconds" >&2
+            exit 1
+        fi
+        rm -f "$dir/iis.pid"
     fi
     ;;
 *)

@@ -30,6 +30,16 @@ std::uint16_t closed_port();
 // Connects to 127.0.0.1:port until it accepts or `limit` passes.
 bool wait_until_listening(std::uint16_t port, std::chrono::milliseconds limit);
 
+// A TCP connection to 127.0.0.1:port, or -1 when it is refused. The caller closes it.
+int connect_to_loopback(std::uint16_t port);
+
+// Starts `argv` (argv[0] looked up in PATH, no shell) in the background, stdin from /dev/null,
+// stdout and stderr appended to `output`. Returns its pid; throws std::runtime_error.
+int start_process(const std::vector<std::string>& argv, const std::filesystem::path& output);
+
+// SIGTERM, then SIGKILL if `pid` has not exited within `grace`; reaps it either way.
+void stop_process(int pid, std::chrono::milliseconds grace);
+
 // nginx with a client-certificate requirement, run by lab.sh in its own temporary folder.
 class NginxLab {
 public:
