@@ -80,6 +80,17 @@ def run_accounted(cmd, out):
     return status, usage, time.monotonic() - start
 
 
+def shown(cmd, repeated):
+    """The command as a shell line; a tail of `repeated` identical groups is written once, x N."""
+    if repeated > 1:
+        size = (len(cmd) - 1) // repeated  # at most: the head has at least the program
+        while size > 0 and cmd[len(cmd) - repeated * size:] != cmd[len(cmd) - size:] * repeated:
+            size -= 1
+        if size:
+            return shlex.join(cmd[:len(cmd) - repeated * size]) + f" [{shlex.join(cmd[len(cmd) - size:])}] x {repeated}"
+    return shlex.join(cmd)
+
+
 def cmd_exec(a):
     """Runs the command, counts its CPU (user+sys) and peak RSS, and checks from its output how
     many probes succeeded."""
@@ -96,9 +107,9 @@ def cmd_exec(a):
     ok = probes > 0 and (a.expect == 0 or probes == a.expect)
     record(a.results, row=a.row, rep=a.rep, ok=ok, cpu_s=usage.ru_utime + usage.ru_stime, probes=probes,
            wall_s=wall, rss_kib=usage.ru_maxrss, rc=os.waitstatus_to_exitcode(status),
-           server_requests=log_lines(a.log) - seen, cmd=shlex.join(a.cmd))
+           server_requests=log_lines(a.log) - seen, cmd=shown(a.cmd, a.repeated))
     if not ok:
-        print(f"bench: {a.row} rep {a.rep}: {probes} probes ok, expected {a.expect or '> 0'}; see {a.out}", file=sys.stderr)
+        print(f"bench: {a.row} rep {a.rep}: {probes} probes ok, expected {a.expect or '> 0'}; see {a.out} (--keep keeps it)", file=sys.stderr)
 
 
 def cmd_wait(a):
@@ -110,7 +121,8 @@ def cmd_wait(a):
                 return
         except OSError:
             pass  # the daemon is not listening yet
-        os.kill(a.pid, 0)  # raises if the daemon died
+        if not os.path.exists(f"/proc/{a.pid}") or open(f"/proc/{a.pid}/stat").read().split(")")[-1].split()[0] == "Z":
+            sys.exit(f"bench: the daemon (pid {a.pid}) exited before {a.count} reached {a.at_least}")
         time.sleep(0.1)
     sys.exit(f"bench: {a.count} did not reach {a.at_least} within {a.timeout} s")
 
@@ -186,6 +198,9 @@ def cmd_report(a):
                      "cpu_ms_per_probe": cpu, "ratio_to_s_time": ratio, "rss_mib": rss, "wall_s": wall,
                      "command": next((e["cmd"] for e in entries if e["row"] == row_id), "")})
     meta = dict(item.split("=", 1) for item in a.meta)
+    if a.json:  # first: the table below may go to a closed pipe
+        with open(a.json, "w") as out:
+            json.dump({"meta": meta, "rows": rows, "raw": entries}, out, indent=1)
     head = ("tool / mode", "reps ok", "CPU ms/probe med (min–max)", "× s_time med (min–max)", "RSS MiB", "wall s", "target")
     table = [head] + [(r["label"], f'{r["samples"]}/{meta.get("reps", "?")}', spread(r["cpu_ms_per_probe"], "{:.3f}") if r["cpu_ms_per_probe"] or not r["samples"] else "-",
                        spread(r["ratio_to_s_time"], "{:.2f}") if r["ratio_to_s_time"] else "-",
@@ -196,12 +211,11 @@ def cmd_report(a):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
-    print("\nCommands (per repetition; paths are in the bench's work directory):")
+    print("\nCommands (per repetition; paths are in the bench's work directory, which --keep keeps).")
+    print("The certheal configs (scripts/bench-tools.py config): sites site0000... on the same URL with")
+    print('connect_to 127.0.0.1, timeout 5s, ca_file and one client_cert (cert_file/key_file), remediation off.')
     for r in rows:
         print(f"  {r['label']}:\n    {r['command']}")
-    if a.json:
-        with open(a.json, "w") as out:
-            json.dump({"meta": meta, "rows": rows, "raw": entries}, out, indent=1)
     if missing:
         sys.exit("bench: not measured: " + ", ".join(missing))
 
@@ -219,7 +233,7 @@ def main():
 
     integer, number = {"type": int}, {"type": float}
     measured = ["--results", "--row", ("--rep", integer), ("--cmd", {"default": ""})]
-    command(cmd_exec, *measured[:3], "--out", "--log", "--parse", ("--expect", {"type": int, "default": 0}),
+    command(cmd_exec, *measured[:3], "--out", "--log", "--parse", ("--repeated", {"type": int, "default": 0}), ("--expect", {"type": int, "default": 0}),
             ("cmd", {"nargs": "+"}))
     command(cmd_wait, ("--pid", integer), "--count", ("--at-least", number), ("--timeout", {"type": float, "default": 60}))
     command(cmd_window, *measured, ("--pid", integer), "--count", ("--seconds", number))
