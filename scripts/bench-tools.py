@@ -45,10 +45,14 @@ def memory_kib(pid, key):
 
 
 def certheal_probes(url):
-    """Sum of certheal_probes_total over every site on certheal's /metrics."""
+    """Healthy probes so far from certheal's /metrics: the sums over every site of
+    certheal_probes_total minus certheal_probe_failures_total (a failed probe costs CPU but is
+    not counted, so failures can only make certheal look worse)."""
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
-    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("certheal_probes_total{"))
+    def total(name):
+        return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(name + "{"))
+    return total("certheal_probes_total") - total("certheal_probe_failures_total")
 
 
 def counter(source):
