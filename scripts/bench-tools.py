@@ -180,9 +180,16 @@ def cmd_port(_):
 
 
 def spread(values, fmt):
+    """median (min–max), or "-" when the row has no such figure."""
     if not values:
-        return "not measured"
+        return "-"
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def table_line(row, reps):
+    cpu = spread(row["cpu_ms_per_probe"], "{:.3f}") if row["samples"] else "not measured"
+    return (row["label"], f'{row["samples"]}/{reps}', cpu, spread(row["ratio_to_s_time"], "{:.2f}"),
+            spread(row["rss_mib"], "{:.1f}"), spread(row["wall_s"], "{:.2f}"), row["target"])
 
 
 def cmd_report(a):
@@ -206,10 +213,7 @@ def cmd_report(a):
         with open(a.json, "w") as out:
             json.dump({"meta": meta, "rows": rows, "raw": entries}, out, indent=1)
     head = ("tool / mode", "reps ok", "CPU ms/probe med (min–max)", "× s_time med (min–max)", "RSS MiB", "wall s", "target")
-    table = [head] + [(r["label"], f'{r["samples"]}/{meta.get("reps", "?")}', spread(r["cpu_ms_per_probe"], "{:.3f}") if r["cpu_ms_per_probe"] or not r["samples"] else "-",
-                       spread(r["ratio_to_s_time"], "{:.2f}") if r["ratio_to_s_time"] else "-",
-                       spread(r["rss_mib"], "{:.1f}") if r["rss_mib"] else "-",
-                       spread(r["wall_s"], "{:.2f}") if r["wall_s"] else "-", r["target"]) for r in rows]
+    table = [head] + [table_line(r, meta.get("reps", "?")) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(head))]
     for n, line in enumerate(table):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
