@@ -163,6 +163,16 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     Key expired_key_pair = make_key();
     Cert expired = make_cert({"certheal-probe-expired", false, "", "clientAuth", -30 * day, -day}, expired_key_pair.get(),
                              ca.get(), ca_key_pair.get());
+    Key future_key_pair = make_key();
+    Cert future = make_cert({"certheal-probe-future", false, "", "clientAuth", 30 * day, 60 * day}, future_key_pair.get(),
+                            ca.get(), ca_key_pair.get());
+    Key intermediate_key_pair = make_key();
+    Cert intermediate = make_cert({"certheal test intermediate CA", true, "", "", -day, 3650 * day},
+                                  intermediate_key_pair.get(), ca.get(), ca_key_pair.get());
+    // Names itself as its issuer, like a root, but the CA's key signed it.
+    Key look_alike_key_pair = make_key();
+    Cert look_alike = make_cert({"certheal look-alike root", true, "", "", -day, 3650 * day}, look_alike_key_pair.get(),
+                                nullptr, ca_key_pair.get());
     Key stray_key = make_key();
 
     ca_cert = write("ca.pem", to_pem(ca.get()));
@@ -178,6 +188,10 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     other_client_key = write("other-client.key", to_pem(other_client_key_pair.get()));
     expired_client_cert = write("expired-client.pem", to_pem(expired.get()));
     expired_client_key = write("expired-client.key", to_pem(expired_key_pair.get()));
+    not_yet_valid_client_cert = write("future-client.pem", to_pem(future.get()));
+    not_yet_valid_client_key = write("future-client.key", to_pem(future_key_pair.get()));
+    intermediate_ca_cert = write("intermediate-ca.pem", to_pem(intermediate.get()));
+    look_alike_root_cert = write("look-alike-root.pem", to_pem(look_alike.get()));
     mismatched_key = write("mismatched.key", to_pem(stray_key.get()));
     garbage_cert = write("garbage.pem",
                          "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n");

@@ -36,6 +36,9 @@ struct PkiOptions {
 //   other_ca_cert, other_ca_key     an unrelated CA (for "unknown CA" and desync scenarios)
 //   other_client_cert/key           a client certificate issued by the unrelated CA
 //   expired_client_cert/key         issued by the CA, expired yesterday
+//   not_yet_valid_client_cert/key   issued by the CA, valid from 30 days from now
+//   intermediate_ca_cert            a CA certificate issued by the CA (not self-signed)
+//   look_alike_root_cert            names itself as its issuer but was signed by the CA's key
 //   mismatched_key                  a key that belongs to no certificate
 //   garbage_cert                    a file that looks like PEM but does not parse
 class Pki {
@@ -50,6 +53,9 @@ public:
     std::filesystem::path other_ca_cert, other_ca_key;
     std::filesystem::path other_client_cert, other_client_key;
     std::filesystem::path expired_client_cert, expired_client_key;
+    std::filesystem::path not_yet_valid_client_cert, not_yet_valid_client_key;
+    std::filesystem::path intermediate_ca_cert;
+    std::filesystem::path look_alike_root_cert;
     std::filesystem::path mismatched_key;
     std::filesystem::path garbage_cert;
 

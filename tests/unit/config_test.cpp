@@ -191,6 +191,27 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/sites/1", R"({"url": "https://a/"})", "/sites/1", R"(needs a "name")"},
         {"/sites/1", R"({"name": "a"})", "/sites/1", R"(needs a "url")"},
         {"/service", "[]", "/service", "must be an object, got an array"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem"}})", "/remediation/steps/0/trust_ca",
+         R"(must name where to add the CA: "store")"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "store": "Root", "bundle": "b.pem"}})",
+         "/remediation/steps/0/trust_ca", "not both"},
+        {"/remediation/steps/0", R"({"trust_ca": {"bundle": "b.pem"}})", "/remediation/steps/0/trust_ca",
+         R"(needs "certificate")"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "absent.pem", "bundle": "b.pem"}})",
+         "/remediation/steps/0/trust_ca/certificate", "does not exist"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "garbage.pem", "bundle": "b.pem"}})",
+         "/remediation/steps/0/trust_ca/certificate", "holds no certificate"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "bundle": "b.pem", "bogus": 1}})",
+         "/remediation/steps/0/trust_ca/bogus", "is not a known key here"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "store": "Root"}})",
+         "/remediation/steps/0/trust_ca/store",
+         R"(trust_ca with "store" applies to Windows certificate stores, and this host has none)"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "store": "Trusted Roots"}})",
+         "/remediation/steps/0/trust_ca/store", "must name a LocalMachine certificate store (Root, CA, ClientAuthIssuer"},
+        {"/remediation/steps/0", R"({"trust_ca": "ca.pem"})", "/remediation/steps/0/trust_ca", "must be an object"},
+        {"/remediation/steps/0", R"({"fix_root_store": {"move_to": "CA"}})", "/remediation/steps/0/fix_root_store/move_to",
+         "fix_root_store applies to Windows certificate stores"},
+        {"/remediation/steps/0", R"({"fix_root_store": {}})", "/remediation/steps/0/fix_root_store", R"(needs "move_to")"},
     }));
     json document = valid_config();
     document[json::json_pointer(bad.set_at)] = json::parse(bad.value);
@@ -203,6 +224,53 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         return issue.pointer == bad.reported_at && issue.message.find(bad.message_part) != std::string::npos;
     });
     CHECK(reported);
+}
+
+TEST_CASE("trust_ca and fix_root_store name Windows stores where the host has them", "[config]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    json document = valid_config();
+    document["remediation"]["steps"] = json::parse(R"([
+        {"trust_ca": {"certificate": "ca.pem", "store": "root"}, "timeout": "30s"},
+        {"trust_ca": {"certificate": "ca.pem", "bundle": "client-ca.pem"}},
+        {"fix_root_store": {"move_to": "ca"}},
+        {"start_service": "W3SVC"}
+    ])");
+    const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", windows);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const auto& steps = load.config->remediation.steps;
+    REQUIRE(steps.size() == 4);
+    const auto& into_store = std::get<TrustCaStep>(steps[0].action);
+    CHECK(into_store.certificate == shared_pki().ca_cert);
+    CHECK(std::get<CertificateStoreTarget>(into_store.target).store == "Root");  // Windows' own spelling
+    CHECK(steps[0].timeout == 30s);
+    CHECK(std::get<PemBundleTarget>(std::get<TrustCaStep>(steps[1].action).target).bundle ==
+          shared_pki().dir() / "client-ca.pem");
+    CHECK(std::get<FixRootStoreStep>(steps[2].action).move_to == "CA");
+    CHECK(step_kind(steps[0].action) == "trust_ca");
+    CHECK(step_kind(steps[2].action) == "fix_root_store");
+    CHECK(describe_step(steps[0]) == "trust_ca " + shared_pki().ca_cert.string() + " into LocalMachine\\Root");
+    CHECK(describe_step(steps[2]) ==
+          "fix_root_store: move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\CA");
+}
+
+TEST_CASE("fix_root_store refuses Root as its target", "[config]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    json document = valid_config();
+    document["remediation"]["steps"] = json::parse(R"([{"fix_root_store": {"move_to": "Root"}}])");
+    const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", windows);
+    CHECK_FALSE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/fix_root_store/move_to: must not be Root"));
+}
+
+TEST_CASE("a trust_ca certificate that is not a CA is a warning", "[config]") {
+    json document = valid_config();
+    document["remediation"]["steps"] =
+        json::parse(R"([{"trust_ca": {"certificate": "client.pem", "bundle": "client-ca.pem"}}])");
+    const auto load = parse(document);
+    REQUIRE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/trust_ca/certificate: warning: holds a "
+                                                 "certificate that is not a CA certificate (CN=certheal-probe"));
 }
 
 TEST_CASE("a missing sites list and a non-object document are errors of the document", "[config]") {

@@ -3,7 +3,9 @@
 #include <memory>
 
 #include "core/workflow.hpp"
+#include "core/certificate_info.hpp"
 #include "support/fakes.hpp"
+#include "support/pki.hpp"
 
 using namespace certheal;
 using namespace certheal::testing;
@@ -450,6 +452,102 @@ TEST_CASE("a dry run reports every step as would-run and calls nothing", "[workf
     }
     CHECK_THAT(steps[1].message, Catch::Contains("stop_service IISADMIN with dependents"));
     CHECK(h.sink.count(EventId::step_failed) == 0);
+}
+
+namespace {
+
+const certheal::test::Pki& pki() {
+    static const certheal::test::Pki shared;
+    return shared;
+}
+
+DerCertificate der_of(const std::filesystem::path& pem) {
+    auto loaded = load_certificates(pem);
+    REQUIRE(loaded.ok());
+    return to_der(*loaded.value().front());
+}
+
+Step trust_ca_into_root() { return Step{TrustCaStep{pki().ca_cert, CertificateStoreTarget{"Root"}}, 1min}; }
+
+}  // namespace
+
+TEST_CASE("a trust_ca step adds the CA, says it changed something and which certificate, then changes nothing",
+          "[workflow][trust]") {
+    InlineHarness h;
+    h.start({trust_ca_into_root(), start_step("W3SVC")});
+    REQUIRE(h.outcome().succeeded);
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    const auto first = h.sink.all(EventId::step_succeeded).front();
+    CHECK(first.details["kind"] == "trust_ca");
+    CHECK(first.details["changed"] == true);
+    CHECK(first.details["target"] == "LocalMachine\\Root");
+    REQUIRE(first.details["added"].size() == 1);
+    CHECK(first.details["added"][0]["subject"] == "CN=certheal test CA,O=certheal tests");
+    CHECK(first.details["added"][0]["sha1"].get<std::string>().size() == 40);
+    CHECK(first.details["added"][0]["sha256"].get<std::string>().size() == 64);
+    CHECK_THAT(first.message, Catch::Contains("added CN=certheal test CA,O=certheal tests (SHA-1 "));
+
+    InlineHarness again;
+    again.stores.put("Root", der_of(pki().ca_cert));
+    again.start({trust_ca_into_root()});
+    REQUIRE(again.outcome().succeeded);
+    const auto second = again.sink.all(EventId::step_succeeded).front();
+    CHECK(second.details["changed"] == false);
+    CHECK(second.details["added"].empty());
+    CHECK(second.details["already_present"].size() == 1);
+    CHECK_THAT(second.message, Catch::Contains("was already in LocalMachine\\Root; nothing changed"));
+    CHECK(again.stores.contents("Root").size() == 1);
+}
+
+TEST_CASE("a trust_ca step that cannot open its store fails the repair with the store's sentence",
+          "[workflow][trust]") {
+    InlineHarness h;
+    h.stores.fail_next("list", "Root", Failure{std::make_error_code(std::errc::permission_denied),
+                                               "certheal could not open the LocalMachine\\Root certificate store: "
+                                               "Access is denied. (Win32 error 5)"});
+    h.start({trust_ca_into_root(), start_step("W3SVC")});
+    CHECK_FALSE(h.outcome().succeeded);
+    CHECK(h.outcome().failed_step == 0u);
+    const auto failed = h.sink.last(EventId::step_failed);
+    REQUIRE(failed);
+    CHECK_THAT(failed->message, Catch::Contains("could not make LocalMachine\\Root trust the CA"));
+    CHECK_THAT(failed->message, Catch::Contains("Access is denied"));
+    CHECK(h.services.calls().empty());
+}
+
+TEST_CASE("a dry run of trust_ca and fix_root_store reads the store, says what would change and changes nothing",
+          "[workflow][trust]") {
+    InlineHarness h;
+    h.stores.put("Root", der_of(pki().intermediate_ca_cert));
+    h.start({trust_ca_into_root(), Step{FixRootStoreStep{"CA"}, 1min}, start_step("W3SVC")}, {site("intranet")},
+            /*dry_run=*/true);
+    REQUIRE(h.outcome().succeeded);
+    CHECK(h.stores.calls() == std::vector<std::string>{"list Root", "list Root"});
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
+    CHECK(h.services.calls().empty());
+    const auto steps = h.sink.all(EventId::step_succeeded);
+    REQUIRE(steps.size() == 3);
+    CHECK_THAT(steps[0].message, Catch::StartsWith("Would run: trust_ca ") &&
+                                     Catch::Contains("which would add CN=certheal test CA,O=certheal tests"));
+    CHECK(steps[0].details["would_add"].size() == 1);
+    CHECK(steps[0].details["changed"] == false);
+    CHECK_THAT(steps[1].message, Catch::Contains("would move CN=certheal test intermediate CA"));
+    CHECK(steps[1].details["would_move"].size() == 1);
+    for (const auto& event : steps) CHECK(event.details["dry_run"] == true);
+}
+
+TEST_CASE("a fix_root_store step moves the misplaced certificate and names it", "[workflow][trust]") {
+    InlineHarness h;
+    h.stores.put("Root", der_of(pki().ca_cert));
+    h.stores.put("Root", der_of(pki().intermediate_ca_cert));
+    h.start({Step{FixRootStoreStep{"CA"}, 1min}});
+    REQUIRE(h.outcome().succeeded);
+    const auto event = h.sink.all(EventId::step_succeeded).front();
+    CHECK(event.details["changed"] == true);
+    REQUIRE(event.details["moved"].size() == 1);
+    CHECK(event.details["moved"][0]["subject"] == "CN=certheal test intermediate CA,O=certheal tests");
+    CHECK(h.stores.contents("CA") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
 }
 
 TEST_CASE("output tails are cut to size and made valid UTF-8 for events", "[workflow]") {
