@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 17> kEvents{{
+constexpr std::array<EventDefinition, 18> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -34,6 +34,9 @@ constexpr std::array<EventDefinition, 17> kEvents{{
     {EventId::certificate_expiring, "certificate_expiring", Severity::warning,
      "The client certificate certheal presents to a site expires soon; renew it.",
      "certificate, not_after, days_left"},
+    {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
+     "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
+     "subject, issuer, sha1, sha256, not_after"},
     {EventId::repair_started, "repair_started", Severity::warning,
      "certheal started the configured repair workflow for an incident.",
      "sites, steps, dry_run, evidence"},

@@ -25,6 +25,7 @@ enum class EventId : std::uint16_t {
     symptom_confirmed = 2001,
     site_recovered = 2002,
     certificate_expiring = 2003,
+    root_store_misplaced = 2004,
     repair_started = 3000,
     step_succeeded = 3001,
     step_failed = 3002,

@@ -105,8 +105,28 @@ std::string openssl_error_text() {
     return text;
 }
 
+// Windows keeps the machine's trust in its certificate stores, where OpenSSL does not look:
+// the roots of LocalMachine\Root are the trust anchors, and LocalMachine\CA supplies the
+// intermediates (OpenSSL still requires the chain to end at a root, as Windows does).
+Result<Done> load_system_trust(X509_STORE* store, CertificateStores& stores, const SiteConfig& site) {
+    for (const char* name : {"Root", "CA"}) {
+        auto certificates = stores.list(name);
+        if (!certificates) {
+            return Failure{certificates.error().code, "Could not read the trusted certificates of LocalMachine\\" +
+                                                          std::string(name) + " to verify site " + site.name + ": " +
+                                                          certificates.error().message};
+        }
+        for (const auto& der : certificates.value()) {
+            if (X509Ptr certificate = from_der(der)) {
+                if (X509_STORE_add_cert(store, certificate.get()) != 1) ERR_clear_error();  // duplicates are harmless
+            }
+        }
+    }
+    return success();
+}
+
 // Builds the client context for one site's TLS settings.
-Result<std::shared_ptr<ssl::context>> build_context(const SiteConfig& site) {
+Result<std::shared_ptr<ssl::context>> build_context(const SiteConfig& site, CertificateStores* system_stores) {
     auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
     SSL_CTX* native = context->native_handle();
 
@@ -134,6 +154,10 @@ Result<std::shared_ptr<ssl::context>> build_context(const SiteConfig& site) {
                 if (X509_STORE_add_cert(store, certificate.get()) != 1) {
                     ERR_clear_error();  // a duplicate in the bundle is harmless
                 }
+            }
+        } else if (system_stores != nullptr && system_stores->available()) {
+            if (auto loaded = load_system_trust(SSL_CTX_get_cert_store(native), *system_stores, site); !loaded) {
+                return loaded.error();
             }
         } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
             return Failure{std::make_error_code(std::errc::io_error),
@@ -611,14 +635,15 @@ private:
 }  // namespace
 
 struct HttpsProber::Impl {
-    Impl(asio::io_context& io, ProberOptions options) : io(io), options(options) {}
+    Impl(asio::io_context& io, ProberOptions options, CertificateStores* system_stores)
+        : io(io), options(options), system_stores(system_stores) {}
 
     // A failure to build the context is not cached: the files may be fixed by the next probe.
     Result<std::shared_ptr<ssl::context>> context_for(const SiteConfig& site) {
         const std::string fingerprint = tls_fingerprint(site.tls);
         auto cached = contexts.find(site.name);
         if (cached != contexts.end() && cached->second.fingerprint == fingerprint) return cached->second.context;
-        auto built = build_context(site);
+        auto built = build_context(site, system_stores);
         if (!built) {
             contexts.erase(site.name);
             return built;
@@ -638,12 +663,13 @@ struct HttpsProber::Impl {
 
     asio::io_context& io;
     ProberOptions options;
+    CertificateStores* system_stores;
     std::map<std::string, CachedContext> contexts;
     std::vector<std::weak_ptr<ProbeSession>> sessions;
 };
 
-HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options)
-    : impl_(std::make_shared<Impl>(io, options)) {}
+HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores)
+    : impl_(std::make_shared<Impl>(io, options, system_stores)) {}
 
 HttpsProber::~HttpsProber() { cancel_all(); }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 
+#include "core/certificate_stores.hpp"
 #include "core/clock.hpp"
 #include "core/ports.hpp"
 
@@ -30,7 +31,11 @@ struct ProberOptions {
 
 class HttpsProber final : public SiteProber {
 public:
-    explicit HttpsProber(boost::asio::io_context& io, ProberOptions options = {});
+    // `system_stores`: where `verify: true` without a ca_file finds its trusted roots when the
+    // platform has certificate stores (Windows: LocalMachine Root and CA); elsewhere, or when
+    // null, OpenSSL's default paths. Must outlive the prober.
+    explicit HttpsProber(boost::asio::io_context& io, ProberOptions options = {},
+                         CertificateStores* system_stores = nullptr);
     // Cancels the probes still running; their callbacks run when the io_context runs next.
     ~HttpsProber() override;
     HttpsProber(const HttpsProber&) = delete;

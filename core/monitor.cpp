@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/certificate_info.hpp"
+#include "core/certificate_trust.hpp"
 #include "core/tls_files.hpp"
 #include "core/journal.hpp"
 
@@ -87,6 +88,7 @@ void Monitor::start(Config config) {
 
     install_sites(config_.sites);
     check_certificates();
+    check_root_store();
 }
 
 void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
@@ -132,6 +134,7 @@ void Monitor::reload(Config config) {
          "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
              std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + ".",
          {{"config", config_.source.string()}, {"sites", config_.sites.size()}});
+    check_root_store();
 }
 
 void Monitor::schedule_probe(SiteState& site, Duration delay) {
@@ -382,6 +385,32 @@ void Monitor::check_certificates() {
     }
     certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval),
                                             [this] { check_certificates(); });
+}
+
+void Monitor::check_root_store() {
+    if (!ports_.stores.available()) return;
+    // Reading the store blocks (crypt32 reads the registry): do it on a worker.
+    auto found = std::make_shared<std::optional<Result<std::vector<MisplacedRootCertificate>>>>();
+    ports_.workers.submit([&stores = ports_.stores, found] { found->emplace(misplaced_root_certificates(stores)); },
+                          [this, found] {
+                              if (stopping_ || !*found || !found->value()) return;
+                              std::set<std::string> still_there;
+                              for (const auto& certificate : found->value().value()) {
+                                  const auto& summary = certificate.summary;
+                                  still_there.insert(summary.sha1);
+                                  if (!reported_root_certificates_.insert(summary.sha1).second) continue;
+                                  emit(EventId::root_store_misplaced, "", "", misplaced_root_sentence(summary),
+                                       {{"subject", summary.subject},
+                                        {"issuer", summary.issuer},
+                                        {"sha1", summary.sha1},
+                                        {"sha256", summary.sha256},
+                                        {"not_after", summary.not_after}});
+                              }
+                              // A certificate that was moved out and comes back is reported again.
+                              std::erase_if(reported_root_certificates_, [&](const std::string& sha1) {
+                                  return still_there.count(sha1) == 0;
+                              });
+                          });
 }
 
 std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.now(), ++incident_sequence_); }

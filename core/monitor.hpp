@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,7 @@ private:
     void report_skip(SiteState& site, const Remediator::Decision& decision);
     void report_storage_warning();
     void check_certificates();
+    void check_root_store();
     std::string next_incident_id();
     void emit(EventId id, const std::string& site, const std::string& incident, std::string message,
               nlohmann::json details = nlohmann::json::object());
@@ -113,6 +115,7 @@ private:
     std::string repair_incident_;  // incident of the repair that is running, if any
     TimePoint repair_started_at_{};
     std::unique_ptr<TimerHandle> certificate_timer_;
+    std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
     std::function<void()> on_stopped_;
     std::string stop_reason_;
     bool running_ = false;

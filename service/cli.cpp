@@ -13,6 +13,7 @@
 #include "core/https_prober.hpp"
 #include "core/journal.hpp"
 #include "core/monitor.hpp"
+#include "core/preflight.hpp"
 #include "service/platform.hpp"
 #include "service/run.hpp"
 
@@ -104,6 +105,12 @@ int command_check_config(const Options& options) {
               << (config->remediation.enabled ? (config->remediation.dry_run ? "enabled (dry run)" : "enabled")
                                               : "disabled")
               << ".\n";
+    // The host as it is now: a valid config may still meet an expired certificate or a trust
+    // that is already out of sync. Said, never fatal.
+    const auto stores = platform::make_certificate_stores();
+    for (const auto& finding : preflight(*config, *stores, std::chrono::system_clock::now())) {
+        std::cout << "pre-flight: " << format_finding(finding) << '\n';
+    }
     return ok;
 }
 
@@ -120,7 +127,8 @@ int command_probe(const Options& options) {
         return usage;
     }
     boost::asio::io_context io;
-    HttpsProber prober(io);
+    const auto system_stores = platform::make_certificate_stores();
+    HttpsProber prober(io, {}, system_stores.get());
     std::vector<ProbeResult> results(selected.size());
     for (std::size_t index = 0; index < selected.size(); ++index) {
         prober.probe(*selected[index], [&results, index](ProbeResult result) { results[index] = std::move(result); });
@@ -196,6 +204,10 @@ int command_status(const Options& options) {
         }
     }
     status["sites"] = sites;
+    const auto stores = platform::make_certificate_stores();
+    nlohmann::json host_warnings = nlohmann::json::array();
+    for (const auto& finding : check_root_store(*stores)) host_warnings.push_back(finding.message);
+    status["host_warnings"] = host_warnings;
     if (options.json) {
         std::cout << status.dump() << '\n';
         return ok;
@@ -206,6 +218,7 @@ int command_status(const Options& options) {
         std::cout << name << ": " << site["last_event"].get<std::string>() << " at " << site["time"].get<std::string>()
                   << " - " << site["message"].get<std::string>() << '\n';
     }
+    for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
     return ok;
 }
 

@@ -33,6 +33,8 @@ struct Adapters {
     std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
 };
 Adapters make_adapters();
+// Just the certificate stores, for commands that need nothing else (probe, check-config, status).
+std::unique_ptr<CertificateStores> make_certificate_stores();
 
 // The config decides what runs as SYSTEM/root: a sentence saying who else can change it,
 // or nothing when only administrators (root) can.

@@ -81,7 +81,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     boost::asio::io_context io;
     AsioClock clock(io);
     ThreadWorkerPool workers(io, 2);
-    HttpsProber prober(io);
+    HttpsProber prober(io, {}, adapters.certificate_stores.get());
     FileStateStore state(config.service.state_dir);
     JournalSink journal(config.service.state_dir);
     ConsoleEcho echo;

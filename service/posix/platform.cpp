@@ -20,12 +20,14 @@ std::filesystem::path default_config_path() { return "/etc/certheal/certheal.jso
 std::filesystem::path default_state_dir() { return "/var/lib/certheal"; }
 ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/false}; }
 
+std::unique_ptr<CertificateStores> make_certificate_stores() { return std::make_unique<NoCertificateStores>(); }
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
     adapters.services = std::make_unique<SystemdServiceManager>(*adapters.processes);
     adapters.system_log = std::make_unique<SyslogSink>();
-    adapters.certificate_stores = std::make_unique<NoCertificateStores>();
+    adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<PosixFileReplacer>();
     return adapters;
 }

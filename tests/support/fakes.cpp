@@ -401,6 +401,11 @@ void FakeCertificateStores::put(const std::string& store, DerCertificate certifi
     stores_[store].push_back(std::move(certificate));
 }
 
+void FakeCertificateStores::clear(const std::string& store) {
+    std::lock_guard lock(mutex_);
+    stores_.erase(store);
+}
+
 std::vector<DerCertificate> FakeCertificateStores::contents(const std::string& store) const {
     std::lock_guard lock(mutex_);
     const auto found = stores_.find(store);

@@ -229,7 +229,9 @@ class FakeCertificateStores final : public CertificateStores {
 public:
     explicit FakeCertificateStores(bool available = true) : available_(available) {}
 
+    void set_available(bool available) { available_ = available; }
     void put(const std::string& store, DerCertificate certificate);
+    void clear(const std::string& store);
     std::vector<DerCertificate> contents(const std::string& store) const;
     // The next call of `operation` ("list", "add", "remove") on `store` fails with `failure`.
     void fail_next(const std::string& operation, const std::string& store, Failure failure);

@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "core/monitor.hpp"
+#include "core/certificate_info.hpp"
 #include "support/fakes.hpp"
+#include "support/pki.hpp"
 
 using namespace certheal;
 using namespace certheal::testing;
@@ -53,7 +55,7 @@ struct Harness {
     InlineWorkerPool workers;
     MemoryStateStore state;
     RecordingSink events;
-    FakeCertificateStores stores;
+    FakeCertificateStores stores{/*available=*/false};
     RecordingFileReplacer files;
     bool repair_heals = true;
     Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files}};
@@ -184,7 +186,7 @@ TEST_CASE("stopping during a repair abandons it safely and records service_stopp
     QueuedWorkerPool workers;
     MemoryStateStore state;
     RecordingSink events;
-    FakeCertificateStores stores;
+    FakeCertificateStores stores{/*available=*/false};
     RecordingFileReplacer files;
     services.add_service("IISADMIN", true);
     services.add_service("W3SVC", true, {"IISADMIN"});
@@ -229,4 +231,46 @@ TEST_CASE("a reload keeps the health of kept sites and starts probing new ones",
     }
     // intranet was already confirmed: not confirmed again; extranet is new and gets confirmed.
     CHECK(h.count(EventId::symptom_confirmed) == 3);
+}
+
+TEST_CASE("a certificate in LocalMachine\\Root that is not self-signed is reported once at start and reload",
+          "[monitor][trust]") {
+    const certheal::test::Pki pki;
+    const auto der_of = [](const std::filesystem::path& pem) { return to_der(*load_certificates(pem).value().front()); };
+    Harness h;
+    h.stores.set_available(true);
+    h.stores.put("Root", der_of(pki.ca_cert));
+    h.stores.put("Root", der_of(pki.intermediate_ca_cert));
+
+    h.monitor.start(lab_config());
+    REQUIRE(h.count(EventId::root_store_misplaced) == 1);
+    const auto event = *h.events.last(EventId::root_store_misplaced);
+    CHECK(event.details["subject"] == "CN=certheal test intermediate CA,O=certheal tests");
+    CHECK(event.details["sha1"].get<std::string>().size() == 40);
+    CHECK_THAT(event.message, Catch::Contains("not self-signed") && Catch::Contains("403.16"));
+
+    h.monitor.reload(lab_config());  // still there: not said again
+    CHECK(h.count(EventId::root_store_misplaced) == 1);
+
+    h.stores.clear("Root");
+    h.stores.put("Root", der_of(pki.ca_cert));
+    h.monitor.reload(lab_config());  // moved out
+    h.stores.put("Root", der_of(pki.intermediate_ca_cert));
+    h.monitor.reload(lab_config());  // and back: said again
+    CHECK(h.count(EventId::root_store_misplaced) == 2);
+}
+
+TEST_CASE("a clean LocalMachine\\Root, or a platform without stores, reports nothing", "[monitor][trust]") {
+    const certheal::test::Pki pki;
+    Harness clean;
+    clean.stores.set_available(true);
+    clean.stores.put("Root", to_der(*load_certificates(pki.ca_cert).value().front()));
+    clean.monitor.start(lab_config());
+    CHECK(clean.count(EventId::root_store_misplaced) == 0);
+    CHECK(clean.stores.calls() == std::vector<std::string>{"list Root"});
+
+    Harness none;
+    none.monitor.start(lab_config());
+    CHECK(none.count(EventId::root_store_misplaced) == 0);
+    CHECK(none.stores.calls().empty());
 }
