@@ -130,6 +130,24 @@ TEST_CASE("s_server rejects a client certificate from an unknown CA with unknown
     }
 }
 
+TEST_CASE("s_server refuses an expired client certificate with certificate_expired: client_cert_invalid",
+          "[lab][probe]") {
+    for (const bool tls12_only : {false, true}) {
+        INFO("TLS 1.2 only: " << tls12_only);
+        SServer server(s_server_options(shared_lab(), tls12_only));
+        auto site = s_server_site(shared_lab(), server.port());
+        site.tls.client_cert =
+            PemClientCert{shared_lab().file("expired_client_cert"), shared_lab().file("expired_client_key")};
+        const auto result = probe_once(site);
+        CHECK(result.cls == ProbeClass::client_cert_invalid);
+        CHECK(result.tls_alert == std::optional<std::string>("certificate_expired"));
+        CHECK(result.client_ca_names == std::vector<std::string>{"CN=certheal lab good client CA"});
+        CHECK(result.client_issuer_listed == true);
+        REQUIRE(result.error);
+        CHECK_THAT(*result.error, Catch::Contains("expired on") && Catch::Contains("Renew the certificate"));
+    }
+}
+
 TEST_CASE("s_server accepts the good client certificate", "[lab][probe]") {
     SServer server(s_server_options(shared_lab(), false));
     auto site = s_server_site(shared_lab(), server.port());
