@@ -11,6 +11,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "core/certificate_stores.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
 
@@ -23,6 +24,7 @@ struct Adapters {
     std::unique_ptr<ProcessRunner> processes;  // CreateProcessW + job object | posix_spawn + process group
     std::unique_ptr<ServiceManager> services;  // SCM | systemd
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
+    std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine system stores | none
 };
 Adapters make_adapters();
 

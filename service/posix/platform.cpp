@@ -23,6 +23,7 @@ Adapters make_adapters() {
     adapters.processes = std::make_unique<PosixProcessRunner>();
     adapters.services = std::make_unique<SystemdServiceManager>(*adapters.processes);
     adapters.system_log = std::make_unique<SyslogSink>();
+    adapters.certificate_stores = std::make_unique<NoCertificateStores>();
     return adapters;
 }
 

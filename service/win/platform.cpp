@@ -11,6 +11,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "service/win/certificate_stores.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/install.hpp"
@@ -101,6 +102,7 @@ Adapters make_adapters() {
     adapters.processes = std::make_unique<win::WinProcessRunner>();
     adapters.services = std::make_unique<win::ScmServiceManager>();
     adapters.system_log = std::make_unique<win::EventLogSink>();
+    adapters.certificate_stores = std::make_unique<win::SystemCertificateStores>();
     return adapters;
 }
 
