@@ -2,6 +2,7 @@
 // Owning wrappers for the Win32 handles certheal touches: each closes its handle exactly once.
 
 #include <windows.h>
+#include <wincrypt.h>
 
 #include <utility>
 
@@ -66,8 +67,28 @@ struct RegistryKeyTraits {
     static void close(handle_type handle) noexcept { ::RegCloseKey(handle); }
 };
 
+struct CertStoreTraits {
+    using handle_type = HCERTSTORE;
+    static handle_type invalid() noexcept { return nullptr; }
+    static bool is_valid(handle_type handle) noexcept { return handle != nullptr; }
+    // Wine's registry store writes its changes to the registry here, not when they are made.
+    static void close(handle_type handle) noexcept { ::CertCloseStore(handle, 0); }
+};
+
+// A certificate context keeps its store alive until the context is freed.
+// CertDeleteCertificateFromStore and CertEnumCertificatesInStore free the context they are
+// given: hand them release(), never get().
+struct CertContextTraits {
+    using handle_type = PCCERT_CONTEXT;
+    static handle_type invalid() noexcept { return nullptr; }
+    static bool is_valid(handle_type handle) noexcept { return handle != nullptr; }
+    static void close(handle_type handle) noexcept { ::CertFreeCertificateContext(handle); }
+};
+
 using ScHandle = UniqueResource<ServiceHandleTraits>;     // OpenSCManagerW, OpenServiceW, CreateServiceW
 using UniqueHandle = UniqueResource<KernelHandleTraits>;  // CreateFileW, CreateEventW, processes, threads
 using RegKey = UniqueResource<RegistryKeyTraits>;         // RegOpenKeyExW, RegCreateKeyExW
+using CertStore = UniqueResource<CertStoreTraits>;        // CertOpenStore
+using CertContext = UniqueResource<CertContextTraits>;    // CertCreateCertificateContext, CertFind...InStore
 
 }  // namespace certheal::win

@@ -11,6 +11,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "service/win/certificate_stores.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/file_replacer.hpp"
 #include "service/win/handles.hpp"
@@ -99,11 +100,16 @@ std::filesystem::path default_config_path() { return default_state_dir() / L"cer
 
 ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/true}; }
 
+std::unique_ptr<CertificateStores> make_certificate_stores() {
+    return std::make_unique<win::SystemCertificateStores>();
+}
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<win::WinProcessRunner>();
     adapters.services = std::make_unique<win::ScmServiceManager>();
     adapters.system_log = std::make_unique<win::EventLogSink>();
+    adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<win::WinFileReplacer>();
     return adapters;
 }
