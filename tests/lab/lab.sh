@@ -51,7 +51,7 @@ free_port() {
 }
 
 make_ca() {  # name subject
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
         -subj "/CN=$2" -keyout "$dir/$1-ca.key" -out "$dir/$1-ca.pem" \
         -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
 }
@@ -61,7 +61,7 @@ make_leaf() {  # name subject ca extensions
         -keyout "$dir/$1.key" -out "$dir/$1.csr" 2>/dev/null
     printf '%s\n' "$4" >"$dir/$1.ext"
     openssl x509 -req -in "$dir/$1.csr" -CA "$dir/$3-ca.pem" -CAkey "$dir/$3-ca.key" -CAcreateserial \
-        -days 30 -extfile "$dir/$1.ext" -out "$dir/$1.pem" 2>/dev/null
+        -days 365 -extfile "$dir/$1.ext" -out "$dir/$1.pem" 2>/dev/null
     rm -f "$dir/$1.csr" "$dir/$1.ext"
 }
 

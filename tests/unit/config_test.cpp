@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/tls_files.hpp"
 #include "support/pki.hpp"
 
 using namespace std::chrono_literals;
@@ -656,16 +657,31 @@ TEST_CASE("keys with slashes and tildes are escaped in pointers", "[config]") {
     CHECK(errors_of(load)[0].pointer == "/sites/0/a~1b~0c");
 }
 
+// The examples name ca.pem, client.pem/.key, client.pfx and the client CA (client-ca.cer on
+// Windows, client-ca.pem on Linux) next to the config, as the test PKI's folder provides them.
+void provide_example_files(const Pki& pki) {
+    pki.write("client-ca.pem", read_text(pki.ca_cert));
+    auto ca = load_certificates(pki.ca_cert);
+    REQUIRE(ca.ok());
+    unsigned char* der = nullptr;
+    const int length = i2d_X509(ca.value().front().get(), &der);
+    REQUIRE(length > 0);
+    pki.write("client-ca.cer", std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
+    OPENSSL_free(der);
+}
+
 TEST_CASE("the shipped example configs parse without any issue", "[config][examples]") {
     const Pki& pki = shared_pki();
+    provide_example_files(pki);
     ScopedEnv password("CERTHEAL_PFX_PASSWORD", pki.pfx_password());
     const std::filesystem::path source_dir = CERTHEAL_SOURCE_DIR;
     const auto example = GENERATE(as<std::string>{}, "config/certheal.example.json", "config/examples/iis7.json",
                                   "config/examples/linux-nginx.json");
     CAPTURE(example);
-    // The examples name ca.pem, client.pem/.key and client.pfx next to the config, as the
-    // test PKI's folder provides them.
-    const auto load = parse(read_text(source_dir / example));
+    // The Windows examples re-sync LocalMachine stores, which only a Windows host has.
+    const bool windows_example = example != "config/examples/linux-nginx.json";
+    const ConfigContext context{"/default/state", windows_example};
+    const auto load = parse_config(read_text(source_dir / example), pki.dir() / "certheal.json", context);
     INFO(all_issues(load));
     CHECK(load.issues.empty());
     REQUIRE(load.config.has_value());
@@ -675,13 +691,15 @@ TEST_CASE("the shipped example configs parse without any issue", "[config][examp
 
 TEST_CASE("the main example describes the documented IIS repair", "[config][examples]") {
     const Pki& pki = shared_pki();
+    provide_example_files(pki);
     ScopedEnv password("CERTHEAL_PFX_PASSWORD", pki.pfx_password());
-    const auto load = parse(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config/certheal.example.json"));
+    const auto load = parse_config(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config/certheal.example.json"),
+                                   pki.dir() / "certheal.json", ConfigContext{"/default/state", true});
     REQUIRE(load.config.has_value());
     std::vector<std::string> descriptions;
     for (const Step& step : load.config->remediation.steps) descriptions.push_back(describe_step(step));
     CHECK(descriptions == std::vector<std::string>{
-                              "run C:\\Windows\\System32\\inetsrv\\iisca.exe",
+                              "trust_ca " + (pki.dir() / "client-ca.cer").string() + " into LocalMachine\\Root",
                               "stop_service IISADMIN with dependents",
                               "start_service W3SVC",
                               "restore_dependents",
