@@ -19,6 +19,7 @@
 
 #include "core/certificate_info.hpp"
 #include "core/tls_files.hpp"
+#include "core/text.hpp"
 
 namespace certheal {
 namespace {
@@ -65,14 +66,6 @@ std::string kind_of(const json& value) {
     }
 }
 
-std::string join(std::initializer_list<std::string_view> words) {
-    std::string text;
-    for (auto word : words) {
-        if (!text.empty()) text += ", ";
-        text += word;
-    }
-    return text;
-}
 
 // A Windows absolute path ("C:\\x", "C:/x", "\\\\server\\share", "\\\\?\\C:\\x") counts as
 // absolute on every platform, so a Windows config can be checked on a Linux desk.
@@ -626,8 +619,7 @@ public:
             if (std::find(kKinds.begin(), kKinds.end(), key) != kKinds.end()) kinds.push_back(key);
         }
         if (kinds.size() != 1) {
-            std::string found;
-            for (const auto& kind : kinds) found += (found.empty() ? "" : ", ") + kind;
+            const std::string found = join(kinds);
             error(pointer, "must have exactly one of " + join(kKinds) + "; " +
                                (kinds.empty() ? std::string("found none") : "found " + found));
             object(value, pointer, kKinds, {"timeout", "with_dependents"});
@@ -717,9 +709,7 @@ public:
         const auto found = std::find_if(stores.begin(), stores.end(),
                                         [&](std::string_view known) { return lower(known) == lower(*name); });
         if (found == stores.end()) {
-            std::string names;
-            for (auto known : stores) names += (names.empty() ? "" : ", ") + std::string(known);
-            error(pointer, "must name a LocalMachine certificate store (" + names + "), got " + show(value));
+            error(pointer, "must name a LocalMachine certificate store (" + join(stores) + "), got " + show(value));
             return std::nullopt;
         }
         if (!certificate_stores_) {
@@ -875,59 +865,6 @@ private:
 };
 
 }  // namespace
-
-namespace {
-constexpr std::string_view kind_name(const RunStep&) noexcept { return "run"; }
-constexpr std::string_view kind_name(const StopServiceStep&) noexcept { return "stop_service"; }
-constexpr std::string_view kind_name(const StartServiceStep&) noexcept { return "start_service"; }
-constexpr std::string_view kind_name(const RestoreDependentsStep&) noexcept { return "restore_dependents"; }
-constexpr std::string_view kind_name(const VerifyStep&) noexcept { return "verify"; }
-constexpr std::string_view kind_name(const TrustCaStep&) noexcept { return "trust_ca"; }
-constexpr std::string_view kind_name(const FixRootStoreStep&) noexcept { return "fix_root_store"; }
-
-constexpr std::array<std::string_view, 8> kCertificateStores{
-    "Root", "CA", "ClientAuthIssuer", "My", "TrustedPeople", "TrustedPublisher", "AuthRoot", "Disallowed"};
-}  // namespace
-
-std::string_view step_kind(const StepAction& action) noexcept {
-    return std::visit([](const auto& step) { return kind_name(step); }, action);
-}
-
-std::span<const std::string_view> known_certificate_stores() noexcept { return kCertificateStores; }
-
-std::string describe_step(const Step& step) {
-    std::string text(step_kind(step.action));
-    if (const auto* run = std::get_if<RunStep>(&step.action)) {
-        // Quoted only where a space would make the line ambiguous; certheal itself never
-        // builds a command line from this.
-        const auto word = [](const std::string& arg) {
-            const bool needs_quotes = arg.empty() || arg.find_first_of(" \t\"") != std::string::npos;
-            if (!needs_quotes) return arg;
-            std::string quoted = "\"";
-            for (char c : arg) quoted += c == '"' ? std::string("\\\"") : std::string(1, c);
-            return quoted + "\"";
-        };
-        text += " " + word(run->program.string());
-        for (const auto& arg : run->args) text += " " + word(arg);
-    } else if (const auto* stop = std::get_if<StopServiceStep>(&step.action)) {
-        text += " " + stop->service;
-        if (stop->with_dependents) text += " with dependents";
-    } else if (const auto* start = std::get_if<StartServiceStep>(&step.action)) {
-        text += " " + start->service;
-    } else if (const auto* verify = std::get_if<VerifyStep>(&step.action)) {
-        text += ": up to " + std::to_string(verify->attempts) + " probes, " + format_duration(verify->delay) + " apart";
-    } else if (const auto* trust = std::get_if<TrustCaStep>(&step.action)) {
-        text += " " + trust->certificate.string() + " into ";
-        if (const auto* store = std::get_if<CertificateStoreTarget>(&trust->target)) {
-            text += "LocalMachine\\" + store->store;
-        } else {
-            text += std::get<PemBundleTarget>(trust->target).bundle.string();
-        }
-    } else if (const auto* fix = std::get_if<FixRootStoreStep>(&step.action)) {
-        text += ": move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\" + fix->move_to;
-    }
-    return text;
-}
 
 std::string format_issue(const ConfigIssue& issue) {
     const std::string where = issue.pointer.empty() ? std::string("(config)") : issue.pointer;

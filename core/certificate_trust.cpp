@@ -1,4 +1,5 @@
 #include "core/certificate_trust.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -172,9 +173,8 @@ Result<RootStoreReport> fix_root_store(const FixRootStoreStep& step, Certificate
     if (!misplaced) return misplaced.error();
     const auto moved_so_far = [&report] {
         if (report.moved.empty()) return std::string();
-        std::string names;
-        for (const auto& moved : report.moved) names += (names.empty() ? "" : "; ") + moved.subject;
-        return " (already moved: " + names + ")";
+        return " (already moved: " +
+               join(report.moved, "; ", [](const CertificateSummary& moved) { return moved.subject; }) + ")";
     };
     for (const auto& certificate : misplaced.value()) {
         if (apply) {

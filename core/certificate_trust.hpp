@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/certificate_info.hpp"
 #include "core/certificate_stores.hpp"
 #include "core/ports.hpp"

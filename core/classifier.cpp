@@ -9,7 +9,6 @@
 namespace certheal {
 namespace {
 
-constexpr std::string_view kDefaultPattern = "403\\.7";
 // The default pattern must not match "403.16" or "403.17" (or "403.70"): those are other
 // IIS sub-statuses, so the digit after the 7 is excluded.
 constexpr const char* kGuardedDefaultPattern = "403\\.7(?![0-9])";
@@ -79,7 +78,7 @@ bool contains_case_insensitive(std::string_view haystack, std::string_view needl
 }
 
 bool body_matches_pattern(const std::string& body, const std::string& pattern) {
-    const bool is_default = pattern.empty() || pattern == kDefaultPattern;
+    const bool is_default = pattern.empty() || pattern == kDefaultRejectionPattern;
     try {
         const std::regex rejection(is_default ? std::string(kGuardedDefaultPattern) : pattern,
                                    std::regex::ECMAScript | std::regex::optimize);

@@ -46,9 +46,12 @@ struct ProbeObservation {
     std::string body;                           // what was read of the body (capped)
 };
 
+// The pattern that recognises IIS's "HTTP Error 403.7" in a 403's body when a site names none.
+inline constexpr std::string_view kDefaultRejectionPattern = "403\\.7";
+
 struct SiteRules {
     std::vector<int> expect_status{200};
-    std::string rejection_pattern = "403\\.7";  // ECMAScript regex searched in a 403's body
+    std::string rejection_pattern{kDefaultRejectionPattern};  // ECMAScript regex searched in a 403's body
 };
 
 struct Classification {

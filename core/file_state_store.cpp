@@ -1,4 +1,5 @@
 #include "core/file_state_store.hpp"
+#include "core/text.hpp"
 
 #include <cerrno>
 #include <fstream>
@@ -8,10 +9,6 @@
 namespace certheal {
 namespace {
 
-std::error_code last_os_error_or(std::errc fallback) {
-    const int saved = errno;
-    return saved != 0 ? std::error_code(saved, std::generic_category()) : std::make_error_code(fallback);
-}
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <filesystem>
 #include <map>
+#include <span>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -26,10 +27,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/tls_files.hpp"
 #include "core/certificate_info.hpp"
 #include "core/classifier.hpp"
+#include "core/text.hpp"
 
 namespace certheal {
 namespace {
@@ -241,7 +243,9 @@ public:
         const std::string host = strip_brackets(site_.host);
         const bool ip_host = is_ip_literal(host);
         // SNI carries the URL's host (never connect_to); RFC 6066 forbids IP addresses there.
-        if (!ip_host && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
+        // SSL_set_tlsext_host_name without its macro's C cast.
+        if (!ip_host && SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                 const_cast<char*>(host.c_str())) != 1) {
             fail_setup("could not set the TLS server name " + host + ": " + openssl_error_text());
             return;
         }
@@ -264,10 +268,9 @@ public:
     }
 
     void fail_setup(std::string what) {
-        while (!what.empty() && (what.back() == '.' || what.back() == ' ')) what.pop_back();
         observation_.phase = ProbePhase::tls;
         observation_.failure = TransportFailure::local_setup;
-        finish("Could not prepare the probe of " + site_.name + ": " + what + ".");
+        finish("Could not prepare the probe of " + site_.name + ": " + as_clause(std::move(what)) + ".");
     }
 
     // Finishes at once; the operations still pending come back aborted and find the
@@ -330,8 +333,8 @@ private:
         }
         begin_phase(ProbePhase::connect, options_.connect_limit);
         asio::async_connect(stream_->next_layer(), results,
-                            [self = shared_from_this()](const boost::system::error_code& ec, const tcp::endpoint& endpoint) {
-                                self->on_connected(ec, endpoint);
+                            [self = shared_from_this()](const boost::system::error_code& error, const tcp::endpoint& endpoint) {
+                                self->on_connected(error, endpoint);
                             });
     }
 
@@ -351,8 +354,8 @@ private:
             return;
         }
         begin_phase(ProbePhase::tls, options_.tls_limit);
-        stream_->async_handshake(ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& ec) {
-            self->on_handshake(ec);
+        stream_->async_handshake(ssl::stream_base::client, [self = shared_from_this()](const boost::system::error_code& error) {
+            self->on_handshake(error);
         });
     }
 
@@ -371,8 +374,8 @@ private:
         request_.set(http::field::user_agent, std::string("certheal/") + CERTHEAL_VERSION);
         request_.set(http::field::accept, "*/*");
         request_.set(http::field::connection, "close");
-        http::async_write(*stream_, request_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-            self->on_written(ec);
+        http::async_write(*stream_, request_, [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+            self->on_written(error);
         });
     }
 
@@ -385,8 +388,8 @@ private:
         }
         parser_.emplace();
         parser_->body_limit(options_.body_limit);
-        http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-            self->on_read(ec);
+        http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+            self->on_read(error);
         });
     }
 
@@ -577,8 +580,7 @@ private:
     std::string issuer_not_listed_sentence() const {
         const auto& names = *result_.client_ca_names;
         const std::size_t shown = std::min(names.size(), kCaNamesInSentence);
-        std::string accepted;
-        for (std::size_t index = 0; index < shown; ++index) accepted += (index == 0 ? "" : "; ") + names[index];
+        std::string accepted = join(std::span(names).first(shown), "; ");
         if (const std::size_t more = names.size() - shown + omitted_ca_names_; more > 0) {
             accepted += " (and " + std::to_string(more) + " more)";
         }
@@ -599,8 +601,8 @@ private:
                    ": the server refused certheal's client certificate itself (expired, not yet valid or revoked); "
                    "no re-sync of the server's trust cures that. Renew the client certificate.";
         }
-        std::string expected;
-        for (const int status : site_.expect_status) expected += (expected.empty() ? "" : ", ") + std::to_string(status);
+        const std::string expected =
+            join(site_.expect_status, ", ", [](int status) { return std::to_string(status); });
         return site_.host + " (" + peer_ + ") answered " + answer + " where " + expected + " was expected.";
     }
 
@@ -635,8 +637,8 @@ private:
 }  // namespace
 
 struct HttpsProber::Impl {
-    Impl(asio::io_context& io, ProberOptions options, CertificateStores* system_stores)
-        : io(io), options(options), system_stores(system_stores) {}
+    Impl(asio::io_context& context, ProberOptions prober_options, CertificateStores* stores)
+        : io(context), options(prober_options), system_stores(stores) {}
 
     // A failure to build the context is not cached: the files may be fixed by the next probe.
     Result<std::shared_ptr<ssl::context>> context_for(const SiteConfig& site) {

@@ -1,4 +1,5 @@
 #include "core/journal.hpp"
+#include "core/text.hpp"
 
 #include <cerrno>
 #include <chrono>
@@ -43,10 +44,6 @@ std::string string_field(const nlohmann::json& record, const char* key) {
     return found->get<std::string>();
 }
 
-std::error_code last_os_error_or(std::errc fallback) {
-    const int saved = errno;
-    return saved != 0 ? std::error_code(saved, std::generic_category()) : std::make_error_code(fallback);
-}
 
 }  // namespace
 

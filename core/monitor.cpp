@@ -9,6 +9,7 @@
 #include "core/certificate_trust.hpp"
 #include "core/tls_files.hpp"
 #include "core/journal.hpp"
+#include "core/text.hpp"
 
 namespace certheal {
 namespace {
@@ -17,20 +18,13 @@ constexpr auto kCertificateCheckInterval = std::chrono::hours(24);
 constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
 
 std::string join_names(const std::vector<SiteConfig>& sites) {
-    std::string names;
-    for (const auto& site : sites) {
-        if (!names.empty()) names += ", ";
-        names += site.name;
-    }
-    return names;
+    return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
 }
 
 // The probe's error as a clause inside a longer sentence: without its final period.
 std::string error_clause(const ProbeResult& result) {
     if (!result.error || result.error->empty()) return {};
-    std::string text = ": " + *result.error;
-    while (!text.empty() && (text.back() == '.' || text.back() == ' ')) text.pop_back();
-    return text;
+    return ": " + as_clause(*result.error);
 }
 
 std::string describe_outcome(const ProbeResult& result) {
@@ -98,7 +92,7 @@ void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
         auto found = sites_.find(site.name);
         if (found == sites_.end()) {
             auto [it, inserted] = sites_.emplace(
-                site.name, SiteState{site, SiteHealth(site.failure_threshold, site.success_threshold)});
+                site.name, SiteState(site, SiteHealth(site.failure_threshold, site.success_threshold)));
             schedule_probe(it->second, Duration::zero());
         } else {
             // Keep health and incident; new thresholds apply from the next probe on.

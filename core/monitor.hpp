@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/clock.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
@@ -79,6 +79,7 @@ public:
 
 private:
     struct SiteState {
+        SiteState(SiteConfig site, SiteHealth site_health) : config(std::move(site)), health(site_health) {}
         SiteConfig config;
         SiteHealth health;
         std::unique_ptr<TimerHandle> timer;

@@ -4,6 +4,7 @@
 
 #include "core/certificate_trust.hpp"
 #include "core/tls_files.hpp"
+#include "core/text.hpp"
 
 namespace certheal {
 namespace {
@@ -14,11 +15,9 @@ std::string client_certificate_file(const ClientCert& client_cert) {
 }
 
 std::string names_of(const std::vector<CertificateSummary>& certificates) {
-    std::string names;
-    for (const auto& certificate : certificates) {
-        names += (names.empty() ? "" : "; ") + certificate.subject + " (SHA-1 " + certificate.sha1 + ")";
-    }
-    return names;
+    return join(certificates, "; ", [](const CertificateSummary& certificate) {
+        return certificate.subject + " (SHA-1 " + certificate.sha1 + ")";
+    });
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 #include <optional>
 #include <string>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/clock.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"

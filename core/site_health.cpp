@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 
 namespace certheal {
 

@@ -127,7 +127,7 @@ std::string render_metrics(const MonitorStatus& status) {
 }
 
 struct StatusServer::Impl : std::enable_shared_from_this<StatusServer::Impl> {
-    Impl(asio::io_context& io, StatusSource source) : acceptor(io), source(std::move(source)) {}
+    Impl(asio::io_context& io, StatusSource status_source) : acceptor(io), source(std::move(status_source)) {}
 
     void accept() {
         acceptor.async_accept([self = shared_from_this()](beast::error_code error, tcp::socket socket) {

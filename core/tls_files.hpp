@@ -14,7 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/result.hpp"
 
 namespace certheal {

@@ -1,6 +1,7 @@
 #include "core/workflow.hpp"
 
 #include "core/certificate_trust.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -19,21 +20,6 @@ std::string seconds_text(Duration duration) {
     return buffer;
 }
 
-// A sentence from a port's failure message: ports write sentences, but make sure it ends like one.
-std::string as_sentence(std::string text) {
-    if (text.empty()) return "The call failed without saying why.";
-    if (text.back() != '.' && text.back() != '!' && text.back() != '?') text += '.';
-    return text;
-}
-
-std::string list_text(const std::vector<std::string>& items) {
-    std::string text;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i > 0) text += i + 1 == items.size() ? " and " : ", ";
-        text += items[i];
-    }
-    return text;
-}
 
 // Work for the pool must not throw across threads; a port that throws is reported as a failure.
 template <class T, class Call>

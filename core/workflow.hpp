@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "core/config_model.hpp"
 #include "core/certificate_stores.hpp"
 #include "core/clock.hpp"
 #include "core/events.hpp"

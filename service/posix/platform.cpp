@@ -71,7 +71,7 @@ void wait_for_stop(const std::shared_ptr<SignalWatch>& watch,
                                        const boost::system::error_code& error, int signal_number) {
         if (error) return;
         handler(ControlRequest::stop, signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-        if (auto watch = weak.lock()) wait_for_stop(watch, handler);
+        if (auto alive = weak.lock()) wait_for_stop(alive, handler);
     });
 }
 
@@ -81,7 +81,7 @@ void wait_for_reload(const std::shared_ptr<SignalWatch>& watch,
         [weak = std::weak_ptr<SignalWatch>(watch), handler](const boost::system::error_code& error, int) {
             if (error) return;
             handler(ControlRequest::reload, "SIGHUP");
-            if (auto watch = weak.lock()) wait_for_reload(watch, handler);
+            if (auto alive = weak.lock()) wait_for_reload(alive, handler);
         });
 }
 }  // namespace

@@ -1,4 +1,6 @@
 #include "service/posix/systemd_service_manager.hpp"
+#include "core/duration.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -40,18 +42,7 @@ bool is_unit_name_char(char c) {
            c == '_' || c == '-' || c == '\\' || c == ':';
 }
 
-std::string describe(Duration duration) {
-    const auto ms = duration.count();
-    if (ms % 60000 == 0 && ms >= 60000) return std::to_string(ms / 60000) + "m";
-    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-    return std::to_string(ms) + "ms";
-}
 
-std::string joined(const std::vector<std::string>& items) {
-    std::string text;
-    for (const auto& item : items) text += (text.empty() ? "" : ", ") + item;
-    return text;
-}
 
 std::string one_line(std::string_view text) {
     std::string flat(trim(text));
@@ -170,7 +161,7 @@ Result<ProcessOutcome> SystemdServiceManager::systemctl(Call& call, const std::v
     const auto left = std::chrono::duration_cast<Duration>(call.deadline - SteadyClock::now());
     if (left <= Duration::zero()) {
         return Failure{std::make_error_code(std::errc::timed_out),
-                       call.doing() + " did not finish within its " + describe(call.timeout) +
+                       call.doing() + " did not finish within its " + format_duration(call.timeout) +
                            " timeout; certheal gave up before `" + command + "`. Check the service with `systemctl status " +
                            systemd_unit_name(call.service) + "`."};
     }
@@ -186,7 +177,7 @@ Result<ProcessOutcome> SystemdServiceManager::systemctl(Call& call, const std::v
     }
     if (outcome.timed_out) {
         return Failure{std::make_error_code(std::errc::timed_out),
-                       "`" + command + "` did not finish within the " + describe(call.timeout) + " timeout for " +
+                       "`" + command + "` did not finish within the " + format_duration(call.timeout) + " timeout for " +
                            call.doing() + "; certheal killed it. Check the unit with `systemctl status`."};
     }
     if (must_succeed && outcome.exit_code != 0) {
@@ -251,7 +242,7 @@ Result<std::vector<std::string>> SystemdServiceManager::stop_service(const std::
                 if (auto stop = systemctl(call, {"stop", order[i]}, /*must_succeed=*/true); !stop) {
                     auto failure = stop.error();
                     if (!stopped.empty()) {
-                        failure.message += " certheal had already stopped " + joined(stopped) +
+                        failure.message += " certheal had already stopped " + join(stopped) +
                                            "; start them again once " + service + " is sorted out.";
                     }
                     return failure;
@@ -262,7 +253,7 @@ Result<std::vector<std::string>> SystemdServiceManager::stop_service(const std::
     }
     if (auto stop = systemctl(call, {"stop", unit}, /*must_succeed=*/true); !stop) {
         auto failure = stop.error();
-        if (!stopped.empty()) failure.message += " certheal had already stopped its dependents " + joined(stopped) + ".";
+        if (!stopped.empty()) failure.message += " certheal had already stopped its dependents " + join(stopped) + ".";
         return failure;
     }
     return stopped;
@@ -318,7 +309,7 @@ Result<Done> SystemdServiceManager::start_service(const std::string& service, Du
         }
     }
     return Failure{std::make_error_code(std::errc::timed_out),
-                   "Service " + service + " did not become active within " + describe(timeout) +
+                   "Service " + service + " did not become active within " + format_duration(timeout) +
                        "; systemd last reported it as " + last_state + ". See `systemctl status " + unit + "`."};
 }
 

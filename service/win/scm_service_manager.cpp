@@ -9,9 +9,10 @@
 #include <mutex>
 #include <set>
 
-#include "config/config.hpp"  // format_duration
+#include "core/duration.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
+#include "core/text.hpp"
 
 namespace certheal::win {
 namespace {
@@ -387,9 +388,7 @@ std::vector<std::string> to_utf8_list(const std::vector<std::wstring>& names) {
 }
 
 std::string joined(const std::vector<std::string>& names) {
-    std::string text;
-    for (const auto& name : names) text += (text.empty() ? "" : ", ") + quoted(name);
-    return text;
+    return join(names, ", ", [](const std::string& name) { return quoted(name); });
 }
 
 }  // namespace

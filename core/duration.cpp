@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "config/config.hpp"
+#include "core/duration.hpp"
 
 namespace certheal {
 namespace {
