@@ -1,6 +1,6 @@
 #pragma once
-// The JSON-lines journal (<state_dir>/journal.jsonl) that `certheal history` reads, plus the
-// time and incident-id formats every record shares. See /work/shared/INTERFACE.md ("Journal").
+// The JSON-lines journal (<state_dir>/journal.jsonl) that `certheal history` reads. See
+// /work/shared/INTERFACE.md ("Journal"); its time format is core/time_format.hpp's.
 
 #include <cstddef>
 #include <filesystem>
@@ -17,17 +17,6 @@
 #include "core/result.hpp"
 
 namespace certheal {
-
-// "2026-11-24T22:31:05.123Z": UTC, millisecond precision (sub-millisecond time is truncated).
-std::string format_time_utc(TimePoint time);
-
-// Reads back "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (the fraction may have any number of digits;
-// beyond milliseconds it is truncated). Anything else, including a missing 'Z', is nullopt.
-std::optional<TimePoint> parse_time_utc(std::string_view text);
-
-// "20261124T223105-1": the UTC second the incident began and a per-process sequence number,
-// so ids sort by time and stay unique when two incidents start within one second.
-std::string make_incident_id(TimePoint started, int sequence);
 
 // The journal file inside a state folder.
 std::filesystem::path journal_path(const std::filesystem::path& state_dir);

@@ -8,7 +8,7 @@
 #include "core/certificate_info.hpp"
 #include "core/certificate_trust.hpp"
 #include "core/tls_files.hpp"
-#include "core/journal.hpp"
+#include "core/time_format.hpp"
 #include "core/text.hpp"
 
 namespace certheal {

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/journal.hpp"
+#include "core/time_format.hpp"
 
 namespace certheal {
 namespace {

@@ -8,6 +8,7 @@
 #include "core/file_state_store.hpp"
 #include "core/https_prober.hpp"
 #include "core/journal.hpp"
+#include "core/time_format.hpp"
 #include "core/monitor.hpp"
 #include "core/status_server.hpp"
 #include "service/cli.hpp"

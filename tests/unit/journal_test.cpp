@@ -9,6 +9,7 @@
 
 #include "support/pki.hpp"
 #include "core/journal.hpp"
+#include "core/time_format.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
