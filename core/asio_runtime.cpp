@@ -36,6 +36,8 @@ AsioClock::AsioClock(boost::asio::io_context& io) : io_(io) {}
 
 TimePoint AsioClock::now() const { return std::chrono::system_clock::now(); }
 
+MonotonicTime AsioClock::monotonic_now() const { return std::chrono::steady_clock::now(); }
+
 std::unique_ptr<TimerHandle> AsioClock::after(Duration delay, std::function<void()> callback) {
     auto state = std::make_shared<TimerState>(io_);
     state->timer.expires_after(delay);

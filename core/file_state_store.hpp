@@ -1,5 +1,5 @@
 #pragma once
-// The remediator's persisted state (attempt history, circuit) in <state_dir>/state.json.
+// The repair policy's persisted state (attempt history, circuit) in <state_dir>/state.json.
 
 #include <filesystem>
 #include <functional>

@@ -233,7 +233,7 @@ public:
     void start() {
         if (finished_) return;
         if (cancelled_) {
-            finish(stopped_sentence());
+            finish(interruption_sentence());
             return;
         }
         stream_.emplace(io_, *context_);
@@ -279,7 +279,7 @@ public:
     void cancel() {
         if (finished_) return;
         cancelled_ = true;
-        if (stream_ || phase_generation_ > 0) finish(stopped_sentence());
+        if (stream_ || phase_generation_ > 0) finish(interruption_sentence());
     }
 
     bool finished() const noexcept { return finished_; }
@@ -309,7 +309,7 @@ private:
         case ProbePhase::tls: result_.timings.tls_ms = elapsed; break;
         case ProbePhase::response: result_.timings.response_ms = elapsed; break;
         }
-        finish(stopped_sentence());
+        finish(interruption_sentence());
     }
 
     double end_phase() { return milliseconds_between(phase_started_, SteadyClock::now()); }
@@ -325,7 +325,7 @@ private:
         result_.timings.resolve_ms = end_phase();
         if (ec || results.empty()) {
             if (!interrupted()) observation_.failure = TransportFailure::name_not_resolved;
-            finish(interrupted() ? stopped_sentence()
+            finish(interrupted() ? interruption_sentence()
                                  : "Resolving " + site_.connect_to.value_or(site_.host) + " for site " + site_.name +
                                        " failed: " + (ec ? ec.message() : std::string("no address")) +
                                        ". Check the name and the DNS server.");
@@ -348,7 +348,7 @@ private:
         }
         if (ec) {
             if (!interrupted()) observation_.failure = transport_failure(ec);
-            finish(interrupted() ? stopped_sentence()
+            finish(interrupted() ? interruption_sentence()
                                  : "Connecting to " + site_.host + " (" + peer_ + ") failed: " + ec.message() +
                                        ". Check that the site's web server is running and listening.");
             return;
@@ -409,7 +409,7 @@ private:
 
     void finish_with_tls_failure(const boost::system::error_code& ec, const std::string& context) {
         if (interrupted()) {
-            finish(stopped_sentence());
+            finish(interruption_sentence());
             return;
         }
         observation_.failure = transport_failure(ec);
@@ -476,9 +476,9 @@ private:
 
     bool interrupted() const noexcept { return timed_out_ || cancelled_; }
 
-    std::string stopped_sentence() {
+    // Why the probe ended early: certheal is stopping, or the deadline passed.
+    std::string interruption_sentence() const {
         if (cancelled_) return "The probe of " + site_.name + " was cancelled because certheal is stopping.";
-        observation_.failure = TransportFailure::timed_out;
         const auto limit = std::chrono::duration_cast<Duration>(SteadyClock::now() - started_);
         std::string waiting_for;
         switch (observation_.phase) {
@@ -496,7 +496,8 @@ private:
         finished_ = true;
         timer_.cancel();
         abort_io();
-        if (cancelled_) observation_.failure = TransportFailure::timed_out;
+        // However the last operation came back, an interrupted probe is classified as one.
+        if (interrupted()) observation_.failure = TransportFailure::timed_out;
         observation_.server_requested_client_cert = trace_.certificate_requested;
         if (stream_) {
             SSL* ssl = stream_->native_handle();

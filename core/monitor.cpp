@@ -44,13 +44,12 @@ Monitor::Monitor(MonitorPorts ports) : ports_(ports) {}
 
 Monitor::~Monitor() = default;
 
-void Monitor::emit(EventId id, const std::string& site, const std::string& incident, std::string message,
-                   nlohmann::json details) {
+void Monitor::emit(EventId id, const EventSubject& about, std::string message, nlohmann::json details) {
     Event event;
     event.id = id;
     event.time = ports_.clock.now();
-    event.site = site;
-    event.incident = incident;
+    event.site = about.site;
+    event.incident = about.incident;
     event.message = std::move(message);
     event.details = std::move(details);
     ports_.events.emit(event);
@@ -59,13 +58,13 @@ void Monitor::emit(EventId id, const std::string& site, const std::string& incid
 void Monitor::start(Config config) {
     config_ = std::move(config);
     running_ = true;
-    remediator_ = std::make_unique<Remediator>(config_.remediation, ports_.clock, ports_.state, ports_.events);
-    const auto state_warning = remediator_->load();
+    policy_ = std::make_unique<RepairPolicy>(config_.remediation, ports_.clock, ports_.state, ports_.events);
+    const auto state_warning = policy_->load();
     workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
                                                          ports_.prober, ports_.clock, ports_.events, ports_.stores,
                                                          ports_.files});
 
-    emit(EventId::service_started, "", "",
+    emit(EventId::service_started, {},
          "certheal " CERTHEAL_VERSION " started with configuration " + config_.source.string() + " and monitors " +
              std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + "." +
              (config_.remediation.dry_run ? " Dry run is on: repairs are only logged, nothing is changed." : "") +
@@ -76,7 +75,7 @@ void Monitor::start(Config config) {
           {"remediation_enabled", config_.remediation.enabled},
           {"version", CERTHEAL_VERSION}});
     if (state_warning) {
-        emit(EventId::repair_skipped, "", "", *state_warning + " The repair budget starts afresh.",
+        emit(EventId::repair_skipped, {}, *state_warning + " The repair budget starts afresh.",
              {{"reason", "state_reset"}});
     }
 
@@ -122,9 +121,9 @@ void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
 void Monitor::reload(Config config) {
     config_ = std::move(config);
     // The attempt history and the circuit stay: a reload never grants a fresh budget.
-    remediator_->update_config(config_.remediation);
+    policy_->update_config(config_.remediation);
     install_sites(config_.sites);
-    emit(EventId::config_reloaded, "", "",
+    emit(EventId::config_reloaded, {},
          "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
              std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + ".",
          {{"config", config_.source.string()}, {"sites", config_.sites.size()}});
@@ -166,36 +165,36 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         return;
     }
 
-    remediator_->tick();  // records circuit_closed on time once the quiet period has passed
+    policy_->tick();  // records circuit_closed on time once the quiet period has passed
     ++site.probes;
-    const auto observation = observe(result, site.config);
-    if (observation != SiteHealth::Observation::healthy) ++site.failed_probes;
+    const auto reading = reading_of(result, site.config);
+    if (reading != SiteHealth::Reading::healthy) ++site.failed_probes;
     site.last_result = result;
     const bool was_confirmed = site.health.symptom_confirmed();
-    const auto transition = site.health.record(observation);
+    const auto transition = site.health.record(reading);
 
     if (transition == SiteHealth::Transition::symptom_confirmed) {
         site.incident = next_incident_id();
         site.evidence = result;
         site.last_skip_reason.clear();
         site.dry_run_reported = false;
-        emit(EventId::symptom_confirmed, site.config.name, site.incident,
+        emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
              "Site " + site.config.name + " (" + site.config.url + ") failed " +
                  std::to_string(site.config.failure_threshold) + " probe(s) in a row with " +
                  describe_outcome(result) + error_clause(result) +
                  ". certheal treats this as the client-certificate symptom and considers a repair.",
              probe_evidence(result));
     } else if (transition == SiteHealth::Transition::recovered) {
-        emit(EventId::site_recovered, site.config.name, site.incident,
+        emit(EventId::site_recovered, {.site = site.config.name, .incident = site.incident},
              "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
                  std::to_string(site.config.success_threshold) + " good probe(s); incident " + site.incident +
                  " is closed.",
              probe_evidence(result));
         site.incident.clear();
         site.evidence.reset();
-    } else if (observation != SiteHealth::Observation::healthy && !was_confirmed) {
-        const bool symptom = observation == SiteHealth::Observation::symptomatic;
-        emit(EventId::probe_failed, site.config.name, "",
+    } else if (reading != SiteHealth::Reading::healthy && !was_confirmed) {
+        const bool symptom = reading == SiteHealth::Reading::symptomatic;
+        emit(EventId::probe_failed, {.site = site.config.name},
              "Probe of site " + site.config.name + " (" + site.config.url + ") returned " + describe_outcome(result) +
                  error_clause(result) + "." +
                  (symptom ? " " + std::to_string(site.health.consecutive_symptomatic()) + " of " +
@@ -209,7 +208,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
              }());
     }
 
-    if (site.health.symptom_confirmed() && observation == SiteHealth::Observation::symptomatic) {
+    if (site.health.symptom_confirmed() && reading == SiteHealth::Reading::symptomatic) {
         consider_repair(site);
     }
     // consider_repair may have started a repair; the next regular probe still gets scheduled
@@ -219,33 +218,33 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
 }
 
 void Monitor::report_storage_warning() {
-    if (auto warning = remediator_->take_storage_warning()) {
-        emit(EventId::repair_skipped, "", "", *warning, {{"reason", "state_not_saved"}});
+    if (auto warning = policy_->take_storage_warning()) {
+        emit(EventId::repair_skipped, {}, *warning, {{"reason", "state_not_saved"}});
     }
 }
 
-void Monitor::report_skip(SiteState& site, const Remediator::Decision& decision) {
+void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
     std::string reason;
     switch (decision.verdict) {
-        case Remediator::Decision::Verdict::disabled: reason = "disabled"; break;
-        case Remediator::Decision::Verdict::busy: reason = "busy"; break;
-        case Remediator::Decision::Verdict::cooldown: reason = "cooldown"; break;
-        case Remediator::Decision::Verdict::budget_spent: reason = "budget"; break;
-        case Remediator::Decision::Verdict::circuit_open: reason = "circuit"; break;
-        case Remediator::Decision::Verdict::allowed: reason = "dry_run"; break;
+        case RepairPolicy::Decision::Verdict::disabled: reason = "disabled"; break;
+        case RepairPolicy::Decision::Verdict::busy: reason = "busy"; break;
+        case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
+        case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
+        case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
+        case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
     }
     if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
     site.last_skip_reason = reason;
     nlohmann::json details = {{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}};
     if (decision.retry_after) details["retry_after"] = format_time_utc(*decision.retry_after);
-    emit(EventId::repair_skipped, site.config.name, site.incident,
+    emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident},
          "certheal did not repair site " + site.config.name + ": " + decision.reason_sentence, std::move(details));
 }
 
 void Monitor::consider_repair(SiteState& trigger) {
     if (stopping_) return;
     if (!config_.remediation.enabled) {
-        report_skip(trigger, {Remediator::Decision::Verdict::disabled, std::nullopt,
+        report_skip(trigger, {RepairPolicy::Decision::Verdict::disabled, std::nullopt,
                               "remediation is disabled in the configuration, so certheal only reports. Repair the "
                               "site by hand or set remediation.enabled to true."});
         return;
@@ -253,8 +252,8 @@ void Monitor::consider_repair(SiteState& trigger) {
     if (workflow_->running()) return;  // the running repair verifies every confirmed site
     if (config_.remediation.dry_run && trigger.dry_run_reported) return;
 
-    auto decision = remediator_->request(trigger.incident, config_.remediation.dry_run);
-    if (decision.verdict != Remediator::Decision::Verdict::allowed) {
+    auto decision = policy_->request(trigger.incident, config_.remediation.dry_run);
+    if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
         report_skip(trigger, decision);
         return;
     }
@@ -275,23 +274,22 @@ void Monitor::start_repair(SiteState& trigger) {
     for (const auto& step : config_.remediation.steps) steps.push_back(describe_step(step));
 
     repair_incident_ = trigger.incident;
-    repair_started_at_ = ports_.clock.now();
     if (dry_run) {
         trigger.dry_run_reported = true;
-        report_skip(trigger, {Remediator::Decision::Verdict::allowed, std::nullopt,
+        report_skip(trigger, {RepairPolicy::Decision::Verdict::allowed, std::nullopt,
                               "dry run is on. The " + std::to_string(steps.size()) +
                                   " repair step(s) are logged as \"would run\" and nothing is changed."});
     } else {
         ++repairs_started_;
-        emit(EventId::repair_started, trigger.config.name, trigger.incident,
+        emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
              "certheal started repair " + trigger.incident + " for site(s) " + join_names(to_verify) + " with " +
                  std::to_string(steps.size()) + " step(s); attempt " +
-                 std::to_string(remediator_->attempts_in_window()) + " of " +
+                 std::to_string(policy_->attempts_in_window()) + " of " +
                  std::to_string(config_.remediation.max_attempts) + " in the current window.",
              {{"sites", names},
               {"steps", steps},
               {"dry_run", false},
-              {"attempts_in_window", remediator_->attempts_in_window()},
+              {"attempts_in_window", policy_->attempts_in_window()},
               {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}});
     }
     const std::string incident = trigger.incident;
@@ -307,14 +305,14 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
         const bool succeeded = outcome.succeeded && !outcome.cancelled;
         if (succeeded) {
             ++repairs_succeeded_;
-            emit(EventId::repair_succeeded, "", incident,
+            emit(EventId::repair_succeeded, {.incident = incident},
                  "Repair " + incident + " succeeded in " + std::to_string(duration_ms) +
                      " ms: every step ran and the affected sites were verified healthy.",
-                 {{"duration_ms", duration_ms}, {"attempts_in_window", remediator_->attempts_in_window()}});
+                 {{"duration_ms", duration_ms}, {"attempts_in_window", policy_->attempts_in_window()}});
         } else {
             ++repairs_failed_;
             std::string step_text = outcome.failed_step ? "step " + std::to_string(*outcome.failed_step + 1) : "";
-            emit(EventId::repair_failed, "", incident,
+            emit(EventId::repair_failed, {.incident = incident},
                  outcome.cancelled
                      ? "Repair " + incident + " was abandoned because certheal is stopping; check the services and "
                                               "sites by hand."
@@ -325,16 +323,16 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
                   {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
                   {"error", outcome.error},
                   {"cancelled", outcome.cancelled},
-                  {"attempts_in_window", remediator_->attempts_in_window()}});
+                  {"attempts_in_window", policy_->attempts_in_window()}});
         }
     }
-    remediator_->finished(incident, outcome.succeeded && !outcome.cancelled);
+    policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
     report_storage_warning();
 
     if (stopping_) {
         auto done = std::move(on_stopped_);
         on_stopped_ = nullptr;
-        emit(EventId::service_stopped, "", "", "certheal stopped (" + stop_reason_ + ").",
+        emit(EventId::service_stopped, {}, "certheal stopped (" + stop_reason_ + ").",
              {{"reason", stop_reason_}});
         if (done) done();
         return;
@@ -357,7 +355,7 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
         workflow_->cancel();
         return;
     }
-    emit(EventId::service_stopped, "", "", "certheal stopped (" + stop_reason_ + ").", {{"reason", stop_reason_}});
+    emit(EventId::service_stopped, {}, "certheal stopped (" + stop_reason_ + ").", {{"reason", stop_reason_}});
     if (done) done();
 }
 
@@ -371,7 +369,7 @@ void Monitor::check_certificates() {
         const auto expires = not_after(*identity.value().certificate);
         if (expires - now > kCertificateWarningHorizon) continue;
         const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
-        emit(EventId::certificate_expiring, site.name, "",
+        emit(EventId::certificate_expiring, {.site = site.name},
              "The client certificate that certheal presents to site " + site.name +
                  (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
                  std::to_string(days_left) + " day(s) left). Renew it and update the configuration.",
@@ -393,7 +391,7 @@ void Monitor::check_root_store() {
                                   const auto& summary = certificate.summary;
                                   still_there.insert(summary.sha1);
                                   if (!reported_root_certificates_.insert(summary.sha1).second) continue;
-                                  emit(EventId::root_store_misplaced, "", "", misplaced_root_sentence(summary),
+                                  emit(EventId::root_store_misplaced, {}, misplaced_root_sentence(summary),
                                        {{"subject", summary.subject},
                                         {"issuer", summary.issuer},
                                         {"sha1", summary.sha1},
@@ -416,8 +414,8 @@ MonitorStatus Monitor::status() const {
                                 site.failed_probes});
     }
     status.repair_running = workflow_ && workflow_->running();
-    status.circuit_open = remediator_ && remediator_->circuit_open();
-    status.attempts_in_window = remediator_ ? remediator_->attempts_in_window() : 0;
+    status.circuit_open = policy_ && policy_->circuit_open();
+    status.attempts_in_window = policy_ ? policy_->attempts_in_window() : 0;
     status.repairs_started = repairs_started_;
     status.repairs_succeeded = repairs_succeeded_;
     status.repairs_failed = repairs_failed_;

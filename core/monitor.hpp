@@ -1,6 +1,6 @@
 #pragma once
 // The monitor: schedules the probes of every site, feeds each site's hysteresis, opens an
-// incident when a symptom is confirmed, asks the host-wide remediator for a repair and runs
+// incident when a symptom is confirmed, asks the host-wide repair policy for a repair and runs
 // the workflow, and records every step as an event. Everything runs on the monitor's one
 // thread (the io_context behind `Clock`); blocking work goes through the WorkerPool.
 
@@ -17,7 +17,7 @@
 #include "core/clock.hpp"
 #include "core/events.hpp"
 #include "core/ports.hpp"
-#include "core/remediator.hpp"
+#include "core/repair_policy.hpp"
 #include "core/site_health.hpp"
 #include "core/workflow.hpp"
 
@@ -100,21 +100,25 @@ private:
     void consider_repair(SiteState& trigger);
     void start_repair(SiteState& trigger);
     void on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome);
-    void report_skip(SiteState& site, const Remediator::Decision& decision);
+    void report_skip(SiteState& site, const RepairPolicy::Decision& decision);
     void report_storage_warning();
     void check_certificates();
     void check_root_store();
     std::string next_incident_id();
-    void emit(EventId id, const std::string& site, const std::string& incident, std::string message,
+    // Who an event is about; named fields, so a site can never be passed as an incident.
+    struct EventSubject {
+        std::string site = {};      // empty: not about one site
+        std::string incident = {};  // empty: not part of an incident
+    };
+    void emit(EventId id, const EventSubject& about, std::string message,
               nlohmann::json details = nlohmann::json::object());
 
     MonitorPorts ports_;
     Config config_;
     std::map<std::string, SiteState> sites_;
-    std::unique_ptr<Remediator> remediator_;
+    std::unique_ptr<RepairPolicy> policy_;
     std::unique_ptr<Workflow> workflow_;
     std::string repair_incident_;  // incident of the repair that is running, if any
-    TimePoint repair_started_at_{};
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
     std::function<void()> on_stopped_;

@@ -60,7 +60,7 @@ public:
                                        Duration timeout, std::stop_token cancel) = 0;
 };
 
-// --- persisted remediator state (attempt history, circuit) --------------------------
+// --- persisted repair policy state (attempt history, circuit) --------------------------
 class StateStore {
 public:
     virtual ~StateStore() = default;

@@ -9,9 +9,9 @@ namespace certheal {
 SiteHealth::SiteHealth(int failure_threshold, int success_threshold)
     : failure_threshold_(std::max(failure_threshold, 1)), success_threshold_(std::max(success_threshold, 1)) {}
 
-SiteHealth::Transition SiteHealth::record(Observation observation) {
-    switch (observation) {
-        case Observation::healthy:
+SiteHealth::Transition SiteHealth::record(Reading reading) {
+    switch (reading) {
+        case Reading::healthy:
             symptomatic_streak_ = 0;
             ++healthy_streak_;
             if (confirmed_ && healthy_streak_ >= success_threshold_) {
@@ -19,7 +19,7 @@ SiteHealth::Transition SiteHealth::record(Observation observation) {
                 return Transition::recovered;
             }
             return Transition::none;
-        case Observation::symptomatic:
+        case Reading::symptomatic:
             healthy_streak_ = 0;
             ++symptomatic_streak_;
             if (!confirmed_ && symptomatic_streak_ >= failure_threshold_) {
@@ -27,7 +27,7 @@ SiteHealth::Transition SiteHealth::record(Observation observation) {
                 return Transition::symptom_confirmed;
             }
             return Transition::none;
-        case Observation::other_failure:
+        case Reading::other_failure:
             // A timeout or a bad server certificate is not the desync symptom, so it must not
             // count towards a repair; it is not health either, so it cannot clear one.
             symptomatic_streak_ = 0;
@@ -37,10 +37,10 @@ SiteHealth::Transition SiteHealth::record(Observation observation) {
     return Transition::none;
 }
 
-SiteHealth::Observation observe(const ProbeResult& result, const SiteConfig& site) {
-    if (result.cls == ProbeClass::healthy) return SiteHealth::Observation::healthy;
-    if (site.symptoms.contains(result.cls)) return SiteHealth::Observation::symptomatic;
-    return SiteHealth::Observation::other_failure;
+SiteHealth::Reading reading_of(const ProbeResult& result, const SiteConfig& site) {
+    if (result.cls == ProbeClass::healthy) return SiteHealth::Reading::healthy;
+    if (site.symptoms.contains(result.cls)) return SiteHealth::Reading::symptomatic;
+    return SiteHealth::Reading::other_failure;
 }
 
 }  // namespace certheal

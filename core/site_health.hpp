@@ -10,7 +10,7 @@ struct SiteConfig;  // config/config.hpp
 
 class SiteHealth {
 public:
-    enum class Observation {
+    enum class Reading {
         healthy,
         symptomatic,    // a class listed in the site's symptoms
         other_failure,  // unhealthy but not the symptom: breaks both streaks, changes nothing else
@@ -21,7 +21,7 @@ public:
     SiteHealth(int failure_threshold, int success_threshold);
 
     // Confirms at most once per episode: while confirmed, further symptomatic probes return none.
-    Transition record(Observation observation);
+    Transition record(Reading reading);
 
     bool symptom_confirmed() const noexcept { return confirmed_; }
     int consecutive_symptomatic() const noexcept { return symptomatic_streak_; }
@@ -35,6 +35,6 @@ private:
     int healthy_streak_ = 0;
 };
 
-SiteHealth::Observation observe(const ProbeResult& result, const SiteConfig& site);
+SiteHealth::Reading reading_of(const ProbeResult& result, const SiteConfig& site);
 
 }  // namespace certheal

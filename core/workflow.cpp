@@ -84,7 +84,7 @@ public:
     bool finished() const { return finished_; }
 
     void begin() {
-        started_at_ = ports_.clock.now();
+        started_at_ = ports_.clock.monotonic_now();
         next_step();
     }
 
@@ -122,8 +122,8 @@ private:
     };
 
     const Step& step() const { return steps_[index_]; }
-    Duration since(TimePoint start) const {
-        return std::chrono::duration_cast<Duration>(ports_.clock.now() - start);
+    Duration since(MonotonicTime start) const {
+        return std::chrono::duration_cast<Duration>(ports_.clock.monotonic_now() - start);
     }
     std::weak_ptr<Run> weak() { return weak_from_this(); }
 
@@ -140,7 +140,7 @@ private:
                 finish(Outcome{true, false, std::nullopt, {}, since(started_at_)});
                 return;
             }
-            step_started_at_ = ports_.clock.now();
+            step_started_at_ = ports_.clock.monotonic_now();
             if (dry_run_ && !inspected_in_dry_run(step().action)) {
                 emit_dry_run_step();
                 ++index_;
@@ -151,6 +151,8 @@ private:
         }
     }
 
+    // A step that succeeded is reported as such even when a cancel came meanwhile; next_step()
+    // then sees the cancel and stops the workflow.
     void step_succeeded(StepReport report) {
         emit_step(EventId::step_succeeded, report);
         ++index_;
@@ -179,16 +181,6 @@ private:
         report.summary = "certheal cancelled this step because it is stopping.";
         report.code = std::make_error_code(std::errc::operation_canceled);
         step_failed(std::move(report));
-    }
-
-    // After a step returns with cancel requested: a step that succeeded is reported as such,
-    // then the workflow stops; a step that failed goes through step_failed.
-    void after_step(bool ok, StepReport report) {
-        if (!ok) {
-            step_failed(std::move(report));
-            return;
-        }
-        step_succeeded(std::move(report));  // next_step() sees cancel_requested_ and finishes
     }
 
     void finish_cancelled(std::optional<std::size_t> during_step) {
@@ -335,7 +327,7 @@ private:
             return;
         }
         report.summary = program + " exited with code 0";
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     // --- services -----------------------------------------------------------------------
@@ -375,7 +367,7 @@ private:
         report.summary = dependents.empty()
                              ? "stopped " + stop.service
                              : "stopped " + stop.service + " after its running dependents " + list_text(dependents);
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     void begin_step(const StartServiceStep& start) {
@@ -401,7 +393,7 @@ private:
         }
         report.services = std::vector<std::string>{start.service};
         report.summary = "started " + start.service;
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     // --- restore_dependents ---------------------------------------------------------------
@@ -416,7 +408,7 @@ private:
             StepReport report;
             report.services = std::vector<std::string>{};
             report.summary = "no dependent service had to be started again";
-            after_step(true, std::move(report));
+            step_succeeded(std::move(report));
             return;
         }
         restore_next();
@@ -480,7 +472,7 @@ private:
             return;
         }
         report.summary = "started again " + list_text(restored_);
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     // --- trust_ca and fix_root_store -------------------------------------------------------
@@ -541,7 +533,7 @@ private:
         report.summary = trust.changed ? "added " + names_text(trust.missing) + " to " + trust.target
                                        : names_text(trust.present) + (trust.present.size() == 1 ? " was" : " were") +
                                              " already in " + trust.target + "; nothing changed";
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     std::string describe_trust_target() const {
@@ -587,7 +579,7 @@ private:
         report.summary = fix.changed ? "moved " + names_text(fix.moved) +
                                            ", which are not self-signed, from LocalMachine\\Root to " + fix.move_to
                                      : "LocalMachine\\Root holds only self-signed certificates; nothing changed";
-        after_step(true, std::move(report));
+        step_succeeded(std::move(report));
     }
 
     // --- verify ---------------------------------------------------------------------------
@@ -599,7 +591,7 @@ private:
             StepReport report;
             report.summary = "there was no site to verify";
             report.extra["rounds"] = 0;
-            after_step(true, std::move(report));
+            step_succeeded(std::move(report));
             return;
         }
         verify_deadline_ = ports_.clock.after(step().timeout, [weak = weak()] {
@@ -648,7 +640,7 @@ private:
                              std::to_string(verify_attempts_);
             report.extra["rounds"] = verify_round_;
             report.extra["probes"] = round_evidence();
-            after_step(true, std::move(report));
+            step_succeeded(std::move(report));
             return;
         }
         if (cancel_requested_) {
@@ -708,8 +700,8 @@ private:
     bool cancel_requested_ = false;
     bool finished_ = false;
     std::size_t index_ = 0;
-    TimePoint started_at_{};
-    TimePoint step_started_at_{};
+    MonotonicTime started_at_{};
+    MonotonicTime step_started_at_{};
 
     std::vector<std::string> stopped_dependents_;  // in stop order, not yet started again
     std::vector<std::string> restore_queue_;

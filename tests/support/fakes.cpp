@@ -30,16 +30,17 @@ FakeClock::FakeClock(TimePoint start) : now_(start) {}
 
 std::unique_ptr<TimerHandle> FakeClock::after(Duration delay, std::function<void()> callback) {
     auto timer = std::make_shared<Timer>();
-    timer->due = now_ + std::max(delay, Duration::zero());
+    timer->due = monotonic_ + std::max(delay, Duration::zero());
     timer->sequence = next_sequence_++;
     timer->callback = std::move(callback);
     timers_.push_back(timer);
     return std::make_unique<Handle>(timer);
 }
 
-void FakeClock::advance(Duration by) { advance_to(now_ + by); }
+void FakeClock::advance_to(TimePoint target) { advance(std::chrono::duration_cast<Duration>(target - now_)); }
 
-void FakeClock::advance_to(TimePoint target) {
+void FakeClock::advance(Duration by) {
+    const MonotonicTime target = monotonic_ + std::max(by, Duration::zero());
     for (;;) {
         std::erase_if(timers_, [](const auto& timer) { return timer->cancelled; });
         auto earliest = std::min_element(timers_.begin(), timers_.end(), [](const auto& a, const auto& b) {
@@ -50,12 +51,18 @@ void FakeClock::advance_to(TimePoint target) {
         // destroy handles (including its own).
         std::shared_ptr<Timer> due = *earliest;
         timers_.erase(earliest);
-        now_ = std::max(now_, due->due);
+        if (due->due > monotonic_) {
+            now_ += due->due - monotonic_;
+            monotonic_ = due->due;
+        }
         auto callback = std::move(due->callback);
         due->cancelled = true;  // fired: cancelling it later is a no-op
         if (callback) callback();
     }
-    now_ = std::max(now_, target);
+    if (target > monotonic_) {
+        now_ += target - monotonic_;
+        monotonic_ = target;
+    }
 }
 
 std::size_t FakeClock::pending_timers() const {
@@ -64,11 +71,12 @@ std::size_t FakeClock::pending_timers() const {
 }
 
 std::optional<TimePoint> FakeClock::next_due() const {
-    std::optional<TimePoint> next;
+    std::optional<MonotonicTime> next;
     for (const auto& timer : timers_) {
         if (!timer->cancelled && (!next || timer->due < *next)) next = timer->due;
     }
-    return next;
+    if (!next) return std::nullopt;
+    return now_ + std::chrono::duration_cast<TimePoint::duration>(*next - monotonic_);
 }
 
 // --- RecordingSink ---------------------------------------------------------------------

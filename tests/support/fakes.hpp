@@ -25,9 +25,11 @@
 namespace certheal::testing {
 
 // --- time ------------------------------------------------------------------------------
-// A clock that only moves when told to. advance() fires due timers in time order (ties in
-// the order they were scheduled), including timers that callbacks schedule during the
-// advance, and sets now() to each timer's due time while its callback runs.
+// A clock that only moves when told to. advance() moves wall and monotonic time together and
+// fires due timers in time order (ties in the order they were scheduled), including timers
+// that callbacks schedule during the advance, and sets the time to each timer's due time while
+// its callback runs. Timers run on monotonic time, as the real ones do: set_now() steps the
+// wall clock alone, and neither fires nor delays a timer.
 class FakeClock final : public Clock {
 public:
     static TimePoint default_start();  // 2026-11-24T22:00:00Z, so journal times read sensibly
@@ -35,6 +37,7 @@ public:
     explicit FakeClock(TimePoint start = default_start());
 
     TimePoint now() const override { return now_; }
+    MonotonicTime monotonic_now() const override { return monotonic_; }
     [[nodiscard]] std::unique_ptr<TimerHandle> after(Duration delay, std::function<void()> callback) override;
 
     // Moves time without firing anything (a wall-clock jump); timers keep their due times.
@@ -42,11 +45,11 @@ public:
     void advance(Duration by);
     void advance_to(TimePoint time);
     std::size_t pending_timers() const;  // scheduled, not yet fired, not cancelled
-    std::optional<TimePoint> next_due() const;
+    std::optional<TimePoint> next_due() const;  // in wall time, as if the wall clock does not step
 
 private:
     struct Timer {
-        TimePoint due;
+        MonotonicTime due;
         std::uint64_t sequence = 0;
         std::function<void()> callback;
         bool cancelled = false;
@@ -54,6 +57,7 @@ private:
     class Handle;
 
     TimePoint now_;
+    MonotonicTime monotonic_{std::chrono::hours(1000)};  // any start; only differences count
     std::uint64_t next_sequence_ = 0;
     std::vector<std::shared_ptr<Timer>> timers_;
 };

@@ -6,20 +6,20 @@
 #include "core/site_health.hpp"
 
 using namespace certheal;
-using Observation = SiteHealth::Observation;
+using Reading = SiteHealth::Reading;
 using Transition = SiteHealth::Transition;
 
 namespace {
-constexpr auto H = Observation::healthy;
-constexpr auto S = Observation::symptomatic;
-constexpr auto O = Observation::other_failure;
+constexpr auto H = Reading::healthy;
+constexpr auto S = Reading::symptomatic;
+constexpr auto O = Reading::other_failure;
 constexpr auto none = Transition::none;
 constexpr auto confirmed = Transition::symptom_confirmed;
 constexpr auto recovered = Transition::recovered;
 
-std::vector<Transition> feed(SiteHealth& health, const std::vector<Observation>& observations) {
+std::vector<Transition> feed(SiteHealth& health, const std::vector<Reading>& readings) {
     std::vector<Transition> transitions;
-    for (const auto observation : observations) transitions.push_back(health.record(observation));
+    for (const auto reading : readings) transitions.push_back(health.record(reading));
     return transitions;
 }
 }  // namespace
@@ -28,7 +28,7 @@ TEST_CASE("hysteresis follows the failure and success thresholds", "[site_health
     struct Row {
         int failure_threshold;
         int success_threshold;
-        std::vector<Observation> observations;
+        std::vector<Reading> readings;
         std::vector<Transition> expected;
     };
     // clang-format off
@@ -58,11 +58,11 @@ TEST_CASE("hysteresis follows the failure and success thresholds", "[site_health
     for (std::size_t row = 0; row < table.size(); ++row) {
         INFO("table row " << row);
         SiteHealth health(table[row].failure_threshold, table[row].success_threshold);
-        CHECK(feed(health, table[row].observations) == table[row].expected);
+        CHECK(feed(health, table[row].readings) == table[row].expected);
     }
 }
 
-TEST_CASE("the streak counters and the confirmed flag track the observations", "[site_health]") {
+TEST_CASE("the streak counters and the confirmed flag track the readings", "[site_health]") {
     SiteHealth health(3, 2);
     feed(health, {S, S});
     CHECK(health.consecutive_symptomatic() == 2);
@@ -97,14 +97,14 @@ TEST_CASE("a probe is healthy, symptomatic or another failure according to the s
         result.cls = cls;
         return result;
     };
-    CHECK(observe(result_of(ProbeClass::healthy), site) == H);
-    CHECK(observe(result_of(ProbeClass::client_cert_rejected), site) == S);
-    CHECK(observe(result_of(ProbeClass::connect_failed), site) == S);
-    CHECK(observe(result_of(ProbeClass::timeout), site) == O);
-    CHECK(observe(result_of(ProbeClass::tls_error), site) == O);
-    CHECK(observe(result_of(ProbeClass::unexpected_status), site) == O);
+    CHECK(reading_of(result_of(ProbeClass::healthy), site) == H);
+    CHECK(reading_of(result_of(ProbeClass::client_cert_rejected), site) == S);
+    CHECK(reading_of(result_of(ProbeClass::connect_failed), site) == S);
+    CHECK(reading_of(result_of(ProbeClass::timeout), site) == O);
+    CHECK(reading_of(result_of(ProbeClass::tls_error), site) == O);
+    CHECK(reading_of(result_of(ProbeClass::unexpected_status), site) == O);
 
     site.symptoms = {ProbeClass::timeout};
-    CHECK(observe(result_of(ProbeClass::timeout), site) == S);
-    CHECK(observe(result_of(ProbeClass::client_cert_rejected), site) == O);
+    CHECK(reading_of(result_of(ProbeClass::timeout), site) == S);
+    CHECK(reading_of(result_of(ProbeClass::client_cert_rejected), site) == O);
 }

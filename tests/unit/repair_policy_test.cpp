@@ -2,17 +2,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/remediator.hpp"
+#include "core/repair_policy.hpp"
 #include "support/fakes.hpp"
 
 using namespace certheal;
 using namespace certheal::testing;
 using namespace std::chrono_literals;
-using Verdict = Remediator::Decision::Verdict;
+using Verdict = RepairPolicy::Decision::Verdict;
 
 namespace {
 
-RemediationConfig policy() {
+RemediationConfig seed_settings() {
     RemediationConfig config;
     config.cooldown = 10min;
     config.max_attempts = 3;
@@ -22,18 +22,18 @@ RemediationConfig policy() {
 }
 
 struct Fixture {
-    RemediationConfig config = policy();
+    RemediationConfig config = seed_settings();
     FakeClock clock;
     MemoryStateStore store;
     RecordingSink sink;
-    Remediator remediator{config, clock, store, sink};
+    RepairPolicy policy{config, clock, store, sink};
 
     // One whole repair: asked for, allowed, ran for a minute, ended.
     void repair(const std::string& incident, bool succeeded) {
-        const auto decision = remediator.request(incident);
+        const auto decision = policy.request(incident);
         REQUIRE(decision.verdict == Verdict::allowed);
         clock.advance(1min);
-        remediator.finished(incident, succeeded);
+        policy.finished(incident, succeeded);
     }
 
     // max_attempts failed repairs, each started as soon as the cooldown allows.
@@ -47,38 +47,38 @@ struct Fixture {
 
 }  // namespace
 
-TEST_CASE("only one repair runs at a time on the host", "[remediator]") {
+TEST_CASE("only one repair runs at a time on the host", "[policy]") {
     Fixture f;
-    CHECK(f.remediator.request("inc-1").verdict == Verdict::allowed);
-    CHECK(f.remediator.busy());
+    CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
+    CHECK(f.policy.busy());
 
-    const auto second = f.remediator.request("inc-2");
+    const auto second = f.policy.request("inc-2");
     CHECK(second.verdict == Verdict::busy);
     CHECK_THAT(second.reason_sentence, Catch::Contains("inc-1") && Catch::Contains("inc-2"));
-    CHECK(f.remediator.attempts_in_window() == 1);
+    CHECK(f.policy.attempts_in_window() == 1);
 
-    f.remediator.finished("inc-1", true);
-    CHECK_FALSE(f.remediator.busy());
+    f.policy.finished("inc-1", true);
+    CHECK_FALSE(f.policy.busy());
 }
 
-TEST_CASE("a cooldown follows every repair and ends on time", "[remediator]") {
+TEST_CASE("a cooldown follows every repair and ends on time", "[policy]") {
     Fixture f;
     f.repair("inc-1", true);
     const auto ended = f.clock.now();
 
     f.clock.advance(9min + 59s);
-    const auto early = f.remediator.request("inc-2");
+    const auto early = f.policy.request("inc-2");
     CHECK(early.verdict == Verdict::cooldown);
     REQUIRE(early.retry_after);
     CHECK(*early.retry_after == ended + 10min);
-    CHECK(f.remediator.next_allowed() == ended + 10min);
-    CHECK_FALSE(f.remediator.busy());
+    CHECK(f.policy.next_allowed() == ended + 10min);
+    CHECK_FALSE(f.policy.busy());
 
     f.clock.advance(1s);
-    CHECK(f.remediator.request("inc-2").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-2").verdict == Verdict::allowed);
 }
 
-TEST_CASE("the repair budget slides with the attempt window", "[remediator]") {
+TEST_CASE("the repair budget slides with the attempt window", "[policy]") {
     Fixture f;
     const auto start = f.clock.now();
     f.repair("inc-1", true);  // attempt at +0
@@ -86,32 +86,32 @@ TEST_CASE("the repair budget slides with the attempt window", "[remediator]") {
     f.repair("inc-2", true);  // attempt at +20m
     f.clock.advance(19min);
     f.repair("inc-3", true);  // attempt at +40m
-    CHECK(f.remediator.attempts_in_window() == 3);
+    CHECK(f.policy.attempts_in_window() == 3);
 
     f.clock.set_now(start + 59min);  // the first attempt is still inside the window
-    const auto spent = f.remediator.request("inc-4");
+    const auto spent = f.policy.request("inc-4");
     CHECK(spent.verdict == Verdict::budget_spent);
     REQUIRE(spent.retry_after);
     CHECK(*spent.retry_after == start + 1h);
-    CHECK_FALSE(f.remediator.circuit_open());  // the repairs worked: nothing to break
+    CHECK_FALSE(f.policy.circuit_open());  // the repairs worked: nothing to break
 
     f.clock.set_now(start + 1h);
-    CHECK(f.remediator.attempts_in_window() == 2);
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::allowed);
+    CHECK(f.policy.attempts_in_window() == 2);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::allowed);
     CHECK(f.sink.count(EventId::circuit_opened) == 0);
 }
 
-TEST_CASE("the circuit opens after exactly max_attempts failed repairs in the window", "[remediator]") {
+TEST_CASE("the circuit opens after exactly max_attempts failed repairs in the window", "[policy]") {
     Fixture f;
     f.repair("inc-1", false);
     f.clock.advance(10min);
     f.repair("inc-2", false);
     f.clock.advance(10min);
-    CHECK_FALSE(f.remediator.circuit_open());
+    CHECK_FALSE(f.policy.circuit_open());
     CHECK(f.sink.count(EventId::circuit_opened) == 0);
 
     f.repair("inc-3", false);
-    CHECK(f.remediator.circuit_open());
+    CHECK(f.policy.circuit_open());
     REQUIRE(f.sink.count(EventId::circuit_opened) == 1);
     const auto opened = *f.sink.last(EventId::circuit_opened);
     CHECK(opened.incident == "inc-3");
@@ -121,93 +121,93 @@ TEST_CASE("the circuit opens after exactly max_attempts failed repairs in the wi
     CHECK_THAT(opened.message, Catch::Contains("inc-3") && Catch::Contains("by hand"));
 
     f.clock.advance(2h);  // the window's attempts are long gone, the circuit still holds
-    const auto refused = f.remediator.request("inc-4");
+    const auto refused = f.policy.request("inc-4");
     CHECK(refused.verdict == Verdict::circuit_open);
     REQUIRE(refused.retry_after);
-    CHECK(*refused.retry_after == *f.remediator.circuit_opened_at() + 6h);
+    CHECK(*refused.retry_after == *f.policy.circuit_opened_at() + 6h);
 }
 
-TEST_CASE("the circuit closes once circuit_reset_after has passed", "[remediator]") {
+TEST_CASE("the circuit closes once circuit_reset_after has passed", "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
-    REQUIRE(f.remediator.circuit_open());
-    const auto opened_at = *f.remediator.circuit_opened_at();
+    REQUIRE(f.policy.circuit_open());
+    const auto opened_at = *f.policy.circuit_opened_at();
 
     f.clock.set_now(opened_at + 6h - 1s);
-    f.remediator.tick();
-    CHECK(f.remediator.circuit_open());
+    f.policy.tick();
+    CHECK(f.policy.circuit_open());
     CHECK(f.sink.count(EventId::circuit_closed) == 0);
 
     f.clock.set_now(opened_at + 6h);
-    f.remediator.tick();
-    CHECK_FALSE(f.remediator.circuit_open());
+    f.policy.tick();
+    CHECK_FALSE(f.policy.circuit_open());
     REQUIRE(f.sink.count(EventId::circuit_closed) == 1);
     CHECK(f.sink.last(EventId::circuit_closed)->details["reason"] == "quiet_period");
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::allowed);
 }
 
-TEST_CASE("request closes an expired circuit by itself", "[remediator]") {
+TEST_CASE("request closes an expired circuit by itself", "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
     f.clock.advance(6h);
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::allowed);
     CHECK(f.sink.count(EventId::circuit_closed) == 1);
 }
 
-TEST_CASE("an operator reset closes the circuit and grants a fresh budget", "[remediator]") {
+TEST_CASE("an operator reset closes the circuit and grants a fresh budget", "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
-    REQUIRE(f.remediator.circuit_open());
+    REQUIRE(f.policy.circuit_open());
 
-    f.remediator.reset_circuit("IIS checked by the on-call admin");
-    CHECK_FALSE(f.remediator.circuit_open());
-    CHECK(f.remediator.attempts_in_window() == 0);
+    f.policy.reset_circuit("IIS checked by the on-call admin");
+    CHECK_FALSE(f.policy.circuit_open());
+    CHECK(f.policy.attempts_in_window() == 0);
     const auto closed = *f.sink.last(EventId::circuit_closed);
     CHECK(closed.details["reason"] == "operator");
     CHECK_THAT(closed.message, Catch::Contains("on-call admin"));
 
     // The cooldown after the last repair still holds.
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::cooldown);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::cooldown);
     f.clock.advance(10min);
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::allowed);
 }
 
-TEST_CASE("a restart of certheal keeps an open circuit", "[remediator]") {
+TEST_CASE("a restart of certheal keeps an open circuit", "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
     f.clock.advance(5min);
-    REQUIRE(f.remediator.circuit_open());
+    REQUIRE(f.policy.circuit_open());
 
-    Remediator restarted(f.config, f.clock, f.store, f.sink);
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
     CHECK_FALSE(restarted.load().has_value());
     CHECK(restarted.circuit_open());
     CHECK(restarted.attempts_in_window() == 3);
     CHECK(restarted.request("inc-4").verdict == Verdict::circuit_open);
 }
 
-TEST_CASE("a restart of certheal never grants a fresh budget inside the window", "[remediator]") {
+TEST_CASE("a restart of certheal never grants a fresh budget inside the window", "[policy]") {
     Fixture f;
     f.config.cooldown = 0min;
-    Remediator first(f.config, f.clock, f.store, f.sink);
+    RepairPolicy first(f.config, f.clock, f.store, f.sink);
     for (int i = 1; i <= 3; ++i) {
         REQUIRE(first.request("inc-" + std::to_string(i)).verdict == Verdict::allowed);
         f.clock.advance(1min);
         first.finished("inc-" + std::to_string(i), true);
     }
 
-    Remediator restarted(f.config, f.clock, f.store, f.sink);
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
     REQUIRE_FALSE(restarted.load().has_value());
     CHECK(restarted.attempts_in_window() == 3);
     CHECK(restarted.request("inc-4").verdict == Verdict::budget_spent);
 }
 
-TEST_CASE("a restart during a repair keeps the attempt and its cooldown", "[remediator]") {
+TEST_CASE("a restart during a repair keeps the attempt and its cooldown", "[policy]") {
     Fixture f;
-    REQUIRE(f.remediator.request("inc-1").verdict == Verdict::allowed);
+    REQUIRE(f.policy.request("inc-1").verdict == Verdict::allowed);
     const auto started = f.clock.now();
     f.clock.advance(2min);  // certheal dies here, finished() never comes
 
-    Remediator restarted(f.config, f.clock, f.store, f.sink);
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
     REQUIRE_FALSE(restarted.load().has_value());
     CHECK_FALSE(restarted.busy());
     CHECK(restarted.attempts_in_window() == 1);
@@ -217,11 +217,11 @@ TEST_CASE("a restart during a repair keeps the attempt and its cooldown", "[reme
 }
 
 TEST_CASE("on load, an open circuit closes when its quiet period passed while certheal was stopped",
-          "[remediator]") {
+          "[policy]") {
     Fixture f;
     f.config.circuit_reset_after = 30min;  // shorter than the window, so only the quiet period applies
     f.config.attempt_window = 24h;
-    Remediator first(f.config, f.clock, f.store, f.sink);
+    RepairPolicy first(f.config, f.clock, f.store, f.sink);
     for (int i = 1; i <= 3; ++i) {
         REQUIRE(first.request("inc-" + std::to_string(i)).verdict == Verdict::allowed);
         first.finished("inc-" + std::to_string(i), false);
@@ -230,28 +230,28 @@ TEST_CASE("on load, an open circuit closes when its quiet period passed while ce
     REQUIRE(first.circuit_open());
     f.clock.advance(30min);
 
-    Remediator restarted(f.config, f.clock, f.store, f.sink);
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
     REQUIRE_FALSE(restarted.load().has_value());
     CHECK_FALSE(restarted.circuit_open());
     CHECK(f.sink.last(EventId::circuit_closed)->details["reason"] == "quiet_period");
 }
 
 TEST_CASE("on load, an open circuit closes when the whole attempt window passed since the last attempt",
-          "[remediator]") {
+          "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
-    REQUIRE(f.remediator.circuit_open());
+    REQUIRE(f.policy.circuit_open());
 
     SECTION("within the window it stays open") {
         f.clock.advance(58min);
-        Remediator restarted(f.config, f.clock, f.store, f.sink);
+        RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
         REQUIRE_FALSE(restarted.load().has_value());
         CHECK(restarted.circuit_open());
         CHECK(f.sink.count(EventId::circuit_closed) == 0);
     }
     SECTION("after the window it closes") {
         f.clock.advance(1h);
-        Remediator restarted(f.config, f.clock, f.store, f.sink);
+        RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
         REQUIRE_FALSE(restarted.load().has_value());
         CHECK_FALSE(restarted.circuit_open());
         CHECK(f.sink.last(EventId::circuit_closed)->details["reason"] == "attempt_window_passed");
@@ -259,7 +259,7 @@ TEST_CASE("on load, an open circuit closes when the whole attempt window passed 
     }
 }
 
-TEST_CASE("a corrupt state file is reported and replaced by a fresh state", "[remediator]") {
+TEST_CASE("a corrupt state file is reported and replaced by a fresh state", "[policy]") {
     const auto corrupt = GENERATE(as<std::string>{}, "{not json", "[1, 2]", R"({"version": 1, "attempts": "often"})",
                                   R"({"version": 1, "attempts": ["yesterday"], "last_repair_end": null, "circuit": null})",
                                   R"({"version": 99, "attempts": [], "last_repair_end": null, "circuit": null})");
@@ -267,36 +267,36 @@ TEST_CASE("a corrupt state file is reported and replaced by a fresh state", "[re
     Fixture f;
     f.store.set_contents(corrupt);
 
-    const auto warning = f.remediator.load();
+    const auto warning = f.policy.load();
     REQUIRE(warning.has_value());
     CHECK_THAT(*warning, Catch::Contains("fresh history"));
-    CHECK_FALSE(f.remediator.circuit_open());
-    CHECK(f.remediator.attempts_in_window() == 0);
+    CHECK_FALSE(f.policy.circuit_open());
+    CHECK(f.policy.attempts_in_window() == 0);
     REQUIRE(f.store.contents());
     const auto saved = nlohmann::json::parse(*f.store.contents());
     CHECK(saved["version"] == 1);
     CHECK(saved["attempts"].empty());
-    CHECK(f.remediator.request("inc-1").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
 }
 
-TEST_CASE("an unreadable state file is reported and certheal starts afresh", "[remediator]") {
+TEST_CASE("an unreadable state file is reported and certheal starts afresh", "[policy]") {
     Fixture f;
     f.store.fail_loads(Failure{std::make_error_code(std::errc::permission_denied),
                                "The state file could not be opened: permission denied"});
-    const auto warning = f.remediator.load();
+    const auto warning = f.policy.load();
     REQUIRE(warning.has_value());
     CHECK_THAT(*warning, Catch::Contains("permission denied"));
-    CHECK(f.remediator.request("inc-1").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
 }
 
-TEST_CASE("a missing state file is a first start, not a warning", "[remediator]") {
+TEST_CASE("a missing state file is a first start, not a warning", "[policy]") {
     Fixture f;
-    CHECK_FALSE(f.remediator.load().has_value());
+    CHECK_FALSE(f.policy.load().has_value());
     CHECK(f.store.saves() == 0);
-    CHECK(f.remediator.request("inc-1").verdict == Verdict::allowed);
+    CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
 }
 
-TEST_CASE("the saved state round-trips attempts, the last repair end and the circuit", "[remediator]") {
+TEST_CASE("the saved state round-trips attempts, the last repair end and the circuit", "[policy]") {
     Fixture f;
     f.fail_until_the_circuit_opens();
     const auto saved = nlohmann::json::parse(*f.store.contents());
@@ -304,70 +304,70 @@ TEST_CASE("the saved state round-trips attempts, the last repair end and the cir
     CHECK(saved["last_repair_end"].is_string());
     CHECK(saved["circuit"]["incident"] == "inc-3");
 
-    Remediator restarted(f.config, f.clock, f.store, f.sink);
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
     REQUIRE_FALSE(restarted.load().has_value());
-    CHECK(restarted.circuit_opened_at() == f.remediator.circuit_opened_at());
-    CHECK(restarted.next_allowed() == f.remediator.next_allowed());
+    CHECK(restarted.circuit_opened_at() == f.policy.circuit_opened_at());
+    CHECK(restarted.next_allowed() == f.policy.next_allowed());
 }
 
-TEST_CASE("a dry run is decided like a repair but counts nothing and persists nothing", "[remediator]") {
+TEST_CASE("a dry run is decided like a repair but counts nothing and persists nothing", "[policy]") {
     Fixture f;
-    const auto decision = f.remediator.request("inc-1", /*dry_run=*/true);
+    const auto decision = f.policy.request("inc-1", /*dry_run=*/true);
     CHECK(decision.verdict == Verdict::allowed);
     CHECK_THAT(decision.reason_sentence, Catch::Contains("Dry run"));
-    CHECK(f.remediator.busy());
-    CHECK(f.remediator.request("inc-2", true).verdict == Verdict::busy);
-    CHECK(f.remediator.attempts_in_window() == 0);
+    CHECK(f.policy.busy());
+    CHECK(f.policy.request("inc-2", true).verdict == Verdict::busy);
+    CHECK(f.policy.attempts_in_window() == 0);
     CHECK(f.store.saves() == 0);
 
-    f.remediator.finished("inc-1", false);
-    CHECK_FALSE(f.remediator.busy());
+    f.policy.finished("inc-1", false);
+    CHECK_FALSE(f.policy.busy());
     CHECK(f.store.saves() == 0);
     // No cooldown and no budget used: a real repair may start right away, as often as the budget allows.
     for (int i = 0; i < 5; ++i) {
-        REQUIRE(f.remediator.request("dry-" + std::to_string(i), true).verdict == Verdict::allowed);
-        f.remediator.finished("dry-" + std::to_string(i), false);
+        REQUIRE(f.policy.request("dry-" + std::to_string(i), true).verdict == Verdict::allowed);
+        f.policy.finished("dry-" + std::to_string(i), false);
     }
-    CHECK_FALSE(f.remediator.circuit_open());
-    CHECK(f.remediator.request("inc-2").verdict == Verdict::allowed);
+    CHECK_FALSE(f.policy.circuit_open());
+    CHECK(f.policy.request("inc-2").verdict == Verdict::allowed);
 }
 
-TEST_CASE("a dry run still shows what policy would refuse", "[remediator]") {
+TEST_CASE("a dry run still shows what policy would refuse", "[policy]") {
     Fixture f;
     f.repair("inc-1", true);
-    CHECK(f.remediator.request("inc-2", /*dry_run=*/true).verdict == Verdict::cooldown);
+    CHECK(f.policy.request("inc-2", /*dry_run=*/true).verdict == Verdict::cooldown);
 }
 
-TEST_CASE("remediation disabled in the configuration refuses every repair", "[remediator]") {
+TEST_CASE("remediation disabled in the configuration refuses every repair", "[policy]") {
     Fixture f;
     f.config.enabled = false;
-    f.remediator.update_config(f.config);
-    const auto decision = f.remediator.request("inc-1");
+    f.policy.update_config(f.config);
+    const auto decision = f.policy.request("inc-1");
     CHECK(decision.verdict == Verdict::disabled);
     CHECK_THAT(decision.reason_sentence, Catch::Contains("disabled"));
-    CHECK_FALSE(f.remediator.busy());
+    CHECK_FALSE(f.policy.busy());
     CHECK(f.store.saves() == 0);
 }
 
-TEST_CASE("a state file that cannot be written is reported but the budget holds in memory", "[remediator]") {
+TEST_CASE("a state file that cannot be written is reported but the budget holds in memory", "[policy]") {
     Fixture f;
     f.store.fail_saves(Failure{std::make_error_code(std::errc::read_only_file_system), "the disk is read-only"});
     f.repair("inc-1", false);
-    const auto warning = f.remediator.take_storage_warning();
+    const auto warning = f.policy.take_storage_warning();
     REQUIRE(warning.has_value());
     CHECK_THAT(*warning, Catch::Contains("read-only"));
-    CHECK_FALSE(f.remediator.take_storage_warning().has_value());
-    CHECK(f.remediator.attempts_in_window() == 1);
+    CHECK_FALSE(f.policy.take_storage_warning().has_value());
+    CHECK(f.policy.attempts_in_window() == 1);
 }
 
-TEST_CASE("a repair that succeeds with the last of the budget does not open the circuit", "[remediator]") {
+TEST_CASE("a repair that succeeds with the last of the budget does not open the circuit", "[policy]") {
     Fixture f;
     f.repair("inc-1", false);
     f.clock.advance(10min);
     f.repair("inc-2", false);
     f.clock.advance(10min);
     f.repair("inc-3", true);
-    CHECK_FALSE(f.remediator.circuit_open());
+    CHECK_FALSE(f.policy.circuit_open());
     CHECK(f.sink.count(EventId::circuit_opened) == 0);
-    CHECK(f.remediator.request("inc-4").verdict == Verdict::budget_spent);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::budget_spent);
 }

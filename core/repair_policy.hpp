@@ -1,6 +1,6 @@
 #pragma once
 // The host-wide repair policy. Restarting IIS affects every site on the host, so there is
-// exactly one Remediator: one repair at a time, a cooldown after each, at most max_attempts
+// exactly one RepairPolicy: one repair at a time, a cooldown after each, at most max_attempts
 // repairs per sliding attempt_window, and a circuit breaker that stops repairs after the
 // budget is spent on failures until circuit_reset_after has passed or an operator resets it.
 //
@@ -10,7 +10,7 @@
 //
 // Dry run: request(incident, /*dry_run=*/true) decides exactly as a real request would, so an
 // admin sees what certheal would do, but an allowed dry run changes nothing: it is not counted
-// against the budget, not persisted and starts no cooldown. It only marks the remediator busy
+// against the budget, not persisted and starts no cooldown. It only marks the policy busy
 // until finished(), because the dry-run workflow still runs (and logs "would run" per step).
 //
 // Single-threaded: call everything on the monitor's thread.
@@ -27,7 +27,7 @@
 
 namespace certheal {
 
-class Remediator {
+class RepairPolicy {
 public:
     struct Decision {
         enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open };
@@ -37,7 +37,7 @@ public:
         bool allowed() const noexcept { return verdict == Verdict::allowed; }
     };
 
-    Remediator(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events);
+    RepairPolicy(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events);
 
     // Reads the persisted state. Returns a sentence for the caller to log when the state was
     // unreadable or corrupt (it is then replaced by a fresh state; never fatal). A missing
@@ -46,7 +46,7 @@ public:
     std::optional<std::string> load();
 
     // Asks to start a repair for `incident`. When allowed (and not a dry run) the attempt is
-    // recorded and persisted before this returns; the remediator is busy until finished().
+    // recorded and persisted before this returns; the policy is busy until finished().
     Decision request(const std::string& incident, bool dry_run = false);
 
     // The repair for `incident` ended. Starts the cooldown; a failed repair that leaves the
@@ -73,7 +73,7 @@ public:
     TimePoint next_allowed() const;
 
     // Persisting the state failed at some point since the last call: a sentence for the caller
-    // to log (the remediator keeps working from memory). Cleared by reading it.
+    // to log (the policy keeps working from memory). Cleared by reading it.
     std::optional<std::string> take_storage_warning();
 
 private:
@@ -102,6 +102,6 @@ private:
     std::optional<std::string> storage_warning_;
 };
 
-std::string_view to_string(Remediator::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...
+std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...
 
 }  // namespace certheal

@@ -1,4 +1,4 @@
-#include "core/remediator.hpp"
+#include "core/repair_policy.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -35,8 +35,8 @@ TimePoint parse_time_field(const nlohmann::json& value, const char* what) {
 
 }  // namespace
 
-std::string_view to_string(Remediator::Decision::Verdict verdict) noexcept {
-    using Verdict = Remediator::Decision::Verdict;
+std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept {
+    using Verdict = RepairPolicy::Decision::Verdict;
     switch (verdict) {
         case Verdict::allowed: return "allowed";
         case Verdict::disabled: return "disabled";
@@ -48,12 +48,12 @@ std::string_view to_string(Remediator::Decision::Verdict verdict) noexcept {
     return "allowed";
 }
 
-Remediator::Remediator(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events)
+RepairPolicy::RepairPolicy(const RemediationConfig& config, Clock& clock, StateStore& store, EventSink& events)
     : config_(config), clock_(clock), store_(store), events_(events) {}
 
-void Remediator::update_config(const RemediationConfig& config) { config_ = config; }
+void RepairPolicy::update_config(const RemediationConfig& config) { config_ = config; }
 
-std::optional<std::string> Remediator::load() {
+std::optional<std::string> RepairPolicy::load() {
     attempts_.clear();
     last_repair_end_.reset();
     circuit_opened_at_.reset();
@@ -120,7 +120,7 @@ std::optional<std::string> Remediator::load() {
     return warning;
 }
 
-Remediator::Decision Remediator::request(const std::string& incident, bool dry_run) {
+RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool dry_run) {
     using Verdict = Decision::Verdict;
     tick();
     prune_attempts();
@@ -176,7 +176,7 @@ Remediator::Decision Remediator::request(const std::string& incident, bool dry_r
                 format_duration(config_.attempt_window) + " for incident " + incident + "."};
 }
 
-void Remediator::finished(const std::string& incident, bool succeeded) {
+void RepairPolicy::finished(const std::string& incident, bool succeeded) {
     if (!busy_) return;  // nothing in flight: a stray call changes nothing
     const bool dry_run = busy_->dry_run;
     busy_.reset();
@@ -211,7 +211,7 @@ void Remediator::finished(const std::string& incident, bool succeeded) {
     persist();
 }
 
-void Remediator::tick() {
+void RepairPolicy::tick() {
     if (circuit_opened_at_ && clock_.now() >= *circuit_opened_at_ + config_.circuit_reset_after) {
         close_circuit("The repair circuit breaker closed because " + format_duration(config_.circuit_reset_after) +
                           " passed since it opened; certheal may repair again.",
@@ -219,7 +219,7 @@ void Remediator::tick() {
     }
 }
 
-void Remediator::reset_circuit(std::string reason) {
+void RepairPolicy::reset_circuit(std::string reason) {
     if (!circuit_opened_at_) return;
     // An operator who resets the breaker has looked at the host and wants repairs back:
     // the old attempts would otherwise keep the budget spent.
@@ -230,7 +230,7 @@ void Remediator::reset_circuit(std::string reason) {
     close_circuit(sentence, "operator");
 }
 
-void Remediator::close_circuit(const std::string& reason_sentence, const std::string& reason_code) {
+void RepairPolicy::close_circuit(const std::string& reason_sentence, const std::string& reason_code) {
     Event event;
     event.id = EventId::circuit_closed;
     event.time = clock_.now();
@@ -244,13 +244,13 @@ void Remediator::close_circuit(const std::string& reason_sentence, const std::st
     events_.emit(event);
 }
 
-int Remediator::attempts_in_window() const {
+int RepairPolicy::attempts_in_window() const {
     const auto window_start = clock_.now() - config_.attempt_window;
     return static_cast<int>(std::count_if(attempts_.begin(), attempts_.end(),
                                           [window_start](TimePoint start) { return start > window_start; }));
 }
 
-TimePoint Remediator::next_allowed() const {
+TimePoint RepairPolicy::next_allowed() const {
     auto next = clock_.now();
     if (const auto cooldown_end = cooldown_ends_at()) next = std::max(next, *cooldown_end);
     if (attempts_in_window() >= config_.max_attempts) {
@@ -260,18 +260,18 @@ TimePoint Remediator::next_allowed() const {
     return next;
 }
 
-std::optional<std::string> Remediator::take_storage_warning() {
+std::optional<std::string> RepairPolicy::take_storage_warning() {
     auto warning = std::move(storage_warning_);
     storage_warning_.reset();
     return warning;
 }
 
-void Remediator::prune_attempts() {
+void RepairPolicy::prune_attempts() {
     const auto window_start = clock_.now() - config_.attempt_window;
     while (!attempts_.empty() && attempts_.front() <= window_start) attempts_.pop_front();
 }
 
-std::optional<TimePoint> Remediator::budget_frees_at() const {
+std::optional<TimePoint> RepairPolicy::budget_frees_at() const {
     // With max_attempts counted attempts, the (count - max + 1)th oldest must leave the window.
     const auto window_start = clock_.now() - config_.attempt_window;
     std::vector<TimePoint> counted;
@@ -283,7 +283,7 @@ std::optional<TimePoint> Remediator::budget_frees_at() const {
     return counted[index] + config_.attempt_window;
 }
 
-std::optional<TimePoint> Remediator::cooldown_ends_at() const {
+std::optional<TimePoint> RepairPolicy::cooldown_ends_at() const {
     // Measured from the later of the last repair's end and the last attempt's start: if
     // certheal died during a repair, the end was never recorded and the start still holds.
     std::optional<TimePoint> last = last_repair_end_;
@@ -292,7 +292,7 @@ std::optional<TimePoint> Remediator::cooldown_ends_at() const {
     return *last + config_.cooldown;
 }
 
-std::string Remediator::serialize() const {
+std::string RepairPolicy::serialize() const {
     nlohmann::json state = nlohmann::json::object();
     state["version"] = kStateVersion;
     auto attempts = nlohmann::json::array();
@@ -307,7 +307,7 @@ std::string Remediator::serialize() const {
     return state.dump(2) + "\n";
 }
 
-void Remediator::persist() {
+void RepairPolicy::persist() {
     auto saved = store_.save(serialize());
     if (!saved) {
         storage_warning_ = "certheal could not save its repair history (" + saved.error().message +
