@@ -484,8 +484,8 @@ public:
         if (value.contains("status_listen")) {
             const std::string at = child(pointer, "status_listen");
             if (auto listen = string(value["status_listen"], at)) {
-                if (status_listen_ok(*listen)) {
-                    settings.status_listen = *listen;
+                if (auto address = loopback_listen_address(*listen)) {
+                    settings.status_listen = *address;
                 } else {
                     error(at, "must be host:port on the loopback interface (127.0.0.1, [::1] or localhost) with a port "
                               "from 1 to 65535, got " + quote(*listen));
@@ -499,12 +499,16 @@ public:
         }
     }
 
-    static bool status_listen_ok(const std::string& listen) {
+    // The one reading of status_listen: the status server gets the parsed address.
+    static std::optional<ListenAddress> loopback_listen_address(const std::string& listen) {
         const auto colon = listen.rfind(':');
-        if (colon == std::string::npos) return false;
+        if (colon == std::string::npos) return std::nullopt;
         const std::string host = listen.substr(0, colon);
-        if (!parse_port(std::string_view(listen).substr(colon + 1))) return false;
-        return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+        const auto port = parse_port(std::string_view(listen).substr(colon + 1));
+        if (!port) return std::nullopt;
+        if (host == "127.0.0.1" || host == "localhost") return ListenAddress{"127.0.0.1", *port};
+        if (host == "[::1]" || host == "::1") return ListenAddress{"::1", *port};
+        return std::nullopt;
     }
 
     void sites(const json& value, const SiteSettings& defaults, std::vector<SiteConfig>& out) {

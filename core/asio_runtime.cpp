@@ -17,7 +17,14 @@ struct TimerState {
 class AsioTimerHandle : public TimerHandle {
 public:
     explicit AsioTimerHandle(std::shared_ptr<TimerState> state) : state_(std::move(state)) {}
-    ~AsioTimerHandle() override { cancel(); }
+    ~AsioTimerHandle() noexcept override {
+        try {
+            cancel();
+        } catch (...) {
+            // Only the wake-up could not be queued (no memory): the flag is set, so the callback
+            // never runs, and the timer just expires on its own.
+        }
+    }
 
     void cancel() override {
         if (!state_ || state_->cancelled.exchange(true)) return;

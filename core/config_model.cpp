@@ -23,6 +23,11 @@ std::string_view step_kind(const StepAction& action) noexcept {
 
 std::span<const std::string_view> known_certificate_stores() noexcept { return kCertificateStores; }
 
+std::string ListenAddress::text() const {
+    const bool ipv6 = address.find(':') != std::string::npos;
+    return (ipv6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
 std::string describe_step(const Step& step) {
     std::string text(step_kind(step.action));
     if (const auto* run = std::get_if<RunStep>(&step.action)) {

@@ -114,9 +114,16 @@ struct RemediationConfig {
     std::vector<Step> steps;
 };
 
+// A loopback address and port to listen on, as service.status_listen names it.
+struct ListenAddress {
+    std::string address;     // "127.0.0.1" or "::1" ("localhost" is read as 127.0.0.1)
+    std::uint16_t port = 0;  // 0 in tests: any free port
+    std::string text() const;  // "127.0.0.1:9464", "[::1]:9464"
+};
+
 struct ServiceSettings {
     std::filesystem::path state_dir;          // journal.jsonl and state.json live here
-    std::optional<std::string> status_listen; // "127.0.0.1:9464"; loopback only
+    std::optional<ListenAddress> status_listen;  // loopback only
     bool allow_insecure_config_acl = false;   // run a config non-administrators can write
 };
 

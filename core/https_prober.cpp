@@ -674,7 +674,14 @@ struct HttpsProber::Impl {
 HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores)
     : impl_(std::make_shared<Impl>(io, options, system_stores)) {}
 
-HttpsProber::~HttpsProber() { cancel_all(); }
+HttpsProber::~HttpsProber() noexcept {
+    try {
+        cancel_all();
+    } catch (...) {
+        // A probe's callback threw while being told certheal is stopping; the sessions end with
+        // the io_context either way, and a destructor must not throw.
+    }
+}
 
 void HttpsProber::probe(const SiteConfig& site, std::function<void(ProbeResult)> done) {
     impl_->forget_finished();

@@ -37,7 +37,7 @@ public:
     explicit HttpsProber(boost::asio::io_context& io, ProberOptions options = {},
                          CertificateStores* system_stores = nullptr);
     // Cancels the probes still running; their callbacks run when the io_context runs next.
-    ~HttpsProber() override;
+    ~HttpsProber() noexcept override;
     HttpsProber(const HttpsProber&) = delete;
     HttpsProber& operator=(const HttpsProber&) = delete;
 

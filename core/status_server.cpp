@@ -146,27 +146,14 @@ StatusServer::StatusServer(asio::io_context& io, StatusSource source)
 
 StatusServer::~StatusServer() { close(); }
 
-Result<Done> StatusServer::listen(const std::string& host_port) {
-    const auto colon = host_port.rfind(':');
-    if (colon == std::string::npos) {
-        return Failure{std::make_error_code(std::errc::invalid_argument),
-                       "status_listen must be host:port, got \"" + host_port + "\""};
-    }
-    std::string host = host_port.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-    if (host == "localhost") host = "127.0.0.1";
+Result<Done> StatusServer::listen(const ListenAddress& where) {
     beast::error_code error;
-    const auto address = asio::ip::make_address(host, error);
-    int port = -1;
-    try {
-        port = std::stoi(host_port.substr(colon + 1));
-    } catch (const std::exception&) {
-    }
-    if (error || port < 0 || port > 65535) {
+    const auto address = asio::ip::make_address(where.address, error);
+    if (error) {
         return Failure{std::make_error_code(std::errc::invalid_argument),
-                       "status_listen must be a loopback address and a port, got \"" + host_port + "\""};
+                       "status_listen must be a loopback address and a port, got \"" + where.text() + "\""};
     }
-    const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
+    const tcp::endpoint endpoint(address, where.port);
     auto& acceptor = impl_->acceptor;
     acceptor.open(endpoint.protocol(), error);
     if (!error) acceptor.set_option(tcp::acceptor::reuse_address(true), error);
@@ -175,7 +162,7 @@ Result<Done> StatusServer::listen(const std::string& host_port) {
     if (error) {
         beast::error_code ignored;
         acceptor.close(ignored);
-        return Failure{error, "certheal could not serve its status on " + host_port + ": " + error.message()};
+        return Failure{error, "certheal could not serve its status on " + where.text() + ": " + error.message()};
     }
     impl_->accept();
     return Done{};

@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "core/config_model.hpp"
 #include "core/monitor.hpp"
 #include "core/result.hpp"
 
@@ -26,9 +27,9 @@ public:
     StatusServer(const StatusServer&) = delete;
     StatusServer& operator=(const StatusServer&) = delete;
 
-    // Binds "host:port" (config validation allows loopback addresses only) and starts
+    // Binds the address (config validation allows loopback addresses only) and starts
     // accepting. A Failure says why it could not listen (address in use, ...).
-    Result<Done> listen(const std::string& host_port);
+    Result<Done> listen(const ListenAddress& where);
     // The port actually bound (useful when the config asks for port 0).
     unsigned short port() const;
     void close();

@@ -117,7 +117,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         monitor.reload(std::move(*reloaded.config));
     });
 
-    std::optional<std::string> status_listen = config.service.status_listen;
+    const std::optional<ListenAddress> status_listen = config.service.status_listen;
     monitor.start(std::move(config));
     if (status_listen) {
         if (auto listening = status_server.listen(*status_listen); !listening.ok()) {
@@ -127,7 +127,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             event.message = listening.error().message +
                             ". certheal keeps monitoring and repairing; free the address or change "
                             "service.status_listen to get the metrics endpoint back.";
-            event.details = {{"listen", *status_listen}, {"error", listening.error().message}};
+            event.details = {{"listen", status_listen->text()}, {"error", listening.error().message}};
             events.emit(event);
         }
     }

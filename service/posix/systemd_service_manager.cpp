@@ -12,6 +12,22 @@
 namespace certheal {
 namespace {
 
+class SystemctlExitCategory final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "systemctl"; }
+    std::string message(int code) const override {
+        // systemctl(1), "EXIT STATUS", following the LSB init script actions.
+        switch (code) {
+            case 1: return "systemctl exit code 1 (the unit failed, or an unspecified error)";
+            case 2: return "systemctl exit code 2 (invalid or excess arguments)";
+            case 3: return "systemctl exit code 3 (the unit is not active)";
+            case 4: return "systemctl exit code 4 (no such unit, or not enough privileges)";
+            case 5: return "systemctl exit code 5 (the unit is not loaded or not installed)";
+            default: return "systemctl exit code " + std::to_string(code);
+        }
+    }
+};
+
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::string_view kUnitSuffixes[] = {".service", ".socket", ".target", ".mount", ".timer", ".path",
@@ -52,6 +68,11 @@ std::string one_line(std::string_view text) {
 }
 
 }  // namespace
+
+const std::error_category& systemctl_exit_category() noexcept {
+    static const SystemctlExitCategory category;
+    return category;
+}
 
 std::string systemd_unit_name(std::string_view service) {
     for (const auto suffix : kUnitSuffixes) {
@@ -182,7 +203,7 @@ Result<ProcessOutcome> SystemdServiceManager::systemctl(Call& call, const std::v
     }
     if (must_succeed && outcome.exit_code != 0) {
         const auto said = one_line(outcome.stderr_tail.empty() ? outcome.stdout_tail : outcome.stderr_tail);
-        return Failure{std::error_code(outcome.exit_code, std::generic_category()),
+        return Failure{std::error_code(outcome.exit_code, systemctl_exit_category()),
                        "`" + command + "` failed with exit code " + std::to_string(outcome.exit_code) + " while " +
                            call.doing() + (said.empty() ? std::string(".") : ": " + said)};
     }

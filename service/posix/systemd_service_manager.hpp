@@ -2,6 +2,7 @@
 // ServiceManager on Linux: drives systemd through `systemctl`, run without a shell by a
 // ProcessRunner. Every call first checks that systemd is this host's service manager.
 
+#include <system_error>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -67,5 +68,9 @@ private:
     ProcessRunner& runner_;
     SystemdPaths paths_;
 };
+
+// systemctl's exit codes are its own (LSB) numbers, not errno values: exit 5 is "unit not
+// loaded", not EIO. Failures from a systemctl that ran carry them in this category.
+const std::error_category& systemctl_exit_category() noexcept;
 
 }  // namespace certheal

@@ -35,7 +35,7 @@ TEST_CASE("the status endpoint serves Prometheus text at /metrics and 404 elsewh
     MonitorStatus status;
     status.repairs_started = 5;
     StatusServer server(io, [&status] { return status; });
-    REQUIRE(server.listen("127.0.0.1:0").ok());
+    REQUIRE(server.listen(ListenAddress{"127.0.0.1", 0}).ok());
     REQUIRE(server.port() != 0);
     auto work = boost::asio::make_work_guard(io);
     std::thread runner([&io] { io.run(); });
@@ -53,9 +53,9 @@ TEST_CASE("the status endpoint serves Prometheus text at /metrics and 404 elsewh
 TEST_CASE("a status address already in use is reported, not fatal", "[status][lab]") {
     boost::asio::io_context io;
     StatusServer first(io, [] { return MonitorStatus{}; });
-    REQUIRE(first.listen("127.0.0.1:0").ok());
+    REQUIRE(first.listen(ListenAddress{"127.0.0.1", 0}).ok());
     StatusServer second(io, [] { return MonitorStatus{}; });
-    const auto result = second.listen("127.0.0.1:" + std::to_string(first.port()));
+    const auto result = second.listen(ListenAddress{"127.0.0.1", first.port()});
     REQUIRE_FALSE(result.ok());
     CHECK_THAT(result.error().message, Catch::Contains("could not serve its status on 127.0.0.1:"));
 }

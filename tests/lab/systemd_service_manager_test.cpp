@@ -164,6 +164,10 @@ TEST_CASE("a service that fails to start is a failure with systemd's words", "[s
     REQUIRE_FALSE(started.ok());
     CHECK(started.error().message.find("`systemctl start nginx.service` failed with exit code 1 while starting "
                                        "service nginx: Job for nginx.service failed") != std::string::npos);
+    // systemctl's exit code is its own number, not an errno (exit 1 is not EPERM).
+    CHECK(std::string(started.error().code.category().name()) == "systemctl");
+    CHECK(started.error().code.value() == 1);
+    CHECK(started.error().code.message() == "systemctl exit code 1 (the unit failed, or an unspecified error)");
 }
 
 TEST_CASE("a systemd that says it is offline counts as not running", "[systemd]") {

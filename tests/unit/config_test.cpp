@@ -470,7 +470,10 @@ TEST_CASE("absolute paths are kept and state_dir falls back to the platform defa
     REQUIRE(load.config.has_value());
     CHECK(load.config->sites[0].tls.ca_file == pki.ca_cert);
     CHECK(load.config->service.state_dir == kContext.default_state_dir);
-    CHECK(load.config->service.status_listen == std::optional<std::string>("127.0.0.1:9464"));
+    REQUIRE(load.config->service.status_listen);
+    CHECK(load.config->service.status_listen->address == "127.0.0.1");
+    CHECK(load.config->service.status_listen->port == 9464);
+    CHECK(load.config->service.status_listen->text() == "127.0.0.1:9464");
     CHECK_FALSE(load.config->service.allow_insecure_config_acl);
 }
 
@@ -706,4 +709,30 @@ TEST_CASE("the main example describes the documented IIS repair", "[config][exam
                               "verify: up to 5 probes, 10s apart",
                           });
     CHECK(load.config->service.state_dir == std::filesystem::path("C:\\ProgramData\\certheal"));
+}
+
+TEST_CASE("status_listen is read once into the address the status server binds", "[config]") {
+    struct Row {
+        const char* written;
+        const char* address;
+        std::uint16_t port;
+        const char* text;
+    };
+    const Row rows[] = {
+        {"127.0.0.1:9464", "127.0.0.1", 9464, "127.0.0.1:9464"},
+        {"localhost:9100", "127.0.0.1", 9100, "127.0.0.1:9100"},
+        {"[::1]:9464", "::1", 9464, "[::1]:9464"},
+        {"::1:8080", "::1", 8080, "[::1]:8080"},
+    };
+    for (const auto& row : rows) {
+        INFO(row.written);
+        json document = valid_config();
+        document["service"]["status_listen"] = row.written;
+        const auto load = parse(document);
+        REQUIRE(load.config.has_value());
+        REQUIRE(load.config->service.status_listen);
+        CHECK(load.config->service.status_listen->address == row.address);
+        CHECK(load.config->service.status_listen->port == row.port);
+        CHECK(load.config->service.status_listen->text() == row.text);
+    }
 }

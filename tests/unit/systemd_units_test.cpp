@@ -85,4 +85,11 @@ TEST_CASE("a dependency cycle does not loop and lists each unit once", "[systemd
     CHECK(order_for_stopping("a.service", dependents) == Strings{"c.service", "b.service"});
 }
 
+TEST_CASE("systemctl exit codes read as systemctl's, never as errno", "[systemd]") {
+    const std::error_code not_loaded(5, certheal::systemctl_exit_category());
+    CHECK(not_loaded.message() == "systemctl exit code 5 (the unit is not loaded or not installed)");
+    CHECK(not_loaded.message().find("Input/output") == std::string::npos);
+    CHECK(std::error_code(77, certheal::systemctl_exit_category()).message() == "systemctl exit code 77");
+}
+
 #endif  // _WIN32
