@@ -27,7 +27,7 @@ std::string digest_hex(const X509& certificate, const EVP_MD* digest) {
     }
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string text;
-    text.reserve(length * 2);
+    text.reserve(std::size_t{length} * 2);
     for (unsigned int index = 0; index < length; ++index) {
         text += kHex[bytes[index] >> 4];
         text += kHex[bytes[index] & 0x0F];

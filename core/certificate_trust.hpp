@@ -30,7 +30,7 @@ struct TrustCaReport {
 
 // The largest bundle certheal reads: far beyond any real CA bundle, and a bound on what a
 // damaged or hostile file can make it load.
-inline constexpr std::size_t kMaxBundleBytes = 16 * 1024 * 1024;
+inline constexpr std::size_t kMaxBundleBytes = std::size_t{16} * 1024 * 1024;
 
 Result<TrustCaReport> trust_ca(const TrustCaStep& step, CertificateStores& stores, FileReplacer& files, bool apply);
 

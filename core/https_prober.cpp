@@ -263,7 +263,7 @@ public:
         resolver_.async_resolve(strip_brackets(site_.connect_to.value_or(site_.host)), std::to_string(site_.port),
                                 [self = shared_from_this()](const boost::system::error_code& ec,
                                                             tcp::resolver::results_type results) {
-                                    self->on_resolved(ec, std::move(results));
+                                    self->on_resolved(ec, results);
                                 });
     }
 
@@ -320,7 +320,7 @@ private:
         if (stream_) stream_->next_layer().close(ignored);
     }
 
-    void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results) {
+    void on_resolved(const boost::system::error_code& ec, const tcp::resolver::results_type& results) {
         if (finished_) return;
         result_.timings.resolve_ms = end_phase();
         if (ec || results.empty()) {

@@ -20,7 +20,7 @@ class io_context;
 namespace certheal {
 
 struct ProberOptions {
-    std::size_t body_limit = 64 * 1024;  // bytes of the body kept; the rest is not read
+    std::size_t body_limit = std::size_t{64} * 1024;  // bytes of the body kept; the rest is not read
     // Per-phase deadlines. Each is also bounded by what is left of the site's overall
     // timeout; an empty limit means "whatever is left of the overall timeout".
     std::optional<Duration> resolve_limit;

@@ -294,7 +294,7 @@ void Monitor::start_repair(SiteState& trigger) {
     }
     const std::string incident = trigger.incident;
     workflow_->start(config_.remediation.steps, incident, std::move(to_verify), dry_run,
-                     [this, incident](Workflow::Outcome outcome) { on_repair_finished(incident, outcome); });
+                     [this, incident](const Workflow::Outcome& outcome) { on_repair_finished(incident, outcome); });
 }
 
 void Monitor::on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome) {

@@ -38,10 +38,10 @@ std::vector<PreflightFinding> check_client_certificates(const Config& config, Ti
         auto identity = load_client_identity(*site.tls.client_cert);
         if (!identity) continue;  // config validation has reported why
         const X509& certificate = *identity.value().certificate;
-        const std::string dates = "valid from " + asn1_time_text(X509_get0_notBefore(&certificate)) + " to " +
-                                  asn1_time_text(X509_get0_notAfter(&certificate));
-        const std::string which = "the client certificate " + subject_text(certificate) + " in " + file +
-                                  " (used by site " + site.name + " and every site that shares it, " + dates + ")";
+        std::string which = "the client certificate " + subject_text(certificate);
+        which += " in " + file + " (used by site " + site.name + " and every site that shares it, valid from ";
+        which += asn1_time_text(X509_get0_notBefore(&certificate)) + " to ";
+        which += asn1_time_text(X509_get0_notAfter(&certificate)) + ")";
         const std::string pointer = "/sites/" + std::to_string(index) + "/tls/client_cert";
         if (not_after(certificate) <= now) {
             findings.push_back({PreflightFinding::Level::warning, pointer,

@@ -219,7 +219,7 @@ void RepairPolicy::tick() {
     }
 }
 
-void RepairPolicy::reset_circuit(std::string reason) {
+void RepairPolicy::reset_circuit(const std::string& reason) {
     if (!circuit_opened_at_) return;
     // An operator who resets the breaker has looked at the host and wants repairs back:
     // the old attempts would otherwise keep the budget spent.

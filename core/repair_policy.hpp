@@ -59,7 +59,7 @@ public:
 
     // An operator's reset: closes the circuit and clears the attempt history (a fresh budget).
     // The cooldown after the last repair still applies. No-op when the circuit is closed.
-    void reset_circuit(std::string reason);
+    void reset_circuit(const std::string& reason);
 
     // Replaces the policy (config reload). The history is kept.
     void update_config(const RemediationConfig& config);

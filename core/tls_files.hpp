@@ -32,7 +32,7 @@ struct ClientIdentity {
 
 // The largest certificate, key or password file certheal reads (a CA bundle of every root
 // there is stays far below it).
-inline constexpr std::size_t kMaxTlsFileBytes = 4 * 1024 * 1024;
+inline constexpr std::size_t kMaxTlsFileBytes = std::size_t{4} * 1024 * 1024;
 
 // A whole file, refused when it exceeds `limit`. Failure messages name the file and say
 // what is wrong with it ("does not exist", "is a folder", "is larger than ...").

@@ -153,7 +153,7 @@ private:
 
     // A step that succeeded is reported as such even when a cancel came meanwhile; next_step()
     // then sees the cancel and stops the workflow.
-    void step_succeeded(StepReport report) {
+    void step_succeeded(const StepReport& report) {
         emit_step(EventId::step_succeeded, report);
         ++index_;
         next_step();
@@ -272,7 +272,7 @@ private:
 
     // A dry-run inspection ended: report what would happen and go on, or stop where the real
     // repair would fail.
-    void dry_run_inspected(const std::string& would, nlohmann::json extra) {
+    void dry_run_inspected(const std::string& would, const nlohmann::json& extra) {
         emit_dry_run_step(would, extra);
         ++index_;
         next_step();
@@ -327,7 +327,7 @@ private:
             return;
         }
         report.summary = program + " exited with code 0";
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     // --- services -----------------------------------------------------------------------
@@ -367,7 +367,7 @@ private:
         report.summary = dependents.empty()
                              ? "stopped " + stop.service
                              : "stopped " + stop.service + " after its running dependents " + list_text(dependents);
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     void begin_step(const StartServiceStep& start) {
@@ -376,11 +376,11 @@ private:
             [&services = ports_.services, service = start.service, timeout = step().timeout, token = stop_.get_token(),
              slot] { slot->emplace(guarded<Done>([&] { return services.start_service(service, timeout, token); })); },
             [weak = weak(), slot] {
-                if (auto self = weak.lock()) self->start_returned(std::move(**slot));
+                if (auto self = weak.lock()) self->start_returned(**slot);
             });
     }
 
-    void start_returned(Result<Done> result) {
+    void start_returned(const Result<Done>& result) {
         if (finished_) return;
         const auto& start = std::get<StartServiceStep>(step().action);
         StepReport report;
@@ -393,7 +393,7 @@ private:
         }
         report.services = std::vector<std::string>{start.service};
         report.summary = "started " + start.service;
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     // --- restore_dependents ---------------------------------------------------------------
@@ -408,7 +408,7 @@ private:
             StepReport report;
             report.services = std::vector<std::string>{};
             report.summary = "no dependent service had to be started again";
-            step_succeeded(std::move(report));
+            step_succeeded(report);
             return;
         }
         restore_next();
@@ -442,11 +442,11 @@ private:
                 slot->emplace(guarded<Done>([&] { return services.start_service(service, remaining, token); }));
             },
             [weak = weak(), service, slot] {
-                if (auto self = weak.lock()) self->restore_returned(service, std::move(**slot));
+                if (auto self = weak.lock()) self->restore_returned(service, **slot);
             });
     }
 
-    void restore_returned(const std::string& service, Result<Done> result) {
+    void restore_returned(const std::string& service, const Result<Done>& result) {
         if (finished_) return;
         if (result) {
             restored_.push_back(service);
@@ -472,7 +472,7 @@ private:
             return;
         }
         report.summary = "started again " + list_text(restored_);
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     // --- trust_ca and fix_root_store -------------------------------------------------------
@@ -491,6 +491,7 @@ private:
 
     static std::string names_text(const std::vector<CertificateSummary>& certificates) {
         std::vector<std::string> names;
+        names.reserve(certificates.size());
         for (const auto& certificate : certificates) names.push_back(certificate.subject + " (SHA-1 " + certificate.sha1 + ")");
         return list_text(names);
     }
@@ -533,7 +534,7 @@ private:
         report.summary = trust.changed ? "added " + names_text(trust.missing) + " to " + trust.target
                                        : names_text(trust.present) + (trust.present.size() == 1 ? " was" : " were") +
                                              " already in " + trust.target + "; nothing changed";
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     std::string describe_trust_target() const {
@@ -579,7 +580,7 @@ private:
         report.summary = fix.changed ? "moved " + names_text(fix.moved) +
                                            ", which are not self-signed, from LocalMachine\\Root to " + fix.move_to
                                      : "LocalMachine\\Root holds only self-signed certificates; nothing changed";
-        step_succeeded(std::move(report));
+        step_succeeded(report);
     }
 
     // --- verify ---------------------------------------------------------------------------
@@ -591,7 +592,7 @@ private:
             StepReport report;
             report.summary = "there was no site to verify";
             report.extra["rounds"] = 0;
-            step_succeeded(std::move(report));
+            step_succeeded(report);
             return;
         }
         verify_deadline_ = ports_.clock.after(step().timeout, [weak = weak()] {
@@ -640,7 +641,7 @@ private:
                              std::to_string(verify_attempts_);
             report.extra["rounds"] = verify_round_;
             report.extra["probes"] = round_evidence();
-            step_succeeded(std::move(report));
+            step_succeeded(report);
             return;
         }
         if (cancel_requested_) {

@@ -97,7 +97,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     StatusServer status_server(io, [&monitor] { return monitor.status(); });
 
     bool stop_requested = false;
-    auto controls = host.attach(io, [&](platform::ControlRequest request, std::string reason) {
+    auto controls = host.attach(io, [&](platform::ControlRequest request, const std::string& reason) {
         if (request == platform::ControlRequest::stop) {
             if (stop_requested) return;
             stop_requested = true;

@@ -86,8 +86,9 @@ void wait_for_reload(const std::shared_ptr<SignalWatch>& watch,
 }
 }  // namespace
 
+// The signature is the platform port's; the Windows adapter keeps the handler it is given.
 std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
-                                             std::function<void(ControlRequest, std::string reason)> handler) {
+                                             std::function<void(ControlRequest, std::string reason)> handler) {  // NOLINT(performance-unnecessary-value-param)
     auto watch = std::make_shared<SignalWatch>(io);
     wait_for_stop(watch, handler);
     wait_for_reload(watch, handler);

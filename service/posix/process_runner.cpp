@@ -226,6 +226,7 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
     argv_storage.push_back(program_text);
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
     std::vector<char*> argv;
+    argv.reserve(argv_storage.size() + 1);
     for (auto& arg : argv_storage) argv.push_back(arg.data());
     argv.push_back(nullptr);
 

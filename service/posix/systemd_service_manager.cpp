@@ -314,9 +314,10 @@ Result<Done> SystemdServiceManager::start_service(const std::string& service, Du
         last_state = states.value().front();
         if (last_state == "active") return success();
         if (last_state == "failed" || last_state == "inactive") {
-            return Failure{std::make_error_code(std::errc::state_not_recoverable),
-                           "systemd reports " + unit + " as " + last_state + " right after certheal started it. See `journalctl -u " +
-                               unit + "` for why it stopped."};
+            std::string sentence = "systemd reports " + unit;
+            sentence += " as " + last_state + " right after certheal started it. See `journalctl -u ";
+            sentence += unit + "` for why it stopped.";
+            return Failure{std::make_error_code(std::errc::state_not_recoverable), std::move(sentence)};
         }
         std::mutex mutex;
         std::condition_variable_any wake;
