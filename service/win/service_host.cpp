@@ -51,8 +51,8 @@ void ScmHost::stopping() {
     // (and `net stop`) waits instead of declaring the service hung.
     ticker_should_end_ = false;
     ticker_ = std::thread([this] {
-        std::unique_lock lock(mutex_);
-        while (!ticker_wakeup_.wait_for(lock, stop_tick_, [this] { return ticker_should_end_; })) {
+        std::unique_lock ticker_lock(mutex_);
+        while (!ticker_wakeup_.wait_for(ticker_lock, stop_tick_, [this] { return ticker_should_end_; })) {
             if (status_.dwCurrentState != SERVICE_STOP_PENDING) break;
             report_locked(SERVICE_STOP_PENDING, kStopWaitHintMs);
         }
