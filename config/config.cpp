@@ -153,6 +153,10 @@ std::variant<ParsedUrl, std::string> parse_https_url(const std::string& url) {
     return parsed;
 }
 
+// More probes in flight than this only queue inside the kernel and the TLS libraries; it
+// bounds what one config can make certheal open at once.
+constexpr int kMaxConcurrentProbes = 4096;
+
 // ---------------------------------------------------------------- the validator
 
 // Settings a site may take from `defaults`; every field is optional so that "not written"
@@ -177,8 +181,8 @@ const std::initializer_list<std::string_view> kSharedSiteKeys = {
 
 class Validator {
 public:
-    Validator(fs::path base_dir, bool certificate_stores)
-        : base_dir_(std::move(base_dir)), certificate_stores_(certificate_stores) {}
+    Validator(fs::path base_dir, bool certificate_stores, TlsMaterialCache& material)
+        : base_dir_(std::move(base_dir)), certificate_stores_(certificate_stores), material_(material) {}
 
     std::vector<ConfigIssue> issues;
 
@@ -377,7 +381,7 @@ public:
             const std::string at = child(pointer, "ca_file");
             settings.ca_file = file_path(value["ca_file"], at);
             if (settings.ca_file) {
-                auto loaded = load_certificates(*settings.ca_file);
+                auto loaded = material_.certificates(*settings.ca_file);
                 if (!loaded) error(at, "cannot be used: " + loaded.error().message);
             }
         }
@@ -420,7 +424,7 @@ public:
             }
             if (error_count() != errors_before) return std::nullopt;
             bool files_ok = true;
-            if (auto certs = load_certificates(files.cert_file); !certs) {
+            if (auto certs = material_.certificates(files.cert_file); !certs) {
                 error(child(pointer, "cert_file"), "cannot be used: " + certs.error().message);
                 files_ok = false;
             }
@@ -431,7 +435,7 @@ public:
                 files_ok = false;
             }
             if (files_ok) {
-                if (auto identity = load_client_identity(files); !identity) {
+                if (auto identity = material_.client_identity(files); !identity) {
                     error(pointer, "cannot be used: " + identity.error().message);
                 }
             }
@@ -468,7 +472,7 @@ public:
             files_ok = false;
         }
         if (files_ok) {
-            if (auto identity = load_client_identity(pkcs12); !identity) {
+            if (auto identity = material_.client_identity(pkcs12); !identity) {
                 error(child(pointer, "pfx_file"), "cannot be used: " + identity.error().message);
             }
         }
@@ -477,7 +481,16 @@ public:
 
     void service(const json& value, ServiceSettings& settings) {
         const std::string pointer = "/service";
-        if (!object(value, pointer, {"state_dir", "status_listen", "allow_insecure_config_acl"})) return;
+        if (!object(value, pointer,
+                    {"state_dir", "status_listen", "allow_insecure_config_acl", "max_concurrent_probes"})) {
+            return;
+        }
+        if (value.contains("max_concurrent_probes")) {
+            if (auto most = integer(value["max_concurrent_probes"], child(pointer, "max_concurrent_probes"), 1,
+                                    kMaxConcurrentProbes)) {
+                settings.max_concurrent_probes = static_cast<std::size_t>(*most);
+            }
+        }
         if (value.contains("state_dir")) {
             if (auto dir = file_path(value["state_dir"], child(pointer, "state_dir"))) settings.state_dir = *dir;
         }
@@ -753,12 +766,12 @@ public:
 
     // The CA file must load; a certificate that is not a CA is most likely the wrong file.
     void ca_certificates(const fs::path& file, const std::string& pointer) {
-        auto loaded = load_certificates(file);
+        auto loaded = material_.certificates(file);
         if (!loaded) {
             error(pointer, "cannot be used: " + loaded.error().message);
             return;
         }
-        for (const auto& certificate : loaded.value()) {
+        for (const auto& certificate : *loaded.value()) {
             if (X509_check_ca(certificate.get()) == 0) {
                 warning(pointer, "holds a certificate that is not a CA certificate (" + subject_text(*certificate) +
                                      "); a server cannot trust client certificates through it, so check that this is "
@@ -800,6 +813,7 @@ public:
 private:
     fs::path base_dir_;
     bool certificate_stores_;
+    TlsMaterialCache& material_;  // what validation decodes, the prober reuses
 };
 
 // nlohmann reports a byte offset; people need a line and a column.
@@ -878,7 +892,9 @@ std::string format_issue(const ConfigIssue& issue) {
 
 ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path& source, const ConfigContext& context) {
     ConfigLoad load;
-    Validator check(source.parent_path(), context.certificate_stores);
+    TlsMaterialCache own_material;
+    Validator check(source.parent_path(), context.certificate_stores,
+                    context.tls_material ? *context.tls_material : own_material);
 
     json document;
     DuplicateKeyFinder duplicates;

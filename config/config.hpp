@@ -4,12 +4,14 @@
 // config means is core/config_model.hpp; this folder only turns text into it.
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/config_model.hpp"
+#include "core/tls_files.hpp"
 
 namespace certheal {
 
@@ -27,6 +29,9 @@ std::string format_issue(const ConfigIssue& issue);  // "/sites/2/url: must be a
 struct ConfigContext {
     std::filesystem::path default_state_dir;
     bool certificate_stores = false;
+    // Where validation keeps the certificates and keys it decodes, for the prober to reuse;
+    // null: validation decodes into a cache of its own and drops it.
+    std::shared_ptr<TlsMaterialCache> tls_material = nullptr;
 };
 
 struct ConfigLoad {

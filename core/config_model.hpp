@@ -125,6 +125,8 @@ struct ServiceSettings {
     std::filesystem::path state_dir;          // journal.jsonl and state.json live here
     std::optional<ListenAddress> status_listen;  // loopback only
     bool allow_insecure_config_acl = false;   // run a config non-administrators can write
+    // Probes in flight at once; the others wait their turn, their timeouts not yet running.
+    std::size_t max_concurrent_probes = 64;
 };
 
 struct Config {

@@ -1,6 +1,9 @@
 #include "core/https_prober.hpp"
 
 #include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <thread>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -15,6 +18,7 @@
 #include <vector>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -32,6 +36,7 @@
 #include "core/certificate_info.hpp"
 #include "core/classifier.hpp"
 #include "core/text.hpp"
+#include "core/tls_contexts.hpp"
 
 namespace certheal {
 namespace {
@@ -66,29 +71,6 @@ std::string host_header(const SiteConfig& site) {
     return value;
 }
 
-// A file's identity for the context cache: path and modification time, so a replaced CA
-// bundle or certificate is picked up without restarting certheal.
-std::string file_stamp(const std::filesystem::path& file) {
-    std::error_code ec;
-    const auto written = std::filesystem::last_write_time(file, ec);
-    const auto ticks = ec ? 0 : written.time_since_epoch().count();
-    return file.string() + "@" + std::to_string(ticks);
-}
-
-std::string tls_fingerprint(const TlsSettings& tls) {
-    std::ostringstream out;
-    out << "verify=" << tls.verify << ";ca=" << (tls.ca_file ? file_stamp(*tls.ca_file) : "system");
-    if (tls.client_cert) {
-        if (const auto* pem = std::get_if<PemClientCert>(&*tls.client_cert)) {
-            out << ";pem=" << file_stamp(pem->cert_file) << "," << file_stamp(pem->key_file);
-        } else if (const auto* pfx = std::get_if<PfxClientCert>(&*tls.client_cert)) {
-            out << ";pfx=" << file_stamp(pfx->pfx_file) << ",env=" << pfx->password_env.value_or("")
-                << ",file=" << (pfx->password_file ? file_stamp(*pfx->password_file) : "");
-        }
-    }
-    return out.str();
-}
-
 constexpr std::size_t kMaxCaNamesKept = 64;
 constexpr std::size_t kMaxCaNameLength = 256;
 constexpr std::size_t kCaNamesInSentence = 5;
@@ -106,92 +88,6 @@ std::string openssl_error_text() {
     ERR_error_string_n(code, text, sizeof text);
     return text;
 }
-
-// Windows keeps the machine's trust in its certificate stores, where OpenSSL does not look:
-// the roots of LocalMachine\Root are the trust anchors, and LocalMachine\CA supplies the
-// intermediates (OpenSSL still requires the chain to end at a root, as Windows does).
-Result<Done> load_system_trust(X509_STORE* store, CertificateStores& stores, const SiteConfig& site) {
-    for (const char* name : {"Root", "CA"}) {
-        auto certificates = stores.list(name);
-        if (!certificates) {
-            return Failure{certificates.error().code, "Could not read the trusted certificates of LocalMachine\\" +
-                                                          std::string(name) + " to verify site " + site.name + ": " +
-                                                          certificates.error().message};
-        }
-        for (const auto& der : certificates.value()) {
-            if (X509Ptr certificate = from_der(der)) {
-                if (X509_STORE_add_cert(store, certificate.get()) != 1) ERR_clear_error();  // duplicates are harmless
-            }
-        }
-    }
-    return success();
-}
-
-// Builds the client context for one site's TLS settings.
-Result<std::shared_ptr<ssl::context>> build_context(const SiteConfig& site, CertificateStores* system_stores) {
-    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-    SSL_CTX* native = context->native_handle();
-
-    // Full handshake every time: no session cache, no tickets.
-    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
-    // IIS asks for the client certificate by renegotiating after the request (TLS 1.2), so
-    // server-initiated renegotiation must stay allowed. Only secure (RFC 5746) renegotiation:
-    // legacy server connect stays off.
-    SSL_CTX_clear_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT |
-                                      SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
-    static constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-    if (SSL_CTX_set_alpn_protos(native, kAlpnHttp11, sizeof kAlpnHttp11) != 0) {
-        return Failure{std::make_error_code(std::errc::protocol_error),
-                       "Could not offer ALPN http/1.1 for site " + site.name + ": " + openssl_error_text() + "."};
-    }
-
-    if (site.tls.verify) {
-        SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
-        if (site.tls.ca_file) {
-            auto certificates = load_certificates(*site.tls.ca_file);
-            if (!certificates) return certificates.error();
-            X509_STORE* store = SSL_CTX_get_cert_store(native);
-            for (const auto& certificate : certificates.value()) {
-                if (X509_STORE_add_cert(store, certificate.get()) != 1) {
-                    ERR_clear_error();  // a duplicate in the bundle is harmless
-                }
-            }
-        } else if (system_stores != nullptr && system_stores->available()) {
-            if (auto loaded = load_system_trust(SSL_CTX_get_cert_store(native), *system_stores, site); !loaded) {
-                return loaded.error();
-            }
-        } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
-            return Failure{std::make_error_code(std::errc::io_error),
-                           "Could not load the system trust store for site " + site.name + ": " +
-                               openssl_error_text() + "."};
-        }
-    } else {
-        SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
-    }
-
-    if (site.tls.client_cert) {
-        auto identity = load_client_identity(*site.tls.client_cert);
-        if (!identity) return identity.error();
-        auto& loaded = identity.value();
-        if (SSL_CTX_use_certificate(native, loaded.certificate.get()) != 1 ||
-            SSL_CTX_use_PrivateKey(native, loaded.private_key.get()) != 1 ||
-            SSL_CTX_check_private_key(native) != 1) {
-            return Failure{std::make_error_code(std::errc::invalid_argument),
-                           "Could not install the client certificate of site " + site.name + ": " +
-                               openssl_error_text() + "."};
-        }
-        for (const auto& intermediate : loaded.chain) {
-            if (SSL_CTX_add1_chain_cert(native, intermediate.get()) != 1) ERR_clear_error();
-        }
-    }
-    return context;
-}
-
-struct CachedContext {
-    std::string fingerprint;
-    std::shared_ptr<ssl::context> context;
-};
 
 // What the OpenSSL message callback saw during the handshake.
 struct HandshakeTrace {
@@ -221,9 +117,7 @@ public:
           context_(std::move(context)),
           resolver_(io),
           timer_(io),
-          done_(std::move(done)),
-          started_(SteadyClock::now()),
-          deadline_(started_ + site.timeout) {
+          done_(std::move(done)) {
         result_.site = site.name;
         result_.url = site.url;
         observation_.client_cert_configured = site.tls.client_cert.has_value();
@@ -232,6 +126,7 @@ public:
 
     void start() {
         if (finished_) return;
+        begin_clock();
         if (cancelled_) {
             finish(interruption_sentence());
             return;
@@ -268,6 +163,8 @@ public:
     }
 
     void fail_setup(std::string what) {
+        if (finished_) return;
+        if (!clock_started_) begin_clock();
         observation_.phase = ProbePhase::tls;
         observation_.failure = TransportFailure::local_setup;
         finish("Could not prepare the probe of " + site_.name + ": " + as_clause(std::move(what)) + ".");
@@ -282,9 +179,15 @@ public:
         if (stream_ || phase_generation_ > 0) finish(interruption_sentence());
     }
 
-    bool finished() const noexcept { return finished_; }
-
 private:
+    // The timeout and the timings count from here, when the probe really starts, not from
+    // when it was asked for and waited for a slot.
+    void begin_clock() {
+        clock_started_ = true;
+        started_ = SteadyClock::now();
+        deadline_ = started_ + site_.timeout;
+    }
+
     void begin_phase(ProbePhase phase, std::optional<Duration> limit) {
         observation_.phase = phase;
         phase_started_ = SteadyClock::now();
@@ -523,9 +426,11 @@ private:
             *result_.error += " " + issuer_not_listed_sentence();
         }
         result_.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
+        // The parser, the buffers and the stream stay until the last pending handler has run and
+        // released the session: an async_read still in flight may parse into them after a
+        // deadline ended the probe (freeing them here was the 3000-site crash).
         observation_.body.clear();
         observation_.body.shrink_to_fit();
-        parser_.reset();
         auto done = std::move(done_);
         done(std::move(result_));
     }
@@ -618,6 +523,7 @@ private:
     http::request<http::empty_body> request_;
     std::optional<http::response_parser<http::string_body>> parser_;
     std::function<void(ProbeResult)> done_;
+    bool clock_started_ = false;
     SteadyClock::time_point started_;
     SteadyClock::time_point deadline_;
     SteadyClock::time_point phase_started_;
@@ -637,75 +543,149 @@ private:
 
 }  // namespace
 
-struct HttpsProber::Impl {
-    Impl(asio::io_context& context, ProberOptions prober_options, CertificateStores* stores)
-        : io(context), options(prober_options), system_stores(stores) {}
+struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
+    struct Pending {
+        SiteConfig site;
+        std::function<void(ProbeResult)> done;
+    };
+    // A probe thread: its own io_context, kept running until the prober goes.
+    struct ProbeThread {
+        asio::io_context io{1};
+        asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+        std::thread thread;
+    };
+    struct Live {
+        std::weak_ptr<ProbeSession> session;
+        asio::io_context* where = nullptr;
+    };
 
-    // A failure to build the context is not cached: the files may be fixed by the next probe.
-    Result<std::shared_ptr<ssl::context>> context_for(const SiteConfig& site) {
-        const std::string fingerprint = tls_fingerprint(site.tls);
-        auto cached = contexts.find(site.name);
-        if (cached != contexts.end() && cached->second.fingerprint == fingerprint) return cached->second.context;
-        auto built = build_context(site, system_stores);
-        if (!built) {
-            contexts.erase(site.name);
-            return built;
+    Impl(asio::io_context& home_io, ProberOptions prober_options, CertificateStores* stores,
+         std::shared_ptr<TlsMaterialCache> shared_material)
+        : home(home_io),
+          options(prober_options),
+          material(shared_material ? std::move(shared_material) : std::make_shared<TlsMaterialCache>()),
+          contexts(*material, stores) {
+        if (options.max_in_flight == 0) options.max_in_flight = 1;
+        for (std::size_t index = 0; index < options.threads; ++index) {
+            auto probe_thread = std::make_unique<ProbeThread>();
+            probe_thread->thread = std::thread([&io = probe_thread->io] { io.run(); });
+            threads.push_back(std::move(probe_thread));
         }
-        contexts[site.name] = CachedContext{fingerprint, built.value()};
-        return built;
     }
 
-    void forget_finished() {
-        sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
-                                      [](const std::weak_ptr<ProbeSession>& session) {
-                                          auto alive = session.lock();
-                                          return !alive || alive->finished();
-                                      }),
-                       sessions.end());
+    // Ends the probe threads. Sessions still on them are dropped without calling back.
+    void stop_threads() noexcept {
+        closed = true;
+        for (auto& probe_thread : threads) {
+            probe_thread->work.reset();
+            probe_thread->io.stop();
+        }
+        for (auto& probe_thread : threads) {
+            if (probe_thread->thread.joinable()) probe_thread->thread.join();
+        }
     }
 
-    asio::io_context& io;
+    // Starts queued probes while there is room. Runs on the home thread.
+    void pump() {
+        while (!closed && live.size() < options.max_in_flight && !queue.empty()) {
+            Pending next = std::move(queue.front());
+            queue.pop_front();
+            start(std::move(next));
+        }
+        if (live.empty() && queue.empty()) busy.reset();
+    }
+
+    void start(Pending next) {
+        asio::io_context& where = threads.empty() ? home : threads[next_thread++ % threads.size()]->io;
+        const std::uint64_t id = ++last_id;
+        auto context = contexts.context_for(next.site.tls, next.site.name);
+        // Runs on the session's thread; the result goes back to the home thread, where the
+        // caller's callback runs and the freed slot starts the next queued probe.
+        auto finished = [weak = weak_from_this(), id, done = std::move(next.done)](ProbeResult result) mutable {
+            auto self = weak.lock();
+            if (!self) return;
+            asio::post(self->home, [weak, id, done = std::move(done), result = std::move(result)]() mutable {
+                auto impl = weak.lock();
+                if (impl) impl->live.erase(id);
+                done(std::move(result));
+                if (impl) impl->pump();
+            });
+        };
+        auto session = std::make_shared<ProbeSession>(where, next.site, context ? context.value() : nullptr, options,
+                                                      std::move(finished));
+        live[id] = Live{session, &where};
+        if (!context) {
+            asio::post(where, [session, message = context.error().message] {
+                session->fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
+            });
+            return;
+        }
+        asio::post(where, [session] { session->start(); });
+    }
+
+    asio::io_context& home;
     ProberOptions options;
-    CertificateStores* system_stores;
-    std::map<std::string, CachedContext> contexts;
-    std::vector<std::weak_ptr<ProbeSession>> sessions;
+    std::shared_ptr<TlsMaterialCache> material;
+    TlsContextCache contexts;
+    std::vector<std::unique_ptr<ProbeThread>> threads;
+    std::size_t next_thread = 0;
+    std::deque<Pending> queue;
+    std::map<std::uint64_t, Live> live;  // started, not yet handed back
+    std::uint64_t last_id = 0;
+    // Keeps the home io_context running while probes are queued or on the probe threads.
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> busy;
+    bool closed = false;
 };
 
-HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores)
-    : impl_(std::make_shared<Impl>(io, options, system_stores)) {}
-
-HttpsProber::~HttpsProber() noexcept {
-    try {
-        cancel_all();
-    } catch (...) {
-        // A probe's callback threw while being told certheal is stopping; the sessions end with
-        // the io_context either way, and a destructor must not throw.
-    }
+std::size_t default_probe_threads() noexcept {
+    const unsigned hardware = std::thread::hardware_concurrency();
+    return std::clamp<std::size_t>(hardware == 0 ? 1 : hardware, 1, 4);
 }
 
+HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores,
+                         std::shared_ptr<TlsMaterialCache> material)
+    : impl_(std::make_shared<Impl>(io, options, system_stores, std::move(material))) {}
+
+HttpsProber::~HttpsProber() noexcept { impl_->stop_threads(); }
+
 void HttpsProber::probe(const SiteConfig& site, std::function<void(ProbeResult)> done) {
-    impl_->forget_finished();
-    auto context = impl_->context_for(site);
-    auto session = std::make_shared<ProbeSession>(impl_->io, site, context ? context.value() : nullptr, impl_->options,
-                                                  std::move(done));
-    impl_->sessions.push_back(session);
-    // The callback never runs inside probe(), not even when setting up fails.
-    if (!context) {
-        asio::post(impl_->io, [session, message = context.error().message] {
-            session->fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
-        });
-        return;
-    }
-    asio::post(impl_->io, [session] { session->start(); });
+    auto& impl = *impl_;
+    if (!impl.busy) impl.busy.emplace(impl.home.get_executor());
+    impl.queue.push_back(Impl::Pending{site, std::move(done)});
+    // Started from the home loop, so the callback never runs inside probe().
+    asio::post(impl.home, [weak = std::weak_ptr<Impl>(impl_)] {
+        if (auto alive = weak.lock()) alive->pump();
+    });
 }
 
 void HttpsProber::cancel_all() {
-    for (auto& weak : impl_->sessions) {
-        if (auto session = weak.lock()) session->cancel();
+    auto& impl = *impl_;
+    for (auto& [id, live] : impl.live) {
+        if (auto session = live.session.lock()) {
+            asio::post(*live.where, [session] { session->cancel(); });
+        }
     }
-    impl_->sessions.clear();
+    // Probes that never started end the same way, without touching the network.
+    for (auto& pending : impl.queue) {
+        ProbeResult result;
+        result.site = pending.site.name;
+        result.url = pending.site.url;
+        result.cls = ProbeClass::timeout;
+        result.error = "The probe of " + pending.site.name + " was cancelled because certheal is stopping.";
+        asio::post(impl.home, [done = std::move(pending.done), result = std::move(result)]() mutable {
+            done(std::move(result));
+        });
+    }
+    impl.queue.clear();
 }
 
 std::size_t HttpsProber::cached_contexts() const noexcept { return impl_->contexts.size(); }
+
+std::size_t HttpsProber::in_flight() const noexcept { return impl_->live.size(); }
+
+void HttpsProber::set_max_in_flight(std::size_t most) {
+    impl_->options.max_in_flight = std::max<std::size_t>(most, 1);
+    impl_->pump();
+}
 
 }  // namespace certheal

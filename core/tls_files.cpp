@@ -241,4 +241,73 @@ Result<ClientIdentity> load_client_identity(const ClientCert& client_cert) {
     return load_pfx_identity(std::get<PfxClientCert>(client_cert));
 }
 
+std::string TlsMaterialCache::identity_key(const ClientCert& client_cert) {
+    if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) {
+        return "pem:" + pem->cert_file.string() + "|" + pem->key_file.string();
+    }
+    const auto& pfx = std::get<PfxClientCert>(client_cert);
+    return "pfx:" + pfx.pfx_file.string() + "|env:" + pfx.password_env.value_or("") +
+           "|file:" + (pfx.password_file ? pfx.password_file->string() : std::string());
+}
+
+std::string TlsMaterialCache::file_stamp(const std::filesystem::path& file) {
+    std::error_code ec;
+    const auto written = std::filesystem::last_write_time(file, ec);
+    const auto ticks = ec ? 0 : written.time_since_epoch().count();
+    const auto size = std::filesystem::file_size(file, ec);
+    return file.string() + "@" + std::to_string(ticks) + "#" + std::to_string(ec ? 0 : size);
+}
+
+std::string TlsMaterialCache::identity_stamp(const ClientCert& client_cert) {
+    if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) {
+        return "pem:" + file_stamp(pem->cert_file) + "|" + file_stamp(pem->key_file);
+    }
+    const auto& pfx = std::get<PfxClientCert>(client_cert);
+    return "pfx:" + file_stamp(pfx.pfx_file) + "|env:" + pfx.password_env.value_or("") +
+           "|file:" + (pfx.password_file ? file_stamp(*pfx.password_file) : std::string());
+}
+
+Result<SharedCertificates> TlsMaterialCache::certificates(const std::filesystem::path& file) {
+    const std::string stamp = file_stamp(file);
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = certificates_.find(file.string());
+        if (found != certificates_.end() && found->second.stamp == stamp) return found->second.value;
+    }
+    auto loaded = load_certificates(file);
+    if (!loaded) return loaded.error();
+    auto shared = std::make_shared<const std::vector<X509Ptr>>(std::move(loaded.value()));
+    std::lock_guard lock(mutex_);
+    ++decoded_;
+    certificates_[file.string()] = Certificates{stamp, shared};
+    return SharedCertificates(shared);
+}
+
+Result<SharedIdentity> TlsMaterialCache::client_identity(const ClientCert& client_cert) {
+    const std::string key = identity_key(client_cert);
+    const std::string stamp = identity_stamp(client_cert);
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = identities_.find(key);
+        if (found != identities_.end() && found->second.stamp == stamp) return found->second.value;
+    }
+    auto loaded = load_client_identity(client_cert);
+    if (!loaded) return loaded.error();
+    auto shared = std::make_shared<const ClientIdentity>(std::move(loaded.value()));
+    std::lock_guard lock(mutex_);
+    ++decoded_;
+    identities_[key] = Identity{stamp, shared};
+    return SharedIdentity(shared);
+}
+
+std::size_t TlsMaterialCache::decoded() const {
+    std::lock_guard lock(mutex_);
+    return decoded_;
+}
+
+std::size_t TlsMaterialCache::entries() const {
+    std::lock_guard lock(mutex_);
+    return certificates_.size() + identities_.size();
+}
+
 }  // namespace certheal

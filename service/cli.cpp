@@ -65,8 +65,10 @@ std::filesystem::path config_path_of(const Options& options) {
     return options.config ? *options.config : platform::default_config_path();
 }
 
-std::optional<Config> load_or_report(const Options& options) {
-    auto loaded = load_config(config_path_of(options), platform::config_context());
+std::optional<Config> load_or_report(const Options& options, std::shared_ptr<TlsMaterialCache> material = nullptr) {
+    auto context = platform::config_context();
+    context.tls_material = std::move(material);
+    auto loaded = load_config(config_path_of(options), context);
     for (const auto& issue : loaded.issues) {
         std::cerr << format_issue(issue) << '\n';
     }
@@ -115,7 +117,9 @@ int command_check_config(const Options& options) {
 }
 
 int command_probe(const Options& options) {
-    auto config = load_or_report(options);
+    // What validation decodes (certificates, keys), the prober reuses.
+    auto material = std::make_shared<TlsMaterialCache>();
+    auto config = load_or_report(options, material);
     if (!config) return usage;
     std::vector<const SiteConfig*> selected;
     for (const auto& site : config->sites) {
@@ -128,7 +132,9 @@ int command_probe(const Options& options) {
     }
     boost::asio::io_context io;
     const auto system_stores = platform::make_certificate_stores();
-    HttpsProber prober(io, {}, system_stores.get());
+    ProberOptions prober_options;
+    prober_options.max_in_flight = config->service.max_concurrent_probes;
+    HttpsProber prober(io, prober_options, system_stores.get(), material);
     std::vector<ProbeResult> results(selected.size());
     for (std::size_t index = 0; index < selected.size(); ++index) {
         prober.probe(*selected[index], [&results, index](ProbeResult result) { results[index] = std::move(result); });

@@ -51,7 +51,11 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     auto adapters = platform::make_adapters();
     host.starting();
 
-    auto loaded = load_config(config_path, platform::config_context());
+    // One cache of decoded certificates and keys for validation (start and every reload) and
+    // the prober: each file is decoded once per version.
+    auto config_context = platform::config_context();
+    config_context.tls_material = std::make_shared<TlsMaterialCache>();
+    auto loaded = load_config(config_path, config_context);
     if (!loaded.config) {
         for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
         adapters.system_log->emit(config_invalid_event(config_path, loaded.issues, std::chrono::system_clock::now(),
@@ -82,7 +86,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     boost::asio::io_context io;
     AsioClock clock(io);
     ThreadWorkerPool workers(io, 2);
-    HttpsProber prober(io, {}, adapters.certificate_stores.get());
+    ProberOptions prober_options;
+    prober_options.max_in_flight = config.service.max_concurrent_probes;
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material);
     FileStateStore state(config.service.state_dir);
     JournalSink journal(config.service.state_dir);
     ConsoleEcho echo;
@@ -108,12 +114,13 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             });
             return;
         }
-        auto reloaded = load_config(config_path, platform::config_context());
+        auto reloaded = load_config(config_path, config_context);
         if (!reloaded.config) {
             events.emit(config_invalid_event(config_path, reloaded.issues, clock.now(),
                                              "certheal keeps running with the last good configuration."));
             return;
         }
+        prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
         monitor.reload(std::move(*reloaded.config));
     });
 

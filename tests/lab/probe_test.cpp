@@ -3,6 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <optional>
 #include <vector>
@@ -47,6 +49,11 @@ SiteConfig s_server_site(const NginxLab& lab, std::uint16_t port) {
 
 SServerOptions s_server_options(const NginxLab& lab, bool tls12_only) {
     return SServerOptions{lab.file("server_cert"), lab.file("server_key"), lab.file("good_ca"), tls12_only, {}};
+}
+
+std::string read_file(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 ProbeResult probe_once(const SiteConfig& site, ProberOptions options = {}) {
@@ -257,7 +264,7 @@ TEST_CASE("a PKCS#12 client identity with its password in an environment variabl
     ::unsetenv("CERTHEAL_LAB_PFX_PASSWORD");
 }
 
-TEST_CASE("twenty sites probed at once on one thread all finish, the slow ones not holding up the rest",
+TEST_CASE("twenty sites probed at once all finish, the slow ones not holding up the rest, on one shared TLS context",
           "[lab][probe]") {
     Blackhole blackhole;
     boost::asio::io_context io;
@@ -296,7 +303,7 @@ TEST_CASE("twenty sites probed at once on one thread all finish, the slow ones n
               << " ms, all 20 (4 blackholes, 3 s timeout) after " << round_ms << " ms\n";
     CHECK(slowest_healthy_ms < 2500.0);  // not serialised behind the blackholes (they end at 3 s)
     CHECK(round_ms < 6000.0);            // the four timeouts ran in parallel (serial: 12 s)
-    CHECK(prober.cached_contexts() == 20);
+    CHECK(prober.cached_contexts() == 1);  // twenty sites, one client certificate: one context
 }
 
 TEST_CASE("a body over 64 KiB is capped without failing the probe", "[lab][probe]") {
@@ -316,17 +323,31 @@ TEST_CASE("only the capped part of the body is searched for the rejection patter
     CHECK(capped.cls == ProbeClass::unexpected_status);
 }
 
-TEST_CASE("the TLS context is built once per site and reused", "[lab][probe]") {
+TEST_CASE("the TLS context is built once per identity and replaced when its files change", "[lab][probe]") {
     boost::asio::io_context io;
     HttpsProber prober(io);
     int healthy = 0;
-    for (int round = 0; round < 3; ++round) {
-        prober.probe(nginx_site(shared_lab()), [&](ProbeResult result) { healthy += result.cls == ProbeClass::healthy; });
+    const auto probe_round = [&](const SiteConfig& site) {
+        prober.probe(site, [&](ProbeResult result) { healthy += result.cls == ProbeClass::healthy; });
         io.run();
         io.restart();
-    }
+    };
+    for (int round = 0; round < 3; ++round) probe_round(nginx_site(shared_lab()));
     CHECK(healthy == 3);
     CHECK(prober.cached_contexts() == 1);
+
+    // The same certificate under another name is another identity; a rewritten file replaces
+    // its identity's context instead of adding one.
+    TempDir dir;
+    const auto copy = dir.write("client.pem", read_file(shared_lab().file("client_cert")));
+    auto other = nginx_site(shared_lab());
+    other.tls.client_cert = PemClientCert{copy, shared_lab().file("client_key")};
+    probe_round(other);
+    CHECK(prober.cached_contexts() == 2);
+    std::filesystem::last_write_time(copy, std::filesystem::last_write_time(copy) - std::chrono::hours(1));
+    probe_round(other);
+    CHECK(prober.cached_contexts() == 2);
+    CHECK(healthy == 5);
 }
 
 TEST_CASE("cancelling a probe in flight still calls back exactly once", "[lab][probe]") {

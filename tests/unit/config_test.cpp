@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/tls_contexts.hpp"
 #include "core/tls_files.hpp"
 #include "support/pki.hpp"
 
@@ -192,6 +193,9 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/sites/1", R"({"url": "https://a/"})", "/sites/1", R"(needs a "name")"},
         {"/sites/1", R"({"name": "a"})", "/sites/1", R"(needs a "url")"},
         {"/service", "[]", "/service", "must be an object, got an array"},
+        {"/service/max_concurrent_probes", "0", "/service/max_concurrent_probes", "must be between 1 and 4096, got 0"},
+        {"/service/max_concurrent_probes", "100000", "/service/max_concurrent_probes", "must be between 1 and 4096"},
+        {"/service/max_concurrent_probes", R"("64")", "/service/max_concurrent_probes", "must be a whole number"},
         {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem"}})", "/remediation/steps/0/trust_ca",
          R"(must name where to add the CA: "store")"},
         {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "store": "Root", "bundle": "b.pem"}})",
@@ -735,4 +739,24 @@ TEST_CASE("status_listen is read once into the address the status server binds",
         CHECK(load.config->service.status_listen->port == row.port);
         CHECK(load.config->service.status_listen->text() == row.text);
     }
+}
+
+TEST_CASE("validation decodes each TLS file once into the cache the prober reuses", "[config][tls]") {
+    const Pki& pki = shared_pki();
+    json document = valid_config();
+    document["defaults"]["tls"] = {{"ca_file", "ca.pem"}, {"client_cert", {{"cert_file", "client.pem"}, {"key_file", "client.key"}}}};
+    document["service"]["max_concurrent_probes"] = 8;
+    ConfigContext context = kContext;
+    context.tls_material = std::make_shared<TlsMaterialCache>();
+    const auto load = parse_config(document.dump(), pki.dir() / "certheal.json", context);
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->service.max_concurrent_probes == 8u);
+    // Two sites share the files: the CA, the certificate and the identity are decoded once each.
+    const auto decoded_by_validation = context.tls_material->decoded();
+    CHECK(decoded_by_validation == 3);
+    // The prober's TLS contexts come from the same cache without reading anything again.
+    TlsContextCache contexts(*context.tls_material, nullptr);
+    for (const auto& site : load.config->sites) REQUIRE(contexts.context_for(site.tls, site.name).ok());
+    CHECK(contexts.size() == 1);
+    CHECK(context.tls_material->decoded() == decoded_by_validation);
 }
