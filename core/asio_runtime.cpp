@@ -57,13 +57,15 @@ std::unique_ptr<TimerHandle> AsioClock::after(Duration delay, std::function<void
 }
 
 ThreadWorkerPool::ThreadWorkerPool(boost::asio::io_context& io, std::size_t threads)
-    : io_(io), pool_(threads == 0 ? 1 : threads) {}
+    : io_(io), threads_(threads == 0 ? 1 : threads) {}
 
 ThreadWorkerPool::~ThreadWorkerPool() { join(); }
 
 void ThreadWorkerPool::submit(std::function<void()> work, std::function<void()> done) {
-    if (closed_.load()) return;
-    boost::asio::post(pool_, [this, work = std::move(work), done = std::move(done)]() mutable {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    if (!pool_) pool_.emplace(threads_);
+    boost::asio::post(*pool_, [this, work = std::move(work), done = std::move(done)]() mutable {
         try {
             if (work) work();
         } catch (...) {
@@ -74,8 +76,13 @@ void ThreadWorkerPool::submit(std::function<void()> work, std::function<void()> 
 }
 
 void ThreadWorkerPool::join() {
-    closed_.store(true);
-    std::call_once(joined_, [this] { pool_.join(); });
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+    }
+    // Closed: no submit starts the pool any more, so it can be read without the lock. Joining
+    // twice is harmless.
+    if (pool_) pool_->join();
 }
 
 }  // namespace certheal

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -33,7 +34,8 @@ private:
 };
 
 // Runs work on `threads` worker threads (two by default: one repair step at a time, plus room
-// for a slow call that is being cancelled) and posts `done` back to the io_context.
+// for a slow call that is being cancelled) and posts `done` back to the io_context. The
+// threads start with the first submission: a host that never repairs never pays for them.
 // If `work` throws, `done` still runs, so the monitor never waits forever; work that reports a
 // result should set a failure first and overwrite it on success.
 class ThreadWorkerPool : public WorkerPool {
@@ -54,9 +56,10 @@ public:
 
 private:
     boost::asio::io_context& io_;
-    boost::asio::thread_pool pool_;
-    std::atomic<bool> closed_{false};
-    std::once_flag joined_;
+    std::size_t threads_;
+    std::mutex mutex_;
+    std::optional<boost::asio::thread_pool> pool_;  // started by the first submit
+    bool closed_ = false;
 };
 
 }  // namespace certheal

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -135,4 +137,20 @@ TEST_CASE("work that throws still reports done", "[asio_runtime]") {
     pool.join();
     io.run_for(100ms);
     CHECK(done_ran);
+}
+
+TEST_CASE("the worker pool starts its threads only with its first job", "[asio_runtime]") {
+    const auto threads_of_this_process = [] {
+        return std::distance(std::filesystem::directory_iterator("/proc/self/task"), std::filesystem::directory_iterator());
+    };
+    boost::asio::io_context io;
+    const auto before = threads_of_this_process();
+    ThreadWorkerPool pool(io, 2);
+    CHECK(threads_of_this_process() == before);
+    bool done = false;
+    pool.submit([] {}, [&] { done = true; });
+    CHECK(threads_of_this_process() == before + 2);
+    auto guard = boost::asio::make_work_guard(io);
+    for (int slice = 0; slice < 100 && !done; ++slice) io.run_for(std::chrono::milliseconds(50));
+    CHECK(done);
 }
