@@ -638,7 +638,6 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
 };
 
 std::size_t default_probe_threads() noexcept {
-    if (const char* forced = std::getenv("CERTHEAL_PROBE_THREADS")) return static_cast<std::size_t>(std::atoi(forced));  // EXPERIMENT
     const unsigned hardware = std::thread::hardware_concurrency();
     return std::clamp<std::size_t>(hardware == 0 ? 1 : hardware, 1, 4);
 }
