@@ -11,13 +11,13 @@
 #include <iterator>
 #include <limits>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
 #include "core/certificate_info.hpp"
+#include "core/rejection_pattern.hpp"
 #include "core/tls_files.hpp"
 #include "core/text.hpp"
 
@@ -358,10 +358,11 @@ public:
     std::optional<std::string> rejection_pattern(const json& value, const std::string& pointer) {
         auto pattern = string(value, pointer);
         if (!pattern) return std::nullopt;
-        try {
-            std::regex compiled(*pattern, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-            error(pointer, "must be a valid regular expression (ECMAScript), got " + show(value) + ": " + e.what());
+        // The same engine and bounds the prober uses.
+        auto compiled = RejectionPattern::compile(*pattern);
+        if (!compiled) {
+            error(pointer, "must be a valid regular expression (ECMAScript), got " + show(value) + ": " +
+                               compiled.error().message);
             return std::nullopt;
         }
         return pattern;

@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <regex>
 #include <utility>
 
 namespace certheal {
 namespace {
 
-// The default pattern must not match "403.16" or "403.17" (or "403.70"): those are other
-// IIS sub-statuses, so the digit after the 7 is excluded.
-constexpr const char* kGuardedDefaultPattern = "403\\.7(?![0-9])";
 constexpr std::string_view kRejectionPhrase = "client certificate required";
 
 constexpr std::array<std::pair<int, std::string_view>, 33> kAlertNames{{
@@ -77,30 +73,19 @@ bool contains_case_insensitive(std::string_view haystack, std::string_view needl
     return it != haystack.end();
 }
 
-bool body_matches_pattern(const std::string& body, const std::string& pattern) {
-    const bool is_default = pattern.empty() || pattern == kDefaultRejectionPattern;
-    try {
-        const std::regex rejection(is_default ? std::string(kGuardedDefaultPattern) : pattern,
-                                   std::regex::ECMAScript | std::regex::optimize);
-        return std::regex_search(body, rejection);
-    } catch (const std::regex_error&) {
-        // Config validation rejects bad patterns; should one slip through, the default applies.
-        return std::regex_search(body, std::regex(kGuardedDefaultPattern));
-    }
-}
-
 // What a 403 says about the client certificate, if anything. certheal always presents its
 // certificate, so a desynchronised IIS answers it with 403.16 where a browser without one
 // gets 403.7: both mean the trust is out of sync.
 std::optional<ProbeClass> certificate_class_of_forbidden(const std::string& body, std::optional<int> substatus,
-                                                         const std::string& pattern) {
+                                                         const RejectionPattern& pattern) {
     if (substatus == kIisClientCertificateUntrusted) return ProbeClass::client_cert_rejected;
     if (substatus == kIisClientCertificateExpired || substatus == kIisClientCertificateRevoked) {
         return ProbeClass::client_cert_invalid;
     }
     // Other sub-statuses (403.70, 403.18, ...) only count when the site's pattern or IIS's
     // phrase says so; the guarded default pattern never matches them.
-    if (body_matches_pattern(body, pattern) || contains_case_insensitive(body, kRejectionPhrase)) {
+    const std::string_view searched = std::string_view(body).substr(0, RejectionPattern::kSearchedBytes);
+    if (pattern.found_in(searched) || contains_case_insensitive(searched, kRejectionPhrase)) {
         return ProbeClass::client_cert_rejected;
     }
     return std::nullopt;
@@ -206,7 +191,8 @@ Classification classify(const ProbeObservation& observation, const SiteRules& ru
         if (std::find(rules.expect_status.begin(), rules.expect_status.end(), status) != rules.expect_status.end()) {
             result.cls = ProbeClass::healthy;
         } else if (status == 403) {
-            result.cls = certificate_class_of_forbidden(observation.body, result.iis_substatus, rules.rejection_pattern)
+            const auto& pattern = rules.rejection_pattern ? *rules.rejection_pattern : *RejectionPattern::default_pattern();
+            result.cls = certificate_class_of_forbidden(observation.body, result.iis_substatus, pattern)
                              .value_or(ProbeClass::unexpected_status);
         } else {
             result.cls = ProbeClass::unexpected_status;

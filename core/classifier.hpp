@@ -2,12 +2,14 @@
 // Deciding what one probe means. A pure function of what the prober observed and the
 // site's rules, so every row of DESIGN.md's table can be tested without a network.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/probe_result.hpp"
+#include "core/rejection_pattern.hpp"
 
 namespace certheal {
 
@@ -51,7 +53,8 @@ inline constexpr std::string_view kDefaultRejectionPattern = "403\\.7";
 
 struct SiteRules {
     std::vector<int> expect_status{200};
-    std::string rejection_pattern{kDefaultRejectionPattern};  // ECMAScript regex searched in a 403's body
+    // Searched in a 403's body; null: the default pattern (403.7).
+    std::shared_ptr<const RejectionPattern> rejection_pattern = nullptr;
 };
 
 struct Classification {

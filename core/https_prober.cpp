@@ -110,11 +110,13 @@ void trace_tls_message(int write_p, int /*version*/, int content_type, const voi
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
 public:
     ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<ssl::context> context,
-                 const ProberOptions& options, std::function<void(ProbeResult)> done)
+                 std::shared_ptr<const RejectionPattern> pattern, const ProberOptions& options,
+                 std::function<void(ProbeResult)> done)
         : io_(io),
           site_(site),
           options_(options),
           context_(std::move(context)),
+          pattern_(std::move(pattern)),
           resolver_(io),
           timer_(io),
           done_(std::move(done)) {
@@ -408,7 +410,7 @@ private:
             record_client_certificate_evidence(ssl);
         }
 
-        const SiteRules rules{site_.expect_status, site_.rejection_pattern};
+        const SiteRules rules{site_.expect_status, pattern_};
         const Classification classification = classify(observation_, rules);
         result_.cls = classification.cls;
         result_.iis_substatus = classification.iis_substatus;
@@ -516,6 +518,7 @@ private:
     SiteConfig site_;
     ProberOptions options_;
     std::shared_ptr<ssl::context> context_;
+    std::shared_ptr<const RejectionPattern> pattern_;
     tcp::resolver resolver_;
     std::optional<ssl::stream<tcp::socket>> stream_;
     asio::steady_timer timer_;
@@ -611,7 +614,8 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
                 if (impl) impl->pump();
             });
         };
-        auto session = std::make_shared<ProbeSession>(where, next.site, context ? context.value() : nullptr, options,
+        auto session = std::make_shared<ProbeSession>(where, next.site, context ? context.value() : nullptr,
+                                                      pattern_for(next.site.rejection_pattern), options,
                                                       std::move(finished));
         live[id] = Live{session, &where};
         if (!context) {
@@ -623,8 +627,22 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
         asio::post(where, [session] { session->start(); });
     }
 
+    // Each distinct pattern is compiled once, however many sites and probes use it. Config
+    // validation has refused patterns that do not compile; the default stands in for one anyway.
+    std::shared_ptr<const RejectionPattern> pattern_for(const std::string& text) {
+        const auto found = patterns.find(text);
+        if (found != patterns.end()) return found->second;
+        auto compiled = RejectionPattern::compile(text);
+        auto pattern = compiled ? compiled.value() : RejectionPattern::default_pattern();
+        if (patterns.size() >= kMaxCompiledPatterns) patterns.clear();  // only after many reloads
+        patterns.emplace(text, pattern);
+        return pattern;
+    }
+    static constexpr std::size_t kMaxCompiledPatterns = 256;
+
     asio::io_context& home;
     ProberOptions options;
+    std::map<std::string, std::shared_ptr<const RejectionPattern>> patterns;
     std::shared_ptr<TlsMaterialCache> material;
     TlsContextCache contexts;
     std::vector<std::unique_ptr<ProbeThread>> threads;
