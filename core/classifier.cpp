@@ -110,6 +110,10 @@ ProbeClass classify_transport_failure(const ProbeObservation& observation) {
     case TransportFailure::tls_protocol:
     case TransportFailure::local_setup:
         return ProbeClass::tls_error;
+    case TransportFailure::http_protocol:
+        // The server did answer, only not in HTTP: an answer certheal did not expect, never a
+        // failed connection (a default symptom that would start a repair).
+        return ProbeClass::unexpected_status;
     case TransportFailure::other:
     case TransportFailure::none:
         break;

@@ -31,6 +31,7 @@ enum class TransportFailure {
     tls_alert,            // the peer sent a fatal TLS alert (see tls_alert)
     server_cert_invalid,  // certheal rejected the server's certificate (chain, name, dates)
     tls_protocol,         // any other TLS failure (version, cipher, malformed record)
+    http_protocol,        // after the handshake, an answer that is not valid HTTP (garbage, oversized header)
     local_setup,          // certheal could not set up TLS (unreadable client certificate, CA file)
     other,
 };

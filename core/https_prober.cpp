@@ -1,6 +1,7 @@
 #include "core/https_prober.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <thread>
@@ -69,6 +70,20 @@ std::string host_header(const SiteConfig& site) {
     std::string value = host.find(':') != std::string::npos ? "[" + host + "]" : host;
     if (site.port != 443) value += ":" + std::to_string(site.port);
     return value;
+}
+
+// An answer's header section beyond this is not a web server's: read no further.
+constexpr std::size_t kHeaderLimit = std::size_t{64} * 1024;
+
+bool is_alert_reason(int reason) noexcept { return reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256; }
+
+// What OpenSSL says when the peer's first bytes are no TLS record at all.
+bool not_tls(const boost::system::error_code& ec) {
+    if (ec.category() != asio::error::get_ssl_category()) return false;
+    const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
+    return reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_PACKET_LENGTH_TOO_LONG ||
+           reason == SSL_R_RECORD_LENGTH_MISMATCH || reason == SSL_R_UNKNOWN_PROTOCOL ||
+           reason == SSL_R_HTTP_REQUEST || reason == SSL_R_HTTPS_PROXY_REQUEST;
 }
 
 constexpr std::size_t kMaxCaNamesKept = 64;
@@ -287,29 +302,83 @@ private:
     void on_written(const boost::system::error_code& ec) {
         if (finished_) return;
         if (ec) {
+            if (!interrupted() && !trace_.received_alert) {
+                read_alert_after_failed_write(ec);
+                return;
+            }
             result_.timings.response_ms = end_phase();
             finish_with_tls_failure(ec, "Sending the request to " + site_.host + " (" + peer_ + ") failed");
             return;
         }
         parser_.emplace();
-        parser_->body_limit(options_.body_limit);
-        http::async_read(*stream_, buffer_, *parser_, [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
-            self->on_read(error);
+        parser_->header_limit(kHeaderLimit);
+        // The body is read in chunks and kept up to body_limit, whatever its Content-Length says:
+        // Beast's own body limit would refuse a long page outright and leave nothing to classify.
+        parser_->body_limit(boost::none);
+        http::async_read_header(*stream_, buffer_, *parser_,
+                                [self = shared_from_this()](const boost::system::error_code& error, std::size_t) {
+                                    self->on_header(error);
+                                });
+    }
+
+    // TLS 1.3 servers refuse a certificate after the handshake: their alert may already wait
+    // in the socket while the request's write failed on the closed connection. Read it; it says
+    // more than "broken pipe".
+    void read_alert_after_failed_write(const boost::system::error_code& write_error) {
+        stream_->async_read_some(asio::buffer(drain_), [self = shared_from_this(), write_error](
+                                                           const boost::system::error_code& error, std::size_t) {
+            if (self->finished_) return;
+            self->result_.timings.response_ms = self->end_phase();
+            const bool alert_read =
+                self->trace_.received_alert || (error.category() == asio::error::get_ssl_category() &&
+                                                is_alert_reason(ERR_GET_REASON(static_cast<unsigned long>(error.value()))));
+            self->finish_with_tls_failure(alert_read ? error : write_error,
+                                          "Sending the request to " + self->site_.host + " (" + self->peer_ + ") failed");
         });
     }
 
-    void on_read(const boost::system::error_code& ec) {
+    void on_header(const boost::system::error_code& ec) {
         if (finished_) return;
-        result_.timings.response_ms = end_phase();
-        if (parser_->is_header_done()) {
-            // The status line is what matters; a body cut short by the cap, a timeout or an
-            // unclean close does not change the answer.
-            observation_.status = parser_->get().result_int();
-            observation_.body = std::move(parser_->get().body());
-            finish({});
+        if (ec) {
+            result_.timings.response_ms = end_phase();
+            finish_with_tls_failure(ec, "Reading the answer of " + site_.host + " (" + peer_ + ") failed");
             return;
         }
-        finish_with_tls_failure(ec, "Reading the answer of " + site_.host + " (" + peer_ + ") failed");
+        observation_.status = parser_->get().result_int();
+        read_body_chunk();
+    }
+
+    void read_body_chunk() {
+        if (parser_->is_done() || observation_.body.size() >= options_.body_limit) {
+            answer_read();
+            return;
+        }
+        parser_->get().body().data = chunk_.data();
+        parser_->get().body().size = chunk_.size();
+        http::async_read(*stream_, buffer_, *parser_,
+                         [self = shared_from_this()](boost::system::error_code error, std::size_t) {
+                             self->on_body_chunk(error);
+                         });
+    }
+
+    void on_body_chunk(boost::system::error_code ec) {
+        if (finished_) return;
+        const std::size_t received = chunk_.size() - parser_->get().body().size;
+        const std::size_t room = options_.body_limit - std::min(options_.body_limit, observation_.body.size());
+        observation_.body.append(chunk_.data(), std::min(received, room));
+        if (ec == http::error::need_buffer) ec = {};  // the chunk is full: read on
+        if (ec) {
+            // The status line is what matters: a body cut short by an unclean close or a broken
+            // chunk does not change the answer.
+            answer_read();
+            return;
+        }
+        read_body_chunk();
+    }
+
+    void answer_read() {
+        result_.timings.response_ms = end_phase();
+        finish({});
     }
 
     void finish_with_tls_failure(const boost::system::error_code& ec, const std::string& context) {
@@ -338,6 +407,12 @@ private:
                      X509_verify_cert_error_string(verify_result) + ". Check the site's ca_file and the URL's host name";
         } else if (observation_.failure == TransportFailure::closed) {
             reason = "the server closed the connection";
+        } else if (observation_.failure == TransportFailure::http_protocol) {
+            reason = "the server sent something that is not a valid HTTP answer (" + ec.message() +
+                     "); check that the URL names the site's HTTPS port and path";
+        } else if (observation_.failure == TransportFailure::tls_protocol && not_tls(ec)) {
+            reason = "the server does not speak TLS on this port (its first bytes are not a TLS record: " +
+                     ec.message() + "); another service, such as SSH or plain HTTP, may answer there. Check the URL's port";
         } else {
             reason = ec.message();
         }
@@ -348,7 +423,7 @@ private:
         namespace error = asio::error;
         if (ec.category() == error::get_ssl_category()) {
             const int reason = ERR_GET_REASON(static_cast<unsigned long>(ec.value()));
-            if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256) {
+            if (is_alert_reason(reason)) {
                 observation_.tls_alert = tls_alert_name(reason - SSL_AD_REASON_OFFSET);
                 return TransportFailure::tls_alert;
             }
@@ -370,6 +445,10 @@ private:
         if (ec == error::eof || ec == ssl::error::stream_truncated || ec == http::error::end_of_stream ||
             ec == http::error::partial_message) {
             return TransportFailure::closed;
+        }
+        // Any other complaint of the HTTP parser: the server answered, but not in HTTP.
+        if (ec.category() == http::make_error_code(http::error::bad_version).category()) {
+            return TransportFailure::http_protocol;
         }
         return TransportFailure::other;
     }
@@ -524,7 +603,9 @@ private:
     asio::steady_timer timer_;
     boost::beast::flat_buffer buffer_;
     http::request<http::empty_body> request_;
-    std::optional<http::response_parser<http::string_body>> parser_;
+    std::optional<http::response_parser<http::buffer_body>> parser_;
+    std::array<char, 16384> chunk_{};  // where the body is read, a chunk at a time
+    std::array<char, 512> drain_{};    // where a pending alert is read after a failed write
     std::function<void(ProbeResult)> done_;
     bool clock_started_ = false;
     SteadyClock::time_point started_;

@@ -2,8 +2,6 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 
-#include <sys/wait.h>
-
 #include <cctype>
 #include <fstream>
 #include <sstream>
@@ -17,16 +15,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr auto kStartLimit = 10s;
-constexpr auto kStopGrace = 5s;
 constexpr auto kPollInterval = 20ms;
-
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream file(path);
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-}
 
 std::string percent_decoded(const std::string& value) {
     std::string decoded;
@@ -51,15 +40,6 @@ IisLogLine parse_log_line(const std::string& line) {
         if (equals != std::string::npos) fields[word.substr(0, equals)] = percent_decoded(word.substr(equals + 1));
     }
     return fields;
-}
-
-// The N of the server's "port=N" line, once it is there.
-std::optional<std::uint16_t> announced_port(const std::filesystem::path& output) {
-    const std::string text = read_file(output);
-    const auto start = text.find("port=");
-    const auto end = text.find('\n', start);
-    if (start == std::string::npos || end == std::string::npos) return std::nullopt;
-    return static_cast<std::uint16_t>(std::stoi(text.substr(start + 5, end - start - 5)));
 }
 
 }  // namespace
@@ -88,25 +68,13 @@ IisLabServer::IisLabServer(const IisLabServerOptions& options) {
         argv.push_back("--answer");
         argv.push_back(*options.forced_answer);
     }
-    const auto output = dir_.path() / "server.out";
-    pid_ = start_process(argv, output);
-    const auto deadline = std::chrono::steady_clock::now() + kStartLimit;
-    while (!announced_port(output)) {
-        const bool exited = waitpid(pid_, nullptr, WNOHANG) == pid_;
-        if (exited || std::chrono::steady_clock::now() >= deadline) {
-            if (!exited) stop_process(pid_, kStopGrace);
-            pid_ = -1;
-            throw std::runtime_error("certheal_iis_lab_server did not start: " + read_file(output));
-        }
-        std::this_thread::sleep_for(kPollInterval);
-    }
-    port_ = *announced_port(output);
+    server_.emplace(argv);
 }
 
-IisLabServer::~IisLabServer() { stop_process(pid_, kStopGrace); }
+
 
 std::string IisLabServer::url(const std::string& path) const {
-    return "https://localhost:" + std::to_string(port_) + path;
+    return "https://localhost:" + std::to_string(port()) + path;
 }
 
 std::vector<IisLogLine> IisLabServer::log_lines() const {

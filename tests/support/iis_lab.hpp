@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/lab.hpp"  // AnnouncedServer
 #include "support/pki.hpp"  // certheal::test::TempDir
 
 namespace certheal::test {
@@ -47,11 +48,10 @@ public:
     // Starts the server and waits for its port; throws std::runtime_error with what the
     // server said when it does not start.
     explicit IisLabServer(const IisLabServerOptions& options);
-    ~IisLabServer();  // SIGTERM (SIGKILL if it does not stop)
     IisLabServer(const IisLabServer&) = delete;
     IisLabServer& operator=(const IisLabServer&) = delete;
 
-    std::uint16_t port() const noexcept { return port_; }
+    std::uint16_t port() const noexcept { return server_->port(); }
     std::string url(const std::string& path = "/health") const;  // https://localhost:PORT/health
     std::filesystem::path log_file() const { return dir_.path() / "requests.log"; }
 
@@ -63,9 +63,8 @@ public:
                                                std::chrono::milliseconds limit = std::chrono::seconds(10)) const;
 
 private:
-    TempDir dir_;
-    int pid_ = -1;
-    std::uint16_t port_ = 0;
+    TempDir dir_;                            // its log
+    std::optional<AnnouncedServer> server_;  // stopped first, then the log goes
 };
 
 std::filesystem::path iis_lab_server_binary();  // from the CERTHEAL_IIS_LAB_SERVER definition

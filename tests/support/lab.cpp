@@ -13,6 +13,8 @@
 
 #include <cerrno>
 #include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -244,6 +246,54 @@ Blackhole::Blackhole() {
 
 Blackhole::~Blackhole() {
     if (fd_ >= 0) close(fd_);
+}
+
+namespace {
+
+std::string read_all(const std::filesystem::path& path) {
+    std::ifstream file(path);
+    std::stringstream content;
+    content << file.rdbuf();
+    return content.str();
+}
+
+// The N of a "port=N" line, once the server has printed it.
+std::optional<std::uint16_t> announced_port(const std::filesystem::path& output) {
+    const std::string text = read_all(output);
+    const auto start = text.find("port=");
+    const auto end = text.find('\n', start);
+    if (start == std::string::npos || end == std::string::npos) return std::nullopt;
+    return static_cast<std::uint16_t>(std::stoi(text.substr(start + 5, end - start - 5)));
+}
+
+}  // namespace
+
+AnnouncedServer::AnnouncedServer(const std::vector<std::string>& argv) {
+    using namespace std::chrono_literals;
+    const auto output = dir_.path() / "server.out";
+    pid_ = start_process(argv, output);
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!announced_port(output)) {
+        const bool exited = ::waitpid(pid_, nullptr, WNOHANG) == pid_;
+        if (exited || std::chrono::steady_clock::now() >= deadline) {
+            if (!exited) stop_process(pid_, 5s);
+            pid_ = -1;
+            throw std::runtime_error(argv.front() + " did not start: " + read_all(output));
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    port_ = *announced_port(output);
+}
+
+AnnouncedServer::~AnnouncedServer() { stop_process(pid_, std::chrono::seconds(5)); }
+
+std::vector<std::string> hostile_server_command(const std::string& mode, const std::filesystem::path& cert,
+                                                const std::filesystem::path& key,
+                                                const std::vector<std::string>& extra) {
+    std::vector<std::string> argv{"python3", (lab_script().parent_path() / "hostile_server.py").string(), mode,
+                                  "--cert", cert.string(), "--key", key.string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
 }
 
 }  // namespace certheal::test

@@ -40,6 +40,29 @@ int start_process(const std::vector<std::string>& argv, const std::filesystem::p
 // SIGTERM, then SIGKILL if `pid` has not exited within `grace`; reaps it either way.
 void stop_process(int pid, std::chrono::milliseconds grace);
 
+// A server run as a child process that prints "port=N" once it listens; stopped (SIGTERM, then
+// SIGKILL) in the destructor. Throws std::runtime_error with what it printed when it does not
+// announce a port within a few seconds.
+class AnnouncedServer {
+public:
+    explicit AnnouncedServer(const std::vector<std::string>& argv);
+    ~AnnouncedServer();
+    AnnouncedServer(const AnnouncedServer&) = delete;
+    AnnouncedServer& operator=(const AnnouncedServer&) = delete;
+    std::uint16_t port() const noexcept { return port_; }
+
+private:
+    TempDir dir_;
+    int pid_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+// tests/lab/hostile_server.py in one of its modes (forbidden-page, forbidden-chunked,
+// huge-header, not-http, banner), with the given certificate and extra arguments.
+std::vector<std::string> hostile_server_command(const std::string& mode, const std::filesystem::path& cert,
+                                                const std::filesystem::path& key,
+                                                const std::vector<std::string>& extra = {});
+
 // nginx with a client-certificate requirement, run by lab.sh in its own temporary folder.
 class NginxLab {
 public:

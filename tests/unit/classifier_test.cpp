@@ -141,6 +141,8 @@ TEST_CASE("transport failures are classified by how the connection ended", "[cla
         {"unknown failure during the handshake", failed(ProbePhase::tls, TransportFailure::other), ProbeClass::tls_error},
         {"unknown failure during connect", failed(ProbePhase::connect, TransportFailure::other),
          ProbeClass::connect_failed},
+        {"an answer that is not HTTP after the handshake", failed(ProbePhase::response, TransportFailure::http_protocol),
+         ProbeClass::unexpected_status},
     };
     for (const auto& row : rows) {
         INFO(row.description);

@@ -1,0 +1,125 @@
+// The prober against sites that answer in broken or hostile ways (tests/lab/hostile_server.py
+// and openssl s_server): whatever a site sends, the probe ends with the right class and never
+// crashes, hangs or calls a protocol error a failed connection (a default symptom).
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "core/https_prober.hpp"
+#include "support/lab.hpp"
+
+using namespace certheal;
+using namespace certheal::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+NginxLab& shared_lab() {
+    static NginxLab lab;
+    return lab;
+}
+
+SiteConfig site_on(std::uint16_t port) {
+    const auto& lab = shared_lab();
+    SiteConfig site;
+    site.name = "hostile";
+    site.host = "localhost";
+    site.port = port;
+    site.target = "/health";
+    site.url = "https://localhost:" + std::to_string(port) + "/health";
+    site.connect_to = "127.0.0.1";
+    site.tls.ca_file = lab.file("server_ca");
+    site.tls.client_cert = PemClientCert{lab.file("client_cert"), lab.file("client_key")};
+    site.timeout = 10s;
+    return site;
+}
+
+ProbeResult probe_once(const SiteConfig& site) {
+    boost::asio::io_context io;
+    HttpsProber prober(io);
+    std::optional<ProbeResult> result;
+    prober.probe(site, [&](ProbeResult probed) { result = std::move(probed); });
+    io.run();
+    REQUIRE(result);
+    INFO("error: " << result->error.value_or("(none)"));
+    return *result;
+}
+
+AnnouncedServer hostile(const std::string& mode, const std::vector<std::string>& extra = {}) {
+    return AnnouncedServer(
+        hostile_server_command(mode, shared_lab().file("server_cert"), shared_lab().file("server_key"), extra));
+}
+
+}  // namespace
+
+TEST_CASE("a 403 page over 64 KiB with a Content-Length is read up to the cap and its 403.7 found",
+          "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--size", "200000", "--at", "300"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.status == 403);
+    CHECK(result.iis_substatus == 7);
+    CHECK(result.cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("the same page sent chunked is classified the same", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-chunked", {"--size", "200000", "--at", "300"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.status == 403);
+    CHECK(result.cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a greedy rejection pattern over a 40 KB page neither crashes nor misses", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--size", "41000", "--at", "40960", "--marker", "Forbidden"});
+    auto site = site_on(server.port());
+    site.rejection_pattern = ".*Forbidden";
+    const auto result = probe_once(site);
+    CHECK(result.status == 403);
+    CHECK(result.cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a header line of 1 MB is a protocol error after the handshake, not a failed connection",
+          "[lab][probe][hostile]") {
+    const auto server = hostile("huge-header", {"--size", "1048576"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::unexpected_status);
+    REQUIRE(result.error);
+    CHECK_THAT(*result.error, Catch::Contains("not a valid HTTP answer") && Catch::Contains("header"));
+}
+
+TEST_CASE("bytes that are not HTTP after the handshake are a protocol error, not a failed connection",
+          "[lab][probe][hostile]") {
+    const auto server = hostile("not-http");
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::unexpected_status);
+    REQUIRE(result.error);
+    CHECK_THAT(*result.error, Catch::Contains("not a valid HTTP answer"));
+}
+
+TEST_CASE("an SSH banner where TLS was expected is a TLS error, not a failed connection", "[lab][probe][hostile]") {
+    const auto server = hostile("banner");
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::tls_error);
+    REQUIRE(result.error);
+    CHECK_THAT(*result.error, Catch::Contains("does not speak TLS"));
+}
+
+TEST_CASE("TLS 1.3: a server that refuses the certificate and closes is read for its alert every time",
+          "[lab][probe][hostile]") {
+    // s_server sends unknown_ca after the TLS 1.3 handshake and closes; certheal's request
+    // write can fail before it has read the alert. Repeated so a race cannot hide.
+    const auto& lab = shared_lab();
+    for (int attempt = 0; attempt < 20; ++attempt) {
+        INFO("attempt " << attempt);
+        SServer server(SServerOptions{lab.file("server_cert"), lab.file("server_key"), lab.file("good_ca"), false, {}});
+        auto site = site_on(server.port());
+        site.target = "/";
+        site.url = "https://localhost:" + std::to_string(server.port()) + "/";
+        site.tls.client_cert = PemClientCert{lab.file("stranger_cert"), lab.file("stranger_key")};
+        const auto result = probe_once(site);
+        CHECK(result.cls == ProbeClass::client_cert_rejected);
+        CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
+    }
+}
