@@ -271,7 +271,8 @@ public:
         }
         const auto parsed = parse_duration(value.get<std::string>());
         if (!parsed) {
-            error(pointer, "must be a duration with a unit (ms, s, m, h) such as \"30s\" or \"1m30s\", got " + show(value));
+            error(pointer, "must be a duration with a unit (ms, s, m, h) such as \"30s\" or \"1m30s\", of at most " +
+                               format_duration(kLongestDuration) + " (a hundred years), got " + show(value));
             return std::nullopt;
         }
         if (parsed->count() <= 0) {

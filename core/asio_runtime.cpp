@@ -1,5 +1,9 @@
 #include "core/asio_runtime.hpp"
 
+#include <algorithm>
+
+#include "core/duration.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -47,7 +51,9 @@ MonotonicTime AsioClock::monotonic_now() const { return std::chrono::steady_cloc
 
 std::unique_ptr<TimerHandle> AsioClock::after(Duration delay, std::function<void()> callback) {
     auto state = std::make_shared<TimerState>(io_);
-    state->timer.expires_after(delay);
+    // Config durations are bounded already; the clamp keeps any other caller from overflowing
+    // the timer's nanoseconds.
+    state->timer.expires_after(std::clamp(delay, Duration::zero(), kLongestDuration));
     state->timer.async_wait([state, callback = std::move(callback)](const boost::system::error_code& error) {
         if (error || state->cancelled.load()) return;
         state->cancelled.store(true);  // fired: a later cancel() has nothing to do

@@ -57,6 +57,7 @@ std::optional<Duration> parse_duration(std::string_view text) {
         total += number * kUnits[unit_index].milliseconds;
         next_unit = unit_index + 1;
     }
+    if (Duration(total) > kLongestDuration) return std::nullopt;
     return Duration(total);
 }
 

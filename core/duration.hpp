@@ -10,7 +10,13 @@
 
 namespace certheal {
 
-// "1m30s" -> 90000 ms; nullopt for anything malformed, negative or without a unit.
+// The longest duration certheal takes anywhere: a hundred years. Every time certheal computes
+// (now plus a duration, in nanoseconds) stays far inside what its clocks can hold; 2^62 ms
+// overflowed them.
+inline constexpr Duration kLongestDuration = std::chrono::hours(24 * 365 * 100);
+
+// "1m30s" -> 90000 ms; nullopt for anything malformed, negative, without a unit, or longer
+// than kLongestDuration.
 std::optional<Duration> parse_duration(std::string_view text);
 std::string format_duration(Duration duration);  // 90000 ms -> "1m30s"
 

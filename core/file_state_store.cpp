@@ -44,6 +44,13 @@ Result<std::optional<std::string>> FileStateStore::load() {
                        "certheal's saved state " + path_.string() +
                            " is not a regular file. Remove it; certheal starts with a fresh repair budget."};
     }
+    // A state certheal wrote is a few KiB; a bigger file is not ours to read whole.
+    if (std::error_code size_error; std::filesystem::file_size(path_, size_error) > kMaxStateBytes) {
+        return Failure{std::make_error_code(std::errc::file_too_large),
+                       "certheal's saved state " + path_.string() + " is larger than " +
+                           std::to_string(kMaxStateBytes / 1024) +
+                           " KiB, which certheal never writes. It starts with a fresh repair budget; check the file."};
+    }
     errno = 0;
     std::ifstream in(path_, std::ios::in | std::ios::binary);
     if (!in) {

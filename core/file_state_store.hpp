@@ -1,6 +1,7 @@
 #pragma once
 // The repair policy's persisted state (attempt history, circuit) in <state_dir>/state.json.
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -24,6 +25,8 @@ std::error_code replace_file_portably(const std::filesystem::path& source, const
 
 class FileStateStore : public StateStore {
 public:
+    static constexpr std::uintmax_t kMaxStateBytes = std::uintmax_t{1024} * 1024;
+
     explicit FileStateStore(std::filesystem::path state_dir, ReplaceFile replace = replace_file_portably);
 
     // The file's text, or nullopt when there is none yet. Whether the text makes sense is for

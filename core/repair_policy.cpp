@@ -26,10 +26,19 @@ std::string ordinal(int number) {
     return std::to_string(number) + suffix;
 }
 
-TimePoint parse_time_field(const nlohmann::json& value, const char* what) {
+// A time the state can truly hold: one certheal wrote, so not much later than now. A time far
+// in the future would keep the budget spent or the circuit open for years.
+constexpr auto kClockSkewAllowed = std::chrono::hours(24);
+// Far more attempts than any window holds: a longer list is not a state certheal wrote.
+constexpr std::size_t kMaxSavedAttempts = 10000;
+
+TimePoint parse_time_field(const nlohmann::json& value, const char* what, TimePoint now) {
     if (!value.is_string()) throw std::runtime_error(std::string(what) + " is not a time string");
     const auto parsed = parse_time_utc(value.get<std::string>());
     if (!parsed) throw std::runtime_error(std::string(what) + " is not a UTC time like 2026-11-24T22:31:05.123Z");
+    if (*parsed > now + kClockSkewAllowed) {
+        throw std::runtime_error(std::string(what) + " lies in the future (" + value.get<std::string>() + ")");
+    }
     return *parsed;
 }
 
@@ -70,16 +79,18 @@ std::optional<std::string> RepairPolicy::load() {
             if (state.value("version", 0) != kStateVersion) {
                 throw std::runtime_error("its version is not " + std::to_string(kStateVersion));
             }
+            const auto now = clock_.now();
             const auto& attempts = state.at("attempts");
             if (!attempts.is_array()) throw std::runtime_error("attempts is not a list");
-            for (const auto& attempt : attempts) attempts_.push_back(parse_time_field(attempt, "an attempt"));
+            if (attempts.size() > kMaxSavedAttempts) throw std::runtime_error("it lists too many attempts");
+            for (const auto& attempt : attempts) attempts_.push_back(parse_time_field(attempt, "an attempt", now));
             std::sort(attempts_.begin(), attempts_.end());
             if (const auto& end = state.at("last_repair_end"); !end.is_null()) {
-                last_repair_end_ = parse_time_field(end, "last_repair_end");
+                last_repair_end_ = parse_time_field(end, "last_repair_end", now);
             }
             if (const auto& circuit = state.at("circuit"); !circuit.is_null()) {
                 if (!circuit.is_object()) throw std::runtime_error("circuit is not an object");
-                circuit_opened_at_ = parse_time_field(circuit.at("opened_at"), "circuit.opened_at");
+                circuit_opened_at_ = parse_time_field(circuit.at("opened_at"), "circuit.opened_at", now);
                 const auto& incident = circuit.value("incident", nlohmann::json(""));
                 circuit_incident_ = incident.is_string() ? incident.get<std::string>() : "";
             }

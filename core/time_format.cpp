@@ -8,6 +8,9 @@ namespace {
 
 using namespace std::chrono;
 
+constexpr int kEarliestYear = 1970;
+constexpr int kLatestYear = 2200;
+
 struct CivilTime {
     int year;
     unsigned month, day, hour, minute, second, millisecond;
@@ -52,6 +55,9 @@ std::optional<TimePoint> parse_time_utc(std::string_view text) {
     const auto y = digits_at(text, 0, 4), mo = digits_at(text, 5, 2), d = digits_at(text, 8, 2);
     const auto h = digits_at(text, 11, 2), mi = digits_at(text, 14, 2), s = digits_at(text, 17, 2);
     if (!y || !mo || !d || !h || !mi || !s || *h > 23 || *mi > 59 || *s > 60) return std::nullopt;
+    // certheal's clocks count nanoseconds in 64 bits (1678 to 2262); a date outside the years
+    // certheal can have written is no time of its own, and is refused before it can overflow.
+    if (*y < kEarliestYear || *y > kLatestYear) return std::nullopt;
     const year_month_day date{year{*y}, month{static_cast<unsigned>(*mo)}, day{static_cast<unsigned>(*d)}};
     if (!date.ok()) return std::nullopt;
 

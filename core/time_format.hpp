@@ -13,7 +13,8 @@ namespace certheal {
 std::string format_time_utc(TimePoint time);
 
 // Reads back "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (the fraction may have any number of digits;
-// beyond milliseconds it is truncated). Anything else, including a missing 'Z', is nullopt.
+// beyond milliseconds it is truncated). Anything else, including a missing 'Z' or a year
+// outside 1970-2200, is nullopt.
 std::optional<TimePoint> parse_time_utc(std::string_view text);
 
 // "20261124T223105-1": the UTC second the incident began and a per-process sequence number,
