@@ -1,0 +1,88 @@
+// libFuzzer harness: <state_dir>/journal.jsonl as a crash, a full disk or an attacker leaves it.
+// read_journal must read any file (with and without `since`) without a crash, a hang or an
+// exception, and every record it returns must print, as `certheal history` prints it (one line
+// for people, or the record's JSON with --json). parse_time_utc also gets the raw input.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "core/journal.hpp"
+#include "known_defects.hpp"
+
+namespace {
+
+// Deeper than this, `history --json`'s recursive dump may overflow the stack (known defect; see
+// config_fuzz.cpp for the depths).
+constexpr std::size_t kKnownSafeNesting = 10000;
+// parse_time_utc reads a fixed layout; longer text only repeats the same checks.
+constexpr std::size_t kLongestTimeText = 64;
+
+// A file of this process's own, so that parallel runs (CTest -j, libFuzzer -fork) never share it;
+// its folder goes when the process exits normally.
+struct ScratchJournal {
+    std::filesystem::path folder =
+        std::filesystem::temp_directory_path() / ("certheal-journal-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::path file = folder / "journal.jsonl";
+
+    ScratchJournal() { std::filesystem::create_directories(folder); }
+    ~ScratchJournal() {
+        std::error_code ignored;
+        std::filesystem::remove_all(folder, ignored);
+    }
+};
+
+const std::filesystem::path& journal_file() {
+    static const ScratchJournal scratch;
+    return scratch.file;
+}
+
+// 2026-11-24T22:30:00Z: the seeds' records fall on both sides of it.
+const certheal::TimePoint kSince{std::chrono::sys_days{std::chrono::year{2026} / 11 / 24} + std::chrono::hours{22} +
+                                 std::chrono::minutes{30}};
+
+bool has_time_outside_clock_range(const nlohmann::json& record) {
+    const auto time = record.find("time");
+    return time != record.end() && time->is_string() &&
+           certheal::fuzz::year_outside_clock_range(time->get_ref<const std::string&>());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const bool skip_known = certheal::fuzz::skipping_known_defects();
+    if (skip_known && certheal::fuzz::nested_deeper_than(text, kKnownSafeNesting)) return -1;
+
+    if (text.size() <= kLongestTimeText && !(skip_known && certheal::fuzz::year_outside_clock_range(text))) {
+        (void)certheal::parse_time_utc(text);
+    }
+
+    {
+        std::ofstream out(journal_file(), std::ios::binary | std::ios::trunc);
+        out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    }
+
+    std::string warnings;
+    const auto records = certheal::read_journal(journal_file(), std::nullopt, &warnings);
+    if (skip_known) {
+        for (const auto& record : records) {
+            if (has_time_outside_clock_range(record)) return -1;
+        }
+    }
+    for (const auto& record : records) {
+        (void)certheal::format_event_line(record);
+        (void)record.dump();
+    }
+
+    std::string since_warnings;
+    for (const auto& record : certheal::read_journal(journal_file(), kSince, &since_warnings)) {
+        (void)certheal::format_event_line(record);
+    }
+    return 0;
+}
