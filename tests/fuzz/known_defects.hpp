@@ -72,4 +72,32 @@ inline bool nested_deeper_than(std::string_view text, std::size_t limit) {
     return false;
 }
 
+// Known defect: libstdc++'s std::regex compiler reads a repeat count ("a{N}", "a{1,N}") into a
+// long without an overflow check (UBSan: signed integer overflow in _Compiler::_M_cur_int_value),
+// and config validation compiles every rejection_pattern. 18 digits may already overflow.
+inline bool has_regex_count_beyond_long(std::string_view text) {
+    std::size_t digits = 0;
+    bool after_brace_or_comma = false;
+    for (char c : text) {
+        if (c >= '0' && c <= '9') {
+            if (after_brace_or_comma && ++digits >= 18) return true;
+            continue;
+        }
+        after_brace_or_comma = c == '{' || c == ',';
+        digits = 0;
+    }
+    return false;
+}
+
+// Known defect: the std::regex compiler recurses once per group, so a rejection_pattern with
+// thousands of nested "(" overflows the stack while config validation compiles it. Counting
+// every "(" is an upper bound of the nesting.
+inline bool has_many_regex_groups(std::string_view text, std::size_t limit) {
+    std::size_t groups = 0;
+    for (char c : text) {
+        if (c == '(' && ++groups > limit) return true;
+    }
+    return false;
+}
+
 }  // namespace certheal::fuzz
