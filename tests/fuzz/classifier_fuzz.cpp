@@ -6,7 +6,8 @@
 //   byte 0   status: 0-15 no status line (a transport failure), 16-191 403, 192-255 another status
 //   byte 1   bits 0-1 the phase, bits 2-7 the transport failure
 //   byte 2   bit 0 client certificate configured, bit 1 server asked for one, bit 2 certheal's
-//            certificate outside its dates, bit 3 a TLS alert was received, bits 4-5 expect_status
+//            certificate outside its dates, bit 3 a TLS alert was received, bits 4-5 expect_status,
+//            bits 6-7 how often the body repeats (1, 16, 256, 4096 times; at most 64 KiB in all)
 //   byte 3   the TLS alert's code (its name as tls_alert_name gives it)
 //   byte 4   length of the rejection_pattern (0: the default "403\.7"), at most kMaxPatternLength
 //   ...      the rejection_pattern, then the body: everything that is left
@@ -26,6 +27,11 @@ using certheal::ProbePhase;
 using certheal::TransportFailure;
 
 constexpr std::size_t kMaxPatternLength = 64;
+// The prober keeps this much of a body (HttpsProber's default body_limit), so a real answer can
+// be this long. Repeating the fuzzed body reaches such sizes without libFuzzer growing inputs
+// that far, which it rarely does.
+constexpr std::size_t kProberBodyLimit = 64 * 1024;
+constexpr std::array<std::size_t, 4> kBodyRepeats{1, 16, 256, 4096};
 
 constexpr std::array<int, 8> kOtherStatuses{200, 204, 301, 400, 401, 404, 500, 503};
 constexpr std::array<ProbePhase, 4> kPhases{ProbePhase::resolve, ProbePhase::connect, ProbePhase::tls,
@@ -95,7 +101,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (certheal::fuzz::skipping_known_defects()) {
         rules.rejection_pattern = std::string(kPlainPatterns[pattern_length % kPlainPatterns.size()]);
     }
-    observation.body = input.rest();
+    const std::string body = input.rest();
+    for (std::size_t i = 0; i < kBodyRepeats[flags >> 6] && observation.body.size() < kProberBodyLimit; ++i) {
+        observation.body += body;
+    }
+    if (observation.body.size() > kProberBodyLimit) observation.body.resize(kProberBodyLimit);
 
     (void)certheal::classify(observation, rules);
     (void)certheal::find_iis_substatus(observation.body);
