@@ -20,7 +20,9 @@ failed=()
 if [[ -d "$regressions" ]]; then
   while IFS= read -r -d '' former; do
     echo "== replaying the former crash $former"
-    if ! "$harness" "${limits[@]}" "$@" -artifact_prefix="$work/artifacts/replay-" "$former" </dev/null; then
+    # Without the fuzzing options: libFuzzer cuts a replayed file to -max_len, and a former
+    # crash may need all of its bytes.
+    if ! "$harness" "${limits[@]}" -artifact_prefix="$work/artifacts/replay-" "$former" </dev/null; then
       failed+=("$former")
     fi
   done < <(find "$regressions" -type f ! -name '.*' ! -name '*.md' -print0 | sort -z)
