@@ -2,13 +2,15 @@
 // read_journal must read any file (with and without `since`) without a crash, a hang or an
 // exception, and every record it returns must print, as `certheal history` prints it (one line
 // for people, or the record's JSON with --json). parse_time_utc also gets the raw input.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -23,23 +25,41 @@ constexpr std::size_t kKnownSafeNesting = 10000;
 // parse_time_utc reads a fixed layout; longer text only repeats the same checks.
 constexpr std::size_t kLongestTimeText = 64;
 
-// A file of this process's own, so that parallel runs (CTest -j, libFuzzer -fork) never share it;
-// its folder goes when the process exits normally.
-struct ScratchJournal {
-    std::filesystem::path folder =
-        std::filesystem::temp_directory_path() / ("certheal-journal-fuzz-" + std::to_string(::getpid()));
-    std::filesystem::path file = folder / "journal.jsonl";
-
-    ScratchJournal() { std::filesystem::create_directories(folder); }
-    ~ScratchJournal() {
-        std::error_code ignored;
-        std::filesystem::remove_all(folder, ignored);
+// The journal lives in an anonymous in-memory file (memfd), read through its /proc/self/fd path:
+// each process has its own (parallel runs, libFuzzer -fork), and a crash leaves nothing behind.
+class ScratchJournal {
+public:
+    ScratchJournal() : fd_(::memfd_create("certheal-journal-fuzz", MFD_CLOEXEC)) {
+        if (fd_ < 0) {
+            std::perror("journal_fuzz: memfd_create");
+            std::abort();
+        }
+        path_ = "/proc/self/fd/" + std::to_string(fd_);
     }
+    ScratchJournal(const ScratchJournal&) = delete;
+    ScratchJournal& operator=(const ScratchJournal&) = delete;
+    ~ScratchJournal() { ::close(fd_); }
+
+    const std::filesystem::path& path() const { return path_; }
+
+    void replace_contents(std::string_view text) const {
+        if (::ftruncate(fd_, 0) != 0) std::abort();
+        std::size_t written = 0;
+        while (written < text.size()) {
+            const auto n = ::pwrite(fd_, text.data() + written, text.size() - written, static_cast<off_t>(written));
+            if (n <= 0) std::abort();
+            written += static_cast<std::size_t>(n);
+        }
+    }
+
+private:
+    int fd_;
+    std::filesystem::path path_;
 };
 
-const std::filesystem::path& journal_file() {
-    static const ScratchJournal scratch;
-    return scratch.file;
+const ScratchJournal& scratch_journal() {
+    static const ScratchJournal journal;
+    return journal;
 }
 
 // 2026-11-24T22:30:00Z: the seeds' records fall on both sides of it.
@@ -63,13 +83,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)certheal::parse_time_utc(text);
     }
 
-    {
-        std::ofstream out(journal_file(), std::ios::binary | std::ios::trunc);
-        out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    }
+    const ScratchJournal& journal = scratch_journal();
+    journal.replace_contents(text);
 
     std::string warnings;
-    const auto records = certheal::read_journal(journal_file(), std::nullopt, &warnings);
+    const auto records = certheal::read_journal(journal.path(), std::nullopt, &warnings);
     if (skip_known) {
         for (const auto& record : records) {
             if (has_time_outside_clock_range(record)) return -1;
@@ -81,7 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
 
     std::string since_warnings;
-    for (const auto& record : certheal::read_journal(journal_file(), kSince, &since_warnings)) {
+    for (const auto& record : certheal::read_journal(journal.path(), kSince, &since_warnings)) {
         (void)certheal::format_event_line(record);
     }
     return 0;
