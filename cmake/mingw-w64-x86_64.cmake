@@ -22,6 +22,11 @@ if(DEFINED ENV{CERTHEAL_OPENSSL_MINGW} AND NOT "$ENV{CERTHEAL_OPENSSL_MINGW}" ST
 else()
   set(_certheal_openssl_default /var/cache/certheal/openssl-mingw64)
 endif()
+if(DEFINED ENV{CERTHEAL_PCRE2_MINGW} AND NOT "$ENV{CERTHEAL_PCRE2_MINGW}" STREQUAL "")
+  set(_certheal_pcre2_default "$ENV{CERTHEAL_PCRE2_MINGW}")
+else()
+  set(_certheal_pcre2_default /var/cache/certheal/pcre2-mingw64)
+endif()
 if(DEFINED ENV{CERTHEAL_CROSS_INCLUDE} AND NOT "$ENV{CERTHEAL_CROSS_INCLUDE}" STREQUAL "")
   set(_certheal_cross_include_default "$ENV{CERTHEAL_CROSS_INCLUDE}")
 else()
@@ -29,13 +34,18 @@ else()
 endif()
 set(CERTHEAL_OPENSSL_MINGW "${_certheal_openssl_default}" CACHE PATH
   "OpenSSL 3 built for mingw64 by scripts/setup-windows")
+set(CERTHEAL_PCRE2_MINGW "${_certheal_pcre2_default}" CACHE PATH
+  "PCRE2 built for mingw64 by scripts/setup-windows")
 set(CERTHEAL_CROSS_INCLUDE "${_certheal_cross_include_default}" CACHE PATH
   "Folder with symlinks to the header-only libraries (boost, nlohmann, catch2)")
 # try_compile projects re-read this file: hand them the same locations.
-list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES CERTHEAL_OPENSSL_MINGW CERTHEAL_CROSS_INCLUDE)
+list(APPEND CMAKE_TRY_COMPILE_PLATFORM_VARIABLES CERTHEAL_OPENSSL_MINGW CERTHEAL_PCRE2_MINGW CERTHEAL_CROSS_INCLUDE)
 
 if(NOT EXISTS "${CERTHEAL_OPENSSL_MINGW}/include/openssl/ssl.h")
   message(FATAL_ERROR "No mingw OpenSSL at ${CERTHEAL_OPENSSL_MINGW}: run scripts/setup-windows as root first.")
+endif()
+if(NOT EXISTS "${CERTHEAL_PCRE2_MINGW}/include/pcre2.h")
+  message(FATAL_ERROR "No mingw PCRE2 at ${CERTHEAL_PCRE2_MINGW}: run scripts/setup-windows as root first.")
 endif()
 if(NOT EXISTS "${CERTHEAL_CROSS_INCLUDE}/boost/version.hpp")
   message(FATAL_ERROR "No cross header folder at ${CERTHEAL_CROSS_INCLUDE}: run scripts/setup-windows as root first.")
@@ -43,7 +53,7 @@ endif()
 
 # Look for libraries and headers only in the mingw sysroot and the cross OpenSSL, never in
 # the host's /usr (its glibc headers and ELF libraries would be picked up silently).
-set(CMAKE_FIND_ROOT_PATH /usr/${CERTHEAL_MINGW_TRIPLET} "${CERTHEAL_OPENSSL_MINGW}")
+set(CMAKE_FIND_ROOT_PATH /usr/${CERTHEAL_MINGW_TRIPLET} "${CERTHEAL_OPENSSL_MINGW}" "${CERTHEAL_PCRE2_MINGW}")
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)

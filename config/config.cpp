@@ -362,7 +362,7 @@ public:
         // The same engine and bounds the prober uses.
         auto compiled = RejectionPattern::compile(*pattern);
         if (!compiled) {
-            error(pointer, "must be a valid regular expression (ECMAScript), got " + show(value) + ": " +
+            error(pointer, "must be a valid regular expression (Perl/ECMAScript syntax), got " + show(value) + ": " +
                                compiled.error().message);
             return std::nullopt;
         }

@@ -55,8 +55,8 @@ constexpr std::array<std::string_view, 7> kTrustRejectionAlerts{
 // Alerts about the certificate itself, which no change of the server's trust cures.
 constexpr std::array<std::string_view, 2> kInvalidCertificateAlerts{"certificate_expired", "certificate_revoked"};
 
-// IIS sub-statuses of 403 (IIS 7+ detailed errors; the status line only ever says 403).
-constexpr int kIisClientCertificateRequired = 7;  // no (acceptable) certificate was presented
+// IIS sub-statuses of 403 (IIS 7+ detailed errors; the status line only ever says 403). 403.7,
+// no (acceptable) certificate presented, is the site's rejection_pattern's to recognise.
 constexpr int kIisClientCertificateRevoked = 13;
 constexpr int kIisClientCertificateUntrusted = 16;  // presented, but its chain is not trusted
 constexpr int kIisClientCertificateExpired = 17;    // or not yet valid

@@ -50,7 +50,7 @@ struct SiteConfig {
     std::optional<std::string> connect_to;  // address to connect to instead of `host`
     TlsSettings tls;
     std::vector<int> expect_status{200};
-    std::string rejection_pattern{kDefaultRejectionPattern};  // ECMAScript regex, searched in the body of a 403
+    std::string rejection_pattern{kDefaultRejectionPattern};  // a regular expression (PCRE2), searched in a 403's body
     Duration interval = std::chrono::seconds(30);
     Duration timeout = std::chrono::seconds(10);
     int failure_threshold = 3;

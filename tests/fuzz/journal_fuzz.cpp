@@ -1,0 +1,107 @@
+// libFuzzer harness: <state_dir>/journal.jsonl as a crash, a full disk or an attacker leaves it.
+// read_journal must read any file (with and without `since`) without a crash, a hang or an
+// exception, and every record it returns must print, as `certheal history` prints it (one line
+// for people, or the record's JSON with --json). parse_time_utc also gets the raw input.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "core/journal.hpp"
+#include "core/time_format.hpp"
+#include "known_defects.hpp"
+
+namespace {
+
+// Deeper than this, `history --json`'s recursive dump may overflow the stack (known defect; see
+// config_fuzz.cpp for the depths).
+constexpr std::size_t kKnownSafeNesting = 10000;
+// parse_time_utc reads a fixed layout; longer text only repeats the same checks.
+constexpr std::size_t kLongestTimeText = 64;
+
+// The journal lives in an anonymous in-memory file (memfd), read through its /proc/self/fd path:
+// each process has its own (parallel runs, libFuzzer -fork), and a crash leaves nothing behind.
+class ScratchJournal {
+public:
+    ScratchJournal() : fd_(::memfd_create("certheal-journal-fuzz", MFD_CLOEXEC)) {
+        if (fd_ < 0) {
+            std::perror("journal_fuzz: memfd_create");
+            std::abort();
+        }
+        path_ = "/proc/self/fd/" + std::to_string(fd_);
+    }
+    ScratchJournal(const ScratchJournal&) = delete;
+    ScratchJournal& operator=(const ScratchJournal&) = delete;
+    ~ScratchJournal() { ::close(fd_); }
+
+    const std::filesystem::path& path() const { return path_; }
+
+    void replace_contents(std::string_view text) const {
+        if (::ftruncate(fd_, 0) != 0) std::abort();
+        std::size_t written = 0;
+        while (written < text.size()) {
+            const auto n = ::pwrite(fd_, text.data() + written, text.size() - written, static_cast<off_t>(written));
+            if (n <= 0) std::abort();
+            written += static_cast<std::size_t>(n);
+        }
+    }
+
+private:
+    int fd_;
+    std::filesystem::path path_;
+};
+
+const ScratchJournal& scratch_journal() {
+    static const ScratchJournal journal;
+    return journal;
+}
+
+// 2026-11-24T22:30:00Z: the seeds' records fall on both sides of it.
+const certheal::TimePoint kSince{std::chrono::sys_days{std::chrono::year{2026} / 11 / 24} + std::chrono::hours{22} +
+                                 std::chrono::minutes{30}};
+
+bool has_time_outside_clock_range(const nlohmann::json& record) {
+    const auto time = record.find("time");
+    return time != record.end() && time->is_string() &&
+           certheal::fuzz::year_outside_clock_range(time->get_ref<const std::string&>());
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const bool skip_known = certheal::fuzz::skipping_known_defects();
+    if (skip_known && certheal::fuzz::nested_deeper_than(text, kKnownSafeNesting)) return -1;
+
+    if (text.size() <= kLongestTimeText && !(skip_known && certheal::fuzz::year_outside_clock_range(text))) {
+        (void)certheal::parse_time_utc(text);
+    }
+
+    const ScratchJournal& journal = scratch_journal();
+    journal.replace_contents(text);
+
+    std::string warnings;
+    const auto records = certheal::read_journal(journal.path(), std::nullopt, &warnings);
+    if (skip_known) {
+        for (const auto& record : records) {
+            if (has_time_outside_clock_range(record)) return -1;
+        }
+    }
+    for (const auto& record : records) {
+        (void)certheal::format_event_line(record);
+        (void)record.dump();
+    }
+
+    std::string since_warnings;
+    for (const auto& record : certheal::read_journal(journal.path(), kSince, &since_warnings)) {
+        (void)certheal::format_event_line(record);
+    }
+    return 0;
+}
