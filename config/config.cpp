@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
+#include "core/bounded_input.hpp"
 #include "core/certificate_info.hpp"
 #include "core/rejection_pattern.hpp"
 #include "core/tls_files.hpp"
@@ -156,6 +157,11 @@ std::variant<ParsedUrl, std::string> parse_https_url(const std::string& url) {
 // More probes in flight than this only queue inside the kernel and the TLS libraries; it
 // bounds what one config can make certheal open at once.
 constexpr int kMaxConcurrentProbes = 4096;
+
+// A config of tens of thousands of sites stays far below this; a bigger file is not a config.
+constexpr std::size_t kMaxConfigBytes = std::size_t{16} * 1024 * 1024;
+// More issues than this are not read by anyone; the rest are counted.
+constexpr std::size_t kMaxIssues = 200;
 
 // ---------------------------------------------------------------- the validator
 
@@ -819,8 +825,9 @@ private:
 };
 
 // nlohmann reports a byte offset; people need a line and a column.
-std::string describe_parse_error(std::string_view text, const json::parse_error& e) {
-    const std::size_t offset = std::min<std::size_t>(e.byte == 0 ? 0 : e.byte - 1, text.size());
+std::string describe_parse_error(std::string_view text, const JsonParse& parsed) {
+    if (parsed.error_offset == 0) return "is not valid JSON: " + parsed.error;
+    const std::size_t offset = std::min<std::size_t>(parsed.error_offset - 1, text.size());
     std::size_t line = 1;
     std::size_t line_start = 0;
     for (std::size_t i = 0; i < offset; ++i) {
@@ -830,8 +837,8 @@ std::string describe_parse_error(std::string_view text, const json::parse_error&
         }
     }
     const std::size_t column = offset - line_start + 1;
-    std::string reason = e.what();
-    // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while ..."
+    std::string reason = parsed.error;
+    // "parse error at line 1, column 2: syntax error while ...": the position is said already.
     if (const auto colon = reason.find(": ", reason.find("parse error")); colon != std::string::npos) {
         reason = reason.substr(colon + 2);
     }
@@ -844,14 +851,18 @@ class DuplicateKeyFinder {
 public:
     std::vector<std::string> duplicates;  // pointers
 
-    bool operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
+    void operator()(int /*depth*/, json::parse_event_t event, json& parsed) {
         switch (event) {
             case json::parse_event_t::object_start: frames_.push_back(Frame{false, 0, {}, {}}); break;
             case json::parse_event_t::array_start: frames_.push_back(Frame{true, 0, {}, {}}); break;
             case json::parse_event_t::key: {
                 Frame& frame = frames_.back();
                 frame.key = parsed.get<std::string>();
-                if (!frame.keys.insert(frame.key).second) duplicates.push_back(pointer());
+                // A few are enough to show the mistake; a file of thousands is an attack. One
+                // more than listed makes the list say that more were left out.
+                if (!frame.keys.insert(frame.key).second && duplicates.size() <= kMaxIssues) {
+                    duplicates.push_back(pointer());
+                }
                 break;
             }
             case json::parse_event_t::object_end:
@@ -861,7 +872,6 @@ public:
                 break;
             case json::parse_event_t::value: advance(); break;
         }
-        return true;
     }
 
 private:
@@ -898,14 +908,13 @@ ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path&
     Validator check(source.parent_path(), context.certificate_stores,
                     context.tls_material ? *context.tls_material : own_material);
 
-    json document;
     DuplicateKeyFinder duplicates;
-    try {
-        document = json::parse(json_text.begin(), json_text.end(), std::ref(duplicates));
-    } catch (const json::parse_error& e) {
-        load.issues.push_back({ConfigIssue::Level::error, "", describe_parse_error(json_text, e)});
+    auto parsed = parse_json_bounded(json_text, kMaxJsonDepth, std::ref(duplicates));
+    if (!parsed.value) {
+        load.issues.push_back({ConfigIssue::Level::error, "", describe_parse_error(json_text, parsed)});
         return load;
     }
+    const json document = std::move(*parsed.value);
     for (const auto& pointer : duplicates.duplicates) {
         check.error(pointer, "appears twice in the same object; remove one of them");
     }
@@ -935,6 +944,12 @@ ConfigLoad parse_config(std::string_view json_text, const std::filesystem::path&
 
     if (check.error_count() == 0) load.config = std::move(config);
     load.issues = std::move(check.issues);
+    if (load.issues.size() > kMaxIssues) {
+        const std::size_t left_out = load.issues.size() - kMaxIssues;
+        load.issues.resize(kMaxIssues);
+        load.issues.push_back({ConfigIssue::Level::error, "",
+                               "has " + std::to_string(left_out) + " or more issue(s) not listed; fix the ones above first"});
+    }
     return load;
 }
 
@@ -942,17 +957,13 @@ ConfigLoad load_config(const std::filesystem::path& file, const ConfigContext& c
     std::error_code ec;
     const fs::path absolute = fs::absolute(file, ec);
     const fs::path& source = ec ? file : absolute;
-    std::ifstream in(source, std::ios::binary);
-    if (!in) {
+    auto text = read_file_bounded(source, "the config file", kMaxConfigBytes);
+    if (!text) {
         ConfigLoad load;
-        const bool exists = fs::exists(source, ec);
-        load.issues.push_back({ConfigIssue::Level::error, "",
-                               "cannot read the config file \"" + source.string() + "\": " +
-                                   (exists ? "permission denied or not a file" : "it does not exist")});
+        load.issues.push_back({ConfigIssue::Level::error, "", "cannot be read: " + text.error().message});
         return load;
     }
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse_config(text, source, context);
+    return parse_config(text.value(), source, context);
 }
 
 }  // namespace certheal

@@ -1,4 +1,6 @@
 #include "core/certificate_trust.hpp"
+
+#include "core/bounded_input.hpp"
 #include "core/text.hpp"
 
 #include <algorithm>

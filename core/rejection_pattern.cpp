@@ -61,8 +61,7 @@ Result<std::shared_ptr<RejectionPattern::Compiled>> compile_pcre2(std::string_vi
     compiled->code.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), 0, &error,
                                        &offset, nullptr));
     if (!compiled->code) {
-        return bad_pattern("it is not a valid regular expression: " + pcre2_message(error) + " at character " +
-                           std::to_string(offset));
+        return bad_pattern(pcre2_message(error) + " at character " + std::to_string(offset));
     }
     compiled->limits.reset(pcre2_match_context_create(nullptr));
     if (!compiled->limits) return bad_pattern("certheal could not allocate its match limits");
@@ -75,10 +74,10 @@ Result<std::shared_ptr<RejectionPattern::Compiled>> compile_pcre2(std::string_vi
 }  // namespace
 
 Result<std::shared_ptr<const RejectionPattern>> RejectionPattern::compile(std::string_view pattern) {
-    if (pattern.empty()) return bad_pattern("a rejection pattern must not be empty");
+    if (pattern.empty()) return bad_pattern("it is empty");
     if (pattern.size() > kMaxPatternLength) {
-        return bad_pattern("a rejection pattern may be at most " + std::to_string(kMaxPatternLength) +
-                           " characters long, this one has " + std::to_string(pattern.size()));
+        return bad_pattern("it has " + std::to_string(pattern.size()) + " characters, and a rejection pattern may have at most " +
+                           std::to_string(kMaxPatternLength));
     }
     if (pattern == kDefaultText) return default_pattern();
     auto compiled = compile_pcre2(pattern);

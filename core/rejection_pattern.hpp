@@ -25,7 +25,8 @@ public:
     // The longest pattern certheal accepts: far beyond "403\.7|client certificate required".
     static constexpr std::size_t kMaxPatternLength = 1024;
 
-    // Perl/ECMAScript syntax (PCRE2). A Failure says what is wrong with it.
+    // Perl/ECMAScript syntax (PCRE2). A Failure's message is a clause saying what is wrong with
+    // it ("missing closing parenthesis at character 4").
     static Result<std::shared_ptr<const RejectionPattern>> compile(std::string_view pattern);
 
     // The default "403\.7", made to not match 403.70, 403.71, ... (IIS's other sub-statuses).

@@ -1,5 +1,7 @@
 #include "core/tls_files.hpp"
 
+#include "core/bounded_input.hpp"
+
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -72,14 +74,14 @@ std::vector<X509Ptr> parse_certificates(const std::string& content) {
 }
 
 Result<ClientIdentity> load_pem_identity(const PemClientCert& pem) {
-    auto cert_content = read_file_bounded(pem.cert_file, "cert_file");
+    auto cert_content = read_file_bounded(pem.cert_file, "cert_file", kMaxTlsFileBytes);
     if (!cert_content) return cert_content.error();
     std::vector<X509Ptr> certificates = parse_certificates(cert_content.value());
     if (certificates.empty()) {
         return invalid("cert_file " + quoted(pem.cert_file) + " holds no certificate in PEM or DER form");
     }
 
-    auto key_content = read_file_bounded(pem.key_file, "key_file");
+    auto key_content = read_file_bounded(pem.key_file, "key_file", kMaxTlsFileBytes);
     if (!key_content) return key_content.error();
     BioPtr key_bio = memory_bio(key_content.value());
     EvpPkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, refuse_password_prompt, nullptr));
@@ -119,7 +121,7 @@ Result<Done> read_pfx_password(const PfxClientCert& pfx, SecretString& password)
         }
         password.get().assign(value);
     } else if (pfx.password_file) {
-        auto content = read_file_bounded(*pfx.password_file, "password_file");
+        auto content = read_file_bounded(*pfx.password_file, "password_file", kMaxTlsFileBytes);
         if (!content) return content.error();
         password.get() = std::move(content.value());
         OPENSSL_cleanse(content.value().data(), content.value().size());
@@ -134,7 +136,7 @@ Result<Done> read_pfx_password(const PfxClientCert& pfx, SecretString& password)
 }
 
 Result<ClientIdentity> load_pfx_identity(const PfxClientCert& pfx) {
-    auto content = read_file_bounded(pfx.pfx_file, "pfx_file");
+    auto content = read_file_bounded(pfx.pfx_file, "pfx_file", kMaxTlsFileBytes);
     if (!content) return content.error();
     BioPtr bio = memory_bio(content.value());
     Pkcs12Ptr p12(d2i_PKCS12_bio(bio.get(), nullptr));
@@ -192,42 +194,8 @@ Result<ClientIdentity> load_pfx_identity(const PfxClientCert& pfx) {
 
 }  // namespace
 
-// Reads through the standard library so Windows paths with non-ASCII characters work too.
-Result<std::string> read_file_bounded(const std::filesystem::path& file, std::string_view what, std::size_t limit) {
-    std::error_code ec;
-    if (!std::filesystem::exists(file, ec)) {
-        return Failure{std::make_error_code(std::errc::no_such_file_or_directory),
-                       std::string(what) + " " + quoted(file) + " does not exist"};
-    }
-    if (std::filesystem::is_directory(file, ec)) {
-        return Failure{std::make_error_code(std::errc::is_a_directory),
-                       std::string(what) + " " + quoted(file) + " is a folder, not a file"};
-    }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        return Failure{std::make_error_code(std::errc::permission_denied),
-                       std::string(what) + " " + quoted(file) + " cannot be read (check its permissions)"};
-    }
-    std::string content;
-    char chunk[64 * 1024];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        content.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (content.size() > limit) {
-            OPENSSL_cleanse(content.data(), content.size());
-            return Failure{std::make_error_code(std::errc::file_too_large),
-                           std::string(what) + " " + quoted(file) + " is larger than " + std::to_string(limit / 1024) +
-                               " KiB, more than such a file ever holds; check that it is the right file"};
-        }
-    }
-    if (in.bad()) {
-        return Failure{std::make_error_code(std::errc::io_error),
-                       std::string(what) + " " + quoted(file) + " could not be read completely"};
-    }
-    return content;
-}
-
 Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file) {
-    auto content = read_file_bounded(pem_file, "certificate file");
+    auto content = read_file_bounded(pem_file, "certificate file", kMaxTlsFileBytes);
     if (!content) return content.error();
     std::vector<X509Ptr> certificates = parse_certificates(content.value());
     if (certificates.empty()) {

@@ -36,11 +36,6 @@ struct ClientIdentity {
 // there is stays far below it).
 inline constexpr std::size_t kMaxTlsFileBytes = std::size_t{4} * 1024 * 1024;
 
-// A whole file, refused when it exceeds `limit`. Failure messages name the file and say
-// what is wrong with it ("does not exist", "is a folder", "is larger than ...").
-Result<std::string> read_file_bounded(const std::filesystem::path& file, std::string_view what,
-                                      std::size_t limit = kMaxTlsFileBytes);
-
 // Every certificate in a PEM file; a Failure when the file is missing, unreadable or
 // holds no certificate.
 Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file);

@@ -15,6 +15,7 @@ using namespace std::chrono_literals;
 using namespace certheal;
 using certheal::test::Pki;
 using certheal::test::ScopedEnv;
+using certheal::test::TempDir;
 using json = nlohmann::json;
 
 namespace {
@@ -760,4 +761,34 @@ TEST_CASE("validation decodes each TLS file once into the cache the prober reuse
     for (const auto& site : load.config->sites) REQUIRE(contexts.context_for(site.tls, site.name).ok());
     CHECK(contexts.size() == 1);
     CHECK(context.tls_material->decoded() == decoded_by_validation);
+}
+
+TEST_CASE("a document nested deeper than certheal's configs ever are is refused before it is walked", "[config][hostile]") {
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    const auto load = parse(deep);
+    CHECK_FALSE(load.config.has_value());
+    CHECK(all_issues(load) == "(config): is not valid JSON: it nests deeper than 32 levels\n");
+}
+
+TEST_CASE("a number beyond a double is a config error, not an escaping exception", "[config][hostile]") {
+    const auto load = parse(std::string(R"({"sites": 1E400})"));
+    CHECK_FALSE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("(config): is not valid JSON: number overflow parsing '1E400'"));
+}
+
+TEST_CASE("a config path that is a folder, or missing, is a config error", "[config][hostile]") {
+    TempDir dir;
+    const auto folder = load_config(dir.path(), kContext);
+    CHECK_FALSE(folder.config.has_value());
+    CHECK_THAT(all_issues(folder), Catch::Contains("is a folder, not a file"));
+}
+
+TEST_CASE("thousands of repeated keys are reported as a bounded list", "[config][hostile]") {
+    std::string text = R"({"sites": [{"name": "a", "url": "https://a/")";
+    for (int index = 0; index < 5000; ++index) text += R"(, "name": "a")";
+    text += "}]}";
+    const auto load = parse(text);
+    CHECK_FALSE(load.config.has_value());
+    CHECK(load.issues.size() == 201);
+    CHECK_THAT(load.issues.back().message, Catch::Contains("more issue(s) not listed"));
 }
