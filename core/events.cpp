@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 18> kEvents{{
+constexpr std::array<EventDefinition, 20> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -22,6 +22,12 @@ constexpr std::array<EventDefinition, 18> kEvents{{
     {EventId::status_endpoint_failed, "status_endpoint_failed", Severity::warning,
      "certheal could not serve its status endpoint (service.status_listen); it keeps monitoring and repairing without it.",
      "listen, error"},
+    {EventId::storage_failed, "storage_failed", Severity::error,
+     "certheal could not write its journal or its repair history in the state folder (disk full, permissions); it keeps both in memory and retries. Free space or fix the folder's permissions.",
+     "what, path, error, queued"},
+    {EventId::storage_recovered, "storage_recovered", Severity::information,
+     "The state folder is writable again; certheal wrote what it had kept in memory.",
+     "what, path, written, dropped"},
     {EventId::probe_failed, "probe_failed", Severity::warning,
      "One probe of a site did not come back healthy; not yet a confirmed symptom.",
      "class, status, tls_alert, error, timings_ms, consecutive"},

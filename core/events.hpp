@@ -21,6 +21,8 @@ enum class EventId : std::uint16_t {
     config_invalid = 1002,
     config_reloaded = 1003,
     status_endpoint_failed = 1004,
+    storage_failed = 1005,
+    storage_recovered = 1006,
     probe_failed = 2000,
     symptom_confirmed = 2001,
     site_recovered = 2002,

@@ -95,6 +95,11 @@ Result<Done> FileStateStore::save(const std::string& contents) {
                                      code.message() + ". Check free disk space; the repair budget is kept in memory only."};
         }
     }
+    // The repair history is certheal's own business (POSIX mode 0600; on Windows the state
+    // folder's ACL protects it).
+    std::error_code mode_error;
+    std::filesystem::permissions(temporary, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace, mode_error);
     if (const auto error = replace_(temporary, path_)) {
         std::error_code ignored;
         std::filesystem::remove(temporary, ignored);

@@ -217,12 +217,6 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     if (again != sites_.end() && running_) schedule_probe(again->second, again->second.config.interval);
 }
 
-void Monitor::report_storage_warning() {
-    if (auto warning = policy_->take_storage_warning()) {
-        emit(EventId::repair_skipped, {}, *warning, {{"reason", "state_not_saved"}});
-    }
-}
-
 void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
     std::string reason;
     switch (decision.verdict) {
@@ -327,7 +321,6 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
         }
     }
     policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
-    report_storage_warning();
 
     if (stopping_) {
         auto done = std::move(on_stopped_);

@@ -101,7 +101,6 @@ private:
     void start_repair(SiteState& trigger);
     void on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome);
     void report_skip(SiteState& site, const RepairPolicy::Decision& decision);
-    void report_storage_warning();
     void check_certificates();
     void check_root_store();
     std::string next_incident_id();

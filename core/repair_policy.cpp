@@ -1,5 +1,8 @@
 #include "core/repair_policy.hpp"
 
+#include "core/bounded_input.hpp"
+#include "core/text.hpp"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -74,9 +77,12 @@ std::optional<std::string> RepairPolicy::load() {
         problem = loaded.error().message;
     } else if (loaded.value()) {
         try {
-            const auto state = nlohmann::json::parse(*loaded.value());
+            auto parsed = parse_json_bounded(*loaded.value());
+            if (!parsed.value) throw std::runtime_error("it is not JSON: " + parsed.error);
+            const auto& state = *parsed.value;
             if (!state.is_object()) throw std::runtime_error("the document is not a JSON object");
-            if (state.value("version", 0) != kStateVersion) {
+            // Compared as JSON: converting a version of 1e10 to int would be undefined.
+            if (!state.contains("version") || state.at("version") != nlohmann::json(kStateVersion)) {
                 throw std::runtime_error("its version is not " + std::to_string(kStateVersion));
             }
             const auto now = clock_.now();
@@ -110,7 +116,6 @@ std::optional<std::string> RepairPolicy::load() {
                   ". It started with a fresh history, so the repair budget and the circuit breaker start "
                   "from zero; check the state file in the state folder.";
         persist();
-        if (auto storage = take_storage_warning()) *warning += " " + *storage;
     }
 
     if (circuit_opened_at_) {
@@ -223,6 +228,7 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
 }
 
 void RepairPolicy::tick() {
+    if (unsaved_) persist();  // the state folder may be writable again
     if (circuit_opened_at_ && clock_.now() >= *circuit_opened_at_ + config_.circuit_reset_after) {
         close_circuit("The repair circuit breaker closed because " + format_duration(config_.circuit_reset_after) +
                           " passed since it opened; certheal may repair again.",
@@ -271,12 +277,6 @@ TimePoint RepairPolicy::next_allowed() const {
     return next;
 }
 
-std::optional<std::string> RepairPolicy::take_storage_warning() {
-    auto warning = std::move(storage_warning_);
-    storage_warning_.reset();
-    return warning;
-}
-
 void RepairPolicy::prune_attempts() {
     const auto window_start = clock_.now() - config_.attempt_window;
     while (!attempts_.empty() && attempts_.front() <= window_start) attempts_.pop_front();
@@ -321,10 +321,27 @@ std::string RepairPolicy::serialize() const {
 void RepairPolicy::persist() {
     auto saved = store_.save(serialize());
     if (!saved) {
-        storage_warning_ = "certheal could not save its repair history (" + saved.error().message +
-                           "); it keeps enforcing the repair budget from memory, but a restart would forget it. "
-                           "Check that the state folder is writable.";
+        if (unsaved_) return;  // said once per episode; tick() tries again
+        unsaved_ = true;
+        Event event;
+        event.id = EventId::storage_failed;
+        event.time = clock_.now();
+        event.message = "certheal could not save its repair history: " + as_clause(saved.error().message) +
+                        ". It keeps enforcing the repair budget and the circuit breaker from memory and saves them "
+                        "again as soon as it can; until then a restart would forget them. Free space on the disk "
+                        "or fix the state folder's permissions.";
+        event.details = {{"what", "state"}, {"error", saved.error().message}};
+        events_.emit(event);
+        return;
     }
+    if (!unsaved_) return;
+    unsaved_ = false;
+    Event event;
+    event.id = EventId::storage_recovered;
+    event.time = clock_.now();
+    event.message = "certheal saved its repair history again; a restart keeps the repair budget and the circuit breaker.";
+    event.details = {{"what", "state"}};
+    events_.emit(event);
 }
 
 }  // namespace certheal

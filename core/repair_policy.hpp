@@ -53,8 +53,9 @@ public:
     // window's budget spent opens the circuit (emits circuit_opened).
     void finished(const std::string& incident, bool succeeded);
 
-    // Closes the circuit once circuit_reset_after has passed since it opened (emits circuit_closed).
-    // request() calls it too; the monitor may call it on a timer so the close is recorded on time.
+    // Closes the circuit once circuit_reset_after has passed since it opened (emits circuit_closed),
+    // and saves the state again when the last save failed. request() calls it too; the monitor
+    // calls it on every probe result.
     void tick();
 
     // An operator's reset: closes the circuit and clears the attempt history (a fresh budget).
@@ -72,9 +73,6 @@ public:
     // budget, circuit), ignoring busy and disabled; now() or earlier when nothing blocks.
     TimePoint next_allowed() const;
 
-    // Persisting the state failed at some point since the last call: a sentence for the caller
-    // to log (the policy keeps working from memory). Cleared by reading it.
-    std::optional<std::string> take_storage_warning();
 
 private:
     struct InFlight {
@@ -99,7 +97,7 @@ private:
     std::optional<TimePoint> circuit_opened_at_;
     std::string circuit_incident_;  // the incident whose failure opened the circuit
     std::optional<InFlight> busy_;
-    std::optional<std::string> storage_warning_;
+    bool unsaved_ = false;  // the last save failed: storage_failed said, tick() retries
 };
 
 std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...

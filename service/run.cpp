@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include <boost/asio/post.hpp>
+
 #include "config/config.hpp"
 #include "core/asio_runtime.hpp"
 #include "core/file_state_store.hpp"
@@ -11,10 +13,14 @@
 #include "core/time_format.hpp"
 #include "core/monitor.hpp"
 #include "core/status_server.hpp"
+#include "core/text.hpp"
 #include "service/cli.hpp"
 
 namespace certheal {
 namespace {
+
+// How often a journal that cannot be written is tried again.
+constexpr Duration kJournalRetry = std::chrono::seconds(30);
 
 // Echoes events on stderr for the person running `certheal run --console`.
 class ConsoleEcho : public EventSink {
@@ -97,6 +103,46 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     events.add(*adapters.system_log);
     if (host.echo_events()) events.add(echo);
 
+    // A journal that cannot be written (a full disk) is said at once in the system log, and
+    // retried on a timer until what waits in memory is written; no timer runs while all is well.
+    std::unique_ptr<TimerHandle> journal_retry;
+    std::function<void()> retry_journal;
+    retry_journal = [&] {
+        if (journal.flush_pending()) return;
+        journal_retry = clock.after(kJournalRetry, [&] { retry_journal(); });
+    };
+    journal.on_change([&](const JournalSink::Change& change) {
+        Event event;
+        event.time = std::chrono::system_clock::now();
+        event.details = {{"what", "journal"}, {"path", journal.path().string()}, {"queued", change.queued}};
+        if (!change.writable) {
+            event.id = EventId::storage_failed;
+            event.message = "certheal could not write its journal " + journal.path().string() + ": " +
+                            as_clause(change.failure ? change.failure->message : std::string("unknown error")) +
+                            ". It keeps the newest " + std::to_string(JournalLimits{}.queued_events) +
+                            " events in memory and writes them when it can; this log has them all. Free space on the "
+                            "disk or fix the state folder's permissions.";
+            event.details["error"] = change.failure ? change.failure->message : std::string();
+            // Posted: the listener runs inside an emit, and the timer belongs to the io thread.
+            boost::asio::post(io, [&] {
+                if (!journal_retry) journal_retry = clock.after(kJournalRetry, [&] { retry_journal(); });
+            });
+        } else {
+            event.id = EventId::storage_recovered;
+            event.message = "certheal writes its journal " + journal.path().string() +
+                            " again and wrote the events it had kept in memory" +
+                            (change.dropped > 0 ? " (" + std::to_string(change.dropped) +
+                                                      " older ones were dropped; this log has them)"
+                                                : std::string()) +
+                            ".";
+            event.details["dropped"] = change.dropped;
+            boost::asio::post(io, [&] { journal_retry.reset(); });
+        }
+        // Straight to the system log: the journal is the sink that is in trouble (it queues
+        // this event too, through the fan-out, when it comes from an emit).
+        adapters.system_log->emit(event);
+    });
+
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,
                                  *adapters.certificate_stores, *adapters.files});
 
@@ -143,14 +189,18 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     controls.reset();
     workers.join();
 
-    if (auto error = journal.last_error()) {
-        // The system log got every event; say which journal records are missing and why.
+    journal_retry.reset();
+    if (!journal.flush_pending()) {
+        // The last chance is gone: say which journal records are missing and why.
         Event event;
-        event.id = EventId::service_stopped;
+        event.id = EventId::storage_failed;
         event.time = std::chrono::system_clock::now();
-        event.message = "certheal could not write " + std::to_string(journal.failed_writes()) +
-                        " event(s) to its journal " + journal.path().string() + ": " + error->message +
+        const auto error = journal.last_error();
+        event.message = "certheal stopped with " + std::to_string(journal.pending()) +
+                        " event(s) it could not write to its journal " + journal.path().string() + ": " +
+                        as_clause(error ? error->message : std::string("unknown error")) +
                         ". Those events are only in the system log; check the folder's permissions and free space.";
+        event.details = {{"what", "journal"}, {"path", journal.path().string()}, {"queued", journal.pending()}};
         adapters.system_log->emit(event);
         std::cerr << event.message << '\n';
     }

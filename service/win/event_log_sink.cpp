@@ -27,6 +27,8 @@ std::optional<DWORD> event_log_message_id(EventId id) noexcept {
         case EventId::config_invalid: return MSG_CONFIG_INVALID;
         case EventId::config_reloaded: return MSG_CONFIG_RELOADED;
         case EventId::status_endpoint_failed: return MSG_STATUS_ENDPOINT_FAILED;
+        case EventId::storage_failed: return MSG_STORAGE_FAILED;
+        case EventId::storage_recovered: return MSG_STORAGE_RECOVERED;
         case EventId::probe_failed: return MSG_PROBE_FAILED;
         case EventId::symptom_confirmed: return MSG_SYMPTOM_CONFIRMED;
         case EventId::site_recovered: return MSG_SITE_RECOVERED;

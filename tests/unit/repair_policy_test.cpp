@@ -349,15 +349,26 @@ TEST_CASE("remediation disabled in the configuration refuses every repair", "[po
     CHECK(f.store.saves() == 0);
 }
 
-TEST_CASE("a state file that cannot be written is reported but the budget holds in memory", "[policy]") {
+TEST_CASE("a state file that cannot be written is reported once, the budget holds in memory, and it is saved "
+          "again as soon as it can be",
+          "[policy]") {
     Fixture f;
     f.store.fail_saves(Failure{std::make_error_code(std::errc::read_only_file_system), "the disk is read-only"});
     f.repair("inc-1", false);
-    const auto warning = f.policy.take_storage_warning();
-    REQUIRE(warning.has_value());
-    CHECK_THAT(*warning, Catch::Contains("read-only"));
-    CHECK_FALSE(f.policy.take_storage_warning().has_value());
+    REQUIRE(f.sink.count(EventId::storage_failed) == 1);
+    CHECK_THAT(f.sink.last(EventId::storage_failed)->message, Catch::Contains("read-only"));
     CHECK(f.policy.attempts_in_window() == 1);
+    f.policy.tick();  // still failing: not said again
+    CHECK(f.sink.count(EventId::storage_failed) == 1);
+
+    f.store.fail_saves(std::nullopt);  // space came back
+    f.policy.tick();
+    CHECK(f.sink.count(EventId::storage_recovered) == 1);
+    REQUIRE(f.store.contents());
+    CHECK_THAT(*f.store.contents(), Catch::Contains(R"("attempts")"));
+    const auto saves = f.store.saves();
+    f.policy.tick();  // nothing unsaved: nothing written
+    CHECK(f.store.saves() == saves);
 }
 
 TEST_CASE("a repair that succeeds with the last of the budget does not open the circuit", "[policy]") {
