@@ -49,12 +49,20 @@ struct ProcessOutcome {
     std::string stdout_tail;  // last few KiB of each stream
     std::string stderr_tail;
     int terminating_signal = 0;  // POSIX: the signal that ended the program (exit_code is then 128 + it); 0 otherwise
+    // Each entry is "<pid> <command name>" ("1234 sleep"), the program itself first.
+    // After a timeout or cancel: the processes of the program's tree that certheal ended.
+    std::vector<std::string> killed;
+    // Processes of the program's tree still running when run() returned. After a normal exit:
+    // what the program left behind (a daemon it started), which certheal leaves alone. After a
+    // timeout or cancel: what could not be killed.
+    std::vector<std::string> left_running;
 };
 
 class ProcessRunner {
 public:
     virtual ~ProcessRunner() = default;
-    // Runs `program` (absolute path) with `args` and no shell. A Failure means it could
+    // Runs `program` (absolute path) with `args`, no shell, a clean minimal environment and a
+    // fixed working directory (README.md, "What a run step gets"). A Failure means it could
     // not be started at all; a non-zero exit or timeout is a successful Result.
     virtual Result<ProcessOutcome> run(const std::filesystem::path& program, const std::vector<std::string>& args,
                                        Duration timeout, std::stop_token cancel) = 0;

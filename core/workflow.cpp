@@ -32,6 +32,26 @@ Result<T> guarded(Call&& call) {
     }
 }
 
+// "1 process" or "3 processes".
+std::string process_count(const std::vector<std::string>& processes) {
+    return std::to_string(processes.size()) + (processes.size() == 1 ? " process" : " processes");
+}
+
+// What a timeout or cancel ended, for the step's sentence: " (3 processes: 1234 sh, 1240 sleep,
+// 1250 sleep)" from the runner's "<pid> <command name>" entries, or nothing when it could not tell.
+std::string killed_clause(const ProcessOutcome& outcome) {
+    if (outcome.killed.empty()) return {};
+    return " (" + process_count(outcome.killed) + ": " + join(outcome.killed) + ")";
+}
+
+// Processes that survived the kill: an admin must end them by hand.
+std::string survivors_sentence(const ProcessOutcome& outcome) {
+    const auto& survivors = outcome.left_running;
+    if (survivors.empty()) return {};
+    return " certheal could not end " + process_count(survivors) + " (" + join(survivors) + "); end " +
+           (survivors.size() == 1 ? "it" : "them") + " by hand.";
+}
+
 }  // namespace
 
 std::string output_tail_for_event(const std::string& text, std::size_t max_bytes) {
@@ -304,8 +324,11 @@ private:
         }
         const ProcessOutcome& outcome = result.value();
         report.output = std::make_pair(outcome.stdout_tail, outcome.stderr_tail);
+        if (!outcome.left_running.empty()) report.extra["left_running"] = outcome.left_running;
+        if (outcome.cancelled || outcome.timed_out) report.extra["killed_processes"] = outcome.killed;
         if (outcome.cancelled) {
-            report.summary = program + " was stopped because certheal is stopping; certheal killed its process tree.";
+            report.summary = program + " was stopped because certheal is stopping; certheal killed its process tree" +
+                             killed_clause(outcome) + "." + survivors_sentence(outcome);
             report.code = std::make_error_code(std::errc::operation_canceled);
             report.extra["cancelled"] = true;
             step_failed(std::move(report));
@@ -313,20 +336,27 @@ private:
         }
         if (outcome.timed_out) {
             report.summary = program + " did not finish within its timeout of " + format_duration(step().timeout) +
-                             ", so certheal killed its process tree; check what it waits for.";
+                             ", so certheal killed its process tree" + killed_clause(outcome) +
+                             "; check what it waits for." + survivors_sentence(outcome);
             report.code = std::make_error_code(std::errc::timed_out);
             report.extra["timed_out"] = true;
             step_failed(std::move(report));
             return;
         }
+        // A program that started a daemon (a service start script) leaves it running by design;
+        // the event names it, since an admin may want to know.
+        const std::string left_behind =
+            outcome.left_running.empty()
+                ? std::string()
+                : "; it left " + process_count(outcome.left_running) + " running (" + join(outcome.left_running) + ")";
         report.exit_code = outcome.exit_code;
         if (outcome.exit_code != 0) {
-            report.summary = program + " exited with code " + std::to_string(outcome.exit_code) +
+            report.summary = program + " exited with code " + std::to_string(outcome.exit_code) + left_behind +
                              "; see output_tail for what it printed.";
             step_failed(std::move(report));
             return;
         }
-        report.summary = program + " exited with code 0";
+        report.summary = program + " exited with code 0" + left_behind;
         step_succeeded(report);
     }
 

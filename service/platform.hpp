@@ -26,7 +26,7 @@ std::filesystem::path default_state_dir();    // %ProgramData%\certheal | /var/l
 ConfigContext config_context();
 
 struct Adapters {
-    std::unique_ptr<ProcessRunner> processes;  // CreateProcessW + job object | posix_spawn + process group
+    std::unique_ptr<ProcessRunner> processes;  // CreateProcessW + job object | posix_spawn + process tree (subreaper)
     std::unique_ptr<ServiceManager> services;  // SCM | systemd
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none

@@ -25,6 +25,9 @@ std::unique_ptr<CertificateStores> make_certificate_stores() { return std::make_
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
+    // certheal starts its children only through this runner: any other child is an orphan of a
+    // step that certheal, as their subreaper, must reap.
+    PosixProcessRunner::reap_every_orphan();
     adapters.services = std::make_unique<SystemdServiceManager>(*adapters.processes);
     adapters.system_log = std::make_unique<SyslogSink>();
     adapters.certificate_stores = make_certificate_stores();

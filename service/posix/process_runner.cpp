@@ -4,48 +4,98 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
+#include <locale.h>
 #include <poll.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char** environ;
+#include "service/posix/child_reaper.hpp"
+#include "service/posix/file_descriptor.hpp"
+#include "service/posix/process_tree.hpp"
 
 namespace certheal {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-class FileDescriptor {
-public:
-    FileDescriptor() = default;
-    explicit FileDescriptor(int fd) : fd_(fd) {}
-    FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    FileDescriptor& operator=(FileDescriptor&& other) noexcept {
-        if (this != &other) {
-            reset();
-            fd_ = std::exchange(other.fd_, -1);
-        }
-        return *this;
-    }
-    ~FileDescriptor() { reset(); }
-    int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
+// --- What a run step gets (README.md, "What a run step gets") ------------------------------
 
-private:
-    int fd_ = -1;
+// Where every step's program starts: what systemd gives a service without WorkingDirectory=,
+// whichever folder certheal itself was started from, so a step runs the same from a console as
+// from the service. Never certheal's state folder: a script that writes a file by a relative
+// name must not land next to the journal and state.json.
+constexpr const char* step_working_directory = "/";
+
+bool locale_exists(const char* name) {
+    const locale_t locale = ::newlocale(LC_ALL_MASK, name, static_cast<locale_t>(nullptr));
+    if (locale == static_cast<locale_t>(nullptr)) return false;
+    ::freelocale(locale);
+    return true;
+}
+
+struct AccountOfThisProcess {
+    std::string name;
+    std::string home;
 };
+
+// The user certheal runs as (root as a service), from the password database.
+std::optional<AccountOfThisProcess> account_of_this_process() {
+    const long suggested = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+    std::vector<char> buffer(suggested > 0 ? static_cast<std::size_t>(suggested) : 16384);
+    passwd entry{};
+    passwd* found = nullptr;
+    while (::getpwuid_r(::geteuid(), &entry, buffer.data(), buffer.size(), &found) == ERANGE) {
+        buffer.resize(buffer.size() * 2);
+    }
+    if (found == nullptr) return std::nullopt;
+    return AccountOfThisProcess{found->pw_name, found->pw_dir != nullptr && *found->pw_dir ? found->pw_dir : "/"};
+}
+
+// The one list of what a step's program finds in its environment. certheal's own environment
+// is never passed on: it may hold the password of a site's PKCS#12 file (a site's
+// password_env), and a step that printed its environment would put it into the journal
+// through its output tail. Anything a step needs beyond this, it sets itself (in a script, or
+// with /usr/bin/env NAME=value program ...).
+std::vector<std::string> clean_step_environment() {
+    std::vector<std::string> environment;
+    // PATH: the system's program folders, so a script finds the tools it calls by name. Not
+    // certheal's PATH, which a unit file or an admin's shell may have pointed anywhere.
+    environment.emplace_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    // LANG: UTF-8 text and untranslated messages, so an output tail reads the same on every
+    // host. C where C.UTF-8 is missing (glibc before 2.35 outside Debian and its derivatives).
+    environment.emplace_back(locale_exists("C.UTF-8") ? "LANG=C.UTF-8" : "LANG=C");
+    // HOME, USER, LOGNAME: the user certheal runs as, what `sudo -i` or `su -` give an admin who
+    // tries the command by hand, so tools that keep per-user files (ssh's known_hosts,
+    // openssl's ~/.rnd, acme.sh) find the same ones. A user without an entry in the password
+    // database gets HOME=/ and neither USER nor LOGNAME.
+    if (const auto account = account_of_this_process()) {
+        environment.push_back("HOME=" + account->home);
+        environment.push_back("USER=" + account->name);
+        environment.push_back("LOGNAME=" + account->name);
+    } else {
+        environment.emplace_back("HOME=/");
+    }
+    // TZ: certheal's own time zone when it has one, so a step's timestamps match certheal's.
+    if (const char* time_zone = std::getenv("TZ")) environment.push_back(std::string("TZ=") + time_zone);
+    // Each run adds CERTHEAL_STEP_ID=<certheal's pid>.<n> (process_tree.hpp): how certheal
+    // recognises the step's processes that lost their parent.
+    return environment;
+}
+
+// --- running it ----------------------------------------------------------------------------
 
 std::error_code errno_code(int error) { return {error, std::system_category()}; }
 
@@ -148,7 +198,7 @@ void pump(Stream& out, Stream& err, int wake_fd, std::chrono::milliseconds slice
 }
 
 // True once the child has exited. WNOWAIT leaves it a zombie, so its pid (and so the process
-// group id) cannot be reused before we have signalled the group for the last time.
+// group id, and the anchor of its tree) cannot be reused before certheal is done with its tree.
 bool has_exited(pid_t pid) {
     siginfo_t info;
     std::memset(&info, 0, sizeof info);
@@ -171,7 +221,47 @@ std::chrono::milliseconds until(SteadyClock::time_point deadline, std::chrono::m
     return std::clamp(left, std::chrono::milliseconds{0}, most);
 }
 
+// Ends every process of the tree: stop them all (so none starts another meanwhile), SIGTERM
+// and continue, give them the grace period to clean up (what they start meanwhile is found
+// too), then stop what is left and SIGKILL it, until nothing of the tree runs. Output keeps
+// being read throughout, so a program that writes while it shuts down never blocks on a full
+// pipe.
+void end_tree(StepTree& tree, Duration grace, Stream& out, Stream& err) {
+    tree.freeze();
+    tree.signal_running(SIGTERM);
+    tree.signal_running(SIGCONT);
+
+    constexpr std::chrono::milliseconds look_again{200};  // how often the grace period looks for new processes
+    const auto grace_deadline = SteadyClock::now() + grace;
+    auto next_look = SteadyClock::now() + look_again;
+    while (tree.any_running() && SteadyClock::now() < grace_deadline) {
+        // The wake pipe may be readable for good (cancelled): wait on the output pipes only.
+        pump(out, err, -1, until(grace_deadline, std::chrono::milliseconds{20}));
+        if (SteadyClock::now() >= next_look) {
+            tree.grow();
+            next_look = SteadyClock::now() + look_again;
+        }
+    }
+
+    // SIGKILL cannot be ignored; only a process stuck in the kernel (state D) outlives it for
+    // a while. Such a survivor is reported, not waited for.
+    const auto kill_deadline = SteadyClock::now() + std::chrono::seconds{2};
+    do {
+        tree.freeze();
+        tree.signal_running(SIGKILL);
+        const auto settle = SteadyClock::now() + std::chrono::milliseconds{200};
+        while (tree.any_running() && SteadyClock::now() < settle) pump(out, err, -1, std::chrono::milliseconds{10});
+    } while (tree.any_running() && SteadyClock::now() < kill_deadline);
+}
+
 }  // namespace
+
+PosixProcessRunner::PosixProcessRunner(Options options)
+    : options_(options), environment_(clean_step_environment()) {
+    ChildReaper::instance();  // certheal becomes a child subreaper before its first step runs
+}
+
+void PosixProcessRunner::reap_every_orphan() { ChildReaper::instance().reap_every_orphan(); }
 
 Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& program,
                                                const std::vector<std::string>& args, Duration timeout,
@@ -206,10 +296,11 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
     ::posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     ::posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), STDOUT_FILENO);
     ::posix_spawn_file_actions_adddup2(actions.get(), err_write.get(), STDERR_FILENO);
+    ::posix_spawn_file_actions_addchdir_np(actions.get(), step_working_directory);
 
     SpawnAttributes attributes;
-    // Its own process group, so one kill() reaches everything it starts; a clean signal mask
-    // and default dispositions, whatever certheal itself blocks or ignores.
+    // Its own process group, so one kill() reaches what stays in it; a clean signal mask and
+    // default dispositions, whatever certheal itself blocks or ignores.
     sigset_t empty_mask, default_signals;
     sigemptyset(&empty_mask);
     sigemptyset(&default_signals);
@@ -230,9 +321,22 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
     for (auto& arg : argv_storage) argv.push_back(arg.data());
     argv.push_back(nullptr);
 
+    ChildReaper& reaper = ChildReaper::instance();
+    std::vector<std::string> environment_storage = environment_;
+    const std::string marker = reaper.next_step_marker();
+    environment_storage.push_back(marker);
+    std::vector<char*> environment;
+    environment.reserve(environment_storage.size() + 1);
+    for (auto& entry : environment_storage) environment.push_back(entry.data());
+    environment.push_back(nullptr);
+
     pid_t pid = -1;
-    const int spawn_error =
-        ::posix_spawn(&pid, program_text.c_str(), actions.get(), attributes.get(), argv.data(), environ);
+    int spawn_error = 0;
+    reaper.spawn_claimed([&] {
+        spawn_error = ::posix_spawn(&pid, program_text.c_str(), actions.get(), attributes.get(), argv.data(),
+                                    environment.data());
+        return spawn_error == 0 ? pid : -1;
+    });
     out_write.reset();
     err_write.reset();
     if (spawn_error != 0) {
@@ -266,22 +370,31 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
         pump(out, err, wake_read.get(), until(deadline, slice));
     }
 
-    if (!exited) {
-        ::kill(-pid, SIGTERM);
-        const auto grace_deadline = SteadyClock::now() + options_.kill_grace;
-        while (!has_exited(pid) && SteadyClock::now() < grace_deadline) {
-            // The wake pipe may be readable for good (cancelled): sleep through poll on the
-            // output pipes only.
-            pump(out, err, -1, until(grace_deadline, std::chrono::milliseconds{20}));
+    std::vector<ProcessId> tree_processes;
+    {
+        // The program is not reaped yet (has_exited uses WNOWAIT): its pid still anchors the tree.
+        StepTree tree(reaper, pid, marker, /*pin=*/!exited);
+        if (exited) {
+            // What it started and left behind (a daemon) keeps running: that is how a step starts
+            // a service. It is named, and certheal reaps it once it ends.
+            tree.grow();
+        } else {
+            end_tree(tree, options_.kill_grace, out, err);
+            outcome.killed = tree.ended();
         }
-        // Also reaches group members that outlived or ignored SIGTERM. The leader is not reaped
-        // yet, so the group id still names this group.
-        ::kill(-pid, SIGKILL);
-    }
+        // After a kill: what survived SIGKILL (stuck in the kernel).
+        outcome.left_running = tree.running();
+        tree_processes = tree.all_ids();
+    }  // unpins the tree's processes
+    // Reap what ended of the tree and is certheal's child now; the reaper thread takes the rest
+    // as it ends (the program itself is still claimed by this run, and reaped below).
+    reaper.reap_ended(tree_processes);
+    reaper.adopt(tree_processes);
+
     drain(out);
     drain(err);
     const int status = reap(pid);
-
+    reaper.release(pid);
     if (WIFEXITED(status)) {
         outcome.exit_code = WEXITSTATUS(status);
     } else if (WIFSIGNALED(status)) {

@@ -14,6 +14,11 @@ namespace certheal::win {
 // and the Microsoft C runtime split it again.
 std::wstring build_command_line(const std::filesystem::path& program, const std::vector<std::string>& args);
 
+// The environment block every step's program gets: "NAME=value\0...\0\0", sorted by name
+// without regard to case as CreateProcessW requires. The list, with why each variable is
+// there, is in process_runner.cpp (README.md, "What a run step gets").
+std::wstring step_environment_block();
+
 class WinProcessRunner final : public ProcessRunner {
 public:
     struct Options {
@@ -24,10 +29,13 @@ public:
     WinProcessRunner() = default;
     explicit WinProcessRunner(Options options) : options_(options) {}
 
-    // stdin is NUL; the environment is certheal's; no console window. Output is read until
-    // the program itself exits (plus a short drain): a background grandchild that still holds
-    // the pipes does not keep run() waiting, and is left running. At the deadline, or when
-    // `cancel` is requested, the whole job (the program and what it started) is terminated.
+    // stdin is NUL; no console window; the working directory is the system folder
+    // (C:\Windows\system32, where the SCM starts services); the environment is a clean one
+    // (the list is in process_runner.cpp), never certheal's own. Output is read until the
+    // program itself exits (plus a short drain): a background grandchild that still holds the
+    // pipes does not keep run() waiting, is left running and is listed in left_running. At the
+    // deadline, or when `cancel` is requested, the whole job (the program and what it started;
+    // nothing can break away from it) is terminated and `killed` names its processes.
     // A cancel requested before the start returns `cancelled` without starting anything.
     Result<ProcessOutcome> run(const std::filesystem::path& program, const std::vector<std::string>& args,
                                Duration timeout, std::stop_token cancel) override;

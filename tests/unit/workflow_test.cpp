@@ -206,6 +206,59 @@ TEST_CASE("a program that runs past its timeout is reported as a timeout", "[wor
     CHECK(h.services.calls().empty());
 }
 
+TEST_CASE("a timed-out step names every process certheal killed, in its details and its sentence", "[workflow]") {
+    InlineHarness h;
+    ProcessOutcome outcome = timed_out_outcome();
+    outcome.killed = {"1234 sh", "1240 sleep", "1250 sleep"};
+    h.processes.script(kIisca, outcome);
+    h.start({run_step(kIisca, {}, 1s)});
+
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["killed_processes"] == std::vector<std::string>{"1234 sh", "1240 sleep", "1250 sleep"});
+    CHECK_FALSE(failed.details.contains("left_running"));
+    CHECK_THAT(failed.message, Catch::Contains("did not finish within its timeout of 1s, so certheal killed its process "
+                                               "tree (3 processes: 1234 sh, 1240 sleep, 1250 sleep); check what it "
+                                               "waits for."));
+}
+
+TEST_CASE("a cancelled step names what it killed and what survived the kill", "[workflow]") {
+    InlineHarness h;
+    ProcessOutcome outcome = exited(-1);
+    outcome.cancelled = true;
+    outcome.killed = {"1234 iisca"};
+    outcome.left_running = {"1300 stuck"};
+    h.processes.script(kIisca, outcome);
+    h.start({run_step(kIisca)});
+
+    const auto failed = *h.sink.last(EventId::step_failed);
+    CHECK(failed.details["killed_processes"] == std::vector<std::string>{"1234 iisca"});
+    CHECK(failed.details["left_running"] == std::vector<std::string>{"1300 stuck"});
+    CHECK_THAT(failed.message, Catch::Contains("certheal killed its process tree (1 process: 1234 iisca). certheal "
+                                               "could not end 1 process (1300 stuck); end it by hand."));
+}
+
+TEST_CASE("a step that exits and leaves a daemon running succeeds and says what it left", "[workflow]") {
+    InlineHarness h;
+    ProcessOutcome outcome = exited(0);
+    outcome.left_running = {"4321 nginx"};
+    h.processes.script(kIisca, outcome);
+    h.start({run_step(kIisca)});
+
+    CHECK(h.outcome().succeeded);
+    const auto succeeded = *h.sink.last(EventId::step_succeeded);
+    CHECK(succeeded.details["left_running"] == std::vector<std::string>{"4321 nginx"});
+    CHECK_FALSE(succeeded.details.contains("killed_processes"));
+    CHECK_THAT(succeeded.message, Catch::EndsWith("iisca exited with code 0; it left 1 process running (4321 nginx)"));
+}
+
+TEST_CASE("a step that exits normally with nothing left behind has no process lists", "[workflow]") {
+    InlineHarness h;
+    h.start({run_step(kIisca)});
+    const auto succeeded = *h.sink.last(EventId::step_succeeded);
+    CHECK_FALSE(succeeded.details.contains("left_running"));
+    CHECK_FALSE(succeeded.details.contains("killed_processes"));
+}
+
 TEST_CASE("a program that cannot be started fails its step with the OS error code", "[workflow]") {
     InlineHarness h;
     h.processes.script(kIisca, Failure{std::error_code(2, std::system_category()), "The file was not found."});
