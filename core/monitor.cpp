@@ -300,9 +300,14 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
         if (succeeded) {
             ++repairs_succeeded_;
             emit(EventId::repair_succeeded, {.incident = incident},
-                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) +
-                     " ms: every step ran and the affected sites were verified healthy.",
-                 {{"duration_ms", duration_ms}, {"attempts_in_window", policy_->attempts_in_window()}});
+                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) + " ms: every step ran" +
+                     (outcome.verified ? " and the affected sites were verified healthy."
+                                       : ". No verify step is configured, so certheal did not check the sites "
+                                         "within the repair; it probes them again now, and site_recovered will say "
+                                         "when they are healthy."),
+                 {{"duration_ms", duration_ms},
+                  {"verified", outcome.verified},
+                  {"attempts_in_window", policy_->attempts_in_window()}});
         } else {
             ++repairs_failed_;
             std::string step_text = outcome.failed_step ? "step " + std::to_string(*outcome.failed_step + 1) : "";

@@ -157,7 +157,7 @@ private:
                 return;
             }
             if (index_ >= steps_.size()) {
-                finish(Outcome{true, false, std::nullopt, {}, since(started_at_)});
+                finish(Outcome{true, false, verified_, std::nullopt, {}, since(started_at_)});
                 return;
             }
             step_started_at_ = ports_.clock.monotonic_now();
@@ -189,7 +189,7 @@ private:
         }
         emit_step(EventId::step_failed, report);
         const auto failed = index_;
-        finish(Outcome{false, false, failed,
+        finish(Outcome{false, false, false, failed,
                        "Step " + std::to_string(failed + 1) + " (" + describe_step(step()) + ") failed: " +
                            report.summary,
                        since(started_at_)});
@@ -212,7 +212,7 @@ private:
             error += " before step " + std::to_string(index_ + 1) + " (" + describe_step(steps_[index_]) + ")";
         }
         error += "; the remaining steps were not run, so check the services on this host.";
-        finish(Outcome{false, true, std::nullopt, std::move(error), since(started_at_)});
+        finish(Outcome{false, true, false, std::nullopt, std::move(error), since(started_at_)});
     }
 
     void finish(Outcome outcome) {
@@ -667,6 +667,7 @@ private:
             verify_deadline_.reset();
             ++verify_generation_;
             StepReport report;
+            verified_ = true;
             report.summary = "every site answered healthy in round " + std::to_string(verify_round_) + " of " +
                              std::to_string(verify_attempts_);
             report.extra["rounds"] = verify_round_;
@@ -740,6 +741,7 @@ private:
     std::vector<std::string> restore_failures_;
     std::optional<std::error_code> restore_first_code_;
 
+    bool verified_ = false;
     int verify_round_ = 0;
     int verify_attempts_ = 1;
     std::uint64_t verify_generation_ = 0;

@@ -51,6 +51,7 @@ public:
     struct Outcome {
         bool succeeded = false;
         bool cancelled = false;
+        bool verified = false;  // a verify step ran and saw every site healthy
         std::optional<std::size_t> failed_step;  // 0-based index into the steps (events say "step N", 1-based)
         std::string error;                       // a sentence: what failed (or why it was cancelled)
         Duration duration{};

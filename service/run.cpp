@@ -51,6 +51,22 @@ Event config_invalid_event(const std::filesystem::path& path, const std::vector<
     return event;
 }
 
+// The config decides what runs with full privileges: a config others can change is refused,
+// unless `allowed` (service.allow_insecure_config_acl of the config in force) says otherwise.
+std::optional<Event> write_protection_refusal(const std::filesystem::path& path, bool allowed, const std::string& what) {
+    const auto problem = platform::config_write_protection_problem(path);
+    if (!problem || allowed) return std::nullopt;
+    Event event;
+    event.id = EventId::config_invalid;
+    event.time = std::chrono::system_clock::now();
+    event.message = what + ": " + *problem +
+                    ". The configuration decides which programs run with full privileges, so only administrators "
+                    "may be able to change it. Restrict its permissions, or set service.allow_insecure_config_acl to "
+                    "true if you accept the risk.";
+    event.details = {{"config", path.string()}, {"problem", *problem}};
+    return event;
+}
+
 }  // namespace
 
 int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
@@ -70,20 +86,11 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     }
     Config config = std::move(*loaded.config);
 
-    if (auto problem = platform::config_write_protection_problem(config_path)) {
-        if (!config.service.allow_insecure_config_acl) {
-            Event event;
-            event.id = EventId::config_invalid;
-            event.time = std::chrono::system_clock::now();
-            event.message = "certheal refused to start: " + *problem +
-                            ". The configuration decides which programs run with full privileges, so only "
-                            "administrators may be able to change it. Restrict its permissions, or set "
-                            "service.allow_insecure_config_acl to true if you accept the risk.";
-            event.details = {{"config", config_path.string()}, {"problem", *problem}};
-            adapters.system_log->emit(event);
-            std::cerr << event.message << '\n';
-            return cli::usage;
-        }
+    if (auto refusal = write_protection_refusal(config_path, config.service.allow_insecure_config_acl,
+                                                "certheal refused to start")) {
+        adapters.system_log->emit(*refusal);
+        std::cerr << refusal->message << '\n';
+        return cli::usage;
     }
 
     std::error_code dir_error;
@@ -160,14 +167,34 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             });
             return;
         }
-        auto reloaded = load_config(config_path, config_context);
-        if (!reloaded.config) {
-            events.emit(config_invalid_event(config_path, reloaded.issues, clock.now(),
-                                             "certheal keeps running with the last good configuration."));
-            return;
+        try {
+            // Checked on every reload, not only at start: a config made writable since would let
+            // anyone choose what runs as SYSTEM/root. Whether that is allowed is the running
+            // config's to say, never the new file's.
+            if (auto refusal = write_protection_refusal(
+                    config_path, monitor.config().service.allow_insecure_config_acl,
+                    "certheal refused to reload its configuration and keeps running with the last good one")) {
+                events.emit(*refusal);
+                return;
+            }
+            auto reloaded = load_config(config_path, config_context);
+            if (!reloaded.config) {
+                events.emit(config_invalid_event(config_path, reloaded.issues, clock.now(),
+                                                 "certheal keeps running with the last good configuration."));
+                return;
+            }
+            prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
+            monitor.reload(std::move(*reloaded.config));
+        } catch (const std::exception& error) {
+            // A reload never ends the service: the last good configuration stays in force.
+            Event event;
+            event.id = EventId::config_invalid;
+            event.time = clock.now();
+            event.message = "certheal could not reload its configuration " + config_path.string() + " (" +
+                            error.what() + ") and keeps running with the last good one.";
+            event.details = {{"config", config_path.string()}, {"error", error.what()}};
+            events.emit(event);
         }
-        prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
-        monitor.reload(std::move(*reloaded.config));
     });
 
     const std::optional<ListenAddress> status_listen = config.service.status_listen;

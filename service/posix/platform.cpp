@@ -48,14 +48,9 @@ std::optional<std::string> config_write_protection_problem(const std::filesystem
                    ", not by root or the user certheal runs as";
         }
         if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !(sticky_dir && path != config)) {
-            return path.string() + " can be written by its group or by every user (mode " +
-                   std::to_string(info.st_mode & 0777) + " octal " +
-                   [&] {
-                       char buffer[8];
-                       std::snprintf(buffer, sizeof buffer, "%03o", static_cast<unsigned>(info.st_mode & 0777));
-                       return std::string(buffer);
-                   }() +
-                   ")";
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+            return path.string() + " can be written by its group or by every user (mode " + mode + ")";
         }
     }
     return std::nullopt;

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -202,4 +203,33 @@ TEST_CASE("certheal run stops after max_attempts repairs that do not help and op
     const auto last_failure = std::find(names.rbegin(), names.rend(), "repair_failed");
     CHECK(std::distance(names.begin(), opened) > std::distance(last_failure, names.rend()) - 1);
     CHECK(names.back() == "service_stopped");
+}
+
+TEST_CASE("certheal run refuses to reload a configuration that others may change and keeps the last good one",
+          "[e2e][lab]") {
+    NginxLab lab;
+    const auto config = write_config(lab, "/bin/true", "", "1m", 2);
+    CerthealRun run(config, lab.dir + "/state");
+    REQUIRE(run.wait_for("service_started", 20s));
+
+    // A changed config that would run another program, and that everyone may now write.
+    const auto marker = lab.dir + "/ran";
+    const auto changed = write_config(lab, "/usr/bin/touch", ", \"" + marker + "\"", "1m", 2);
+    REQUIRE(changed == config);
+    ::chmod(config.c_str(), 0666);
+    ::kill(run.pid, SIGHUP);
+    REQUIRE(run.wait_for("config_invalid", 20s));
+    lab.desync();  // would make certheal repair with whatever config is in force
+    REQUIRE(run.wait_for("repair_started", 30s));
+    std::this_thread::sleep_for(1s);
+    CHECK(run.stop() == 0);
+
+    CHECK(run.count("config_reloaded") == 0);
+    CHECK_FALSE(std::filesystem::exists(marker));  // the new step never ran
+    for (const auto& record : run.journal()) {
+        if (record.value("event", "") == "config_invalid") {
+            CHECK(record.value("message", "").find("refused to reload") != std::string::npos);
+            CHECK(record.value("message", "").find("every user") != std::string::npos);
+        }
+    }
 }

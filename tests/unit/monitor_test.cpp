@@ -274,3 +274,28 @@ TEST_CASE("a clean LocalMachine\\Root, or a platform without stores, reports not
     CHECK(none.count(EventId::root_store_misplaced) == 0);
     CHECK(none.stores.calls().empty());
 }
+
+TEST_CASE("a repair without a verify step says that the sites were not checked within it", "[monitor]") {
+    Harness h;
+    auto config = lab_config();
+    config.remediation.steps.pop_back();  // no verify step
+    h.monitor.start(config);
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    const auto succeeded = h.events.last(EventId::repair_succeeded);
+    REQUIRE(succeeded);
+    CHECK(succeeded->details.at("verified") == false);
+    CHECK(succeeded->message.find("No verify step is configured") != std::string::npos);
+    CHECK(succeeded->message.find("verified healthy") == std::string::npos);
+}
+
+TEST_CASE("a repair whose verify step passed says the sites were verified healthy", "[monitor]") {
+    Harness h;
+    h.monitor.start(lab_config());
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    const auto succeeded = h.events.last(EventId::repair_succeeded);
+    REQUIRE(succeeded);
+    CHECK(succeeded->details.at("verified") == true);
+    CHECK(succeeded->message.find("verified healthy") != std::string::npos);
+}
