@@ -79,6 +79,13 @@ bool is_windows_absolute(std::string_view path) {
 }
 
 // And a POSIX absolute path counts on Windows, so the Linux examples check there too.
+bool has_control_character(std::string_view text) {
+    return std::any_of(text.begin(), text.end(), [](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return byte < 0x20 || byte == 0x7f;
+    });
+}
+
 bool looks_absolute(const std::string& path) {
     return fs::path(path).is_absolute() || is_windows_absolute(path) || (!path.empty() && path.front() == '/');
 }
@@ -224,7 +231,11 @@ public:
         return true;
     }
 
-    std::optional<std::string> string(const json& value, const std::string& pointer) {
+    // Names, URLs, paths and services end up in log lines, metric labels and command lines:
+    // a line break or other control character there forges or breaks them, so it is refused
+    // (only a rejection pattern, which is never printed raw, may hold one).
+    std::optional<std::string> string(const json& value, const std::string& pointer,
+                                      bool allow_control_characters = false) {
         if (!value.is_string()) {
             error(pointer, "must be a string, got " + kind_of(value) + " " + show(value));
             return std::nullopt;
@@ -232,6 +243,10 @@ public:
         auto text = value.get<std::string>();
         if (text.empty()) {
             error(pointer, "must not be empty");
+            return std::nullopt;
+        }
+        if (!allow_control_characters && has_control_character(text)) {
+            error(pointer, "must not contain control characters (line breaks, tabs, escapes), got " + show(value));
             return std::nullopt;
         }
         return text;
@@ -363,7 +378,7 @@ public:
     }
 
     std::optional<std::string> rejection_pattern(const json& value, const std::string& pointer) {
-        auto pattern = string(value, pointer);
+        auto pattern = string(value, pointer, /*allow_control_characters=*/true);
         if (!pattern) return std::nullopt;
         // The same engine and bounds the prober uses.
         auto compiled = RejectionPattern::compile(*pattern);
@@ -707,9 +722,13 @@ public:
             }
             if (i == 0) {
                 const auto program = item.get<std::string>();
-                if (!looks_absolute(program)) {
+                if (has_control_character(program)) {
+                    error(child(at, i), "must not contain control characters, got " + show(item));
+                } else if (!looks_absolute(program)) {
                     error(child(at, i), "must be the program's absolute path (certheal runs no shell and searches no PATH), got " +
                                             show(item));
+                } else {
+                    program_problem(program, child(at, i));
                 }
                 run.program = program;
             } else {
@@ -717,6 +736,26 @@ public:
             }
         }
         return run;
+    }
+
+    // A program that is not there fails the repair when it is needed most: say so now. A path
+    // of the other platform (C:\\... checked on Linux) cannot be checked here, only named.
+    void program_problem(const std::string& program, const std::string& pointer) {
+        const fs::path path(program);
+        if (!path.is_absolute()) {
+            warning(pointer, "is not a path of this system, so check-config cannot tell whether " + quote(program) +
+                                 " exists; check it on the host that runs the service");
+            return;
+        }
+        std::error_code ec;
+        const auto status = fs::status(path, ec);
+        if (status.type() == fs::file_type::not_found) {
+            error(pointer, "names a program that does not exist: " + quote(program));
+        } else if (ec) {
+            error(pointer, "names a program certheal cannot check (" + as_clause(ec.message()) + "): " + quote(program));
+        } else if (status.type() != fs::file_type::regular) {
+            error(pointer, "must name a program file, but " + quote(program) + " is not a regular file");
+        }
     }
 
     // The canonical name of a LocalMachine store (Windows compares them case-insensitively).

@@ -310,12 +310,11 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
                   {"attempts_in_window", policy_->attempts_in_window()}});
         } else {
             ++repairs_failed_;
-            std::string step_text = outcome.failed_step ? "step " + std::to_string(*outcome.failed_step + 1) : "";
             emit(EventId::repair_failed, {.incident = incident},
                  outcome.cancelled
                      ? "Repair " + incident + " was abandoned because certheal is stopping; check the services and "
                                               "sites by hand."
-                     : "Repair " + incident + " failed at " + step_text + ": " + outcome.error +
+                     : "Repair " + incident + " failed: " + as_clause(outcome.error) +
                            ". Check that step's event and the site by hand; certheal retries after the cooldown "
                            "while the budget allows.",
                  {{"duration_ms", duration_ms},

@@ -24,6 +24,13 @@ std::string as_clause(std::string text) {
     return text;
 }
 
+std::string with_cause(std::string_view what_failed, std::string cause) {
+    if (cause.size() >= what_failed.size() && std::string_view(cause).substr(0, what_failed.size()) == what_failed) {
+        return as_sentence(std::move(cause));
+    }
+    return std::string(what_failed) + ": " + as_sentence(std::move(cause));
+}
+
 std::error_code last_os_error_or(std::errc fallback) {
     const int saved = errno;
     return saved != 0 ? std::error_code(saved, std::generic_category()) : std::make_error_code(fallback);

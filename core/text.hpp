@@ -34,6 +34,11 @@ std::string as_sentence(std::string text);
 // The text without its final full stops and spaces, to be continued inside a longer sentence.
 std::string as_clause(std::string text);
 
+// "what failed: why." An adapter's message often already starts with what failed (the
+// platform says "certheal could not start X: ..."); then it is the whole sentence, and
+// `what_failed` is not said twice.
+std::string with_cause(std::string_view what_failed, std::string cause);
+
 // errno as an error_code, or `fallback` when errno says nothing (some library calls fail
 // without setting it).
 std::error_code last_os_error_or(std::errc fallback);

@@ -317,7 +317,7 @@ private:
         const std::string program = run.program.filename().string();
         StepReport report;
         if (!result) {
-            report.summary = "certheal could not start " + run.program.string() + ": " + as_sentence(result.error().message);
+            report.summary = with_cause("certheal could not start " + run.program.string(), result.error().message);
             report.code = result.error().code;
             step_failed(std::move(report));
             return;
@@ -380,8 +380,8 @@ private:
         const auto& stop = std::get<StopServiceStep>(step().action);
         StepReport report;
         if (!result) {
-            report.summary = "certheal could not stop the service " + stop.service + ": " +
-                             as_sentence(result.error().message);
+            report.summary =
+                with_cause("certheal could not stop the service " + stop.service, result.error().message);
             report.code = result.error().code;
             step_failed(std::move(report));
             return;
@@ -415,8 +415,8 @@ private:
         const auto& start = std::get<StartServiceStep>(step().action);
         StepReport report;
         if (!result) {
-            report.summary = "certheal could not start the service " + start.service + ": " +
-                             as_sentence(result.error().message);
+            report.summary =
+                with_cause("certheal could not start the service " + start.service, result.error().message);
             report.code = result.error().code;
             step_failed(std::move(report));
             return;
@@ -541,8 +541,8 @@ private:
         if (finished_) return;
         StepReport report;
         if (!result) {
-            report.summary = "certheal could not make " + describe_trust_target() + " trust the CA: " +
-                             as_sentence(result.error().message);
+            report.summary = with_cause("certheal could not make " + describe_trust_target() + " trust the CA",
+                                         result.error().message);
             report.code = result.error().code;
             step_failed(std::move(report));
             return;
@@ -588,7 +588,7 @@ private:
         if (finished_) return;
         StepReport report;
         if (!result) {
-            report.summary = "certheal could not clean up LocalMachine\\Root: " + as_sentence(result.error().message);
+            report.summary = with_cause("certheal could not clean up LocalMachine\\Root", result.error().message);
             report.code = result.error().code;
             step_failed(std::move(report));
             return;

@@ -22,6 +22,12 @@ std::string format_syslog_message(const Event& event) {
     if (!event.site.empty()) text += " site=" + event.site;
     if (!event.incident.empty()) text += " incident=" + event.incident;
     text += ": " + event.message;
+    // One event, one syslog line: a line break (from a site's answer or a program's output
+    // quoted in a message) would start a forged line of its own.
+    for (char& c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) c = ' ';
+    }
     return text;
 }
 

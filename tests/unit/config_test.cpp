@@ -792,3 +792,35 @@ TEST_CASE("thousands of repeated keys are reported as a bounded list", "[config]
     CHECK(load.issues.size() == 201);
     CHECK_THAT(load.issues.back().message, Catch::Contains("more issue(s) not listed"));
 }
+
+TEST_CASE("a run program that does not exist on this host is refused before a repair needs it", "[config][run]") {
+    TempDir dir;
+    json document = valid_config();
+    const auto missing = (dir.path() / "iisca").string();
+    document["remediation"]["steps"][0] = json{{"run", json::array({missing})}};
+    auto load = parse(document);
+    CHECK_FALSE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/run/0: names a program that does not exist"));
+
+    document["remediation"]["steps"][0] = json{{"run", json::array({dir.path().string()})}};
+    load = parse(document);
+    CHECK_FALSE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("is not a regular file"));
+}
+
+TEST_CASE("a control character in a name, URL or program is refused with its path", "[config][hostile]") {
+    json document = valid_config();
+    document["sites"][0]["name"] = "intra\nnet";
+    document["sites"][1]["url"] = "https://extranet.example.com/\r\nX-Forged: 1";
+    auto load = parse(document);
+    CHECK_FALSE(load.config.has_value());
+    const auto issues = all_issues(load);
+    CHECK_THAT(issues, Catch::Contains("/sites/0/name: must not contain control characters"));
+    CHECK_THAT(issues, Catch::Contains("/sites/1/url: must not contain control characters"));
+
+    document = valid_config();
+    document["remediation"]["steps"][0] = json{{"run", json::array({"/usr/bin/env\x1b[2J"})}};
+    load = parse(document);
+    CHECK_FALSE(load.config.has_value());
+    CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/run/0: must not contain control characters"));
+}

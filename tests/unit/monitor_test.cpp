@@ -299,3 +299,22 @@ TEST_CASE("a repair whose verify step passed says the sites were verified health
     CHECK(succeeded->details.at("verified") == true);
     CHECK(succeeded->message.find("verified healthy") != std::string::npos);
 }
+
+TEST_CASE("a step the platform could not start is named once, in sentences without doubled stops", "[monitor]") {
+    Harness h;
+    h.processes.set_default(Failure{std::make_error_code(std::errc::no_such_file_or_directory),
+                                    "certheal could not start /usr/sbin/iisca: No such file or directory."});
+    h.monitor.start(lab_config());
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    REQUIRE(h.count(EventId::repair_failed) >= 1);
+    for (const auto id : {EventId::step_failed, EventId::repair_failed}) {
+        const auto event = h.events.last(id);
+        REQUIRE(event);
+        INFO(event->message);
+        CHECK(event->message.find("could not start /usr/sbin/iisca") != std::string::npos);
+        CHECK(event->message.find("could not start /usr/sbin/iisca: certheal could not start") == std::string::npos);
+        CHECK(event->message.find("..") == std::string::npos);
+        CHECK(event->message.find("step 1: Step 1") == std::string::npos);
+    }
+}
