@@ -1,14 +1,23 @@
 #include "core/status_server.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <sstream>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+
+#include "core/duration.hpp"
 
 namespace certheal {
 namespace {
@@ -35,48 +44,6 @@ std::string label(const std::string& value) {
 void metric_header(std::ostringstream& out, const char* name, const char* type, const char* help) {
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
-
-// Answers one request and closes: the endpoint is scraped every few seconds at most, so
-// keep-alive would only keep sockets open for nothing.
-class Connection : public std::enable_shared_from_this<Connection> {
-public:
-    Connection(tcp::socket socket, StatusServer::StatusSource source)
-        : stream_(std::move(socket)), source_(std::move(source)) {}
-
-    void start() {
-        stream_.expires_after(std::chrono::seconds(5));
-        http::async_read(stream_, buffer_, request_,
-                         [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_read(error); });
-    }
-
-private:
-    void on_read(beast::error_code error) {
-        if (error) return;  // timeout or garbage: just close
-        response_.version(request_.version());
-        response_.keep_alive(false);
-        response_.set(http::field::server, "certheal");
-        if (request_.method() == http::verb::get && (request_.target() == "/metrics" || request_.target() == "/")) {
-            response_.result(http::status::ok);
-            response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-            response_.body() = render_metrics(source_());
-        } else {
-            response_.result(http::status::not_found);
-            response_.set(http::field::content_type, "text/plain; charset=utf-8");
-            response_.body() = "certheal serves its metrics at GET /metrics.\n";
-        }
-        response_.prepare_payload();
-        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code, std::size_t) {
-            beast::error_code ignored;
-            self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        });
-    }
-
-    beast::tcp_stream stream_;
-    StatusServer::StatusSource source_;
-    beast::flat_buffer buffer_{8192};
-    http::request<http::string_body> request_;
-    http::response<http::string_body> response_;
-};
 
 }  // namespace
 
@@ -126,23 +93,201 @@ std::string render_metrics(const MonitorStatus& status) {
     return out.str();
 }
 
-struct StatusServer::Impl : std::enable_shared_from_this<StatusServer::Impl> {
-    Impl(asio::io_context& io, StatusSource status_source) : acceptor(io), source(std::move(status_source)) {}
+std::string render_status_endpoint_metrics(const StatusServerCounters& counters, const StatusServerLimits& limits) {
+    std::ostringstream out;
+    const std::string timeout = format_duration(limits.request_timeout);
+    const std::string cap = std::to_string(limits.max_connections);
+    metric_header(out, "certheal_status_connections", "gauge",
+                  ("Connections the status endpoint holds open now (this scrape included). It holds at most " + cap +
+                   "; further clients wait in the kernel's queue until one closes.")
+                      .c_str());
+    out << "certheal_status_connections " << counters.open_connections << '\n';
+    metric_header(out, "certheal_status_requests_timed_out_total", "counter",
+                  ("Connections the status endpoint closed because the request and its answer took longer than " +
+                   timeout + ".")
+                      .c_str());
+    out << "certheal_status_requests_timed_out_total " << counters.timed_out << '\n';
+    metric_header(out, "certheal_status_accept_errors_total", "counter",
+                  "Connections the status endpoint could not accept, mostly because certheal or the system ran out "
+                  "of file descriptors or memory. After each it waits before it accepts again.");
+    out << "certheal_status_accept_errors_total " << counters.accept_errors << '\n';
+    metric_header(out, "certheal_status_accept_paused", "gauge",
+                  "1 while the status endpoint waits after an accept error before it accepts again.");
+    out << "certheal_status_accept_paused " << (counters.accept_paused ? 1 : 0) << '\n';
+    return out.str();
+}
 
+namespace {
+class Connection;
+}  // namespace
+
+struct StatusServer::Impl : std::enable_shared_from_this<StatusServer::Impl> {
+    Impl(asio::io_context& io, StatusSource status_source, StatusServerLimits server_limits)
+        : acceptor(io), backoff_timer(io), source(std::move(status_source)), limits(server_limits) {
+        limits.max_connections = std::max<std::size_t>(limits.max_connections, 1);
+        limits.accept_backoff = std::max(limits.accept_backoff, std::chrono::milliseconds(1));
+        limits.accept_backoff_max = std::max(limits.accept_backoff_max, limits.accept_backoff);
+        next_backoff = limits.accept_backoff;
+    }
+
+    // Accepts only below the cap: at the cap, a waiting client stays in the listen queue (no
+    // descriptor of ours) until a connection closes and calls this again.
     void accept() {
+        if (closed || accepting || backing_off || !acceptor.is_open()) return;
+        if (open_connections.load() >= limits.max_connections) return;
+        accepting = true;
         acceptor.async_accept([self = shared_from_this()](beast::error_code error, tcp::socket socket) {
-            if (error == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-            if (!error) std::make_shared<Connection>(std::move(socket), self->source)->start();
-            self->accept();
+            self->on_accept(error, std::move(socket));
         });
     }
 
+    void on_accept(beast::error_code error, tcp::socket socket);
+    void back_off();
+    void connection_closed();
+    StatusServerCounters counters() const {
+        StatusServerCounters now;
+        now.open_connections = open_connections.load();
+        now.peak_connections = peak_connections.load();
+        now.accepted = accepted.load();
+        now.timed_out = timed_out.load();
+        now.accept_errors = accept_errors.load();
+        now.accept_paused = accept_paused.load();
+        return now;
+    }
+    void close();
+
     tcp::acceptor acceptor;
+    asio::steady_timer backoff_timer;
     StatusSource source;
+    StatusServerLimits limits;
+    bool closed = false;
+    bool accepting = false;
+    bool backing_off = false;
+    std::chrono::milliseconds next_backoff;
+    std::vector<std::weak_ptr<Connection>> connections;  // to close them in close()
+
+    std::atomic<std::size_t> open_connections{0};
+    std::atomic<std::size_t> peak_connections{0};
+    std::atomic<std::uint64_t> accepted{0};
+    std::atomic<std::uint64_t> timed_out{0};
+    std::atomic<std::uint64_t> accept_errors{0};
+    std::atomic<bool> accept_paused{false};
 };
 
-StatusServer::StatusServer(asio::io_context& io, StatusSource source)
-    : impl_(std::make_shared<Impl>(io, std::move(source))) {}
+namespace {
+
+// Answers one request and closes: the endpoint is scraped every few seconds at most, so
+// keep-alive would only keep sockets open for nothing. It holds one of the server's slots
+// from accept to destruction.
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+    Connection(tcp::socket socket, std::shared_ptr<StatusServer::Impl> server)
+        : stream_(std::move(socket)), server_(std::move(server)), buffer_(server_->limits.max_request_header_bytes) {
+        parser_.header_limit(server_->limits.max_request_header_bytes);
+    }
+    ~Connection() { server_->connection_closed(); }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    void start() {
+        // One deadline for reading the request and writing the answer: a client that sends
+        // nothing, trickles its request or never reads the answer gives its slot back in time.
+        stream_.expires_after(server_->limits.request_timeout);
+        http::async_read(stream_, buffer_, parser_,
+                         [self = shared_from_this()](beast::error_code error, std::size_t) { self->on_read(error); });
+    }
+
+    void close() { stream_.close(); }
+
+private:
+    void on_read(beast::error_code error) {
+        if (error) {  // timeout, garbage, too long or a body: just close
+            if (error == beast::error::timeout) ++server_->timed_out;
+            return;
+        }
+        const auto& request = parser_.get();
+        response_.version(request.version());
+        response_.keep_alive(false);
+        response_.set(http::field::server, "certheal");
+        if (request.method() == http::verb::get && (request.target() == "/metrics" || request.target() == "/")) {
+            response_.result(http::status::ok);
+            response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+            response_.body() =
+                render_metrics(server_->source()) + render_status_endpoint_metrics(server_->counters(), server_->limits);
+        } else {
+            response_.result(http::status::not_found);
+            response_.set(http::field::content_type, "text/plain; charset=utf-8");
+            response_.body() = "certheal serves its metrics at GET /metrics.\n";
+        }
+        response_.prepare_payload();
+        http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code written, std::size_t) {
+            if (written == beast::error::timeout) ++self->server_->timed_out;
+            beast::error_code ignored;
+            self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        });
+    }
+
+    beast::tcp_stream stream_;
+    std::shared_ptr<StatusServer::Impl> server_;
+    beast::flat_buffer buffer_;
+    http::request_parser<http::empty_body> parser_;
+    http::response<http::string_body> response_;
+};
+
+}  // namespace
+
+void StatusServer::Impl::on_accept(beast::error_code error, tcp::socket socket) {
+    accepting = false;
+    if (closed || error == asio::error::operation_aborted) return;
+    if (error) {
+        // Out of descriptors (EMFILE, ENFILE) or memory (ENOBUFS, ENOMEM): the client stays in
+        // the queue and an immediate retry fails the same way, so that would spin the io thread
+        // the probes run on. Asio already retries the errors that concern one client only.
+        ++accept_errors;
+        back_off();
+        return;
+    }
+    next_backoff = limits.accept_backoff;
+    ++accepted;
+    const auto open = ++open_connections;
+    if (open > peak_connections.load()) peak_connections = open;
+    auto connection = std::make_shared<Connection>(std::move(socket), shared_from_this());
+    std::erase_if(connections, [](const std::weak_ptr<Connection>& held) { return held.expired(); });
+    connections.push_back(connection);
+    connection->start();
+    accept();
+}
+
+void StatusServer::Impl::back_off() {
+    backing_off = true;
+    accept_paused = true;
+    backoff_timer.expires_after(next_backoff);
+    next_backoff = std::min(next_backoff * 2, limits.accept_backoff_max);
+    backoff_timer.async_wait([self = shared_from_this()](beast::error_code) {
+        self->backing_off = false;
+        self->accept_paused = false;
+        self->accept();
+    });
+}
+
+void StatusServer::Impl::connection_closed() {
+    --open_connections;
+    accept();
+}
+
+void StatusServer::Impl::close() {
+    closed = true;
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    backoff_timer.cancel();
+    for (const auto& held : connections) {
+        if (const auto connection = held.lock()) connection->close();
+    }
+    connections.clear();
+}
+
+StatusServer::StatusServer(asio::io_context& io, StatusSource source, StatusServerLimits limits)
+    : impl_(std::make_shared<Impl>(io, std::move(source), limits)) {}
 
 StatusServer::~StatusServer() { close(); }
 
@@ -174,9 +319,8 @@ unsigned short StatusServer::port() const {
     return error ? 0 : endpoint.port();
 }
 
-void StatusServer::close() {
-    beast::error_code ignored;
-    impl_->acceptor.close(ignored);
-}
+StatusServerCounters StatusServer::counters() const { return impl_->counters(); }
+
+void StatusServer::close() { impl_->close(); }
 
 }  // namespace certheal
