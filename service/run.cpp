@@ -109,6 +109,12 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     events.add(journal);
     events.add(*adapters.system_log);
     if (host.echo_events()) events.add(echo);
+    // Where the journal's own storage_failed/storage_recovered go: every sink but the journal
+    // (the system log, and the console when someone watches it; a console run may have no
+    // syslog daemon at all).
+    FanOutSink beside_journal;
+    beside_journal.add(*adapters.system_log);
+    if (host.echo_events()) beside_journal.add(echo);
 
     // A journal that cannot be written (a full disk) is said at once in the system log, and
     // retried on a timer until what waits in memory is written; no timer runs while all is well.
@@ -145,9 +151,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             event.details["dropped"] = change.dropped;
             boost::asio::post(io, [&] { journal_retry.reset(); });
         }
-        // Straight to the system log: the journal is the sink that is in trouble (it queues
-        // this event too, through the fan-out, when it comes from an emit).
-        adapters.system_log->emit(event);
+        // Past the journal: it is the sink that is in trouble (the event that found out is
+        // queued there, through the fan-out).
+        beside_journal.emit(event);
     });
 
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,

@@ -18,8 +18,7 @@
 #include <unistd.h>
 
 #include "core/journal.hpp"
-
-extern char** environ;
+#include "support/certheal_run.hpp"
 
 namespace {
 
@@ -55,63 +54,8 @@ struct NginxLab {
     void desync() { REQUIRE(run_shell(kLabScript + " desync " + dir + " >/dev/null") == 0); }
 };
 
-// `certheal run --console` as a child process, stopped with SIGTERM.
-struct CerthealRun {
-    pid_t pid = -1;
-    std::string state_dir;
-
-    CerthealRun(const std::string& config, std::string state) : state_dir(std::move(state)) {
-        posix_spawn_file_actions_t actions;
-        posix_spawn_file_actions_init(&actions);
-        const std::string out = state_dir + ".stdout", err = state_dir + ".stderr";
-        posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        std::string binary = CERTHEAL_BINARY;
-        std::vector<std::string> args = {binary, "run", "--console", "--config", config};
-        std::vector<char*> argv;
-        for (auto& arg : args) argv.push_back(arg.data());
-        argv.push_back(nullptr);
-        REQUIRE(posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ) == 0);
-        posix_spawn_file_actions_destroy(&actions);
-    }
-    ~CerthealRun() {
-        if (pid > 0) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, nullptr, 0);
-        }
-    }
-
-    std::vector<nlohmann::json> journal() const {
-        return certheal::read_journal(state_dir + "/journal.jsonl", std::nullopt, nullptr);
-    }
-    std::size_t count(const std::string& event) const {
-        std::size_t found = 0;
-        for (const auto& record : journal()) found += record.value("event", "") == event;
-        return found;
-    }
-    // Waits (bounded, real time) until the journal holds `event`.
-    bool wait_for(const std::string& event, std::chrono::seconds limit) const {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (count(event) > 0) return true;
-            std::this_thread::sleep_for(50ms);
-        }
-        return false;
-    }
-    int stop() {
-        ::kill(pid, SIGTERM);
-        int status = 0;
-        const auto deadline = std::chrono::steady_clock::now() + 20s;
-        while (std::chrono::steady_clock::now() < deadline) {
-            if (::waitpid(pid, &status, WNOHANG) == pid) {
-                pid = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return -1;
-    }
-};
+// `certheal run --console` as a child process: tests/support/certheal_run.hpp.
+using certheal::test::CerthealRun;
 
 std::string write_config(const NginxLab& lab, const std::string& repair_program, const std::string& extra_args,
                          const std::string& cooldown, int max_attempts) {
