@@ -19,7 +19,6 @@
 #include <string_view>
 
 #include "core/classifier.hpp"
-#include "known_defects.hpp"
 
 namespace {
 

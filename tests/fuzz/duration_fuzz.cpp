@@ -11,7 +11,6 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "known_defects.hpp"
 
 namespace {
 
@@ -38,7 +37,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fail("format_duration does not read back", text, formatted);
     }
 
-    if (certheal::fuzz::skipping_known_defects() && certheal::fuzz::duration_beyond_clock_range(*parsed)) return -1;
     // What the monitor and the repair policy do with a duration from the config: a deadline
     // (now + interval, cooldown end) and a window start (now - attempt_window).
     volatile auto deadline = (kNow + *parsed).time_since_epoch().count();

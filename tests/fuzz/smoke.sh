@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One fuzz smoke test (CTest label `fuzz`, see CMakeLists.txt):
 #   1. replays every former crash in REGRESSIONS, each in a process of its own so that every
-#      failing file is named, with the known-defect skips off (a fixed defect must stay fixed);
-#   2. fuzzes for SECONDS over a COPY of the seed corpus in WORK (never the source tree), with
-#      CERTHEAL_FUZZ_SKIP_KNOWN=1 (tests/fuzz/known_defects.hpp: the defects already reported).
+#      failing file is named (a fixed defect must stay fixed);
+#   2. fuzzes for SECONDS over a COPY of the seed corpus in WORK (never the source tree). Nothing
+#      is skipped: any crash, hang, UB or escaping exception fails the test.
 # usage: smoke.sh HARNESS SEEDS REGRESSIONS WORK SECONDS [libFuzzer options...]
 set -euo pipefail
 harness=$1 seeds=$2 regressions=$3 work=$4 seconds=$5
@@ -35,11 +35,11 @@ fi
 
 echo "== fuzzing $(basename "$harness") for ${seconds}s over a copy of $seeds"
 status=0
-CERTHEAL_FUZZ_SKIP_KNOWN=1 "$harness" "$work/corpus" -max_total_time="$seconds" "${limits[@]}" \
+"$harness" "$work/corpus" -max_total_time="$seconds" "${limits[@]}" \
   -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$@" </dev/null || status=$?
 if ((status != 0)); then
   echo "FAILED: $(basename "$harness") exited with $status; what it found:" >&2
   find "$work/artifacts" -type f -printf '  %p\n' >&2
-  echo "Reproduce with: $harness <file>; add a reproducer to tests/fuzz/known-crashes/ or fix it." >&2
+  echo "Reproduce with: $harness <file>; fix it and add the file to tests/fuzz/regressions/." >&2
   exit 1
 fi

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,7 +18,6 @@
 #include "core/journal.hpp"
 #include "core/time_format.hpp"
 #include "core/repair_policy.hpp"
-#include "known_defects.hpp"
 
 namespace {
 
@@ -66,40 +64,10 @@ public:
     }
 };
 
-// The known defects load() runs into (see known_defects.hpp): a time outside system_clock's
-// range, and a "version" that is a number beyond int (nlohmann's value<int>() then converts a
-// double out of range: UBSan float-cast-overflow). Checks only the fields load() reads, in their
-// fixed places: no walk over the document.
-bool has_known_defect(std::string_view text) {
-    const auto state = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!state.is_object()) return false;
-    if (const auto version = state.find("version"); version != state.end() && version->is_number_float()) {
-        const double value = version->get<double>();
-        if (!(value > std::numeric_limits<int>::min() - 1.0 && value < std::numeric_limits<int>::max() + 1.0)) {
-            return true;
-        }
-    }
-    const auto outside = [](const nlohmann::json& value) {
-        return value.is_string() && certheal::fuzz::year_outside_clock_range(value.get_ref<const std::string&>());
-    };
-    if (const auto attempts = state.find("attempts"); attempts != state.end() && attempts->is_array()) {
-        for (const auto& attempt : *attempts) {
-            if (outside(attempt)) return true;
-        }
-    }
-    if (const auto end = state.find("last_repair_end"); end != state.end() && outside(*end)) return true;
-    if (const auto circuit = state.find("circuit"); circuit != state.end() && circuit->is_object()) {
-        if (const auto opened = circuit->find("opened_at"); opened != circuit->end() && outside(*opened)) return true;
-    }
-    return false;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
-    if (certheal::fuzz::skipping_known_defects() && has_known_defect(text)) return -1;
-
     const certheal::RemediationConfig policy;  // the defaults: 3 repairs per hour, 10m cooldown, 6h circuit
     FixedClock clock;
     MemoryState store{std::string(text)};

@@ -580,8 +580,15 @@ TEST_CASE("a PKCS#12 client certificate with a good password source validates", 
 }
 
 TEST_CASE("run programs may be POSIX or Windows absolute paths on any platform", "[config]") {
-    const char* program = GENERATE("/usr/sbin/nginx", "C:\\Windows\\System32\\inetsrv\\iisca.exe", "c:/tools/x.exe",
+    // A program of this platform must exist (the other platform's is only named in a warning):
+    // the Windows drive paths name cmd.exe, which every Windows (and Wine prefix) has.
+#ifdef _WIN32
+    // Here the share would be looked up, and it is not there.
+    const char* program = GENERATE("/usr/sbin/nginx", "C:\\Windows\\System32\\cmd.exe", "c:/windows/system32/cmd.exe");
+#else
+    const char* program = GENERATE("/usr/sbin/nginx", "C:\\Windows\\System32\\cmd.exe", "c:/windows/system32/cmd.exe",
                                    "\\\\fileserver\\share\\repair.exe");
+#endif
     json document = valid_config();
     document["remediation"]["steps"][0] = json{{"run", json::array({program, "-s", "reload"})}, {"timeout", "30s"}};
     const auto load = parse(document);
@@ -609,7 +616,7 @@ TEST_CASE("steps parse into their actions with timeouts and describe themselves"
         "enabled": true, "dry_run": true, "cooldown": "5m", "max_attempts": 2,
         "attempt_window": "30m", "circuit_reset_after": "2h",
         "steps": [
-          { "run": ["C:\\Windows\\System32\\inetsrv\\iisca.exe", "/a b"], "timeout": "60s" },
+          { "run": ["C:\\Windows\\System32\\cmd.exe", "/a b"], "timeout": "60s" },
           { "stop_service": "IISADMIN", "with_dependents": true, "timeout": "2m" },
           { "start_service": "W3SVC" },
           { "restore_dependents": true },
@@ -637,7 +644,7 @@ TEST_CASE("steps parse into their actions with timeouts and describe themselves"
     CHECK(kinds == std::vector<std::string>{"run", "stop_service", "start_service", "restore_dependents", "verify",
                                             "verify"});
     CHECK(descriptions == std::vector<std::string>{
-                              "run C:\\Windows\\System32\\inetsrv\\iisca.exe \"/a b\"",
+                              "run C:\\Windows\\System32\\cmd.exe \"/a b\"",
                               "stop_service IISADMIN with dependents",
                               "start_service W3SVC",
                               "restore_dependents",
@@ -692,7 +699,19 @@ TEST_CASE("the shipped example configs parse without any issue", "[config][examp
     const ConfigContext context{"/default/state", windows_example};
     const auto load = parse_config(read_text(source_dir / example), pki.dir() / "certheal.json", context);
     INFO(all_issues(load));
-    CHECK(load.issues.empty());
+#ifdef _WIN32
+    const bool native_example = windows_example;
+#else
+    const bool native_example = !windows_example;
+#endif
+    // The run programs of the other platform's example cannot be checked on this host: they are
+    // named in a warning, and that is the only issue allowed.
+    std::vector<ConfigIssue> unexpected;
+    std::copy_if(load.issues.begin(), load.issues.end(), std::back_inserter(unexpected), [&](const ConfigIssue& issue) {
+        return native_example || issue.level != ConfigIssue::Level::warning ||
+               issue.message.find("is not a path of this system") == std::string::npos;
+    });
+    CHECK(unexpected.empty());
     REQUIRE(load.config.has_value());
     CHECK_FALSE(load.config->sites.empty());
     CHECK_FALSE(load.config->remediation.steps.empty());
