@@ -505,8 +505,12 @@ public:
     void service(const json& value, ServiceSettings& settings) {
         const std::string pointer = "/service";
         if (!object(value, pointer,
-                    {"state_dir", "status_listen", "allow_insecure_config_acl", "max_concurrent_probes"})) {
+                    {"state_dir", "status_listen", "allow_insecure_config_acl", "max_concurrent_probes",
+                     "textfile_dir"})) {
             return;
+        }
+        if (value.contains("textfile_dir")) {
+            if (auto dir = file_path(value["textfile_dir"], child(pointer, "textfile_dir"))) settings.textfile_dir = *dir;
         }
         if (value.contains("max_concurrent_probes")) {
             if (auto most = integer(value["max_concurrent_probes"], child(pointer, "max_concurrent_probes"), 1,

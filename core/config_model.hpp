@@ -127,6 +127,8 @@ struct ServiceSettings {
     bool allow_insecure_config_acl = false;   // run a config non-administrators can write
     // Probes in flight at once; the others wait their turn, their timeouts not yet running.
     std::size_t max_concurrent_probes = 64;
+    // Where certheal.prom goes for windows_exporter's / node_exporter's textfile collector.
+    std::optional<std::filesystem::path> textfile_dir;
 };
 
 struct Config {

@@ -286,6 +286,9 @@ private:
             finish_with_tls_failure(ec, "TLS handshake with " + site_.host + " (" + peer_ + ") failed");
             return;
         }
+        if (const X509* server_certificate = SSL_get0_peer_certificate(stream_->native_handle())) {
+            result_.server_cert_not_after = not_after(*server_certificate);
+        }
         begin_phase(ProbePhase::response, options_.response_limit);
         request_.method(http::verb::get);
         request_.target(site_.target.empty() ? "/" : site_.target);

@@ -59,7 +59,9 @@ void Monitor::start(Config config) {
     config_ = std::move(config);
     running_ = true;
     policy_ = std::make_unique<RepairPolicy>(config_.remediation, ports_.clock, ports_.state, ports_.events);
+    policy_->set_host_lock(ports_.repair_lock);
     const auto state_warning = policy_->load();
+    policy_->close_circuit_on_time();
     workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
                                                          ports_.prober, ports_.clock, ports_.events, ports_.stores,
                                                          ports_.files});
@@ -80,8 +82,10 @@ void Monitor::start(Config config) {
     }
 
     install_sites(config_.sites);
+    record_client_certificate_expiry();
     check_certificates();
     check_root_store();
+    status_changed();
 }
 
 void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
@@ -127,11 +131,14 @@ void Monitor::reload(Config config) {
          "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
              std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + ".",
          {{"config", config_.source.string()}, {"sites", config_.sites.size()}});
+    record_client_certificate_expiry();
     check_root_store();
+    status_changed();
 }
 
 void Monitor::schedule_probe(SiteState& site, Duration delay) {
     const std::string name = site.config.name;
+    site.next_probe_at = ports_.clock.now() + delay;
     site.timer = ports_.clock.after(delay, [this, name] { probe_now(name); });
 }
 
@@ -165,11 +172,15 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         return;
     }
 
-    policy_->tick();  // records circuit_closed on time once the quiet period has passed
+    policy_->tick();  // saves the history again when the last save failed
     ++site.probes;
     const auto reading = reading_of(result, site.config);
     if (reading != SiteHealth::Reading::healthy) ++site.failed_probes;
+    const auto now = ports_.clock.now();
+    if (!site.last_result || site.last_result->cls != result.cls) site.class_since = now;
+    site.last_probe_at = now;
     site.last_result = result;
+    check_server_certificate(site, result);
     const bool was_confirmed = site.health.symptom_confirmed();
     const auto transition = site.health.record(reading);
 
@@ -215,6 +226,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     // (probe_now skips while the repair runs).
     auto again = sites_.find(site_name);
     if (again != sites_.end() && running_) schedule_probe(again->second, again->second.config.interval);
+    status_changed();
 }
 
 void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
@@ -237,12 +249,6 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
 
 void Monitor::consider_repair(SiteState& trigger) {
     if (stopping_) return;
-    if (!config_.remediation.enabled) {
-        report_skip(trigger, {RepairPolicy::Decision::Verdict::disabled, std::nullopt,
-                              "remediation is disabled in the configuration, so certheal only reports. Repair the "
-                              "site by hand or set remediation.enabled to true."});
-        return;
-    }
     if (workflow_->running()) return;  // the running repair verifies every confirmed site
     if (config_.remediation.dry_run && trigger.dry_run_reported) return;
 
@@ -287,6 +293,7 @@ void Monitor::start_repair(SiteState& trigger) {
               {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}});
     }
     const std::string incident = trigger.incident;
+    status_changed();
     workflow_->start(config_.remediation.steps, incident, std::move(to_verify), dry_run,
                      [this, incident](const Workflow::Outcome& outcome) { on_repair_finished(incident, outcome); });
 }
@@ -325,6 +332,7 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
         }
     }
     policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
+    status_changed();
 
     if (stopping_) {
         auto done = std::move(on_stopped_);
@@ -370,7 +378,7 @@ void Monitor::check_certificates() {
              "The client certificate that certheal presents to site " + site.name +
                  (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
                  std::to_string(days_left) + " day(s) left). Renew it and update the configuration.",
-             {{"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+             {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
     }
     certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval),
                                             [this] { check_certificates(); });
@@ -404,15 +412,80 @@ void Monitor::check_root_store() {
 
 std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.now(), ++incident_sequence_); }
 
+bool Monitor::resume(const std::string& who) {
+    if (!policy_) return false;
+    if (!policy_->reset_circuit(who)) {
+        emit(EventId::repair_skipped, {.incident = repair_incident_},
+             "certheal did not reset its repair circuit breaker for " + who + " because repair " + repair_incident_ +
+                 " is running; run certheal resume again when it has finished.",
+             {{"reason", "busy"}});
+        return false;
+    }
+    status_changed();
+    return true;
+}
+
+void Monitor::status_changed() {
+    if (status_listener_) status_listener_();
+}
+
+void Monitor::record_client_certificate_expiry() {
+    for (auto& [name, site] : sites_) {
+        site.client_cert_not_after.reset();
+        if (!site.config.tls.client_cert) continue;
+        auto identity = load_client_identity(*site.config.tls.client_cert);
+        if (identity.ok()) site.client_cert_not_after = not_after(*identity.value().certificate);
+    }
+}
+
+// The server's certificate lapsing breaks the site as surely as a lost trust, and certheal
+// sees it on every probe: said once per certificate (a renewed one has a new notAfter).
+void Monitor::check_server_certificate(SiteState& site, const ProbeResult& result) {
+    if (!result.server_cert_not_after) return;
+    const auto expires = *result.server_cert_not_after;
+    const auto now = ports_.clock.now();
+    if (expires - now > kCertificateWarningHorizon) return;
+    if (site.server_expiry_reported == expires) return;
+    site.server_expiry_reported = expires;
+    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
+    emit(EventId::certificate_expiring, {.site = site.config.name},
+         "The server certificate of site " + site.config.name + " (" + site.config.url + ")" +
+             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
+             std::to_string(days_left) + " day(s) left). Renew it in the site's HTTPS binding.",
+         {{"certificate", "server"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+}
+
 MonitorStatus Monitor::status() const {
     MonitorStatus status;
+    const auto now = ports_.clock.now();
+    status.generated_at = now;
     for (const auto& [name, site] : sites_) {
-        status.sites.push_back({name, site.health.symptom_confirmed(), site.incident, site.last_result, site.probes,
-                                site.failed_probes});
+        SiteStatus shown;
+        shown.name = name;
+        shown.symptom_confirmed = site.health.symptom_confirmed();
+        shown.incident = site.incident;
+        shown.last_result = site.last_result;
+        shown.probes = site.probes;
+        shown.failed_probes = site.failed_probes;
+        shown.class_since = site.class_since;
+        shown.last_probe_at = site.last_probe_at;
+        shown.next_probe_at = site.timer ? site.next_probe_at : std::nullopt;
+        shown.client_cert_not_after = site.client_cert_not_after;
+        status.sites.push_back(std::move(shown));
     }
+    status.remediation_enabled = config_.remediation.enabled;
+    status.dry_run = config_.remediation.dry_run;
     status.repair_running = workflow_ && workflow_->running();
-    status.circuit_open = policy_ && policy_->circuit_open();
-    status.attempts_in_window = policy_ ? policy_->attempts_in_window() : 0;
+    status.repair_incident = status.repair_running ? repair_incident_ : std::string();
+    if (policy_) {
+        status.circuit_open = policy_->circuit_open();
+        status.circuit_opened_at = policy_->circuit_opened_at();
+        status.circuit_closes_at = policy_->circuit_closes_at();
+        status.attempts_in_window = policy_->attempts_in_window();
+        status.max_attempts = policy_->max_attempts();
+        if (const auto cooldown = policy_->cooldown_ends_at(); cooldown && *cooldown > now) status.cooldown_until = cooldown;
+        status.last_repair = policy_->last_repair();
+    }
     status.repairs_started = repairs_started_;
     status.repairs_succeeded = repairs_succeeded_;
     status.repairs_failed = repairs_failed_;

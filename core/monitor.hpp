@@ -33,9 +33,10 @@ struct MonitorPorts {
     EventSink& events;
     CertificateStores& stores;
     FileReplacer& files;
+    RepairLock* repair_lock = nullptr;  // the host-wide lock; none in unit tests
 };
 
-// What `certheal status` and the status endpoint show about one site.
+// What `certheal status`, status.json and the status endpoint show about one site.
 struct SiteStatus {
     std::string name;
     bool symptom_confirmed = false;
@@ -43,13 +44,26 @@ struct SiteStatus {
     std::optional<ProbeResult> last_result;
     std::uint64_t probes = 0;
     std::uint64_t failed_probes = 0;
+    std::optional<TimePoint> class_since;   // when the last result's class was first seen in a row
+    std::optional<TimePoint> last_probe_at;
+    std::optional<TimePoint> next_probe_at;
+    std::optional<TimePoint> client_cert_not_after;  // of the certificate certheal presents
 };
 
 struct MonitorStatus {
+    TimePoint generated_at{};
     std::vector<SiteStatus> sites;
+    bool remediation_enabled = true;
+    bool dry_run = false;
     bool repair_running = false;
+    std::string repair_incident;  // of the running repair
     bool circuit_open = false;
+    std::optional<TimePoint> circuit_opened_at;
+    std::optional<TimePoint> circuit_closes_at;
     int attempts_in_window = 0;
+    int max_attempts = 0;
+    std::optional<TimePoint> cooldown_until;  // only while it lies ahead
+    std::optional<RepairPolicy::LastRepair> last_repair;
     std::uint64_t repairs_started = 0;
     std::uint64_t repairs_succeeded = 0;
     std::uint64_t repairs_failed = 0;
@@ -74,8 +88,16 @@ public:
     // abandoned safely), writes service_stopped, then calls `done` on the monitor thread.
     void stop(std::string reason, std::function<void()> done);
 
+    // An operator's `certheal resume`: closes the circuit and clears the repair budget (see
+    // RepairPolicy::reset_circuit). False while a repair runs (it is then refused, and said).
+    bool resume(const std::string& who);
+
     MonitorStatus status() const;
     const Config& config() const { return config_; }
+
+    // Called (on the monitor's thread) whenever what status() shows has changed: a probe
+    // result, a repair, the policy. The caller decides how often to write it out.
+    void on_status_change(std::function<void()> listener) { status_listener_ = std::move(listener); }
 
 private:
     struct SiteState {
@@ -91,6 +113,11 @@ private:
         bool dry_run_reported = false;
         std::uint64_t probes = 0;
         std::uint64_t failed_probes = 0;
+        std::optional<TimePoint> class_since;
+        std::optional<TimePoint> last_probe_at;
+        std::optional<TimePoint> next_probe_at;
+        std::optional<TimePoint> client_cert_not_after;
+        std::optional<TimePoint> server_expiry_reported;  // certificate_expiring said for this notAfter
     };
 
     void install_sites(const std::vector<SiteConfig>& sites);
@@ -102,6 +129,9 @@ private:
     void on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome);
     void report_skip(SiteState& site, const RepairPolicy::Decision& decision);
     void check_certificates();
+    void record_client_certificate_expiry();
+    void check_server_certificate(SiteState& site, const ProbeResult& result);
+    void status_changed();
     void check_root_store();
     std::string next_incident_id();
     // Who an event is about; named fields, so a site can never be passed as an incident.
@@ -121,6 +151,7 @@ private:
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
     std::function<void()> on_stopped_;
+    std::function<void()> status_listener_;
     std::string stop_reason_;
     bool running_ = false;
     bool stopping_ = false;

@@ -79,6 +79,19 @@ public:
     virtual Result<Done> save(const std::string& contents) = 0;
 };
 
+// --- the host-wide repair lock ------------------------------------------------------
+// One repair at a time on a host, whoever starts it: the service's monitor and `certheal
+// repair` both hold it for the length of a repair (Windows: a named mutex; POSIX: a lock file
+// in state_dir). Not re-entrant; acquire and release on the same thread.
+class RepairLock {
+public:
+    virtual ~RepairLock() = default;
+    // Takes the lock without waiting: true when taken, false when another holder has it. A
+    // Failure means the lock itself could not be made (the state folder is missing, ...).
+    virtual Result<bool> try_acquire() = 0;
+    virtual void release() noexcept = 0;
+};
+
 // --- files that other programs read (the web server's CA bundle) ------------------
 class FileReplacer {
 public:

@@ -1,6 +1,7 @@
 #pragma once
 // The outcome of one HTTPS probe: what the classifier decided and the evidence for it.
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,12 @@ enum class ProbeClass {
     timeout,
     tls_error,
     unexpected_status,
+};
+
+inline constexpr ProbeClass kAllProbeClasses[] = {
+    ProbeClass::healthy,         ProbeClass::client_cert_rejected, ProbeClass::client_cert_invalid,
+    ProbeClass::connect_failed,  ProbeClass::timeout,              ProbeClass::tls_error,
+    ProbeClass::unexpected_status,
 };
 
 std::string_view to_string(ProbeClass cls) noexcept;
@@ -47,6 +54,10 @@ struct ProbeResult {
     std::optional<bool> client_issuer_listed;
     std::optional<std::string> error;       // sentence describing the failure, if any
     PhaseTimings timings;
+    // The notAfter of the certificate the server presented, when the handshake got that far
+    // (for certificate_expiring and the expiry metric: a server certificate that lapses breaks
+    // the site as surely as a lost trust).
+    std::optional<std::chrono::system_clock::time_point> server_cert_not_after;
 };
 
 // The probe's evidence as it goes into events and `probe --json`: class, status,

@@ -34,6 +34,12 @@ std::string ordinal(int number) {
 constexpr auto kClockSkewAllowed = std::chrono::hours(24);
 // Far more attempts than any window holds: a longer list is not a state certheal wrote.
 constexpr std::size_t kMaxSavedAttempts = 10000;
+// Incident ids certheal writes are ~30 characters; a saved one longer than this is cut.
+std::string bounded_text(std::string text) {
+    constexpr std::size_t kMaxIncidentLength = 200;
+    if (text.size() > kMaxIncidentLength) text.resize(kMaxIncidentLength);
+    return text;
+}
 
 TimePoint parse_time_field(const nlohmann::json& value, const char* what, TimePoint now) {
     if (!value.is_string()) throw std::runtime_error(std::string(what) + " is not a time string");
@@ -65,47 +71,66 @@ RepairPolicy::RepairPolicy(const RemediationConfig& config, Clock& clock, StateS
 
 void RepairPolicy::update_config(const RemediationConfig& config) { config_ = config; }
 
-std::optional<std::string> RepairPolicy::load() {
-    attempts_.clear();
-    last_repair_end_.reset();
-    circuit_opened_at_.reset();
-    circuit_incident_.clear();
+RepairPolicy::SavedState RepairPolicy::parse_saved_state(const std::string& text, TimePoint now) {
+    SavedState saved;
+    auto parsed = parse_json_bounded(text);
+    if (!parsed.value) throw std::runtime_error("it is not JSON: " + parsed.error);
+    const auto& state = *parsed.value;
+    if (!state.is_object()) throw std::runtime_error("the document is not a JSON object");
+    // Compared as JSON: converting a version of 1e10 to int would be undefined.
+    if (!state.contains("version") || state.at("version") != nlohmann::json(kStateVersion)) {
+        throw std::runtime_error("its version is not " + std::to_string(kStateVersion));
+    }
+    const auto& attempts = state.at("attempts");
+    if (!attempts.is_array()) throw std::runtime_error("attempts is not a list");
+    if (attempts.size() > kMaxSavedAttempts) throw std::runtime_error("it lists too many attempts");
+    for (const auto& attempt : attempts) saved.attempts.push_back(parse_time_field(attempt, "an attempt", now));
+    std::sort(saved.attempts.begin(), saved.attempts.end());
+    if (const auto& end = state.at("last_repair_end"); !end.is_null()) {
+        saved.last_repair_end = parse_time_field(end, "last_repair_end", now);
+    }
+    if (const auto& circuit = state.at("circuit"); !circuit.is_null()) {
+        if (!circuit.is_object()) throw std::runtime_error("circuit is not an object");
+        saved.circuit_opened_at = parse_time_field(circuit.at("opened_at"), "circuit.opened_at", now);
+        const auto& incident = circuit.value("incident", nlohmann::json(""));
+        saved.circuit_incident = incident.is_string() ? bounded_text(incident.get<std::string>()) : "";
+    }
+    // Written since operator controls came; older states have none.
+    if (const auto found = state.find("last_repair"); found != state.end() && !found->is_null()) {
+        const auto& last = *found;
+        if (!last.is_object()) throw std::runtime_error("last_repair is not an object");
+        LastRepair repair;
+        repair.ended_at = parse_time_field(last.at("ended_at"), "last_repair.ended_at", now);
+        const auto& incident = last.value("incident", nlohmann::json(""));
+        repair.incident = incident.is_string() ? bounded_text(incident.get<std::string>()) : "";
+        const auto& succeeded = last.value("succeeded", nlohmann::json(false));
+        const auto& manual = last.value("manual", nlohmann::json(false));
+        repair.succeeded = succeeded.is_boolean() && succeeded.get<bool>();
+        repair.manual = manual.is_boolean() && manual.get<bool>();
+        saved.last_repair = std::move(repair);
+    }
+    return saved;
+}
 
+void RepairPolicy::adopt(SavedState&& saved) {
+    attempts_ = std::move(saved.attempts);
+    last_repair_end_ = saved.last_repair_end;
+    circuit_opened_at_ = saved.circuit_opened_at;
+    circuit_incident_ = std::move(saved.circuit_incident);
+    last_repair_ = std::move(saved.last_repair);
+}
+
+std::optional<std::string> RepairPolicy::load() {
+    adopt(SavedState{});
     std::optional<std::string> problem;
     auto loaded = store_.load();
     if (!loaded) {
         problem = loaded.error().message;
     } else if (loaded.value()) {
         try {
-            auto parsed = parse_json_bounded(*loaded.value());
-            if (!parsed.value) throw std::runtime_error("it is not JSON: " + parsed.error);
-            const auto& state = *parsed.value;
-            if (!state.is_object()) throw std::runtime_error("the document is not a JSON object");
-            // Compared as JSON: converting a version of 1e10 to int would be undefined.
-            if (!state.contains("version") || state.at("version") != nlohmann::json(kStateVersion)) {
-                throw std::runtime_error("its version is not " + std::to_string(kStateVersion));
-            }
-            const auto now = clock_.now();
-            const auto& attempts = state.at("attempts");
-            if (!attempts.is_array()) throw std::runtime_error("attempts is not a list");
-            if (attempts.size() > kMaxSavedAttempts) throw std::runtime_error("it lists too many attempts");
-            for (const auto& attempt : attempts) attempts_.push_back(parse_time_field(attempt, "an attempt", now));
-            std::sort(attempts_.begin(), attempts_.end());
-            if (const auto& end = state.at("last_repair_end"); !end.is_null()) {
-                last_repair_end_ = parse_time_field(end, "last_repair_end", now);
-            }
-            if (const auto& circuit = state.at("circuit"); !circuit.is_null()) {
-                if (!circuit.is_object()) throw std::runtime_error("circuit is not an object");
-                circuit_opened_at_ = parse_time_field(circuit.at("opened_at"), "circuit.opened_at", now);
-                const auto& incident = circuit.value("incident", nlohmann::json(""));
-                circuit_incident_ = incident.is_string() ? incident.get<std::string>() : "";
-            }
+            adopt(parse_saved_state(*loaded.value(), clock_.now()));
         } catch (const std::exception& error) {
             problem = std::string("it is not valid certheal state (") + error.what() + ")";
-            attempts_.clear();
-            last_repair_end_.reset();
-            circuit_opened_at_.reset();
-            circuit_incident_.clear();
         }
     }
 
@@ -133,16 +158,64 @@ std::optional<std::string> RepairPolicy::load() {
                           "attempt_window_passed");
         }
     }
+    arm_circuit_timer();
     return warning;
 }
 
+void RepairPolicy::refresh_from_store() {
+    // The other repairer on the host (the service, or `certheal repair`) may have written the
+    // history since: decide on what is saved. Not while this one's own state is unsaved (the
+    // file is older than memory then) or a repair of its own runs; and a file that cannot be
+    // read now leaves the history in memory as it is (load() said so at start).
+    if (unsaved_ || busy_) return;
+    auto loaded = store_.load();
+    if (!loaded || !loaded.value()) return;
+    try {
+        adopt(parse_saved_state(*loaded.value(), clock_.now()));
+    } catch (const std::exception&) {
+        return;
+    }
+    arm_circuit_timer();
+}
+
+void RepairPolicy::close_circuit_on_time() {
+    close_on_time_ = true;
+    arm_circuit_timer();
+}
+
+void RepairPolicy::arm_circuit_timer() {
+    if (!close_on_time_ || !circuit_opened_at_) {
+        circuit_timer_.reset();
+        return;
+    }
+    // Rounded up, so the timer never fires a moment before the quiet period has passed.
+    const auto left = std::chrono::ceil<Duration>(*circuit_opened_at_ + config_.circuit_reset_after - clock_.now());
+    const auto delay = std::max(Duration::zero(), left);
+    circuit_timer_ = clock_.after(delay, [this] { tick(); });
+}
+
+std::optional<TimePoint> RepairPolicy::circuit_closes_at() const {
+    if (!circuit_opened_at_) return std::nullopt;
+    return *circuit_opened_at_ + config_.circuit_reset_after;
+}
+
 RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool dry_run) {
+    return decide(incident, dry_run, /*manual=*/false, /*force=*/false);
+}
+
+RepairPolicy::Decision RepairPolicy::request_manual(const std::string& incident, bool dry_run, bool force) {
+    return decide(incident, dry_run, /*manual=*/true, force);
+}
+
+RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dry_run, bool manual, bool force) {
     using Verdict = Decision::Verdict;
+    refresh_from_store();
     tick();
     prune_attempts();
     const auto now = clock_.now();
 
-    if (!config_.enabled) {
+    // remediation.enabled governs what certheal does by itself; an operator's repair is asked for.
+    if (!config_.enabled && !manual) {
         return {Verdict::disabled, std::nullopt,
                 "Remediation is disabled in the configuration, so certheal only reports incident " + incident + "."};
     }
@@ -153,8 +226,14 @@ RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool d
                     "another for incident " +
                     incident + "."};
     }
-    if (circuit_opened_at_) {
+    if (circuit_opened_at_ && !force) {
         const auto reset_at = *circuit_opened_at_ + config_.circuit_reset_after;
+        if (manual) {
+            return {Verdict::circuit_open, reset_at,
+                    "The repair circuit breaker has been open since " + format_time_utc(*circuit_opened_at_) +
+                        " because the repair budget was spent and the last repair failed. Find out why the "
+                        "repairs failed first; then run certheal resume, or certheal repair --force to repair anyway."};
+        }
         return {Verdict::circuit_open, reset_at,
                 "The repair circuit breaker has been open since " + format_time_utc(*circuit_opened_at_) +
                     " because the repair budget was spent and the last repair failed; certheal will not repair "
@@ -163,7 +242,7 @@ RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool d
                     " unless an operator resets it. Check the host by hand."};
     }
     const auto cooldown_end = cooldown_ends_at();
-    if (static_cast<int>(attempts_.size()) >= config_.max_attempts) {
+    if (static_cast<int>(attempts_.size()) >= config_.max_attempts && !force) {
         auto retry = budget_frees_at().value_or(now);
         if (cooldown_end) retry = std::max(retry, *cooldown_end);
         return {Verdict::budget_spent, retry,
@@ -171,14 +250,27 @@ RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool d
                     format_duration(config_.attempt_window) + " (the most allowed), so it will not repair incident " +
                     incident + " before " + format_time_utc(retry) + "."};
     }
-    if (cooldown_end && now < *cooldown_end) {
+    if (cooldown_end && now < *cooldown_end && !manual) {
         return {Verdict::cooldown, *cooldown_end,
                 "The previous repair was less than the cooldown of " + format_duration(config_.cooldown) +
                     " ago, so certheal will not repair incident " + incident + " before " +
                     format_time_utc(*cooldown_end) + "."};
     }
 
-    busy_ = InFlight{incident, dry_run};
+    bool holds_lock = false;
+    if (host_lock_ != nullptr && !dry_run) {
+        const auto taken = host_lock_->try_acquire();
+        if (taken && !taken.value()) {
+            return {Verdict::busy, std::nullopt,
+                    "Another repair is running on this host (the certheal service's, or certheal repair from a "
+                    "command line); certheal runs one repair at a time, so it does not start one for incident " +
+                        incident + " now."};
+        }
+        // A lock that cannot even be made (the state folder is gone) must not stop repairs: this
+        // process still runs one at a time.
+        holds_lock = taken && taken.value();
+    }
+    busy_ = InFlight{incident, dry_run, manual, holds_lock};
     if (dry_run) {
         return {Verdict::allowed, std::nullopt,
                 "Dry run: certheal would repair incident " + incident +
@@ -194,11 +286,13 @@ RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool d
 
 void RepairPolicy::finished(const std::string& incident, bool succeeded) {
     if (!busy_) return;  // nothing in flight: a stray call changes nothing
-    const bool dry_run = busy_->dry_run;
+    const auto in_flight = *busy_;
     busy_.reset();
-    if (dry_run) return;
+    if (in_flight.holds_lock && host_lock_ != nullptr) host_lock_->release();
+    if (in_flight.dry_run) return;
 
     last_repair_end_ = clock_.now();
+    last_repair_ = LastRepair{incident, clock_.now(), succeeded, in_flight.manual};
     prune_attempts();
     const int attempts = static_cast<int>(attempts_.size());
     if (!succeeded && attempts >= config_.max_attempts && !circuit_opened_at_) {
@@ -223,6 +317,7 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
             {"reset_at", format_time_utc(reset_at)},
         };
         events_.emit(event);
+        arm_circuit_timer();
     }
     persist();
 }
@@ -236,15 +331,19 @@ void RepairPolicy::tick() {
     }
 }
 
-void RepairPolicy::reset_circuit(const std::string& reason) {
-    if (!circuit_opened_at_) return;
+bool RepairPolicy::reset_circuit(const std::string& reason) {
+    if (busy_) return false;
+    refresh_from_store();
     // An operator who resets the breaker has looked at the host and wants repairs back:
     // the old attempts would otherwise keep the budget spent.
     attempts_.clear();
-    std::string sentence = "An operator reset the repair circuit breaker";
+    std::string sentence = circuit_opened_at_ ? "An operator reset the repair circuit breaker"
+                                              : "An operator cleared the repair budget (the circuit breaker was "
+                                                "already closed)";
     if (!reason.empty()) sentence += " (" + reason + ")";
     sentence += "; certheal may repair again and its repair budget starts afresh.";
     close_circuit(sentence, "operator");
+    return true;
 }
 
 void RepairPolicy::close_circuit(const std::string& reason_sentence, const std::string& reason_code) {
@@ -257,6 +356,7 @@ void RepairPolicy::close_circuit(const std::string& reason_sentence, const std::
     if (circuit_opened_at_) event.details["opened_at"] = format_time_utc(*circuit_opened_at_);
     circuit_opened_at_.reset();
     circuit_incident_.clear();
+    circuit_timer_.reset();
     persist();
     events_.emit(event);
 }
@@ -314,6 +414,12 @@ std::string RepairPolicy::serialize() const {
         state["circuit"] = {{"opened_at", format_time_utc(*circuit_opened_at_)}, {"incident", circuit_incident_}};
     } else {
         state["circuit"] = nullptr;
+    }
+    if (last_repair_) {
+        state["last_repair"] = {{"incident", last_repair_->incident},
+                                {"ended_at", format_time_utc(last_repair_->ended_at)},
+                                {"succeeded", last_repair_->succeeded},
+                                {"manual", last_repair_->manual}};
     }
     return state.dump(2) + "\n";
 }

@@ -13,10 +13,18 @@
 // against the budget, not persisted and starts no cooldown. It only marks the policy busy
 // until finished(), because the dry-run workflow still runs (and logs "would run" per step).
 //
+// Manual repairs (`certheal repair`) ask through request_manual(): they count against the
+// budget like any repair but ignore the cooldown, and --force overrides an open circuit or a
+// spent budget. Whoever repairs holds the host-wide RepairLock (when one is set) from an
+// allowed request to finished(), so the service and the command line never repair at once;
+// and the persisted history is read again before each decision, so the other one's repairs
+// count too.
+//
 // Single-threaded: call everything on the monitor's thread.
 
 #include <cstddef>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -49,6 +57,18 @@ public:
     // recorded and persisted before this returns; the policy is busy until finished().
     Decision request(const std::string& incident, bool dry_run = false);
 
+    // An operator's repair: like request(), but the cooldown does not apply, and with `force`
+    // neither does an open circuit or a spent budget. It is refused while another repair runs.
+    Decision request_manual(const std::string& incident, bool dry_run, bool force);
+
+    // The host-wide lock to hold while a repair runs; none by default (unit tests, one process).
+    void set_host_lock(RepairLock* lock) noexcept { host_lock_ = lock; }
+
+    // From now on an open circuit closes by itself at circuit_reset_after, on a timer of the
+    // clock, rather than on the next request or probe. The service calls it once after load();
+    // a one-shot command does not (the timer would keep its loop running).
+    void close_circuit_on_time();
+
     // The repair for `incident` ended. Starts the cooldown; a failed repair that leaves the
     // window's budget spent opens the circuit (emits circuit_opened).
     void finished(const std::string& incident, bool succeeded);
@@ -58,9 +78,11 @@ public:
     // calls it on every probe result.
     void tick();
 
-    // An operator's reset: closes the circuit and clears the attempt history (a fresh budget).
-    // The cooldown after the last repair still applies. No-op when the circuit is closed.
-    void reset_circuit(const std::string& reason);
+    // An operator's reset (`certheal resume`): closes the circuit and clears the attempt
+    // history (a fresh budget), and says so with circuit_closed, reason "operator", also when
+    // the circuit was already closed (then only the budget starts afresh). The cooldown after
+    // the last repair still applies. Refused (false) while a repair runs.
+    bool reset_circuit(const std::string& reason);
 
     // Replaces the policy (config reload). The history is kept.
     void update_config(const RemediationConfig& config);
@@ -72,17 +94,41 @@ public:
     // Earliest time a request would be allowed as far as time-based policy goes (cooldown,
     // budget, circuit), ignoring busy and disabled; now() or earlier when nothing blocks.
     TimePoint next_allowed() const;
+    int max_attempts() const noexcept { return config_.max_attempts; }
+    std::optional<TimePoint> cooldown_ends_at() const;
+    std::optional<TimePoint> circuit_closes_at() const;
 
+    struct LastRepair {
+        std::string incident;
+        TimePoint ended_at{};
+        bool succeeded = false;
+        bool manual = false;
+    };
+    const std::optional<LastRepair>& last_repair() const noexcept { return last_repair_; }
 
 private:
     struct InFlight {
         std::string incident;
         bool dry_run = false;
+        bool manual = false;
+        bool holds_lock = false;
     };
 
+    struct SavedState {
+        std::deque<TimePoint> attempts;
+        std::optional<TimePoint> last_repair_end;
+        std::optional<TimePoint> circuit_opened_at;
+        std::string circuit_incident;
+        std::optional<LastRepair> last_repair;
+    };
+    // Throws std::runtime_error saying what is wrong with the text.
+    static SavedState parse_saved_state(const std::string& text, TimePoint now);
+    void adopt(SavedState&& saved);
+    Decision decide(const std::string& incident, bool dry_run, bool manual, bool force);
+    void refresh_from_store();
+    void arm_circuit_timer();
     void prune_attempts();
     std::optional<TimePoint> budget_frees_at() const;  // when the oldest counted attempt leaves the window
-    std::optional<TimePoint> cooldown_ends_at() const;
     void close_circuit(const std::string& reason_sentence, const std::string& reason_code);
     void persist();
     std::string serialize() const;
@@ -96,8 +142,12 @@ private:
     std::optional<TimePoint> last_repair_end_;
     std::optional<TimePoint> circuit_opened_at_;
     std::string circuit_incident_;  // the incident whose failure opened the circuit
+    std::optional<LastRepair> last_repair_;
     std::optional<InFlight> busy_;
     bool unsaved_ = false;  // the last save failed: storage_failed said, tick() retries
+    RepairLock* host_lock_ = nullptr;
+    bool close_on_time_ = false;
+    std::unique_ptr<TimerHandle> circuit_timer_;
 };
 
 std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...

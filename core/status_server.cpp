@@ -41,6 +41,10 @@ std::string label(const std::string& value) {
     return escaped;
 }
 
+long long unix_seconds(TimePoint time) {
+    return std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch()).count();
+}
+
 void metric_header(std::ostringstream& out, const char* name, const char* type, const char* help) {
     out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n';
 }
@@ -90,6 +94,54 @@ std::string render_metrics(const MonitorStatus& status) {
     out << "certheal_circuit_open " << (status.circuit_open ? 1 : 0) << '\n';
     metric_header(out, "certheal_repair_attempts_in_window", "gauge", "Repairs counted in the current attempt window.");
     out << "certheal_repair_attempts_in_window " << status.attempts_in_window << '\n';
+
+    metric_header(out, "certheal_site_class", "gauge",
+                  "1 for the class of the site's last probe, 0 for every other class.");
+    for (const auto& site : status.sites) {
+        if (!site.last_result) continue;
+        for (const auto cls : kAllProbeClasses) {
+            out << "certheal_site_class{site=\"" << label(site.name) << "\",class=\"" << to_string(cls) << "\"} "
+                << (site.last_result->cls == cls ? 1 : 0) << '\n';
+        }
+    }
+    metric_header(out, "certheal_probe_phase_seconds", "gauge",
+                  "Seconds the site's last probe spent in each phase it reached (resolve, connect, tls, response).");
+    for (const auto& site : status.sites) {
+        if (!site.last_result) continue;
+        const auto& timings = site.last_result->timings;
+        const std::pair<const char*, const std::optional<double>*> phases[] = {
+            {"resolve", &timings.resolve_ms}, {"connect", &timings.connect_ms},
+            {"tls", &timings.tls_ms}, {"response", &timings.response_ms}};
+        for (const auto& [phase, value] : phases) {
+            if (!*value) continue;
+            out << "certheal_probe_phase_seconds{site=\"" << label(site.name) << "\",phase=\"" << phase << "\"} "
+                << **value / 1000.0 << '\n';
+        }
+    }
+    metric_header(out, "certheal_client_cert_not_after_seconds", "gauge",
+                  "Unix time when the client certificate certheal presents to the site expires.");
+    for (const auto& site : status.sites) {
+        if (!site.client_cert_not_after) continue;
+        out << "certheal_client_cert_not_after_seconds{site=\"" << label(site.name) << "\"} "
+            << unix_seconds(*site.client_cert_not_after) << '\n';
+    }
+    metric_header(out, "certheal_server_cert_not_after_seconds", "gauge",
+                  "Unix time when the certificate the site presented at its last probe expires.");
+    for (const auto& site : status.sites) {
+        if (!site.last_result || !site.last_result->server_cert_not_after) continue;
+        out << "certheal_server_cert_not_after_seconds{site=\"" << label(site.name) << "\"} "
+            << unix_seconds(*site.last_result->server_cert_not_after) << '\n';
+    }
+    if (status.last_repair) {
+        metric_header(out, "certheal_last_repair_timestamp_seconds", "gauge",
+                      "Unix time when the last repair (the service's or certheal repair's) ended.");
+        out << "certheal_last_repair_timestamp_seconds " << unix_seconds(status.last_repair->ended_at) << '\n';
+        metric_header(out, "certheal_last_repair_success", "gauge", "1 when the last repair succeeded, 0 when it failed.");
+        out << "certheal_last_repair_success " << (status.last_repair->succeeded ? 1 : 0) << '\n';
+    }
+    metric_header(out, "certheal_metrics_generated_timestamp_seconds", "gauge",
+                  "Unix time when certheal produced these metrics (a textfile that stops changing is stale).");
+    out << "certheal_metrics_generated_timestamp_seconds " << unix_seconds(status.generated_at) << '\n';
     return out.str();
 }
 

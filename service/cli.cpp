@@ -15,6 +15,7 @@
 #include "core/monitor.hpp"
 #include "core/preflight.hpp"
 #include "service/platform.hpp"
+#include "service/operator_commands.hpp"
 #include "service/run.hpp"
 
 namespace certheal::cli {
@@ -46,8 +47,27 @@ const std::map<std::string, std::string>& help_texts() {
          "DURATION (e.g. 24h, 30m), as lines for people or with --json as the raw JSON lines.\n"},
         {"status",
          "usage: certheal status [--config FILE] [--json]\n\n"
-         "Prints the remediator's persisted state (attempts in the window, circuit) and the\n"
-         "latest event of every site from the journal.\n"},
+         "Shows whether the certheal service (daemon) runs, and what it last wrote to\n"
+         "<state_dir>/status.json: the repair policy (circuit breaker, attempts left in the\n"
+         "window, cooldown, last repair and its outcome) and per site the class, since when,\n"
+         "the open incident, the next probe and when the client and server certificates expire.\n"},
+        {"repair",
+         "usage: certheal repair [--config FILE] [--site NAME] [--dry-run] [--force]\n\n"
+         "Runs the configured repair workflow now, in the foreground, printing each event as\n"
+         "'run --console' does, and verifies the sites (all, or --site NAME). It takes the same\n"
+         "host-wide repair lock as the service, so it never overlaps a repair of the service;\n"
+         "its journal events carry \"manual\": true. It counts toward the repair budget but\n"
+         "ignores the cooldown, and it is refused while a repair runs or while the circuit\n"
+         "breaker is open or the budget is spent (--force repairs anyway). Ctrl+C stops it\n"
+         "after the current step.\n"
+         "Exit code 0 repaired and verified (or dry run), 1 the repair failed or the sites are\n"
+         "still unhealthy, 2 bad usage or config, 3 refused or runtime failure.\n"},
+        {"resume",
+         "usage: certheal resume [--config FILE]\n\n"
+         "Closes an open repair circuit breaker and clears the repair budget. When the service\n"
+         "runs, it asks the service (Windows: SCM control 200, administrators only; Linux:\n"
+         "SIGUSR1 to the pid in <state_dir>/certheal.pid); otherwise it changes the saved state\n"
+         "under the repair lock. Either way the journal gets circuit_closed, reason operator.\n"},
         {"install",
          "usage: certheal install [--config FILE]\n\n"
          "Windows: registers certheal as an automatic (delayed start) service running as\n"
@@ -188,46 +208,6 @@ int command_history(const Options& options) {
     return ok;
 }
 
-int command_status(const Options& options) {
-    bool config_ok = false;
-    const auto state_dir = state_dir_of(options, config_ok);
-    nlohmann::json status = {{"state_dir", state_dir.string()}, {"config_valid", config_ok}};
-    std::ifstream state_file(state_dir / "state.json");
-    if (state_file) {
-        status["remediator"] = nlohmann::json::parse(state_file, nullptr, false);
-        if (status["remediator"].is_discarded()) status["remediator"] = "corrupt";
-    }
-    nlohmann::json sites = nlohmann::json::object();
-    std::string warnings;
-    const auto journal_file = state_dir / "journal.jsonl";
-    if (std::filesystem::exists(journal_file)) {
-        for (const auto& event : read_journal(journal_file, std::nullopt, &warnings)) {
-            if (event.contains("site") && event["site"].is_string()) {
-                sites[event["site"].get<std::string>()] = {{"last_event", event.value("event", "")},
-                                                           {"time", event.value("time", "")},
-                                                           {"message", event.value("message", "")}};
-            }
-        }
-    }
-    status["sites"] = sites;
-    const auto stores = platform::make_certificate_stores();
-    nlohmann::json host_warnings = nlohmann::json::array();
-    for (const auto& finding : check_root_store(*stores)) host_warnings.push_back(finding.message);
-    status["host_warnings"] = host_warnings;
-    if (options.json) {
-        std::cout << status.dump() << '\n';
-        return ok;
-    }
-    std::cout << "state dir: " << state_dir.string() << (config_ok ? "" : "  (configuration invalid)") << '\n';
-    if (status.contains("remediator")) std::cout << "remediator: " << status["remediator"].dump() << '\n';
-    for (const auto& [name, site] : sites.items()) {
-        std::cout << name << ": " << site["last_event"].get<std::string>() << " at " << site["time"].get<std::string>()
-                  << " - " << site["message"].get<std::string>() << '\n';
-    }
-    for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
-    return ok;
-}
-
 }  // namespace
 
 std::string usage_text() {
@@ -237,7 +217,9 @@ std::string usage_text() {
            "  probe        [--config FILE] [--site NAME] [--json]   probe the sites once\n"
            "  run          [--config FILE] [--console]      run the monitor\n"
            "  history      [--config FILE] [--since DURATION] [--json]   show the journal\n"
-           "  status       [--config FILE] [--json]         show the remediator state\n"
+           "  status       [--config FILE] [--json]         show the service, its policy and sites\n"
+           "  repair       [--config FILE] [--site NAME] [--dry-run] [--force]   repair now, by hand\n"
+           "  resume       [--config FILE]                  close the circuit breaker, clear the budget\n"
            "  install      [--config FILE]                  register the Windows service\n"
            "  uninstall                                     remove the Windows service\n"
            "  --version | --help\n\n"
@@ -275,6 +257,8 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         {"run", {"--config", "--console"}},
         {"history", {"--config", "--since", "--json"}},
         {"status", {"--config", "--json"}},
+        {"repair", {"--config", "--site", "--dry-run", "--force"}},
+        {"resume", {"--config"}},
         {"install", {"--config"}},
         {"uninstall", {}},
     };
@@ -296,6 +280,10 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
             options.json = true;
         } else if (arg == "--console") {
             options.console = true;
+        } else if (arg == "--dry-run") {
+            options.dry_run = true;
+        } else if (arg == "--force") {
+            options.force = true;
         } else {
             auto text = value();
             if (!text) return fail("certheal " + options.command + ": " + arg + " needs a value.");
@@ -321,6 +309,8 @@ int dispatch(const Options& options) {
         if (options.command == "probe") return command_probe(options);
         if (options.command == "history") return command_history(options);
         if (options.command == "status") return command_status(options);
+        if (options.command == "repair") return command_repair(options);
+        if (options.command == "resume") return command_resume(options);
         if (options.command == "run") {
             ConsoleHost host;
             return run_monitor(config_path_of(options), host);

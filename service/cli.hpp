@@ -13,12 +13,14 @@ namespace certheal::cli {
 enum ExitCode : int { ok = 0, unhealthy = 1, usage = 2, runtime_failure = 3 };
 
 struct Options {
-    std::string command;                        // check-config, probe, run, history, status, install, uninstall
+    std::string command;                        // check-config, probe, run, history, status, repair, resume, install, uninstall
     std::optional<std::filesystem::path> config;
     std::optional<std::string> site;
     std::optional<std::string> since;
     bool json = false;
     bool console = false;
+    bool dry_run = false;  // repair
+    bool force = false;    // repair
     bool help = false;
     bool version = false;
 };

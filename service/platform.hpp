@@ -40,7 +40,31 @@ std::unique_ptr<CertificateStores> make_certificate_stores();
 // or nothing when only administrators (root) can.
 std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config);
 
-enum class ControlRequest { stop, reload };
+// stop: SIGINT/SIGTERM, SCM STOP; reload: SIGHUP, SCM PARAMCHANGE; resume (`certheal resume`):
+// SIGUSR1, SCM user-defined control kResumeControlCode.
+enum class ControlRequest { stop, reload, resume };
+
+// The SCM control code `certheal resume` sends (user-defined codes are 128-255). `certheal
+// install` gives the service a DACL that lets only administrators and SYSTEM send it.
+inline constexpr unsigned long kResumeControlCode = 200;
+
+// The host-wide repair lock (Windows: the named mutex Global\certheal-repair; POSIX: an
+// flock on <state_dir>/repair.lock), held by whoever repairs: the service or `certheal repair`.
+std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_dir);
+
+long long current_process_id();
+
+// The running certheal service or daemon, found through the SCM (Windows) or the pid file
+// the daemon writes to <state_dir>/certheal.pid (POSIX, checked against the live process).
+struct RunningService {
+    long long pid = 0;
+    std::string found_by;  // "the Service Control Manager" | "<state_dir>/certheal.pid"
+};
+std::optional<RunningService> find_running_service(const std::filesystem::path& state_dir);
+
+// Asks the running service to resume (SCM control code / SIGUSR1). A Failure says why it
+// could not be asked (access denied: only administrators may).
+Result<Done> ask_service_to_resume(const RunningService& service);
 
 // Delivers the console's stop and reload requests (POSIX: SIGINT/SIGTERM stop, SIGHUP
 // reloads; Windows: Ctrl+C/Ctrl+Break/close stop) to `handler` on the io_context's thread.

@@ -12,26 +12,57 @@
 #include "core/journal.hpp"
 #include "core/time_format.hpp"
 #include "core/monitor.hpp"
+#include "core/status_report.hpp"
 #include "core/status_server.hpp"
 #include "core/text.hpp"
 #include "service/cli.hpp"
+#include "service/console_echo.hpp"
 
 namespace certheal {
 namespace {
 
 // How often a journal that cannot be written is tried again.
 constexpr Duration kJournalRetry = std::chrono::seconds(30);
+// status.json and certheal.prom are rewritten at most this often, however busy the sites are.
+constexpr Duration kStatusWriteDelay = std::chrono::seconds(1);
 
-// Echoes events on stderr for the person running `certheal run --console`.
-class ConsoleEcho : public EventSink {
+// One of the files certheal writes for others to read (status.json, the metrics textfile):
+// a failure to write it is said once, and its recovery once, never on every write.
+class PublishedFile {
 public:
-    void emit(const Event& event) override {
-        std::cerr << format_time_utc(event.time) << "  " << definition_of(event.id).name;
-        if (!event.site.empty()) std::cerr << "  " << event.site;
-        if (!event.incident.empty()) std::cerr << "  [" << event.incident << "]";
-        std::cerr << "  " << event.message << '\n';
+    PublishedFile(std::string what, EventSink& events) : what_(std::move(what)), events_(events) {}
+
+    // `quiet`: the last write at exit, after service_stopped, which must stay the last event.
+    void write(const std::filesystem::path& file, const std::string& contents, TimePoint now, bool quiet = false) {
+        const auto written = write_file_atomically(file, contents);
+        if (quiet) return;
+        if (!written && !failing_) {
+            failing_ = true;
+            Event event;
+            event.id = EventId::storage_failed;
+            event.time = now;
+            event.message = "certheal could not write its " + what_ + " " + file.string() + ": " +
+                            as_clause(written.error().message) +
+                            ". Monitoring and repairs go on; free space on the disk or fix the folder's permissions.";
+            event.details = {{"what", what_}, {"path", file.string()}, {"error", written.error().message}};
+            events_.emit(event);
+        } else if (written && failing_) {
+            failing_ = false;
+            Event event;
+            event.id = EventId::storage_recovered;
+            event.time = now;
+            event.message = "certheal writes its " + what_ + " " + file.string() + " again.";
+            event.details = {{"what", what_}, {"path", file.string()}};
+            events_.emit(event);
+        }
     }
+
+private:
+    std::string what_;
+    EventSink& events_;
+    bool failing_ = false;
 };
+
 
 Event config_invalid_event(const std::filesystem::path& path, const std::vector<ConfigIssue>& issues,
                            TimePoint now, const std::string& consequence) {
@@ -95,6 +126,12 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
 
     std::error_code dir_error;
     std::filesystem::create_directories(config.service.state_dir, dir_error);
+    const std::filesystem::path state_dir = config.service.state_dir;
+    // `certheal resume` and `certheal status` find the running daemon by this file.
+    const auto pid = platform::current_process_id();
+    const auto pid_file = state_dir / "certheal.pid";
+    (void)write_file_atomically(pid_file, std::to_string(pid) + "\n");
+    const auto repair_lock = platform::make_repair_lock(state_dir);
 
     boost::asio::io_context io;
     AsioClock clock(io);
@@ -157,7 +194,27 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     });
 
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,
-                                 *adapters.certificate_stores, *adapters.files});
+                                 *adapters.certificate_stores, *adapters.files, repair_lock.get()});
+
+    // The live status for `certheal status` and the textfile collector: written a moment after
+    // something changed, so a burst of probe results makes one write; nothing runs while idle.
+    PublishedFile status_file("status file", events);
+    PublishedFile textfile("metrics textfile", events);
+    std::unique_ptr<TimerHandle> status_write;
+    bool status_write_pending = false;
+    auto write_status = [&](bool quiet) {
+        status_write_pending = false;
+        const auto status = monitor.status();
+        status_file.write(state_dir / "status.json", status_document(status, pid).dump(2) + "\n", clock.now(), quiet);
+        if (const auto& dir = monitor.config().service.textfile_dir) {
+            textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
+        }
+    };
+    monitor.on_status_change([&] {
+        if (status_write_pending) return;
+        status_write_pending = true;
+        status_write = clock.after(kStatusWriteDelay, [&] { write_status(/*quiet=*/false); });
+    });
 
     StatusServer status_server(io, [&monitor] { return monitor.status(); });
 
@@ -167,10 +224,15 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             if (stop_requested) return;
             stop_requested = true;
             host.stopping();
-            monitor.stop("stop requested by " + reason, [&io, &status_server] {
+            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write] {
+                status_write.reset();
                 status_server.close();
                 io.stop();
             });
+            return;
+        }
+        if (request == platform::ControlRequest::resume) {
+            monitor.resume(reason);
             return;
         }
         try {
@@ -221,6 +283,10 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     io.run();
     controls.reset();
     workers.join();
+    status_write.reset();
+    write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
+    std::error_code ignored;
+    std::filesystem::remove(pid_file, ignored);
 
     journal_retry.reset();
     if (!journal.flush_pending()) {

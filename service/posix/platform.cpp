@@ -4,8 +4,13 @@
 #include <cstdio>
 #include <iostream>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <fstream>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -57,11 +62,102 @@ std::optional<std::string> config_write_protection_problem(const std::filesystem
 }
 
 namespace {
+
+// flock on a file in the state folder: released by the kernel when the holder dies, so a
+// crashed repair never leaves the host locked.
+class FileRepairLock : public RepairLock {
+public:
+    explicit FileRepairLock(std::filesystem::path file) : file_(std::move(file)) {}
+    ~FileRepairLock() override { release(); }
+    FileRepairLock(const FileRepairLock&) = delete;
+    FileRepairLock& operator=(const FileRepairLock&) = delete;
+
+    Result<bool> try_acquire() override {
+        if (descriptor_ >= 0) return true;
+        const int descriptor = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (descriptor < 0) {
+            const std::error_code error(errno, std::generic_category());
+            return Failure{error, "certheal could not open its repair lock " + file_.string() + ": " + error.message()};
+        }
+        if (::flock(descriptor, LOCK_EX | LOCK_NB) != 0) {
+            const int saved = errno;
+            ::close(descriptor);
+            if (saved == EWOULDBLOCK) return false;
+            const std::error_code error(saved, std::generic_category());
+            return Failure{error, "certheal could not lock " + file_.string() + ": " + error.message()};
+        }
+        descriptor_ = descriptor;
+        return true;
+    }
+
+    void release() noexcept override {
+        if (descriptor_ < 0) return;
+        ::close(descriptor_);  // closing drops the flock
+        descriptor_ = -1;
+    }
+
+private:
+    std::filesystem::path file_;
+    int descriptor_ = -1;
+};
+
+}  // namespace
+
+std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_dir) {
+    return std::make_unique<FileRepairLock>(state_dir / "repair.lock");
+}
+
+long long current_process_id() { return static_cast<long long>(::getpid()); }
+
+std::optional<RunningService> find_running_service(const std::filesystem::path& state_dir) {
+    const auto pid_file = state_dir / "certheal.pid";
+    std::ifstream in(pid_file);
+    if (!in) return std::nullopt;
+    std::string text(32, '\0');  // a pid is a few digits: read no more than that
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    long long pid = 0;
+    for (const char c : text) {
+        if (c == '\n') break;
+        if (c < '0' || c > '9' || pid > 100'000'000) return std::nullopt;
+        pid = pid * 10 + (c - '0');
+    }
+    if (pid <= 1) return std::nullopt;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return std::nullopt;  // not running
+    // A stale file may name a pid that now belongs to something else: it must be certheal.
+    std::error_code error;
+    const auto executable = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
+    if (!error && executable.filename().string().rfind("certheal", 0) != 0) return std::nullopt;
+    return RunningService{pid, pid_file.string()};
+}
+
+Result<Done> ask_service_to_resume(const RunningService& service) {
+    if (::kill(static_cast<pid_t>(service.pid), SIGUSR1) != 0) {
+        const std::error_code error(errno, std::generic_category());
+        return Failure{error, "certheal could not signal the running certheal (pid " + std::to_string(service.pid) +
+                                  "): " + error.message() + (errno == EPERM ? "; run certheal resume as root" : "")};
+    }
+    return success();
+}
+
+namespace {
 struct SignalWatch {
-    explicit SignalWatch(boost::asio::io_context& io) : stop_signals(io, SIGINT, SIGTERM), reload_signals(io, SIGHUP) {}
+    explicit SignalWatch(boost::asio::io_context& io)
+        : stop_signals(io, SIGINT, SIGTERM), reload_signals(io, SIGHUP), resume_signals(io, SIGUSR1) {}
     boost::asio::signal_set stop_signals;
     boost::asio::signal_set reload_signals;
+    boost::asio::signal_set resume_signals;
 };
+
+void wait_for_resume(const std::shared_ptr<SignalWatch>& watch,
+                     const std::function<void(ControlRequest, std::string)>& handler) {
+    watch->resume_signals.async_wait(
+        [weak = std::weak_ptr<SignalWatch>(watch), handler](const boost::system::error_code& error, int) {
+            if (error) return;
+            handler(ControlRequest::resume, "certheal resume, sent as SIGUSR1");
+            if (auto alive = weak.lock()) wait_for_resume(alive, handler);
+        });
+}
 
 void wait_for_stop(const std::shared_ptr<SignalWatch>& watch,
                    const std::function<void(ControlRequest, std::string)>& handler) {
@@ -90,6 +186,7 @@ std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
     auto watch = std::make_shared<SignalWatch>(io);
     wait_for_stop(watch, handler);
     wait_for_reload(watch, handler);
+    wait_for_resume(watch, handler);
     return watch;
 }
 

@@ -111,6 +111,30 @@ void configure_service_extras(SC_HANDLE service, const InstallPlan& plan, std::o
     }
 }
 
+// Who may do what to the service. Windows' default lets interactive users send user-defined
+// control codes, and `certheal resume` is one: only SYSTEM and administrators may send it (and
+// stop, start or reconfigure the service); everyone else may only query it.
+void restrict_service_access(SC_HANDLE service, const InstallPlan& plan, std::ostream& out, std::ostream& err) {
+    const std::string name = shown(plan.service_name);
+    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    const wchar_t* sddl = L"D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;BA)"
+                          L"(A;;CCLCSWLORC;;;IU)(A;;CCLCSWLORC;;;SU)(A;;CCLCSWLORC;;;AU)";
+    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &descriptor, nullptr)) {
+        err << "WARNING: " << explain(::GetLastError(), "building the access rules of the service " + name) << '\n';
+        return;
+    }
+    const bool applied = ::SetServiceObjectSecurity(service, DACL_SECURITY_INFORMATION, descriptor) != 0;
+    const DWORD error = ::GetLastError();
+    ::LocalFree(descriptor);
+    if (applied) {
+        out << "Restricted the service " << name
+            << " so that only administrators and SYSTEM may control it (certheal resume included).\n";
+    } else {
+        err << "WARNING: any interactive user may send certheal resume to the service " << name << ": "
+            << explain(error, "setting its access rules") << '\n';
+    }
+}
+
 bool install_or_update_service(const InstallPlan& plan, std::ostream& out, std::ostream& err) {
     const std::string name = shown(plan.service_name);
     ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE));
@@ -154,6 +178,7 @@ bool install_or_update_service(const InstallPlan& plan, std::ostream& out, std::
             << "), automatic start, LocalSystem: " << shown(command) << '\n';
     }
     configure_service_extras(service.get(), plan, out, err);
+    restrict_service_access(service.get(), plan, out, err);
     return true;
 }
 

@@ -202,6 +202,86 @@ std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
     return std::make_shared<ConsoleRegistration>();
 }
 
+// --- operator controls: the repair lock, the running service, resume -------------------------
+
+namespace {
+
+// A named mutex in the Global namespace, so the service (session 0) and `certheal repair` in an
+// administrator's session see the same one. Windows releases it (abandoned) when the holder
+// dies, so a crashed repair never leaves the host locked; an abandoned mutex counts as taken.
+class NamedMutexRepairLock : public RepairLock {
+public:
+    Result<bool> try_acquire() override {
+        if (held_) return true;
+        if (!mutex_) {
+            mutex_.reset(::CreateMutexW(nullptr, FALSE, L"Global\\certheal-repair"));
+            if (!mutex_) return win::last_error_failure("certheal could not open its repair lock Global\\certheal-repair");
+        }
+        const DWORD waited = ::WaitForSingleObject(mutex_.get(), 0);
+        if (waited == WAIT_OBJECT_0 || waited == WAIT_ABANDONED) {
+            held_ = true;
+            return true;
+        }
+        if (waited == WAIT_TIMEOUT) return false;
+        return win::last_error_failure("certheal could not take its repair lock Global\\certheal-repair");
+    }
+
+    void release() noexcept override {
+        if (!held_) return;
+        ::ReleaseMutex(mutex_.get());
+        held_ = false;
+    }
+
+    ~NamedMutexRepairLock() override { release(); }
+    NamedMutexRepairLock() = default;
+    NamedMutexRepairLock(const NamedMutexRepairLock&) = delete;
+    NamedMutexRepairLock& operator=(const NamedMutexRepairLock&) = delete;
+
+private:
+    win::UniqueHandle mutex_;
+    bool held_ = false;
+};
+
+constexpr const wchar_t* kServiceName = L"certheal";
+
+}  // namespace
+
+std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path&) {
+    return std::make_unique<NamedMutexRepairLock>();
+}
+
+long long current_process_id() { return static_cast<long long>(::GetCurrentProcessId()); }
+
+std::optional<RunningService> find_running_service(const std::filesystem::path&) {
+    win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
+    if (!manager) return std::nullopt;
+    win::ScHandle service(::OpenServiceW(manager.get(), kServiceName, SERVICE_QUERY_STATUS));
+    if (!service) return std::nullopt;
+    SERVICE_STATUS_PROCESS status{};
+    DWORD needed = 0;
+    if (!::QueryServiceStatusEx(service.get(), SC_STATUS_PROCESS_INFO, reinterpret_cast<LPBYTE>(&status), sizeof status,
+                                &needed)) {
+        return std::nullopt;
+    }
+    if (status.dwCurrentState != SERVICE_RUNNING) return std::nullopt;
+    return RunningService{static_cast<long long>(status.dwProcessId), "the Service Control Manager"};
+}
+
+Result<Done> ask_service_to_resume(const RunningService&) {
+    win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
+    if (!manager) return win::last_error_failure("certheal could not open the Service Control Manager");
+    win::ScHandle service(::OpenServiceW(manager.get(), kServiceName, SERVICE_USER_DEFINED_CONTROL));
+    if (!service) {
+        return win::last_error_failure(
+            "certheal could not open the service certheal to send it the resume control (only administrators may)");
+    }
+    SERVICE_STATUS status{};
+    if (!::ControlService(service.get(), static_cast<DWORD>(kResumeControlCode), &status)) {
+        return win::last_error_failure("certheal could not send the resume control to the service certheal");
+    }
+    return success();
+}
+
 // --- install / uninstall ------------------------------------------------------------------------
 // service/win/install.cpp does the work; this is the platform port's entry.
 

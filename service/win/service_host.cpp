@@ -100,6 +100,9 @@ DWORD ScmHost::on_control(DWORD control) {
             pending = {platform::ControlRequest::reload, "SCM PARAMCHANGE"};
             break;
         case SERVICE_CONTROL_INTERROGATE: return NO_ERROR;
+        case platform::kResumeControlCode:
+            pending = {platform::ControlRequest::resume, "certheal resume, sent as SCM control 200"};
+            break;
         default: return ERROR_CALL_NOT_IMPLEMENTED;
     }
     std::lock_guard lock(mutex_);

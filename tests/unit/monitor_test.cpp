@@ -318,3 +318,67 @@ TEST_CASE("a step the platform could not start is named once, in sentences witho
         CHECK(event->message.find("step 1: Step 1") == std::string::npos);
     }
 }
+
+TEST_CASE("a server certificate that expires within 30 days is said once per certificate", "[monitor][certificates]") {
+    Harness h;
+    auto expires = h.clock.now() + std::chrono::hours(24 * 10);
+    h.prober.set_function([&](const SiteConfig& site) {
+        auto result = probe_result(site.name, ProbeClass::healthy);
+        if (site.name == "intranet") result.server_cert_not_after = expires;
+        return result;
+    });
+    h.monitor.start(lab_config());
+    h.clock.advance(0ms);
+    h.clock.advance(90s);  // three more rounds: still the same certificate
+    REQUIRE(h.count(EventId::certificate_expiring) == 1);
+    const auto said = h.events.last(EventId::certificate_expiring);
+    CHECK(said->site == "intranet");
+    CHECK(said->details["certificate"] == "server");
+    CHECK(said->details["days_left"] == 10);
+    CHECK_THAT(said->message, Catch::Contains("server certificate of site intranet") &&
+                                  Catch::Contains("Renew it in the site's HTTPS binding"));
+
+    expires += std::chrono::hours(24 * 5);  // renewed, but still soon
+    h.clock.advance(30s);
+    CHECK(h.count(EventId::certificate_expiring) == 2);
+    expires += std::chrono::hours(24 * 365);  // renewed for a year: nothing to say
+    h.clock.advance(60s);
+    CHECK(h.count(EventId::certificate_expiring) == 2);
+}
+
+TEST_CASE("the status says each site's class since when, its next probe, and the policy's budget", "[monitor][status]") {
+    Harness h;
+    int changes = 0;
+    h.monitor.on_status_change([&] { ++changes; });
+    h.monitor.start(lab_config());
+    const auto started = h.clock.now();
+    h.clock.advance(0ms);
+    CHECK(changes >= 2);
+    auto status = h.monitor.status();
+    REQUIRE(status.sites.size() == 2);
+    CHECK(status.sites[0].class_since == started);
+    CHECK(status.sites[0].next_probe_at == started + 30s);
+    CHECK(status.max_attempts == 2);
+    CHECK_FALSE(status.last_repair);
+
+    h.clock.advance(60s);  // confirmed and repaired
+    status = h.monitor.status();
+    REQUIRE(status.last_repair);
+    CHECK(status.last_repair->succeeded);
+    CHECK_FALSE(status.last_repair->manual);
+    CHECK(status.attempts_in_window == 1);
+    REQUIRE(status.cooldown_until);
+}
+
+TEST_CASE("resume through the monitor closes an open circuit with reason operator", "[monitor][operator]") {
+    Harness h;
+    h.repair_heals = false;
+    h.monitor.start(lab_config());
+    h.clock.advance(0ms);
+    for (int round = 0; round < 40 && h.count(EventId::circuit_opened) == 0; ++round) h.clock.advance(1min);
+    REQUIRE(h.count(EventId::circuit_opened) == 1);
+    CHECK(h.monitor.resume("certheal resume, sent as SIGUSR1"));
+    REQUIRE(h.count(EventId::circuit_closed) == 1);
+    CHECK(h.events.last(EventId::circuit_closed)->details["reason"] == "operator");
+    CHECK_FALSE(h.monitor.status().circuit_open);
+}

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/repair_policy.hpp"
+#include "core/time_format.hpp"
 #include "support/fakes.hpp"
 
 using namespace certheal;
@@ -381,4 +382,127 @@ TEST_CASE("a repair that succeeds with the last of the budget does not open the 
     CHECK_FALSE(f.policy.circuit_open());
     CHECK(f.sink.count(EventId::circuit_opened) == 0);
     CHECK(f.policy.request("inc-4").verdict == Verdict::budget_spent);
+}
+
+namespace {
+
+// A host-wide lock another repairer may hold.
+struct FakeRepairLock : RepairLock {
+    bool held_elsewhere = false;
+    bool held_here = false;
+    int acquisitions = 0;
+    Result<bool> try_acquire() override {
+        if (held_elsewhere) return false;
+        held_here = true;
+        ++acquisitions;
+        return true;
+    }
+    void release() noexcept override { held_here = false; }
+};
+
+}  // namespace
+
+TEST_CASE("an operator's repair ignores the cooldown but counts toward the budget", "[policy][operator]") {
+    Fixture f;
+    f.repair("inc-1", true);
+    CHECK(f.policy.request("inc-2").verdict == Verdict::cooldown);
+    const auto manual = f.policy.request_manual("manual-1", /*dry_run=*/false, /*force=*/false);
+    CHECK(manual.verdict == Verdict::allowed);
+    CHECK(f.policy.attempts_in_window() == 2);
+    f.policy.finished("manual-1", true);
+    REQUIRE(f.policy.last_repair());
+    CHECK(f.policy.last_repair()->manual);
+    CHECK(f.policy.last_repair()->incident == "manual-1");
+    CHECK(nlohmann::json::parse(*f.store.contents())["last_repair"]["manual"] == true);
+}
+
+TEST_CASE("an operator's repair is refused while the circuit is open unless forced", "[policy][operator]") {
+    Fixture f;
+    f.fail_until_the_circuit_opens();
+    REQUIRE(f.policy.circuit_open());
+    const auto refused = f.policy.request_manual("manual-1", false, false);
+    CHECK(refused.verdict == Verdict::circuit_open);
+    CHECK_THAT(refused.reason_sentence, Catch::Contains("certheal resume") && Catch::Contains("--force"));
+    CHECK(f.policy.request_manual("manual-1", false, /*force=*/true).verdict == Verdict::allowed);
+}
+
+TEST_CASE("an operator's repair runs even when remediation is disabled for certheal itself", "[policy][operator]") {
+    Fixture f;
+    f.config.enabled = false;
+    f.policy.update_config(f.config);
+    CHECK(f.policy.request("inc-1").verdict == Verdict::disabled);
+    CHECK(f.policy.request_manual("manual-1", false, false).verdict == Verdict::allowed);
+}
+
+TEST_CASE("the circuit closes on its own timer at circuit_reset_after, without another request", "[policy]") {
+    Fixture f;
+    f.policy.close_circuit_on_time();
+    f.fail_until_the_circuit_opens();
+    REQUIRE(f.policy.circuit_open());
+    CHECK(f.clock.pending_timers() == 1);
+    f.clock.advance(6h - 1s);
+    CHECK(f.policy.circuit_open());
+    f.clock.advance(1s);
+    CHECK_FALSE(f.policy.circuit_open());
+    REQUIRE(f.sink.count(EventId::circuit_closed) == 1);
+    CHECK(f.sink.last(EventId::circuit_closed)->details["reason"] == "quiet_period");
+    CHECK(f.clock.pending_timers() == 0);
+}
+
+TEST_CASE("resume closes the circuit and clears the budget; on a closed circuit it still clears the budget",
+          "[policy][operator]") {
+    Fixture f;
+    f.fail_until_the_circuit_opens();
+    CHECK(f.policy.reset_circuit("certheal resume"));
+    CHECK_FALSE(f.policy.circuit_open());
+    CHECK(f.policy.attempts_in_window() == 0);
+    auto closed = f.sink.last(EventId::circuit_closed);
+    REQUIRE(closed);
+    CHECK(closed->details["reason"] == "operator");
+    CHECK_THAT(closed->message, Catch::Contains("reset the repair circuit breaker (certheal resume)"));
+
+    f.clock.advance(1h);
+    f.repair("inc-9", true);
+    CHECK(f.policy.reset_circuit("certheal resume"));
+    CHECK(f.policy.attempts_in_window() == 0);
+    closed = f.sink.last(EventId::circuit_closed);
+    CHECK_THAT(closed->message, Catch::Contains("already closed"));
+    CHECK(f.sink.count(EventId::circuit_closed) == 2);
+}
+
+TEST_CASE("resume is refused while a repair runs", "[policy][operator]") {
+    Fixture f;
+    REQUIRE(f.policy.request("inc-1").allowed());
+    CHECK_FALSE(f.policy.reset_circuit("certheal resume"));
+}
+
+TEST_CASE("a repair held elsewhere on the host makes the policy busy; its own lock is released when it ends",
+          "[policy][operator]") {
+    Fixture f;
+    FakeRepairLock lock;
+    f.policy.set_host_lock(&lock);
+    lock.held_elsewhere = true;
+    const auto busy = f.policy.request("inc-1");
+    CHECK(busy.verdict == Verdict::busy);
+    CHECK_THAT(busy.reason_sentence, Catch::Contains("Another repair is running on this host"));
+    CHECK(f.policy.attempts_in_window() == 0);
+
+    lock.held_elsewhere = false;
+    REQUIRE(f.policy.request("inc-1").allowed());
+    CHECK(lock.held_here);
+    f.policy.finished("inc-1", true);
+    CHECK_FALSE(lock.held_here);
+}
+
+TEST_CASE("the policy decides on the history the other repairer saved since", "[policy][operator]") {
+    Fixture f;
+    REQUIRE_FALSE(f.policy.load());
+    // `certheal repair` ran three failing repairs and opened the circuit while the service ran.
+    const auto now = format_time_utc(f.clock.now());
+    f.store.set_contents(nlohmann::json{{"version", 1},
+                                   {"attempts", {now, now, now}},
+                                   {"last_repair_end", now},
+                                   {"circuit", {{"opened_at", now}, {"incident", "manual-3"}}}}
+                            .dump());
+    CHECK(f.policy.request("inc-1").verdict == Verdict::circuit_open);
 }

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/status_report.hpp"
 #include "core/status_server.hpp"
 
 using namespace certheal;
@@ -33,4 +34,76 @@ TEST_CASE("the metrics page shows each site's health, symptom and counters with 
     CHECK_THAT(text, Catch::Contains("certheal_circuit_open 1\n"));
     CHECK_THAT(text, Catch::Contains("certheal_repairs_started_total 2\n"));
     CHECK_THAT(text, Catch::Contains("# TYPE certheal_probes_total counter\n"));
+}
+
+namespace {
+TimePoint at_unix(long long seconds) { return TimePoint{std::chrono::seconds(seconds)}; }
+}  // namespace
+
+TEST_CASE("the metrics page has the certificate expiries, the class, the phases and the last repair", "[status]") {
+    MonitorStatus status;
+    status.generated_at = at_unix(1'800'000'000);
+    SiteStatus intranet;
+    intranet.name = "intranet";
+    intranet.client_cert_not_after = at_unix(1'900'000'000);
+    ProbeResult result;
+    result.cls = ProbeClass::client_cert_rejected;
+    result.timings.connect_ms = 2.0;
+    result.timings.tls_ms = 30.0;
+    result.server_cert_not_after = at_unix(1'850'000'000);
+    intranet.last_result = result;
+    SiteStatus never_probed;
+    never_probed.name = "new";
+    status.sites = {intranet, never_probed};
+    status.last_repair = RepairPolicy::LastRepair{"inc-1", at_unix(1'799'000'000), false, true};
+
+    const auto text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_client_cert_not_after_seconds{site=\"intranet\"} 1900000000\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_server_cert_not_after_seconds{site=\"intranet\"} 1850000000\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_site_class{site=\"intranet\",class=\"client_cert_rejected\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_site_class{site=\"intranet\",class=\"healthy\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_probe_phase_seconds{site=\"intranet\",phase=\"tls\"} 0.03\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_probe_phase_seconds{site=\"intranet\",phase=\"connect\"} 0.002\n"));
+    CHECK_THAT(text, !Catch::Contains("phase=\"resolve\""));  // a phase never reached has no sample
+    CHECK_THAT(text, !Catch::Contains("certheal_site_class{site=\"new\""));
+    CHECK_THAT(text, Catch::Contains("certheal_last_repair_timestamp_seconds 1799000000\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_last_repair_success 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_metrics_generated_timestamp_seconds 1800000000\n"));
+}
+
+TEST_CASE("without a repair on record there is no last-repair sample rather than a false zero", "[status]") {
+    const auto text = render_metrics(MonitorStatus{});
+    CHECK_THAT(text, !Catch::Contains("certheal_last_repair_success"));
+}
+
+TEST_CASE("the status document names the policy, each site's class, incident and expiries", "[status]") {
+    MonitorStatus status;
+    status.generated_at = at_unix(1'800'000'000);
+    status.circuit_open = true;
+    status.circuit_opened_at = at_unix(1'799'990'000);
+    status.circuit_closes_at = at_unix(1'800'011'600);
+    status.attempts_in_window = 3;
+    status.max_attempts = 3;
+    SiteStatus intranet;
+    intranet.name = "intranet";
+    intranet.incident = "20270115T080000-1";
+    intranet.symptom_confirmed = true;
+    intranet.class_since = at_unix(1'799'980'000);
+    ProbeResult result;
+    result.cls = ProbeClass::client_cert_rejected;
+    intranet.last_result = result;
+    status.sites = {intranet};
+
+    const auto document = status_document(status, 4242);
+    CHECK(document["version"] == 1);
+    CHECK(document["pid"] == 4242);
+    CHECK(document["policy"]["circuit_open"] == true);
+    CHECK(document["policy"]["circuit_closes_at"] == "2027-01-15T11:13:20.000Z");
+    CHECK(document["policy"]["attempts_left"] == 0);
+    CHECK(document["policy"]["cooldown_until"].is_null());
+    const auto& site = document["sites"][0];
+    CHECK(site["class"] == "client_cert_rejected");
+    CHECK(site["incident"] == "20270115T080000-1");
+    CHECK(site["since"] == "2027-01-15T02:26:40.000Z");
+    CHECK(site["server_cert_not_after"].is_null());
 }

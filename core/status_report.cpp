@@ -1,0 +1,96 @@
+#include "core/status_report.hpp"
+
+#include <cerrno>
+#include <fstream>
+
+#include "core/file_state_store.hpp"
+#include "core/text.hpp"
+#include "core/time_format.hpp"
+
+namespace certheal {
+namespace {
+
+nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
+    return time ? nlohmann::json(format_time_utc(*time)) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+nlohmann::json status_document(const MonitorStatus& status, long long pid) {
+    nlohmann::json sites = nlohmann::json::array();
+    for (const auto& site : status.sites) {
+        const auto& last = site.last_result;
+        sites.push_back({
+            {"name", site.name},
+            {"class", last ? nlohmann::json(std::string(to_string(last->cls))) : nlohmann::json(nullptr)},
+            {"since", time_or_null(site.class_since)},
+            {"symptom_confirmed", site.symptom_confirmed},
+            {"incident", site.incident.empty() ? nlohmann::json(nullptr) : nlohmann::json(site.incident)},
+            {"last_probe", time_or_null(site.last_probe_at)},
+            {"next_probe", time_or_null(site.next_probe_at)},
+            {"client_cert_not_after", time_or_null(site.client_cert_not_after)},
+            {"server_cert_not_after", time_or_null(last ? last->server_cert_not_after : std::nullopt)},
+            {"probes", site.probes},
+            {"failed_probes", site.failed_probes},
+            {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
+        });
+    }
+    nlohmann::json last_repair = nullptr;
+    if (status.last_repair) {
+        last_repair = {{"incident", status.last_repair->incident},
+                       {"ended_at", format_time_utc(status.last_repair->ended_at)},
+                       {"succeeded", status.last_repair->succeeded},
+                       {"manual", status.last_repair->manual}};
+    }
+    return {
+        {"version", kStatusVersion},
+        {"generated_at", format_time_utc(status.generated_at)},
+        {"pid", pid},
+        {"remediation", {{"enabled", status.remediation_enabled}, {"dry_run", status.dry_run}}},
+        {"policy",
+         {{"repair_running", status.repair_running},
+          {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
+          {"circuit_open", status.circuit_open},
+          {"circuit_opened_at", time_or_null(status.circuit_opened_at)},
+          {"circuit_closes_at", time_or_null(status.circuit_closes_at)},
+          {"attempts_in_window", status.attempts_in_window},
+          {"max_attempts", status.max_attempts},
+          {"attempts_left", std::max(0, status.max_attempts - status.attempts_in_window)},
+          {"cooldown_until", time_or_null(status.cooldown_until)},
+          {"last_repair", last_repair}}},
+        {"sites", sites},
+    };
+}
+
+Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents) {
+    auto temporary = file;
+    temporary += ".tmp";
+    {
+        errno = 0;
+        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::permission_denied);
+            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
+        }
+        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+        out.close();
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::io_error);
+            std::error_code ignored;
+            std::filesystem::remove(temporary, ignored);
+            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
+        }
+    }
+    std::error_code mode_error;
+    using std::filesystem::perms;
+    std::filesystem::permissions(temporary, perms::owner_read | perms::owner_write | perms::group_read | perms::others_read,
+                                 std::filesystem::perm_options::replace, mode_error);
+    if (const auto error = replace_file_portably(temporary, file)) {
+        std::error_code ignored;
+        std::filesystem::remove(temporary, ignored);
+        return Failure{error, "certheal could not replace " + file.string() + ": " + error.message()};
+    }
+    return success();
+}
+
+}  // namespace certheal

@@ -1,0 +1,26 @@
+#pragma once
+// The monitor's live status as a document: what the service writes to <state_dir>/status.json
+// (atomically, whenever it changes) and what `certheal status` reads back and prints.
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/monitor.hpp"
+
+namespace certheal {
+
+inline constexpr int kStatusVersion = 1;
+
+// {"version", "generated_at", "pid", "remediation": {...}, "policy": {...}, "sites": [...]}: times
+// in UTC (format_time_utc) or null, see docs/monitoring/README.md for every field.
+nlohmann::json status_document(const MonitorStatus& status, long long pid);
+
+// Writes `contents` to `file` through a temporary file in the same folder and one rename, so a
+// reader (certheal status, a textfile collector) sees the old or the new text, never part of
+// one. The temporary's name does not end like the file's, so a collector that reads every *.prom
+// never picks it up. Mode 0644 on POSIX: status and metrics are not secret.
+Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents);
+
+}  // namespace certheal

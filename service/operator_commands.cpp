@@ -1,0 +1,430 @@
+#include "service/operator_commands.hpp"
+
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "config/config.hpp"
+#include "core/asio_runtime.hpp"
+#include "core/bounded_input.hpp"
+#include "core/file_state_store.hpp"
+#include "core/https_prober.hpp"
+#include "core/journal.hpp"
+#include "core/preflight.hpp"
+#include "core/repair_policy.hpp"
+#include "core/status_report.hpp"
+#include "core/text.hpp"
+#include "core/time_format.hpp"
+#include "core/workflow.hpp"
+#include "service/cli.hpp"
+#include "service/console_echo.hpp"
+#include "service/platform.hpp"
+
+namespace certheal::cli {
+namespace {
+
+// status.json holds a few hundred bytes per site: far more than thousands of sites need.
+constexpr std::size_t kMaxStatusBytes = std::size_t{64} * 1024 * 1024;
+// How long `certheal resume` waits for the running service to confirm.
+constexpr auto kResumeConfirmation = std::chrono::seconds(10);
+
+std::filesystem::path config_path_of(const Options& options) {
+    return options.config ? *options.config : platform::default_config_path();
+}
+
+std::optional<Config> load_config_or_report(const Options& options, std::shared_ptr<TlsMaterialCache> material) {
+    auto context = platform::config_context();
+    context.tls_material = std::move(material);
+    auto loaded = load_config(config_path_of(options), context);
+    for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
+    return std::move(loaded.config);
+}
+
+// The steps run with full privileges: the same rule as `certheal run`.
+bool refuse_unprotected_config(const Options& options, const Config& config, const std::string& command) {
+    const auto problem = platform::config_write_protection_problem(config_path_of(options));
+    if (!problem || config.service.allow_insecure_config_acl) return false;
+    std::cerr << "certheal " << command << " refused to run: " << *problem
+              << ". The configuration decides which programs run with full privileges, so only administrators may "
+                 "be able to change it. Restrict its permissions, or set service.allow_insecure_config_acl to true if "
+                 "you accept the risk.\n";
+    return true;
+}
+
+std::string join_site_names(const std::vector<SiteConfig>& sites) {
+    return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
+}
+
+std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, std::string_view what,
+                                             std::size_t limit, std::string& problem) {
+    std::error_code error;
+    if (!std::filesystem::exists(file, error)) return std::nullopt;
+    auto text = read_file_bounded(file, what, limit);
+    if (!text) {
+        problem = text.error().message;
+        return std::nullopt;
+    }
+    auto parsed = parse_json_bounded(text.value());
+    if (!parsed.value) {
+        problem = std::string(what) + " " + file.string() + " is not valid JSON: " + parsed.error;
+        return std::nullopt;
+    }
+    return std::move(parsed.value);
+}
+
+}  // namespace
+
+// --- certheal repair ------------------------------------------------------------------------------
+
+int command_repair(const Options& options) {
+    auto material = std::make_shared<TlsMaterialCache>();
+    auto config = load_config_or_report(options, material);
+    if (!config) return usage;
+    if (refuse_unprotected_config(options, *config, "repair")) return usage;
+
+    std::vector<SiteConfig> sites;
+    for (const auto& site : config->sites) {
+        if (!options.site || site.name == *options.site) sites.push_back(site);
+    }
+    if (sites.empty()) {
+        std::cerr << "certheal repair: no site named '" << options.site.value_or("") << "' in "
+                  << config_path_of(options).string() << ".\n";
+        return usage;
+    }
+    const bool dry_run = options.dry_run || config->remediation.dry_run;
+    const auto& state_dir = config->service.state_dir;
+    std::error_code dir_error;
+    std::filesystem::create_directories(state_dir, dir_error);
+
+    auto adapters = platform::make_adapters();
+    boost::asio::io_context io;
+    AsioClock clock(io);
+    ThreadWorkerPool workers(io, 2);
+    ProberOptions prober_options;
+    prober_options.max_in_flight = config->service.max_concurrent_probes;
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
+    FileStateStore state(state_dir);
+    JournalSink journal(state_dir);
+    ConsoleEcho echo;
+    FanOutSink all;
+    all.add(journal);
+    all.add(*adapters.system_log);
+    all.add(echo);
+    ManualEventSink events(all);
+    const auto lock = platform::make_repair_lock(state_dir);
+
+    RepairPolicy policy(config->remediation, clock, state, events);
+    policy.set_host_lock(lock.get());
+    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
+
+    const std::string incident = make_incident_id(clock.now(), 0);
+    const auto decision = policy.request_manual(incident, dry_run, options.force);
+    auto emit = [&](EventId id, std::string message, nlohmann::json details) {
+        Event event;
+        event.id = id;
+        event.time = clock.now();
+        event.incident = incident;
+        event.message = std::move(message);
+        event.details = std::move(details);
+        events.emit(event);
+    };
+    if (!decision.allowed()) {
+        emit(EventId::repair_skipped,
+             "certheal repair did not run the repair an operator asked for: " + decision.reason_sentence,
+             {{"reason", std::string(to_string(decision.verdict))}});
+        return runtime_failure;
+    }
+
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& step : config->remediation.steps) steps.push_back(describe_step(step));
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& site : sites) names.push_back(site.name);
+    emit(EventId::repair_started,
+         std::string(dry_run ? "An operator started a dry run of repair " : "An operator started repair ") + incident +
+             " by hand (certheal repair) for site(s) " + join_site_names(sites) + " with " +
+             std::to_string(steps.size()) + " step(s)" +
+             (dry_run ? "; nothing is changed."
+                      : "; attempt " + std::to_string(policy.attempts_in_window()) + " of " +
+                            std::to_string(policy.max_attempts()) + " in the current window."),
+         {{"sites", names},
+          {"steps", steps},
+          {"dry_run", dry_run},
+          {"forced", options.force},
+          {"attempts_in_window", policy.attempts_in_window()}});
+
+    Workflow workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
+                                    *adapters.certificate_stores, *adapters.files});
+    std::optional<Workflow::Outcome> outcome;
+    // Ctrl+C (or SIGTERM) stops the repair the way the service stops: the current step ends or
+    // is abandoned safely, no further step starts.
+    auto controls = platform::watch_console_controls(io, [&](platform::ControlRequest request, const std::string&) {
+        if (request == platform::ControlRequest::stop) workflow.cancel();
+    });
+    workflow.start(config->remediation.steps, incident, sites, dry_run, [&](Workflow::Outcome finished) {
+        outcome = std::move(finished);
+        io.stop();
+    });
+    io.run();
+    controls.reset();
+
+    // Without a verify step, one probe of each site says whether the repair helped.
+    std::vector<ProbeResult> checked;
+    if (outcome && outcome->succeeded && !outcome->cancelled && !outcome->verified && !dry_run) {
+        io.restart();
+        checked.resize(sites.size());
+        for (std::size_t index = 0; index < sites.size(); ++index) {
+            prober.probe(sites[index], [&checked, index](ProbeResult result) { checked[index] = std::move(result); });
+        }
+        io.run_for(std::chrono::minutes(5));
+    }
+    bool healthy_after = outcome && outcome->verified;
+    std::vector<std::string> still_unhealthy;
+    if (!checked.empty()) {
+        healthy_after = true;
+        for (const auto& result : checked) {
+            if (result.cls == ProbeClass::healthy) continue;
+            healthy_after = false;
+            still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.cls)) + ")");
+        }
+    }
+    const bool succeeded = outcome && outcome->succeeded && !outcome->cancelled && (dry_run || healthy_after);
+    policy.finished(incident, succeeded);
+
+    const auto duration_ms =
+        outcome ? std::chrono::duration_cast<std::chrono::milliseconds>(outcome->duration).count() : 0;
+    if (dry_run) {
+        std::cerr << "Dry run of repair " << incident << " finished: every step above says what it would do.\n";
+    } else if (succeeded) {
+        emit(EventId::repair_succeeded,
+             "Repair " + incident + " (by hand) succeeded in " + std::to_string(duration_ms) +
+                 " ms: every step ran and " +
+                 (outcome->verified ? "the verify step saw every site healthy."
+                                    : "one probe of each site after the last step was healthy."),
+             {{"duration_ms", duration_ms}, {"verified", true}, {"attempts_in_window", policy.attempts_in_window()}});
+    } else {
+        std::string why;
+        if (!outcome) {
+            why = "it did not finish";
+        } else if (outcome->cancelled) {
+            why = "it was stopped before it finished (" + as_clause(outcome->error) + ")";
+        } else if (!outcome->succeeded) {
+            why = as_clause(outcome->error);
+        } else {
+            why = "every step ran, but these sites are still not healthy: " +
+                  join(still_unhealthy, ", ", [](const std::string& text) { return text; });
+        }
+        emit(EventId::repair_failed,
+             "Repair " + incident + " (by hand) failed: " + why +
+                 ". Check that step's event and the sites by hand before you repair again.",
+             {{"duration_ms", duration_ms},
+              {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step)
+                                                               : nlohmann::json(nullptr)},
+              {"error", why},
+              {"cancelled", outcome && outcome->cancelled},
+              {"attempts_in_window", policy.attempts_in_window()}});
+    }
+    workers.join();
+    if (!journal.flush_pending()) {
+        std::cerr << "certheal repair could not write " << journal.pending() << " event(s) to its journal "
+                  << journal.path().string() << "; they are in the system log.\n";
+    }
+    return succeeded ? ok : unhealthy;
+}
+
+// --- certheal resume ------------------------------------------------------------------------------
+
+int command_resume(const Options& options) {
+    auto config = load_config_or_report(options, nullptr);
+    if (!config) return usage;
+    const auto& state_dir = config->service.state_dir;
+
+    if (const auto running = platform::find_running_service(state_dir)) {
+        const auto state_file = state_dir / "state.json";
+        std::error_code ignored;
+        const auto before = std::filesystem::last_write_time(state_file, ignored);
+        if (auto asked = platform::ask_service_to_resume(*running); !asked) {
+            std::cerr << asked.error().message << ".\n";
+            return runtime_failure;
+        }
+        // The service answers by saving its state (circuit closed, no attempts): wait for that,
+        // briefly, to say whether it happened.
+        const auto deadline = std::chrono::steady_clock::now() + kResumeConfirmation;
+        while (std::chrono::steady_clock::now() < deadline) {
+            std::error_code error;
+            if (std::filesystem::last_write_time(state_file, error) != before && !error) {
+                std::cout << "The running certheal (pid " << running->pid << ", found through " << running->found_by
+                          << ") closed its repair circuit breaker and cleared its repair budget; see circuit_closed "
+                             "in certheal history.\n";
+                return ok;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        std::cerr << "certheal asked the running certheal (pid " << running->pid
+                  << ") to resume, but it did not save a new state within "
+                  << std::chrono::duration_cast<std::chrono::seconds>(kResumeConfirmation).count()
+                  << " s; a repair may be running (it is then refused). Check certheal history.\n";
+        return runtime_failure;
+    }
+
+    // No service runs: change the saved state ourselves, under the repair lock.
+    std::error_code dir_error;
+    std::filesystem::create_directories(state_dir, dir_error);
+    const auto lock = platform::make_repair_lock(state_dir);
+    const auto taken = lock->try_acquire();
+    if (!taken) {
+        std::cerr << taken.error().message << ".\n";
+        return runtime_failure;
+    }
+    if (!taken.value()) {
+        std::cerr << "certheal resume did nothing: a repair is running on this host (certheal repair); run it again "
+                     "when that repair has finished.\n";
+        return runtime_failure;
+    }
+    auto adapters = platform::make_adapters();
+    boost::asio::io_context io;
+    AsioClock clock(io);
+    FileStateStore state(state_dir);
+    JournalSink journal(state_dir);
+    ConsoleEcho echo;
+    FanOutSink all;
+    all.add(journal);
+    all.add(*adapters.system_log);
+    all.add(echo);
+    ManualEventSink events(all);
+    RepairPolicy policy(config->remediation, clock, state, events);
+    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
+    policy.reset_circuit("certheal resume, with no certheal service running");
+    lock->release();
+    if (!journal.flush_pending()) {
+        std::cerr << "certheal resume could not write its event to the journal " << journal.path().string() << ".\n";
+        return runtime_failure;
+    }
+    return ok;
+}
+
+// --- certheal status ------------------------------------------------------------------------------
+
+namespace {
+
+std::string text_or_dash(const nlohmann::json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_number() || value.is_boolean()) return value.dump();
+    return "-";
+}
+
+void print_policy(const nlohmann::json& policy) {
+    std::cout << "repairs: ";
+    if (policy.value("repair_running", false)) {
+        std::cout << "repair " << text_or_dash(policy.value("repair_incident", nlohmann::json())) << " is running; ";
+    }
+    if (policy.value("circuit_open", false)) {
+        std::cout << "circuit breaker OPEN since " << text_or_dash(policy.value("circuit_opened_at", nlohmann::json()))
+                  << " (closes by itself at " << text_or_dash(policy.value("circuit_closes_at", nlohmann::json()))
+                  << ", or run certheal resume)";
+    } else {
+        std::cout << "circuit breaker closed";
+    }
+    std::cout << "; " << text_or_dash(policy.value("attempts_in_window", nlohmann::json())) << " of "
+              << text_or_dash(policy.value("max_attempts", nlohmann::json())) << " attempts used in the window ("
+              << text_or_dash(policy.value("attempts_left", nlohmann::json())) << " left)";
+    const auto cooldown = policy.value("cooldown_until", nlohmann::json());
+    std::cout << (cooldown.is_string() ? "; cooldown until " + cooldown.get<std::string>() : "; no cooldown") << '\n';
+    const auto last = policy.value("last_repair", nlohmann::json());
+    if (last.is_object()) {
+        std::cout << "last repair: " << text_or_dash(last.value("incident", nlohmann::json())) << " ended "
+                  << text_or_dash(last.value("ended_at", nlohmann::json())) << ", "
+                  << (last.value("succeeded", false) ? "succeeded" : "FAILED")
+                  << (last.value("manual", false) ? " (run by hand)" : "") << '\n';
+    } else {
+        std::cout << "last repair: none recorded\n";
+    }
+}
+
+void print_sites(const nlohmann::json& sites) {
+    if (!sites.is_array()) return;
+    std::size_t width = 4;
+    for (const auto& site : sites) width = std::max(width, text_or_dash(site.value("name", nlohmann::json())).size());
+    const int name_width = static_cast<int>(width) + 2;
+    std::cout << std::left << std::setw(name_width) << "SITE" << std::setw(22) << "CLASS" << std::setw(26) << "SINCE"
+              << std::setw(22) << "INCIDENT" << std::setw(26) << "NEXT PROBE" << std::setw(26) << "CLIENT CERT UNTIL"
+              << "SERVER CERT UNTIL\n";
+    for (const auto& site : sites) {
+        if (!site.is_object()) continue;
+        std::cout << std::left << std::setw(name_width) << text_or_dash(site.value("name", nlohmann::json()))
+                  << std::setw(22) << text_or_dash(site.value("class", nlohmann::json())) << std::setw(26)
+                  << text_or_dash(site.value("since", nlohmann::json())) << std::setw(22)
+                  << text_or_dash(site.value("incident", nlohmann::json())) << std::setw(26)
+                  << text_or_dash(site.value("next_probe", nlohmann::json())) << std::setw(26)
+                  << text_or_dash(site.value("client_cert_not_after", nlohmann::json()))
+                  << text_or_dash(site.value("server_cert_not_after", nlohmann::json())) << '\n';
+    }
+}
+
+}  // namespace
+
+int command_status(const Options& options) {
+    auto loaded = load_config(config_path_of(options), platform::config_context());
+    const bool config_ok = loaded.config.has_value();
+    const auto state_dir = config_ok ? loaded.config->service.state_dir : platform::default_state_dir();
+
+    nlohmann::json report = {{"state_dir", state_dir.string()}, {"config_valid", config_ok}};
+    const auto running = platform::find_running_service(state_dir);
+    report["service"] = running ? nlohmann::json{{"running", true}, {"pid", running->pid}, {"found_by", running->found_by}}
+                                : nlohmann::json{{"running", false}};
+
+    std::vector<std::string> problems;
+    std::string problem;
+    auto live = read_json_file(state_dir / "status.json", "certheal's status file", kMaxStatusBytes, problem);
+    if (!problem.empty()) problems.push_back(problem);
+    report["status"] = live ? *live : nlohmann::json(nullptr);
+    problem.clear();
+    auto saved = read_json_file(state_dir / "state.json", "certheal's saved state", FileStateStore::kMaxStateBytes,
+                                problem);
+    if (!problem.empty()) problems.push_back(problem);
+    report["state"] = saved ? *saved : nlohmann::json(nullptr);
+
+    const auto stores = platform::make_certificate_stores();
+    nlohmann::json host_warnings = nlohmann::json::array();
+    for (const auto& finding : check_root_store(*stores)) host_warnings.push_back(finding.message);
+    report["host_warnings"] = host_warnings;
+    report["problems"] = problems;
+
+    if (options.json) {
+        std::cout << report.dump() << '\n';
+        return ok;
+    }
+    std::cout << "certheal: "
+              << (running ? "running (pid " + std::to_string(running->pid) + ", found through " + running->found_by + ")"
+                          : std::string("not running"))
+              << '\n';
+    std::cout << "state folder: " << state_dir.string()
+              << (config_ok ? "" : "  (the configuration is not valid: run certheal check-config)") << '\n';
+    if (live && live->is_object()) {
+        if (!running) {
+            std::cout << "What certheal saw when it last ran (" << text_or_dash(live->value("generated_at", nlohmann::json()))
+                      << "):\n";
+        }
+        print_policy(live->value("policy", nlohmann::json::object()));
+        print_sites(live->value("sites", nlohmann::json::array()));
+    } else {
+        std::cout << "No live status yet (" << (state_dir / "status.json").string()
+                  << " is written by the running service).\n";
+        if (saved && saved->is_object()) {
+            const auto& circuit = saved->value("circuit", nlohmann::json());
+            std::cout << "saved repair history: " << (saved->value("attempts", nlohmann::json::array()).size())
+                      << " attempt(s) recorded, circuit breaker "
+                      << (circuit.is_object() ? "OPEN since " + text_or_dash(circuit.value("opened_at", nlohmann::json()))
+                                              : std::string("closed"))
+                      << '\n';
+        }
+    }
+    for (const auto& text : problems) std::cout << "problem: " << text << '\n';
+    for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
+    return ok;
+}
+
+}  // namespace certheal::cli

@@ -1,0 +1,15 @@
+#pragma once
+// The operator's commands: `certheal repair` (the workflow now, by hand, under the host-wide
+// repair lock and the budget), `certheal resume` (close the circuit, clear the budget: through
+// the running service when there is one) and `certheal status` (the live status the service
+// writes to status.json, and whether it runs).
+
+#include "service/cli.hpp"
+
+namespace certheal::cli {
+
+int command_repair(const Options& options);
+int command_resume(const Options& options);
+int command_status(const Options& options);
+
+}  // namespace certheal::cli

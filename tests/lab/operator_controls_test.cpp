@@ -1,0 +1,325 @@
+// The operator's commands against the nginx lab: `certheal repair`, `certheal resume` (with and
+// without a running service), `certheal status` and the metrics textfile. Real processes, real
+// files, real time (bounded waits).
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/time_format.hpp"
+#include "support/certheal_run.hpp"
+#include "support/lab.hpp"
+
+using namespace std::chrono_literals;
+using certheal::test::CerthealRun;
+using certheal::test::NginxLab;
+
+namespace {
+
+const std::string kLabScript = CERTHEAL_SOURCE_DIR "/tests/lab/lab.sh";
+
+struct Finished {
+    int exit_code = -1;
+    std::string out;  // stdout and stderr together
+};
+
+// Runs `certheal <args>` to its end and returns its exit code and everything it printed.
+Finished run_certheal(const std::string& args, const std::filesystem::path& scratch) {
+    const auto output = scratch / "command.out";
+    const std::string command = std::string(CERTHEAL_BINARY) + " " + args + " >" + output.string() + " 2>&1";
+    const int status = std::system(command.c_str());
+    Finished finished;
+    finished.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream in(output);
+    std::stringstream text;
+    text << in.rdbuf();
+    finished.out = text.str();
+    return finished;
+}
+
+struct Lab {
+    NginxLab nginx;
+    std::filesystem::path state = nginx.dir() / "state";
+    std::filesystem::path config = nginx.dir() / "certheal.json";
+    std::filesystem::path textfiles = nginx.dir() / "textfiles";
+
+    Lab() {
+        std::filesystem::create_directories(state);
+        std::filesystem::create_directories(textfiles);
+        write_config("1h", 3);
+    }
+
+    void write_config(const std::string& cooldown, int max_attempts) const {
+        std::ostringstream json;
+        json << R"({
+  "service": { "state_dir": ")" << state.string() << R"(", "textfile_dir": ")" << textfiles.string() << R"(" },
+  "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
+  "sites": [ {
+      "name": "intranet",
+      "url": ")" << nginx.value("url") << R"(",
+      "connect_to": "127.0.0.1",
+      "tls": { "ca_file": ")" << nginx.value("server_ca") << R"(",
+               "client_cert": { "cert_file": ")" << nginx.value("client_cert") << R"(", "key_file": ")"
+             << nginx.value("client_key") << R"(" } } } ],
+  "remediation": {
+    "enabled": true, "cooldown": ")" << cooldown << R"(", "max_attempts": )" << max_attempts << R"(,
+    "attempt_window": "1h", "circuit_reset_after": "6h",
+    "steps": [
+      { "run": [")" << kLabScript << R"(", "resync", ")" << nginx.dir().string() << R"("], "timeout": "30s" },
+      { "verify": { "attempts": 5, "delay": "200ms" }, "timeout": "30s" } ] } })";
+        std::ofstream(config) << json.str();
+        ::chmod(config.c_str(), 0644);
+    }
+
+    // A saved history as the service would have left it: `attempts` repairs just now, and the
+    // circuit open when asked.
+    void write_state(int attempts, bool circuit_open) const {
+        const auto now = certheal::format_time_utc(std::chrono::system_clock::now() - 1min);
+        nlohmann::json state = {{"version", 1}, {"attempts", nlohmann::json::array()}, {"last_repair_end", now}};
+        for (int index = 0; index < attempts; ++index) state["attempts"].push_back(now);
+        state["circuit"] = circuit_open ? nlohmann::json{{"opened_at", now}, {"incident", "20261129T000000-1"}}
+                                        : nlohmann::json(nullptr);
+        std::ofstream(state_file()) << state.dump(2);
+    }
+
+    std::filesystem::path state_file() const { return state / "state.json"; }
+    nlohmann::json saved_state() const {
+        std::ifstream in(state_file());
+        return nlohmann::json::parse(in);
+    }
+    std::vector<nlohmann::json> journal() const {
+        return certheal::read_journal(state / "journal.jsonl", std::nullopt, nullptr);
+    }
+    std::vector<nlohmann::json> events(const std::string& name) const {
+        std::vector<nlohmann::json> found;
+        for (const auto& record : journal()) {
+            if (record.value("event", "") == name) found.push_back(record);
+        }
+        return found;
+    }
+    std::string args(const std::string& command) const { return command + " --config " + config.string(); }
+};
+
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
+
+}  // namespace
+
+TEST_CASE("certheal repair runs the workflow by hand, verifies the site and marks its events manual",
+          "[operator][lab]") {
+    Lab lab;
+    lab.nginx.desync();
+    const auto repaired = run_certheal(lab.args("repair"), lab.nginx.dir());
+    INFO(repaired.out);
+    CHECK(repaired.exit_code == 0);
+    CHECK_THAT(repaired.out, Catch::Contains("repair_started") && Catch::Contains("repair_succeeded"));
+
+    const auto started = lab.events("repair_started");
+    REQUIRE(started.size() == 1);
+    CHECK(started[0].value("manual", false));
+    const auto succeeded = lab.events("repair_succeeded");
+    REQUIRE(succeeded.size() == 1);
+    CHECK(succeeded[0].value("manual", false));
+    CHECK(succeeded[0].value("incident", "") == started[0].value("incident", "x"));
+
+    const auto state = lab.saved_state();
+    CHECK(state["attempts"].size() == 1);
+    CHECK(state["last_repair"]["manual"] == true);
+    CHECK(state["last_repair"]["succeeded"] == true);
+}
+
+TEST_CASE("certheal repair ignores the cooldown but counts toward the budget", "[operator][lab]") {
+    Lab lab;
+    lab.write_state(1, false);  // a repair a minute ago: the 1 h cooldown runs
+    const auto repaired = run_certheal(lab.args("repair"), lab.nginx.dir());
+    INFO(repaired.out);
+    CHECK(repaired.exit_code == 0);
+    CHECK(lab.saved_state()["attempts"].size() == 2);
+}
+
+TEST_CASE("certheal repair is refused while the circuit is open, and --force repairs anyway", "[operator][lab]") {
+    Lab lab;
+    lab.write_state(3, true);
+    const auto refused = run_certheal(lab.args("repair"), lab.nginx.dir());
+    INFO(refused.out);
+    CHECK(refused.exit_code == 3);
+    CHECK_THAT(refused.out, Catch::Contains("circuit breaker has been open") && Catch::Contains("certheal resume"));
+    const auto skipped = lab.events("repair_skipped");
+    REQUIRE(skipped.size() == 1);
+    CHECK(skipped[0].value("reason", "") == "circuit_open");
+    CHECK(skipped[0].value("manual", false));
+    CHECK(lab.events("repair_started").empty());
+
+    const auto forced = run_certheal(lab.args("repair --force"), lab.nginx.dir());
+    INFO(forced.out);
+    CHECK(forced.exit_code == 0);
+    CHECK(lab.events("repair_succeeded").size() == 1);
+}
+
+TEST_CASE("certheal repair never overlaps another repair holding the host-wide lock", "[operator][lab]") {
+    Lab lab;
+    const auto lock_file = lab.state / "repair.lock";
+    const int held = ::open(lock_file.c_str(), O_RDWR | O_CREAT, 0600);
+    REQUIRE(held >= 0);
+    REQUIRE(::flock(held, LOCK_EX | LOCK_NB) == 0);  // as the service does while it repairs
+    const auto refused = run_certheal(lab.args("repair"), lab.nginx.dir());
+    ::close(held);
+    INFO(refused.out);
+    CHECK(refused.exit_code == 3);
+    CHECK_THAT(refused.out, Catch::Contains("Another repair is running on this host"));
+    CHECK(lab.events("repair_started").empty());
+    CHECK_FALSE(std::filesystem::exists(lab.state_file()));  // nothing counted
+}
+
+TEST_CASE("certheal repair --dry-run changes nothing and counts nothing", "[operator][lab]") {
+    Lab lab;
+    lab.nginx.desync();
+    const auto dry = run_certheal(lab.args("repair --dry-run"), lab.nginx.dir());
+    INFO(dry.out);
+    CHECK(dry.exit_code == 0);
+    CHECK_THAT(dry.out, Catch::Contains("Would run: run"));
+    CHECK_FALSE(std::filesystem::exists(lab.state_file()));
+    // Still desynchronised: the step did not run.
+    const auto probed = run_certheal(lab.args("probe"), lab.nginx.dir());
+    CHECK(probed.exit_code == 1);
+}
+
+TEST_CASE("certheal resume without a running service closes the circuit and clears the budget in the state file",
+          "[operator][lab]") {
+    Lab lab;
+    lab.write_state(3, true);
+    const auto resumed = run_certheal(lab.args("resume"), lab.nginx.dir());
+    INFO(resumed.out);
+    CHECK(resumed.exit_code == 0);
+    const auto state = lab.saved_state();
+    CHECK(state["circuit"].is_null());
+    CHECK(state["attempts"].empty());
+    const auto closed = lab.events("circuit_closed");
+    REQUIRE(closed.size() == 1);
+    CHECK(closed[0].value("reason", "") == "operator");
+}
+
+TEST_CASE("certheal resume asks the running service, which closes its circuit at once", "[operator][lab]") {
+    Lab lab;
+    lab.write_state(3, true);
+    CerthealRun run(lab.config.string(), lab.state.string());
+    REQUIRE(run.wait_for("service_started", 20s));
+    REQUIRE(eventually([&] { return std::filesystem::exists(lab.state / "certheal.pid"); }, 10s));
+
+    const auto resumed = run_certheal(lab.args("resume"), lab.nginx.dir());
+    INFO(resumed.out);
+    CHECK(resumed.exit_code == 0);
+    CHECK_THAT(resumed.out, Catch::Contains("The running certheal (pid " + std::to_string(run.pid)));
+    REQUIRE(run.wait_for("circuit_closed", 10s));
+    const auto closed = lab.events("circuit_closed");
+    REQUIRE(closed.size() == 1);
+    CHECK(closed[0].value("reason", "") == "operator");
+    CHECK_THAT(closed[0].value("message", ""), Catch::Contains("SIGUSR1"));
+    CHECK(lab.saved_state()["circuit"].is_null());
+    CHECK(run.stop() == 0);
+    CHECK_FALSE(std::filesystem::exists(lab.state / "certheal.pid"));
+}
+
+TEST_CASE("certheal status shows the running service, its policy and each site's class and certificates",
+          "[operator][lab]") {
+    Lab lab;
+    CerthealRun run(lab.config.string(), lab.state.string());
+    REQUIRE(eventually(
+        [&] {
+            std::ifstream in(lab.state / "status.json");
+            const auto document = nlohmann::json::parse(in, nullptr, false);
+            return !document.is_discarded() && document["sites"].size() == 1 &&
+                   document["sites"][0]["class"] == "healthy";
+        },
+        20s));
+
+    const auto shown = run_certheal(lab.args("status"), lab.nginx.dir());
+    INFO(shown.out);
+    CHECK(shown.exit_code == 0);
+    CHECK_THAT(shown.out, Catch::Contains("certheal: running (pid " + std::to_string(run.pid)));
+    CHECK_THAT(shown.out, Catch::Contains("circuit breaker closed") && Catch::Contains("0 of 3 attempts"));
+    CHECK_THAT(shown.out, Catch::Contains("intranet") && Catch::Contains("healthy"));
+
+    const auto as_json = run_certheal(lab.args("status --json"), lab.nginx.dir());
+    const auto report = nlohmann::json::parse(as_json.out);
+    CHECK(report["service"]["running"] == true);
+    CHECK(report["service"]["pid"] == run.pid);
+    const auto& site = report["status"]["sites"][0];
+    CHECK(site["name"] == "intranet");
+    CHECK(site["class"] == "healthy");
+    CHECK(site["client_cert_not_after"].is_string());
+    CHECK(site["server_cert_not_after"].is_string());
+    CHECK(site["next_probe"].is_string());
+    CHECK(report["status"]["policy"]["attempts_left"] == 3);
+
+    CHECK(run.stop() == 0);
+    const auto stopped = run_certheal(lab.args("status"), lab.nginx.dir());
+    CHECK_THAT(stopped.out, Catch::Contains("certheal: not running") && Catch::Contains("when it last ran"));
+}
+
+TEST_CASE("the metrics textfile is replaced whole, never half-written, and carries the expiry gauges",
+          "[operator][lab]") {
+    Lab lab;
+    CerthealRun run(lab.config.string(), lab.state.string());
+    const auto textfile = lab.textfiles / "certheal.prom";
+    REQUIRE(eventually([&] { return std::filesystem::exists(textfile); }, 20s));
+
+    // Read it as a collector would, as fast as possible, across several rewrites (one a second
+    // at most, with a probe every 300 ms): every read is a whole exposition.
+    int reads = 0;
+    int torn = 0;
+    int stray = 0;
+    std::set<std::string> generations;
+    const auto until = std::chrono::steady_clock::now() + 3500ms;
+    while (std::chrono::steady_clock::now() < until) {
+        std::ifstream in(textfile);
+        std::stringstream text;
+        text << in.rdbuf();
+        const auto body = text.str();
+        ++reads;
+        const auto last = body.rfind("certheal_metrics_generated_timestamp_seconds ");
+        const bool whole = body.rfind("# HELP certheal_up", 0) == 0 && last != std::string::npos && body.back() == '\n';
+        if (!whole) {
+            ++torn;
+            continue;
+        }
+        generations.insert(body.substr(last));
+        for (const auto& entry : std::filesystem::directory_iterator(lab.textfiles)) {
+            // A collector reads *.prom: the temporary never has that name.
+            if (entry.path().extension() == ".prom" && entry.path().filename() != "certheal.prom") ++stray;
+        }
+    }
+    CHECK(torn == 0);
+    CHECK(stray == 0);
+    CHECK(reads > 100);
+    CHECK(generations.size() >= 2);  // it was rewritten while being read
+
+    std::ifstream in(textfile);
+    std::stringstream text;
+    text << in.rdbuf();
+    CHECK_THAT(text.str(), Catch::Contains("certheal_client_cert_not_after_seconds{site=\"intranet\"} "));
+    CHECK_THAT(text.str(), Catch::Contains("certheal_server_cert_not_after_seconds{site=\"intranet\"} "));
+    CHECK_THAT(text.str(), Catch::Contains("certheal_site_class{site=\"intranet\",class=\"healthy\"} 1"));
+    CHECK_THAT(text.str(), Catch::Contains("certheal_probe_phase_seconds{site=\"intranet\",phase=\"tls\"} "));
+    CHECK(run.stop() == 0);
+}
