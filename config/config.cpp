@@ -746,7 +746,10 @@ public:
     // of the other platform (C:\\... checked on Linux) cannot be checked here, only named.
     void program_problem(const std::string& program, const std::string& pointer) {
         const fs::path path(program);
-        if (!path.is_absolute()) {
+        // On Windows a UNC path (\\server\share\x.exe) is this system's own, though some
+        // runtimes' filesystem::path does not call it absolute.
+        const bool windows_host = fs::path::preferred_separator == '\\';
+        if (!path.is_absolute() && !(windows_host && is_windows_absolute(program))) {
             warning(pointer, "is not a path of this system, so check-config cannot tell whether " + quote(program) +
                                  " exists; check it on the host that runs the service");
             return;

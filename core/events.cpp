@@ -38,8 +38,9 @@ constexpr std::array<EventDefinition, 20> kEvents{{
      "A site that had a confirmed symptom passed success_threshold consecutive probes.",
      "class, status, timings_ms"},
     {EventId::certificate_expiring, "certificate_expiring", Severity::warning,
-     "The client certificate certheal presents to a site expires soon; renew it.",
-     "certificate, not_after, days_left"},
+     "The client certificate certheal presents to a site, or the server certificate the site presents, expires "
+     "within 30 days; renew it.",
+     "certificate (client/server), not_after, days_left"},
     {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
      "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
      "subject, issuer, sha1, sha256, not_after"},
