@@ -323,3 +323,15 @@ TEST_CASE("the metrics textfile is replaced whole, never half-written, and carri
     CHECK_THAT(text.str(), Catch::Contains("certheal_probe_phase_seconds{site=\"intranet\",phase=\"tls\"} "));
     CHECK(run.stop() == 0);
 }
+
+TEST_CASE("certheal status reads a hostile state.json and status.json as problems, not a crash", "[operator][lab][hostile]") {
+    Lab lab;
+    std::ofstream(lab.state_file()) << std::string(100000, '[') << std::string(100000, ']');
+    std::ofstream(lab.state / "status.json") << "{\"sites\": [" << std::string(50000, '{');
+    for (const char* args : {"status", "status --json"}) {
+        const auto shown = run_certheal(lab.args(args), lab.nginx.dir());
+        INFO(shown.out);
+        CHECK(shown.exit_code == 0);
+        CHECK_THAT(shown.out, Catch::Contains("nests deeper than 32 levels"));
+    }
+}
