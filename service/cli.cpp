@@ -194,17 +194,20 @@ int command_history(const Options& options) {
                      "journal in "
                   << state_dir.string() << ".\n";
     }
-    std::string warnings;
-    const auto journal_file = state_dir / "journal.jsonl";
-    if (!std::filesystem::exists(journal_file)) {
-        std::cerr << "certheal history: no journal yet at " << journal_file.string() << ".\n";
+    // The rotated files oldest first, then the current one, a record at a time: memory stays
+    // flat however large the journal someone hands us.
+    const auto files = journal_files(state_dir);
+    if (files.empty()) {
+        std::cerr << "certheal history: no journal yet in " << state_dir.string() << ".\n";
         return ok;
     }
-    const auto events = read_journal(journal_file, since, &warnings);
-    for (const auto& event : events) {
-        std::cout << (options.json ? event.dump() : format_event_line(event)) << '\n';
+    for (const auto& file : files) {
+        std::string warnings;
+        visit_journal(file, since, [&options](nlohmann::json&& event) {
+            std::cout << (options.json ? event.dump() : format_event_line(event)) << '\n';
+        }, &warnings);
+        if (!warnings.empty()) std::cerr << warnings << '\n';
     }
-    if (!warnings.empty()) std::cerr << warnings << '\n';
     return ok;
 }
 

@@ -335,3 +335,24 @@ TEST_CASE("certheal status reads a hostile state.json and status.json as problem
         CHECK_THAT(shown.out, Catch::Contains("nests deeper than 32 levels"));
     }
 }
+
+TEST_CASE("certheal history streams the rotated journals oldest first, then the current one", "[operator][lab][journal]") {
+    Lab lab;
+    const auto line = [](const std::string& time, const std::string& event) {
+        return nlohmann::json{{"time", time}, {"event", event}, {"id", 1001}, {"message", "m"}}.dump() + "\n";
+    };
+    std::ofstream(lab.state / "journal.2.jsonl") << line("2026-11-01T00:00:00.000Z", "service_started");
+    std::ofstream(lab.state / "journal.1.jsonl") << line("2026-11-02T00:00:00.000Z", "config_reloaded");
+    std::ofstream(lab.state / "journal.jsonl") << line("2026-11-03T00:00:00.000Z", "service_stopped")
+                                               << "{torn\n";
+    const auto shown = run_certheal(lab.args("history --json"), lab.nginx.dir());
+    INFO(shown.out);
+    CHECK(shown.exit_code == 0);
+    const auto first = shown.out.find("service_started");
+    const auto second = shown.out.find("config_reloaded");
+    const auto third = shown.out.find("service_stopped");
+    CHECK(first < second);
+    CHECK(second < third);
+    CHECK(third != std::string::npos);
+    CHECK_THAT(shown.out, Catch::Contains("Skipped 1 line"));
+}
