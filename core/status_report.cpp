@@ -16,11 +16,11 @@ nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
 
 }  // namespace
 
-nlohmann::json status_document(const MonitorStatus& status, long long pid) {
-    nlohmann::json sites = nlohmann::json::array();
-    for (const auto& site : status.sites) {
+namespace {
+
+nlohmann::json site_document(const SiteStatus& site) {
         const auto& last = site.last_result;
-        sites.push_back({
+        return nlohmann::json{
             {"name", site.name},
             {"class", last ? nlohmann::json(std::string(to_string(last->cls))) : nlohmann::json(nullptr)},
             {"since", time_or_null(site.class_since)},
@@ -33,8 +33,11 @@ nlohmann::json status_document(const MonitorStatus& status, long long pid) {
             {"probes", site.probes},
             {"failed_probes", site.failed_probes},
             {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
-        });
-    }
+        };
+}
+
+// Everything but the sites.
+nlohmann::json head_document(const MonitorStatus& status, long long pid) {
     nlohmann::json last_repair = nullptr;
     if (status.last_repair) {
         last_repair = {{"incident", status.last_repair->incident},
@@ -58,8 +61,30 @@ nlohmann::json status_document(const MonitorStatus& status, long long pid) {
           {"attempts_left", std::max(0, status.max_attempts - status.attempts_in_window)},
           {"cooldown_until", time_or_null(status.cooldown_until)},
           {"last_repair", last_repair}}},
-        {"sites", sites},
     };
+}
+
+}  // namespace
+
+nlohmann::json status_document(const MonitorStatus& status, long long pid) {
+    auto document = head_document(status, pid);
+    auto& sites = document["sites"] = nlohmann::json::array();
+    for (const auto& site : status.sites) sites.push_back(site_document(site));
+    return document;
+}
+
+std::string status_document_text(const MonitorStatus& status, long long pid) {
+    std::string text = head_document(status, pid).dump();
+    text.pop_back();  // the closing brace: the sites follow
+    text += ",\n\"sites\": [";
+    bool first = true;
+    for (const auto& site : status.sites) {
+        text += first ? "\n" : ",\n";
+        first = false;
+        text += site_document(site).dump();
+    }
+    text += "\n]}\n";
+    return text;
 }
 
 Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents) {

@@ -17,6 +17,10 @@ inline constexpr int kStatusVersion = 1;
 // in UTC (format_time_utc) or null, see docs/monitoring/README.md for every field.
 nlohmann::json status_document(const MonitorStatus& status, long long pid);
 
+// The same document as text, one site per line, built a site at a time: with thousands of
+// sites the whole tree would cost megabytes of small allocations that the heap keeps.
+std::string status_document_text(const MonitorStatus& status, long long pid);
+
 // Writes `contents` to `file` through a temporary file in the same folder and one rename, so a
 // reader (certheal status, a textfile collector) sees the old or the new text, never part of
 // one. The temporary's name does not end like the file's, so a collector that reads every *.prom

@@ -205,7 +205,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     auto write_status = [&](bool quiet) {
         status_write_pending = false;
         const auto status = monitor.status();
-        status_file.write(state_dir / "status.json", status_document(status, pid).dump(2) + "\n", clock.now(), quiet);
+        status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
         if (const auto& dir = monitor.config().service.textfile_dir) {
             textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
         }

@@ -107,3 +107,15 @@ TEST_CASE("the status document names the policy, each site's class, incident and
     CHECK(site["since"] == "2027-01-15T02:26:40.000Z");
     CHECK(site["server_cert_not_after"].is_null());
 }
+
+TEST_CASE("the status file's text is the status document, a site per line", "[status]") {
+    MonitorStatus status;
+    SiteStatus one, two;
+    one.name = "one";
+    two.name = "two";
+    status.sites = {one, two};
+    const auto text = status_document_text(status, 7);
+    CHECK(nlohmann::json::parse(text) == status_document(status, 7));
+    CHECK(std::count(text.begin(), text.end(), '\n') == 5);  // the head, "sites", one line each, the end
+    CHECK(nlohmann::json::parse(status_document_text(MonitorStatus{}, 7)) == status_document(MonitorStatus{}, 7));
+}
