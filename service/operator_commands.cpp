@@ -76,6 +76,26 @@ std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, 
     return std::move(parsed.value);
 }
 
+// The repair policy goes on without the host-wide lock when the lock cannot be made (this
+// process still repairs one at a time), silently; an operator at the console is told.
+class WarnedRepairLock : public RepairLock {
+public:
+    explicit WarnedRepairLock(std::unique_ptr<RepairLock> inner) : inner_(std::move(inner)) {}
+    Result<bool> try_acquire() override {
+        auto taken = inner_->try_acquire();
+        if (!taken) {
+            std::cerr << "WARNING: " << taken.error().message
+                      << "; this repair runs without the host-wide repair lock, so nothing keeps the certheal service "
+                         "from repairing at the same time.\n";
+        }
+        return taken;
+    }
+    void release() noexcept override { inner_->release(); }
+
+private:
+    std::unique_ptr<RepairLock> inner_;
+};
+
 }  // namespace
 
 // --- certheal repair ------------------------------------------------------------------------------
@@ -115,7 +135,7 @@ int command_repair(const Options& options) {
     all.add(*adapters.system_log);
     all.add(echo);
     ManualEventSink events(all);
-    const auto lock = platform::make_repair_lock(state_dir);
+    const auto lock = std::make_unique<WarnedRepairLock>(platform::make_repair_lock(state_dir));
 
     RepairPolicy policy(config->remediation, clock, state, events);
     policy.set_host_lock(lock.get());

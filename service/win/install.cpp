@@ -111,28 +111,68 @@ void configure_service_extras(SC_HANDLE service, const InstallPlan& plan, std::o
     }
 }
 
+// Whether the service's DACL, read back from the SCM, holds the same ACEs as `wanted` (same
+// type, rights and account, in order). SetServiceObjectSecurity may report success without
+// keeping anything: Wine 8's is a stub that returns TRUE, and its QueryServiceObjectSecurity
+// always answers with an empty DACL.
+bool service_dacl_is(SC_HANDLE service, PSECURITY_DESCRIPTOR wanted) {
+    DWORD needed = 0;
+    ::QueryServiceObjectSecurity(service, DACL_SECURITY_INFORMATION, nullptr, 0, &needed);
+    if (needed == 0) return false;
+    std::vector<BYTE> buffer(needed);
+    if (!::QueryServiceObjectSecurity(service, DACL_SECURITY_INFORMATION, buffer.data(), needed, &needed)) return false;
+    auto dacl_of = [](PSECURITY_DESCRIPTOR descriptor) -> PACL {
+        BOOL present = FALSE;
+        BOOL defaulted = FALSE;
+        PACL dacl = nullptr;
+        if (!::GetSecurityDescriptorDacl(descriptor, &present, &dacl, &defaulted) || !present) return nullptr;
+        return dacl;
+    };
+    const PACL have = dacl_of(buffer.data());
+    const PACL want = dacl_of(wanted);
+    if (have == nullptr || want == nullptr || have->AceCount != want->AceCount) return false;
+    for (WORD index = 0; index < want->AceCount; ++index) {
+        void* have_ace = nullptr;
+        void* want_ace = nullptr;
+        if (!::GetAce(have, index, &have_ace) || !::GetAce(want, index, &want_ace)) return false;
+        const auto* a = static_cast<const ACCESS_ALLOWED_ACE*>(have_ace);
+        const auto* b = static_cast<const ACCESS_ALLOWED_ACE*>(want_ace);
+        if (a->Header.AceType != b->Header.AceType || a->Header.AceType != ACCESS_ALLOWED_ACE_TYPE) return false;
+        if (a->Mask != b->Mask) return false;
+        // The SID starts at SidStart in an ACCESS_ALLOWED_ACE.
+        if (!::EqualSid(const_cast<DWORD*>(&a->SidStart), const_cast<DWORD*>(&b->SidStart))) return false;
+    }
+    return true;
+}
+
 // Who may do what to the service. Windows' default lets interactive users send user-defined
 // control codes, and `certheal resume` is one: only SYSTEM and administrators may send it (and
-// stop, start or reconfigure the service); everyone else may only query it.
+// stop, start or reconfigure the service); everyone else may only query it. Read back after
+// setting: an SCM that says yes without keeping the rules (Wine's) gets a warning, not a claim.
 void restrict_service_access(SC_HANDLE service, const InstallPlan& plan, std::ostream& out, std::ostream& err) {
     const std::string name = shown(plan.service_name);
-    PSECURITY_DESCRIPTOR descriptor = nullptr;
+    PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
     const wchar_t* sddl = L"D:(A;;CCLCSWRPWPDTLOCRRC;;;SY)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;BA)"
                           L"(A;;CCLCSWLORC;;;IU)(A;;CCLCSWLORC;;;SU)(A;;CCLCSWLORC;;;AU)";
-    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &descriptor, nullptr)) {
-        err << "WARNING: " << explain(::GetLastError(), "building the access rules of the service " + name) << '\n';
+    if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &raw_descriptor, nullptr)) {
+        err << "WARNING: any interactive user may send certheal resume to the service " << name << ": "
+            << explain(::GetLastError(), "building its access rules") << '\n';
         return;
     }
-    const bool applied = ::SetServiceObjectSecurity(service, DACL_SECURITY_INFORMATION, descriptor) != 0;
-    const DWORD error = ::GetLastError();
-    ::LocalFree(descriptor);
-    if (applied) {
-        out << "Restricted the service " << name
-            << " so that only administrators and SYSTEM may control it (certheal resume included).\n";
-    } else {
+    const std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
+    if (!::SetServiceObjectSecurity(service, DACL_SECURITY_INFORMATION, descriptor.get())) {
         err << "WARNING: any interactive user may send certheal resume to the service " << name << ": "
-            << explain(error, "setting its access rules") << '\n';
+            << explain(::GetLastError(), "setting its access rules") << '\n';
+        return;
     }
+    if (!service_dacl_is(service, descriptor.get())) {
+        err << "WARNING: the Service Control Manager accepted the access rules of the service " << name
+            << " but did not keep them (reading them back shows other rules; Wine's SetServiceObjectSecurity is a "
+               "stub): who may control it, certheal resume included, is whatever it was before.\n";
+        return;
+    }
+    out << "Restricted the service " << name
+        << " so that only administrators and SYSTEM may control it (certheal resume included).\n";
 }
 
 bool install_or_update_service(const InstallPlan& plan, std::ostream& out, std::ostream& err) {

@@ -6,6 +6,7 @@
 #include <sddl.h>
 #include <shlobj.h>
 
+#include <atomic>
 #include <iostream>
 #include <mutex>
 
@@ -74,6 +75,18 @@ bool is_process_user(PSID sid) {
     DWORD size = 0;
     if (!::GetTokenInformation(token.get(), TokenUser, buffer, sizeof(buffer), &size)) return false;
     return ::EqualSid(reinterpret_cast<TOKEN_USER*>(buffer)->User.Sid, sid) != FALSE;
+}
+
+// The owner this process gives the objects it creates (an elevated administrator's token:
+// Administrators; SYSTEM's: SYSTEM; Wine's: its own "None" group, S-1-5-21-0-0-0-513).
+bool is_process_default_owner(PSID sid) {
+    HANDLE raw_token = nullptr;
+    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &raw_token)) return false;
+    win::UniqueHandle token(raw_token);
+    alignas(TOKEN_OWNER) BYTE buffer[sizeof(TOKEN_OWNER) + SECURITY_MAX_SID_SIZE];
+    DWORD size = 0;
+    if (!::GetTokenInformation(token.get(), TokenOwner, buffer, sizeof(buffer), &size)) return false;
+    return ::EqualSid(reinterpret_cast<TOKEN_OWNER*>(buffer)->Owner, sid) != FALSE;
 }
 
 // SYSTEM, Administrators, TrustedInstaller and the account certheal runs as may change it.
@@ -208,27 +221,47 @@ namespace {
 
 // A named mutex in the Global namespace, so the service (session 0) and `certheal repair` in an
 // administrator's session see the same one. Windows releases it (abandoned) when the holder
-// dies, so a crashed repair never leaves the host locked; an abandoned mutex counts as taken.
+// dies, so a crashed repair never leaves the host locked; WAIT_ABANDONED hands it to us.
+//
+// Windows facts this class deals with:
+// - A mutex is owned by a thread and is recursive: a second WaitForSingleObject in the owning
+//   thread succeeds again, and only the owning thread can ReleaseMutex it. The port promises a
+//   lock that is not re-entrant, taken and released on one thread: a process-wide flag refuses
+//   a second holder in this process, and release() happens on the thread that took it.
+// - Anyone may create a named mutex in Global\ first. certheal creates it readable and usable
+//   by SYSTEM and Administrators only, and when it already exists checks that its owner is
+//   SYSTEM, Administrators (or the account certheal runs as): a mutex another user created
+//   first (to block repairs, say) is refused as a lock that cannot be made.
+constexpr const wchar_t* kRepairLockName = L"Global\\certheal-repair";
+constexpr const wchar_t* kRepairLockSddl = L"D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+std::atomic<bool> g_repair_lock_held_in_process{false};
+
 class NamedMutexRepairLock : public RepairLock {
 public:
     Result<bool> try_acquire() override {
         if (held_) return true;
         if (!mutex_) {
-            mutex_.reset(::CreateMutexW(nullptr, FALSE, L"Global\\certheal-repair"));
-            if (!mutex_) return win::last_error_failure("certheal could not open its repair lock Global\\certheal-repair");
+            if (auto opened = open_mutex(); !opened) return opened.error();
         }
         const DWORD waited = ::WaitForSingleObject(mutex_.get(), 0);
-        if (waited == WAIT_OBJECT_0 || waited == WAIT_ABANDONED) {
-            held_ = true;
-            return true;
-        }
         if (waited == WAIT_TIMEOUT) return false;
-        return win::last_error_failure("certheal could not take its repair lock Global\\certheal-repair");
+        if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED) {
+            return win::last_error_failure("certheal could not take its repair lock Global\\certheal-repair");
+        }
+        if (g_repair_lock_held_in_process.exchange(true)) {
+            // This thread already held it through another lock object: the wait only counted
+            // up the recursion. Give that count back; the other holder keeps the lock.
+            ::ReleaseMutex(mutex_.get());
+            return false;
+        }
+        held_ = true;
+        return true;
     }
 
     void release() noexcept override {
         if (!held_) return;
         ::ReleaseMutex(mutex_.get());
+        g_repair_lock_held_in_process = false;
         held_ = false;
     }
 
@@ -238,6 +271,47 @@ public:
     NamedMutexRepairLock& operator=(const NamedMutexRepairLock&) = delete;
 
 private:
+    Result<Done> open_mutex() {
+        PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
+        if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(kRepairLockSddl, SDDL_REVISION_1, &raw_descriptor,
+                                                                    nullptr)) {
+            return win::last_error_failure("certheal could not build the access rules of its repair lock");
+        }
+        std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
+        SECURITY_ATTRIBUTES attributes{sizeof(attributes), descriptor.get(), FALSE};
+        win::UniqueHandle mutex(::CreateMutexW(&attributes, FALSE, kRepairLockName));
+        if (!mutex) {
+            const DWORD error = ::GetLastError();
+            auto failure = win::win32_failure(error, "certheal could not open its repair lock Global\\certheal-repair");
+            if (error == ERROR_ACCESS_DENIED) {
+                failure.message += " Run it from an elevated prompt (Run as administrator)";
+            }
+            return failure;
+        }
+        if (::GetLastError() == ERROR_ALREADY_EXISTS) {
+            PSID owner = nullptr;
+            PSECURITY_DESCRIPTOR raw_existing = nullptr;
+            const DWORD read = ::GetSecurityInfo(mutex.get(), SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
+                                                 nullptr, nullptr, nullptr, &raw_existing);
+            std::unique_ptr<void, LocalFreeDeleter> existing(raw_existing);
+            if (read != ERROR_SUCCESS) {
+                return win::win32_failure(read, "certheal could not read who created its repair lock "
+                                                "Global\\certheal-repair");
+            }
+            // Windows gives every named object an owner; Wine 8 gives none to one created
+            // without a security descriptor, and there is nobody to check then.
+            if (owner != nullptr && !is_trusted(owner) && !is_process_default_owner(owner)) {
+                return Failure{std::make_error_code(std::errc::permission_denied),
+                               "certheal does not use its repair lock Global\\certheal-repair: " +
+                                   account_name(owner) +
+                                   " created it, not SYSTEM or Administrators (someone may be keeping repairs from "
+                                   "running)"};
+            }
+        }
+        mutex_ = std::move(mutex);
+        return success();
+    }
+
     win::UniqueHandle mutex_;
     bool held_ = false;
 };

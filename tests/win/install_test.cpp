@@ -125,6 +125,12 @@ TEST_CASE("install registers an automatic LocalSystem service that runs `run --c
     const auto preshutdown = query_config2(L"certheal", SERVICE_CONFIG_PRESHUTDOWN_INFO);
     CHECK(reinterpret_cast<const SERVICE_PRESHUTDOWN_INFO*>(preshutdown.data())->dwPreshutdownTimeout == 60'000);
 
+    // Only SYSTEM and administrators may send certheal resume: said when the SCM kept the access
+    // rules, and a warning when it did not (Wine's SetServiceObjectSecurity keeps nothing).
+    const bool restricted = installed.out.find("Restricted the service certheal") != std::string::npos;
+    const bool not_kept = installed.err.find("did not keep them") != std::string::npos;
+    CHECK(restricted != not_kept);
+
     // What the SCM refused (Wine: delayed start, recovery actions, their flag) is a named warning.
     std::istringstream warnings(installed.err);
     for (std::string line; std::getline(warnings, line);) {

@@ -40,3 +40,34 @@ TEST_CASE("a config file every user can write is named with who can write it", "
     REQUIRE(problem.has_value());
     CHECK_THAT(*problem, Catch::Contains("certheal.json") && Catch::Contains("Everyone"));
 }
+
+TEST_CASE("the repair lock is not re-entrant: a second lock in the same thread finds it busy until the first lets go",
+          "[platform]") {
+    const auto state = fresh_folder(L"certheal-repair-lock-unit");
+    auto first = certheal::platform::make_repair_lock(state);
+    auto second = certheal::platform::make_repair_lock(state);
+    {
+        const auto taken = first->try_acquire();
+        REQUIRE(taken);
+        CHECK(taken.value());
+    }
+    {
+        // Same thread, another lock object: a Windows mutex would let its owner in again.
+        const auto taken = second->try_acquire();
+        REQUIRE(taken);
+        CHECK_FALSE(taken.value());
+    }
+    first->release();
+    {
+        const auto taken = second->try_acquire();
+        REQUIRE(taken);
+        CHECK(taken.value());
+    }
+    second->release();
+    {
+        const auto again = first->try_acquire();  // the recursion count was given back in full
+        REQUIRE(again);
+        CHECK(again.value());
+        first->release();
+    }
+}

@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/time_format.hpp"
 #include "service/win/service_host.hpp"
 #include "file_support.hpp"
 #include "win_service_support.hpp"
@@ -342,4 +343,137 @@ TEST_CASE("certheal as a Wine service refuses a config Users can write, then run
     CHECK(removed.exit_code == 0);
     CHECK_FALSE(service_exists(L"certheal"));
     CHECK(std::filesystem::exists(config));
+}
+
+// --- operator controls against certheal.exe under Wine's SCM ([operator]) -------------------------
+// `certheal resume` (SCM control 200), `certheal status` (the SCM's pid) and `certheal repair`
+// under the host-wide named mutex Global\certheal-repair.
+
+namespace {
+
+std::vector<nlohmann::json> journal_records(const std::filesystem::path& state_dir, const std::string& event) {
+    std::vector<nlohmann::json> found;
+    std::istringstream lines(read_file(state_dir / L"journal.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+        const auto record = nlohmann::json::parse(line, nullptr, false);
+        if (record.is_object() && record.value("event", "") == event) found.push_back(record);
+    }
+    return found;
+}
+
+// A saved history as the service leaves it after spending its budget: three attempts a minute
+// ago and the circuit breaker open since then (RepairPolicy's state format, version 1).
+void write_open_circuit_state(const std::filesystem::path& state_dir) {
+    std::filesystem::create_directories(state_dir);
+    const auto a_minute_ago = certheal::format_time_utc(std::chrono::system_clock::now() - std::chrono::minutes(1));
+    const nlohmann::json state = {
+        {"version", 1},
+        {"attempts", {a_minute_ago, a_minute_ago, a_minute_ago}},
+        {"last_repair_end", a_minute_ago},
+        {"circuit", {{"opened_at", a_minute_ago}, {"incident", "20261129T130000-1"}}},
+    };
+    write_file(state_dir / L"state.json", state.dump(2));
+}
+
+nlohmann::json saved_state(const std::filesystem::path& state_dir) {
+    return nlohmann::json::parse(read_file(state_dir / L"state.json"), nullptr, false);
+}
+
+}  // namespace
+
+TEST_CASE("certheal resume sends SCM control 200 to the running service, which closes its circuit; certheal status "
+          "names the service's pid",
+          "[.][operator]") {
+    const auto folder = fresh_folder(L"certheal-operator");
+    const auto state_dir = folder / L"state";
+    const auto config = folder / L"certheal.json";
+    write_file(config, service_config(state_dir, "1h", true));
+    write_open_circuit_state(state_dir);
+
+    certheal_command(L"uninstall", folder / L"uninstall-before.txt");
+    const auto installed = certheal_command(L"install --config " + quoted(config), folder / L"install.txt");
+    INFO(installed.output);
+    REQUIRE(installed.exit_code == 0);
+    REQUIRE(start_service(L"certheal"));
+    const auto running = await_state(L"certheal", SERVICE_RUNNING);
+    REQUIRE(journal_has(state_dir, "service_started"));
+    REQUIRE(running.dwProcessId != 0);
+    REQUIRE(saved_state(state_dir)["circuit"].is_object());  // the service kept the open circuit it loaded
+
+    {  // (b) status: the SCM's view of the service, with its pid
+        const auto shown = certheal_command(L"status --config " + quoted(config), folder / L"status.txt");
+        INFO(shown.output);
+        CHECK(shown.exit_code == 0);
+        CHECK_THAT(shown.output, Catch::Contains("certheal: running (pid " + std::to_string(running.dwProcessId) +
+                                                 ", found through the Service Control Manager)"));
+        const auto as_json = certheal_command(L"status --json --config " + quoted(config), folder / L"status.json.txt");
+        INFO(as_json.output);
+        CHECK(as_json.exit_code == 0);
+        const auto report = nlohmann::json::parse(as_json.output, nullptr, false);
+        REQUIRE(report.is_object());
+        CHECK(report["service"]["running"] == true);
+        CHECK(report["service"]["pid"] == static_cast<long long>(running.dwProcessId));
+        WARN("certheal status took " << shown.seconds << " s");
+    }
+    {  // (a) resume: control 200, circuit_closed (operator), state.json's circuit null
+        const auto resumed = certheal_command(L"resume --config " + quoted(config), folder / L"resume.txt");
+        INFO(resumed.output);
+        CHECK(resumed.exit_code == 0);
+        CHECK_THAT(resumed.output, Catch::Contains("The running certheal (pid " + std::to_string(running.dwProcessId) +
+                                                   ", found through the Service Control Manager)"));
+        REQUIRE(journal_has(state_dir, "circuit_closed"));
+        const auto closed = journal_records(state_dir, "circuit_closed");
+        REQUIRE(closed.size() == 1);
+        CHECK(closed[0].value("reason", "") == "operator");
+        CHECK_THAT(closed[0].value("message", ""), Catch::Contains("SCM control 200"));
+        const auto state = saved_state(state_dir);
+        REQUIRE(state.is_object());
+        CHECK(state["circuit"].is_null());
+        CHECK(state["attempts"].empty());
+        CHECK(status_of(L"certheal").dwCurrentState == SERVICE_RUNNING);
+        WARN("certheal resume to a confirmed circuit_closed took " << resumed.seconds << " s");
+    }
+
+    REQUIRE(control(L"certheal", SERVICE_CONTROL_STOP));
+    await_state(L"certheal", SERVICE_STOPPED);
+    {  // without the service: status says so, resume falls back to the state file under the lock
+        const auto shown = certheal_command(L"status --config " + quoted(config), folder / L"status-stopped.txt");
+        INFO(shown.output);
+        CHECK_THAT(shown.output, Catch::Contains("certheal: not running"));
+    }
+    const auto removed = certheal_command(L"uninstall", folder / L"uninstall.txt");
+    CHECK(removed.exit_code == 0);
+}
+
+TEST_CASE("certheal repair exits 3 while another process holds the repair lock Global\\certheal-repair, and repairs "
+          "once it is released",
+          "[.][operator]") {
+    const auto folder = fresh_folder(L"certheal-repair-lock");
+    const auto state_dir = folder / L"state";
+    const auto config = folder / L"certheal.json";
+    write_file(config, service_config(state_dir, "1h", true));
+
+    {
+        // Held by this process, as the service holds it while it repairs.
+        certheal::win::UniqueHandle held(::CreateMutexW(nullptr, TRUE, L"Global\\certheal-repair"));
+        REQUIRE(held);
+        const auto refused = certheal_command(L"repair --config " + quoted(config), folder / L"refused.txt");
+        ::ReleaseMutex(held.get());
+        INFO(refused.output);
+        CHECK(refused.exit_code == 3);
+        CHECK_THAT(refused.output, Catch::Contains("Another repair is running on this host"));
+        CHECK(journal_records(state_dir, "repair_started").empty());
+        const auto skipped = journal_records(state_dir, "repair_skipped");
+        REQUIRE(skipped.size() == 1);
+        CHECK(skipped[0].value("reason", "") == "busy");
+        CHECK_FALSE(std::filesystem::exists(state_dir / L"state.json"));  // nothing counted
+        WARN("the refused certheal repair took " << refused.seconds << " s");
+    }
+    {  // released (and this process no longer holds it): the repair runs, and counts
+        const auto ran = certheal_command(L"repair --config " + quoted(config), folder / L"ran.txt");
+        INFO(ran.output);
+        CHECK_THAT(ran.output, !Catch::Contains("Another repair is running on this host"));
+        CHECK(journal_records(state_dir, "repair_started").size() == 1);
+        CHECK(ran.exit_code == 1);  // no steps, and the closed port is still closed
+    }
 }
