@@ -54,6 +54,12 @@ std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_
 
 long long current_process_id();
 
+// Gives the heap's free pages back to the system (glibc: malloc_trim). A probe round frees
+// as much as it allocated, but the allocator keeps the pages of every probe thread's arena:
+// with 1000 sites about 7 of 24 MiB resident were free heap. Cheap, but not free: call it
+// now and then, not per probe. A no-op where the allocator has no such call.
+void release_free_memory() noexcept;
+
 // The running certheal service or daemon, found through the SCM (Windows) or the pid file
 // the daemon writes to <state_dir>/certheal.pid (POSIX, checked against the live process).
 struct RunningService {

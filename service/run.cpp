@@ -25,6 +25,8 @@ namespace {
 constexpr Duration kJournalRetry = std::chrono::seconds(30);
 // status.json and certheal.prom are rewritten at most this often, however busy the sites are.
 constexpr Duration kStatusWriteDelay = std::chrono::seconds(1);
+// How often free heap pages go back to the system (see platform::release_free_memory).
+constexpr auto kTrimInterval = std::chrono::minutes(1);
 
 // One of the files certheal writes for others to read (status.json, the metrics textfile):
 // a failure to write it is said once, and its recovery once, never on every write.
@@ -202,12 +204,21 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     PublishedFile textfile("metrics textfile", events);
     std::unique_ptr<TimerHandle> status_write;
     bool status_write_pending = false;
+    std::optional<MonotonicTime> last_trim;
     auto write_status = [&](bool quiet) {
         status_write_pending = false;
-        const auto status = monitor.status();
-        status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
-        if (const auto& dir = monitor.config().service.textfile_dir) {
-            textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
+        {
+            const auto status = monitor.status();
+            status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
+            if (const auto& dir = monitor.config().service.textfile_dir) {
+                textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
+            }
+        }
+        // Once a round's probes have come back (the status changed), at most once a minute.
+        const auto now = clock.monotonic_now();
+        if (!last_trim || now - *last_trim >= kTrimInterval) {
+            last_trim = now;
+            platform::release_free_memory();
         }
     };
     monitor.on_status_change([&] {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <malloc.h>
 #include <fstream>
 
 #include <boost/asio/signal_set.hpp>
@@ -108,6 +109,12 @@ std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_
 }
 
 long long current_process_id() { return static_cast<long long>(::getpid()); }
+
+void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+}
 
 std::optional<RunningService> find_running_service(const std::filesystem::path& state_dir) {
     const auto pid_file = state_dir / "certheal.pid";

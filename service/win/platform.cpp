@@ -326,6 +326,9 @@ std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path&) {
 
 long long current_process_id() { return static_cast<long long>(::GetCurrentProcessId()); }
 
+// The Windows heap decommits free pages by itself; HeapCompact also coalesces what it can.
+void release_free_memory() noexcept { ::HeapCompact(::GetProcessHeap(), 0); }
+
 std::optional<RunningService> find_running_service(const std::filesystem::path&) {
     win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
     if (!manager) return std::nullopt;
