@@ -27,6 +27,7 @@ constexpr Duration kJournalRetry = std::chrono::seconds(30);
 constexpr Duration kStatusWriteDelay = std::chrono::seconds(1);
 // How often free heap pages go back to the system (see platform::release_free_memory).
 constexpr auto kTrimInterval = std::chrono::minutes(1);
+constexpr Duration kSettleBeforeTrim = std::chrono::seconds(3);
 
 // One of the files certheal writes for others to read (status.json, the metrics textfile):
 // a failure to write it is said once, and its recovery once, never on every write.
@@ -205,6 +206,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     std::unique_ptr<TimerHandle> status_write;
     bool status_write_pending = false;
     std::optional<MonotonicTime> last_trim;
+    std::unique_ptr<TimerHandle> quiet_trim;
     auto write_status = [&](bool quiet) {
         status_write_pending = false;
         {
@@ -214,11 +216,17 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
                 textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
             }
         }
-        // Once a round's probes have come back (the status changed), at most once a minute.
-        const auto now = clock.monotonic_now();
-        if (!last_trim || now - *last_trim >= kTrimInterval) {
-            last_trim = now;
+        // Free heap goes back once a round has settled (no status change for a few seconds), and
+        // at least once a minute when sites are probed so often that it never settles.
+        if (quiet) return;
+        const auto trim = [&] {
+            last_trim = clock.monotonic_now();
             platform::release_free_memory();
+        };
+        if (!last_trim || clock.monotonic_now() - *last_trim >= kTrimInterval) {
+            trim();
+        } else {
+            quiet_trim = clock.after(kSettleBeforeTrim, trim);
         }
     };
     monitor.on_status_change([&] {
@@ -235,8 +243,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             if (stop_requested) return;
             stop_requested = true;
             host.stopping();
-            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write] {
+            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &quiet_trim] {
                 status_write.reset();
+                quiet_trim.reset();
                 status_server.close();
                 io.stop();
             });
@@ -295,6 +304,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     controls.reset();
     workers.join();
     status_write.reset();
+    quiet_trim.reset();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
     std::error_code ignored;
     std::filesystem::remove(pid_file, ignored);
