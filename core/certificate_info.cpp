@@ -9,6 +9,16 @@
 #include <openssl/evp.h>
 
 namespace certheal {
+
+std::string openssl_error_text() {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return "unknown OpenSSL error";
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    return text;
+}
+
 namespace {
 
 struct BioFree {

@@ -36,6 +36,10 @@ X509Ptr from_der(const DerCertificate& der);
 // OpenSSL cannot check at all does not count against it).
 bool is_self_signed(const X509& certificate);
 
+// The oldest error on OpenSSL's error queue as text (the queue is cleared), or "unknown
+// OpenSSL error" when it is empty.
+std::string openssl_error_text();
+
 // The certificate's notBefore / notAfter as system time.
 TimePoint not_before(const X509& certificate);
 TimePoint not_after(const X509& certificate);

@@ -95,15 +95,6 @@ std::string bounded(std::string text, std::size_t limit) {
     return text;
 }
 
-std::string openssl_error_text() {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0) return "unknown OpenSSL error";
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    return text;
-}
-
 // What the OpenSSL message callback saw during the handshake.
 struct HandshakeTrace {
     bool certificate_requested = false;

@@ -10,15 +10,6 @@ namespace {
 
 namespace ssl = boost::asio::ssl;
 
-std::string openssl_error_text() {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0) return "unknown OpenSSL error";
-    char text[256];
-    ERR_error_string_n(code, text, sizeof text);
-    return text;
-}
-
 // Windows keeps the machine's trust in its certificate stores, where OpenSSL does not look:
 // the roots of LocalMachine\Root are the trust anchors, and LocalMachine\CA supplies the
 // intermediates (OpenSSL still requires the chain to end at a root, as Windows does).
