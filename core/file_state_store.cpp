@@ -7,11 +7,6 @@
 #include <sstream>
 
 namespace certheal {
-namespace {
-
-
-}  // namespace
-
 std::error_code replace_file_portably(const std::filesystem::path& source, const std::filesystem::path& target) {
     std::error_code error;
     std::filesystem::rename(source, target, error);
@@ -24,6 +19,37 @@ std::error_code replace_file_portably(const std::filesystem::path& source, const
     if (remove_error) return remove_error;
     std::filesystem::rename(source, target, error);
     return error;
+}
+
+Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents,
+                                   std::filesystem::perms mode, const ReplaceFile& replace) {
+    auto temporary = file;
+    temporary += ".tmp";
+    {
+        errno = 0;
+        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::permission_denied);
+            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
+        }
+        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
+        out.close();
+        if (!out) {
+            const auto code = last_os_error_or(std::errc::io_error);
+            std::error_code ignored;
+            std::filesystem::remove(temporary, ignored);
+            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message() +
+                                     " (check free disk space)"};
+        }
+    }
+    std::error_code mode_error;
+    std::filesystem::permissions(temporary, mode, std::filesystem::perm_options::replace, mode_error);
+    if (const auto error = (replace ? replace : ReplaceFile(replace_file_portably))(temporary, file)) {
+        std::error_code ignored;
+        std::filesystem::remove(temporary, ignored);
+        return Failure{error, "certheal could not replace " + file.string() + ": " + error.message()};
+    }
+    return success();
 }
 
 FileStateStore::FileStateStore(std::filesystem::path state_dir, ReplaceFile replace)
@@ -75,36 +101,12 @@ Result<Done> FileStateStore::save(const std::string& contents) {
         return Failure{folder_error, "certheal could not create its state folder " + state_dir_.string() + ": " +
                                          folder_error.message() + "."};
     }
-    auto temporary = path_;
-    temporary += ".tmp";
-    {
-        errno = 0;
-        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::permission_denied);
-            return Failure{code, "certheal could not write its state to " + temporary.string() + ": " +
-                                     code.message() + ". The repair budget is kept in memory only."};
-        }
-        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-        out.close();
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::io_error);
-            std::error_code ignored;
-            std::filesystem::remove(temporary, ignored);
-            return Failure{code, "certheal could not write its state to " + temporary.string() + ": " +
-                                     code.message() + ". Check free disk space; the repair budget is kept in memory only."};
-        }
-    }
     // The repair history is certheal's own business (POSIX mode 0600; on Windows the state
     // folder's ACL protects it).
-    std::error_code mode_error;
-    std::filesystem::permissions(temporary, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                 std::filesystem::perm_options::replace, mode_error);
-    if (const auto error = replace_(temporary, path_)) {
-        std::error_code ignored;
-        std::filesystem::remove(temporary, ignored);
-        return Failure{error, "certheal could not replace its saved state " + path_.string() + ": " + error.message() +
-                                  ". The repair budget is kept in memory only."};
+    using std::filesystem::perms;
+    if (auto written = write_file_atomically(path_, contents, perms::owner_read | perms::owner_write, replace_);
+        !written) {
+        return Failure{written.error().code, written.error().message + ". The repair budget is kept in memory only."};
     }
     return success();
 }

@@ -23,6 +23,13 @@ using ReplaceFile = std::function<std::error_code(const std::filesystem::path& s
 // crash inside it loses the saved budget, which the caller treats like a first start.
 std::error_code replace_file_portably(const std::filesystem::path& source, const std::filesystem::path& target);
 
+// Writes `contents` to `file` through `<file>.tmp` in the same folder (given `mode`) and one
+// replace, so a reader sees the old or the new text, never part of one. The temporary's name
+// does not end like the file's: a collector that reads every *.prom never picks it up. A
+// Failure names the file and the error, as a clause the caller may extend.
+Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents,
+                                   std::filesystem::perms mode, const ReplaceFile& replace = replace_file_portably);
+
 class FileStateStore : public StateStore {
 public:
     static constexpr std::uintmax_t kMaxStateBytes = std::uintmax_t{1024} * 1024;

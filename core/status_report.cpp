@@ -1,9 +1,5 @@
 #include "core/status_report.hpp"
 
-#include <cerrno>
-#include <fstream>
-
-#include "core/file_state_store.hpp"
 #include "core/text.hpp"
 #include "core/time_format.hpp"
 
@@ -87,35 +83,5 @@ std::string status_document_text(const MonitorStatus& status, long long pid) {
     return text;
 }
 
-Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents) {
-    auto temporary = file;
-    temporary += ".tmp";
-    {
-        errno = 0;
-        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::permission_denied);
-            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
-        }
-        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-        out.close();
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::io_error);
-            std::error_code ignored;
-            std::filesystem::remove(temporary, ignored);
-            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
-        }
-    }
-    std::error_code mode_error;
-    using std::filesystem::perms;
-    std::filesystem::permissions(temporary, perms::owner_read | perms::owner_write | perms::group_read | perms::others_read,
-                                 std::filesystem::perm_options::replace, mode_error);
-    if (const auto error = replace_file_portably(temporary, file)) {
-        std::error_code ignored;
-        std::filesystem::remove(temporary, ignored);
-        return Failure{error, "certheal could not replace " + file.string() + ": " + error.message()};
-    }
-    return success();
-}
 
 }  // namespace certheal

@@ -21,10 +21,5 @@ nlohmann::json status_document(const MonitorStatus& status, long long pid);
 // sites the whole tree would cost megabytes of small allocations that the heap keeps.
 std::string status_document_text(const MonitorStatus& status, long long pid);
 
-// Writes `contents` to `file` through a temporary file in the same folder and one rename, so a
-// reader (certheal status, a textfile collector) sees the old or the new text, never part of
-// one. The temporary's name does not end like the file's, so a collector that reads every *.prom
-// never picks it up. Mode 0644 on POSIX: status and metrics are not secret.
-Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents);
 
 }  // namespace certheal

@@ -96,6 +96,23 @@ private:
     std::unique_ptr<RepairLock> inner_;
 };
 
+// Where an operator's command writes its events: the journal, the system log and the console,
+// each marked "manual": true.
+struct CommandEvents {
+    CommandEvents(const std::filesystem::path& state_dir, EventSink& system_log) : journal(state_dir) {
+        all.add(journal);
+        all.add(system_log);
+        all.add(echo);
+    }
+    CommandEvents(const CommandEvents&) = delete;
+    CommandEvents& operator=(const CommandEvents&) = delete;
+
+    JournalSink journal;
+    ConsoleEcho echo;
+    FanOutSink all;
+    ManualEventSink events{all};
+};
+
 }  // namespace
 
 // --- certheal repair ------------------------------------------------------------------------------
@@ -128,13 +145,9 @@ int command_repair(const Options& options) {
     prober_options.max_in_flight = config->service.max_concurrent_probes;
     HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
     FileStateStore state(state_dir);
-    JournalSink journal(state_dir);
-    ConsoleEcho echo;
-    FanOutSink all;
-    all.add(journal);
-    all.add(*adapters.system_log);
-    all.add(echo);
-    ManualEventSink events(all);
+    CommandEvents sinks(state_dir, *adapters.system_log);
+    auto& events = sinks.events;
+    auto& journal = sinks.journal;
     const auto lock = std::make_unique<WarnedRepairLock>(platform::make_repair_lock(state_dir));
 
     RepairPolicy policy(config->remediation, clock, state, events);
@@ -308,13 +321,9 @@ int command_resume(const Options& options) {
     boost::asio::io_context io;
     AsioClock clock(io);
     FileStateStore state(state_dir);
-    JournalSink journal(state_dir);
-    ConsoleEcho echo;
-    FanOutSink all;
-    all.add(journal);
-    all.add(*adapters.system_log);
-    all.add(echo);
-    ManualEventSink events(all);
+    CommandEvents sinks(state_dir, *adapters.system_log);
+    auto& events = sinks.events;
+    auto& journal = sinks.journal;
     RepairPolicy policy(config->remediation, clock, state, events);
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
     policy.reset_circuit("certheal resume, with no certheal service running");

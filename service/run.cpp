@@ -23,6 +23,9 @@ namespace {
 
 // How often a journal that cannot be written is tried again.
 constexpr Duration kJournalRetry = std::chrono::seconds(30);
+// status.json, certheal.prom and the pid file are for others to read; they hold no secret.
+constexpr auto kReadableByAll = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                std::filesystem::perms::group_read | std::filesystem::perms::others_read;
 // status.json and certheal.prom are rewritten at most this often, however busy the sites are.
 constexpr Duration kStatusWriteDelay = std::chrono::seconds(1);
 // How often free heap pages go back to the system (see platform::release_free_memory).
@@ -37,7 +40,7 @@ public:
 
     // `quiet`: the last write at exit, after service_stopped, which must stay the last event.
     void write(const std::filesystem::path& file, const std::string& contents, TimePoint now, bool quiet = false) {
-        const auto written = write_file_atomically(file, contents);
+        const auto written = write_file_atomically(file, contents, kReadableByAll);
         if (quiet) return;
         if (!written && !failing_) {
             failing_ = true;
@@ -133,7 +136,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     // `certheal resume` and `certheal status` find the running daemon by this file.
     const auto pid = platform::current_process_id();
     const auto pid_file = state_dir / "certheal.pid";
-    (void)write_file_atomically(pid_file, std::to_string(pid) + "\n");
+    (void)write_file_atomically(pid_file, std::to_string(pid) + "\n", kReadableByAll);
     const auto repair_lock = platform::make_repair_lock(state_dir);
 
     boost::asio::io_context io;
