@@ -16,11 +16,11 @@
 #include <nlohmann/json.hpp>
 #include <openssl/x509v3.h>
 
-#include "core/bounded_input.hpp"
-#include "core/certificate_info.hpp"
-#include "core/rejection_pattern.hpp"
-#include "core/tls_files.hpp"
-#include "core/text.hpp"
+#include "core/base/bounded_input.hpp"
+#include "core/probe/certificate_info.hpp"
+#include "core/probe/rejection_pattern.hpp"
+#include "core/probe/tls_files.hpp"
+#include "core/base/text.hpp"
 
 namespace certheal {
 namespace {

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/config_model.hpp"
-#include "core/tls_files.hpp"
+#include "core/model/config_model.hpp"
+#include "core/probe/tls_files.hpp"
 
 namespace certheal {
 

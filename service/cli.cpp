@@ -10,10 +10,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config/config.hpp"
-#include "core/https_prober.hpp"
-#include "core/journal.hpp"
-#include "core/monitor.hpp"
-#include "core/preflight.hpp"
+#include "core/probe/https_prober.hpp"
+#include "core/record/journal.hpp"
+#include "core/policy/monitor.hpp"
+#include "core/repair/preflight.hpp"
 #include "service/platform.hpp"
 #include "service/operator_commands.hpp"
 #include "service/run.hpp"

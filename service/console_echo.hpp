@@ -3,8 +3,8 @@
 
 #include <iostream>
 
-#include "core/events.hpp"
-#include "core/time_format.hpp"
+#include "core/model/events.hpp"
+#include "core/base/time_format.hpp"
 
 namespace certheal {
 

@@ -12,9 +12,9 @@
 #include <boost/asio/io_context.hpp>
 
 #include "config/config.hpp"
-#include "core/certificate_stores.hpp"
-#include "core/events.hpp"
-#include "core/ports.hpp"
+#include "core/model/certificate_stores.hpp"
+#include "core/model/events.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal::platform {
 

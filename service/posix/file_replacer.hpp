@@ -2,7 +2,7 @@
 // FileReplacer on POSIX: a temporary file beside the target, given the target's owner and
 // mode, flushed to disk, then renamed over it.
 
-#include "core/ports.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ports.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal {
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 
 namespace certheal {
 

@@ -1,6 +1,6 @@
 #include "service/posix/systemd_service_manager.hpp"
-#include "core/duration.hpp"
-#include "core/text.hpp"
+#include "core/base/duration.hpp"
+#include "core/base/text.hpp"
 
 #include <algorithm>
 #include <chrono>

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/ports.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal {
 

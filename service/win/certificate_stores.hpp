@@ -35,7 +35,7 @@
 #include <string>
 #include <vector>
 
-#include "core/certificate_stores.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal::win {
 

@@ -15,7 +15,7 @@
 #include <optional>
 #include <string>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 
 namespace certheal::win {
 

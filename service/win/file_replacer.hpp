@@ -3,7 +3,7 @@
 // ReplaceFileW then swaps in. ReplaceFileW keeps the target's ACL, attributes, creation time
 // and streams, so the web server's account still reads the bundle it read before.
 
-#include "core/ports.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal::win {
 

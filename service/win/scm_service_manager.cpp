@@ -9,10 +9,10 @@
 #include <mutex>
 #include <set>
 
-#include "core/duration.hpp"
+#include "core/base/duration.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
-#include "core/text.hpp"
+#include "core/base/text.hpp"
 
 namespace certheal::win {
 namespace {

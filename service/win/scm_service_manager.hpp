@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ports.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal::win {
 

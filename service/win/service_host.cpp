@@ -4,7 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 #include "service/cli.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/win_error.hpp"

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/classifier.hpp"
+#include "core/probe/classifier.hpp"
 
 namespace {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/journal.hpp"
-#include "core/time_format.hpp"
+#include "core/record/journal.hpp"
+#include "core/base/time_format.hpp"
 
 namespace {
 

@@ -15,9 +15,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/journal.hpp"
-#include "core/time_format.hpp"
-#include "core/repair_policy.hpp"
+#include "core/record/journal.hpp"
+#include "core/base/time_format.hpp"
+#include "core/policy/repair_policy.hpp"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "core/asio_runtime.hpp"
+#include "core/runtime/asio_runtime.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "core/https_prober.hpp"
+#include "core/probe/https_prober.hpp"
 #include "support/lab.hpp"
 
 using namespace certheal;

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "core/https_prober.hpp"
+#include "core/probe/https_prober.hpp"
 #include "support/iis_lab.hpp"
 #include "support/pki.hpp"
 

@@ -20,7 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/time_format.hpp"
+#include "core/base/time_format.hpp"
 #include "support/certheal_run.hpp"
 #include "support/lab.hpp"
 

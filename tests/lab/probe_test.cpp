@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "core/https_prober.hpp"
+#include "core/probe/https_prober.hpp"
 #include "support/lab.hpp"
 
 using namespace certheal;

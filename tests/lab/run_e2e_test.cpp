@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/journal.hpp"
+#include "core/record/journal.hpp"
 #include "support/certheal_run.hpp"
 
 namespace {

@@ -16,7 +16,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
-#include "core/status_server.hpp"
+#include "core/record/status_server.hpp"
 
 using namespace certheal;
 namespace http = boost::beast::http;

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/journal.hpp"
+#include "core/record/journal.hpp"
 
 extern char** environ;
 

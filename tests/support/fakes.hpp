@@ -17,10 +17,10 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "core/certificate_stores.hpp"
-#include "core/clock.hpp"
-#include "core/events.hpp"
-#include "core/ports.hpp"
+#include "core/model/certificate_stores.hpp"
+#include "core/base/clock.hpp"
+#include "core/model/events.hpp"
+#include "core/model/ports.hpp"
 
 namespace certheal::testing {
 

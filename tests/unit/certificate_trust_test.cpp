@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/certificate_trust.hpp"
+#include "core/repair/certificate_trust.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "core/classifier.hpp"
+#include "core/probe/classifier.hpp"
 
 using namespace certheal;
 

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
-#include "core/tls_contexts.hpp"
-#include "core/tls_files.hpp"
+#include "core/probe/tls_contexts.hpp"
+#include "core/probe/tls_files.hpp"
 #include "support/pki.hpp"
 
 using namespace std::chrono_literals;

@@ -3,7 +3,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 
 using namespace certheal;
 

@@ -1,4 +1,4 @@
-// service/win/events.mc, the Windows Event Log message table, against core/events.cpp's
+// service/win/events.mc, the Windows Event Log message table, against core/model/events.cpp's
 // event table: same IDs, MSG_<NAME> symbols, matching severities, and texts that use the
 // insertion strings the Event Log sink fills (%1 message, %2 site, %3 incident, %4 details).
 // Portable: it reads the .mc as text, so it runs on Linux, and under Wine too.
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 
 using namespace certheal;
 

@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 
 using namespace certheal;
 

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "support/pki.hpp"
-#include "core/file_state_store.hpp"
+#include "core/record/file_state_store.hpp"
 
 using namespace certheal;
 

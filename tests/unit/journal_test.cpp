@@ -8,8 +8,8 @@
 #include <string>
 
 #include "support/pki.hpp"
-#include "core/journal.hpp"
-#include "core/time_format.hpp"
+#include "core/record/journal.hpp"
+#include "core/base/time_format.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;

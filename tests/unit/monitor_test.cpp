@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "core/monitor.hpp"
-#include "core/certificate_info.hpp"
+#include "core/policy/monitor.hpp"
+#include "core/probe/certificate_info.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
 

@@ -3,8 +3,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/certificate_info.hpp"
-#include "core/preflight.hpp"
+#include "core/probe/certificate_info.hpp"
+#include "core/repair/preflight.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
 

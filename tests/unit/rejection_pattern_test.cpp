@@ -3,7 +3,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/rejection_pattern.hpp"
+#include "core/probe/rejection_pattern.hpp"
 
 using namespace certheal;
 

@@ -2,8 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/repair_policy.hpp"
-#include "core/time_format.hpp"
+#include "core/policy/repair_policy.hpp"
+#include "core/base/time_format.hpp"
 #include "support/fakes.hpp"
 
 using namespace certheal;

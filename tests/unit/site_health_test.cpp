@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "core/site_health.hpp"
+#include "core/policy/site_health.hpp"
 
 using namespace certheal;
 using Reading = SiteHealth::Reading;

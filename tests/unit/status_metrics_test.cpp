@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "core/status_report.hpp"
-#include "core/status_server.hpp"
+#include "core/record/status_report.hpp"
+#include "core/record/status_server.hpp"
 
 using namespace certheal;
 

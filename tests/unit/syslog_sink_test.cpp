@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 #include "service/posix/syslog_sink.hpp"
 
 using namespace certheal;

@@ -3,8 +3,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/certificate_info.hpp"
-#include "core/tls_files.hpp"
+#include "core/probe/certificate_info.hpp"
+#include "core/probe/tls_files.hpp"
 #include "support/pki.hpp"
 
 using namespace std::chrono_literals;

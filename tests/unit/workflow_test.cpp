@@ -2,8 +2,8 @@
 
 #include <memory>
 
-#include "core/workflow.hpp"
-#include "core/certificate_info.hpp"
+#include "core/repair/workflow.hpp"
+#include "core/probe/certificate_info.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
 

@@ -21,8 +21,8 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "core/certificate_stores.hpp"
-#include "core/result.hpp"
+#include "core/model/certificate_stores.hpp"
+#include "core/base/result.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
 

@@ -12,7 +12,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "core/events.hpp"
+#include "core/model/events.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/win_error.hpp"
 

@@ -16,7 +16,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "core/time_format.hpp"
+#include "core/base/time_format.hpp"
 #include "service/win/service_host.hpp"
 #include "file_support.hpp"
 #include "win_service_support.hpp"

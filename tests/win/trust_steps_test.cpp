@@ -11,7 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include "certstore_support.hpp"
-#include "core/certificate_trust.hpp"
+#include "core/repair/certificate_trust.hpp"
 #include "service/platform.hpp"
 #include "support/pki.hpp"
 

@@ -1,0 +1,27 @@
+#pragma once
+// How certheal writes times and incident ids: in the journal, events, state and messages.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/base/clock.hpp"
+
+namespace certheal {
+
+// "2026-11-24T22:31:05.123Z": UTC, millisecond precision (sub-millisecond time is truncated).
+std::string format_time_utc(TimePoint time);
+
+// Reads back "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (the fraction may have any number of digits;
+// beyond milliseconds it is truncated). Anything else, including a missing 'Z' or a year
+// outside 1970-2200, is nullopt.
+std::optional<TimePoint> parse_time_utc(std::string_view text);
+
+// "20261124T223105-1": the UTC second the incident began and a per-process sequence number,
+// so ids sort by time and stay unique when two incidents start within one second.
+std::string make_incident_id(TimePoint started, int sequence);
+
+// "2026-11-24 22:31:05Z": to the second, for lines people read (`certheal history`).
+std::string format_time_for_people(TimePoint time);
+
+}  // namespace certheal

@@ -1,0 +1,65 @@
+// What the config's value types can say about themselves, for events and people.
+#include "core/model/config_model.hpp"
+
+#include <array>
+
+namespace certheal {
+namespace {
+constexpr std::string_view kind_name(const RunStep&) noexcept { return "run"; }
+constexpr std::string_view kind_name(const StopServiceStep&) noexcept { return "stop_service"; }
+constexpr std::string_view kind_name(const StartServiceStep&) noexcept { return "start_service"; }
+constexpr std::string_view kind_name(const RestoreDependentsStep&) noexcept { return "restore_dependents"; }
+constexpr std::string_view kind_name(const VerifyStep&) noexcept { return "verify"; }
+constexpr std::string_view kind_name(const TrustCaStep&) noexcept { return "trust_ca"; }
+constexpr std::string_view kind_name(const FixRootStoreStep&) noexcept { return "fix_root_store"; }
+
+constexpr std::array<std::string_view, 8> kCertificateStores{
+    "Root", "CA", "ClientAuthIssuer", "My", "TrustedPeople", "TrustedPublisher", "AuthRoot", "Disallowed"};
+}  // namespace
+
+std::string_view step_kind(const StepAction& action) noexcept {
+    return std::visit([](const auto& step) { return kind_name(step); }, action);
+}
+
+std::span<const std::string_view> known_certificate_stores() noexcept { return kCertificateStores; }
+
+std::string ListenAddress::text() const {
+    const bool ipv6 = address.find(':') != std::string::npos;
+    return (ipv6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+}
+
+std::string describe_step(const Step& step) {
+    std::string text(step_kind(step.action));
+    if (const auto* run = std::get_if<RunStep>(&step.action)) {
+        // Quoted only where a space would make the line ambiguous; certheal itself never
+        // builds a command line from this.
+        const auto word = [](const std::string& arg) {
+            const bool needs_quotes = arg.empty() || arg.find_first_of(" \t\"") != std::string::npos;
+            if (!needs_quotes) return arg;
+            std::string quoted = "\"";
+            for (char c : arg) quoted += c == '"' ? std::string("\\\"") : std::string(1, c);
+            return quoted + "\"";
+        };
+        text += " " + word(run->program.string());
+        for (const auto& arg : run->args) text += " " + word(arg);
+    } else if (const auto* stop = std::get_if<StopServiceStep>(&step.action)) {
+        text += " " + stop->service;
+        if (stop->with_dependents) text += " with dependents";
+    } else if (const auto* start = std::get_if<StartServiceStep>(&step.action)) {
+        text += " " + start->service;
+    } else if (const auto* verify = std::get_if<VerifyStep>(&step.action)) {
+        text += ": up to " + std::to_string(verify->attempts) + " probes, " + format_duration(verify->delay) + " apart";
+    } else if (const auto* trust = std::get_if<TrustCaStep>(&step.action)) {
+        text += " " + trust->certificate.string() + " into ";
+        if (const auto* store = std::get_if<CertificateStoreTarget>(&trust->target)) {
+            text += "LocalMachine\\" + store->store;
+        } else {
+            text += std::get<PemBundleTarget>(trust->target).bundle.string();
+        }
+    } else if (const auto* fix = std::get_if<FixRootStoreStep>(&step.action)) {
+        text += ": move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\" + fix->move_to;
+    }
+    return text;
+}
+
+}  // namespace certheal

@@ -1,0 +1,100 @@
+#include "core/model/events.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace certheal {
+namespace {
+
+constexpr std::array<EventDefinition, 20> kEvents{{
+    {EventId::service_started, "service_started", Severity::information,
+     "certheal started with a valid configuration and is monitoring its sites.",
+     "config, sites, dry_run, version"},
+    {EventId::service_stopped, "service_stopped", Severity::information,
+     "certheal stopped on request; any repair step in progress was finished or abandoned safely.",
+     "reason"},
+    {EventId::config_invalid, "config_invalid", Severity::error,
+     "The configuration file has errors; certheal did not start (or kept the last good configuration on reload). Fix each listed path.",
+     "config, errors"},
+    {EventId::config_reloaded, "config_reloaded", Severity::information,
+     "A new configuration was validated and is now in force.",
+     "config, sites"},
+    {EventId::status_endpoint_failed, "status_endpoint_failed", Severity::warning,
+     "certheal could not serve its status endpoint (service.status_listen); it keeps monitoring and repairing without it.",
+     "listen, error"},
+    {EventId::storage_failed, "storage_failed", Severity::error,
+     "certheal could not write its journal or its repair history in the state folder (disk full, permissions); it keeps both in memory and retries. Free space or fix the folder's permissions.",
+     "what, path, error, queued"},
+    {EventId::storage_recovered, "storage_recovered", Severity::information,
+     "The state folder is writable again; certheal wrote what it had kept in memory.",
+     "what, path, written, dropped"},
+    {EventId::probe_failed, "probe_failed", Severity::warning,
+     "One probe of a site did not come back healthy; not yet a confirmed symptom.",
+     "class, status, tls_alert, error, timings_ms, consecutive"},
+    {EventId::symptom_confirmed, "symptom_confirmed", Severity::error,
+     "A site failed failure_threshold consecutive probes with a symptom class; a repair will be considered.",
+     "class, status, iis_substatus, tls_alert, error, timings_ms"},
+    {EventId::site_recovered, "site_recovered", Severity::information,
+     "A site that had a confirmed symptom passed success_threshold consecutive probes.",
+     "class, status, timings_ms"},
+    {EventId::certificate_expiring, "certificate_expiring", Severity::warning,
+     "The client certificate certheal presents to a site, or the server certificate the site presents, expires "
+     "within 30 days; renew it.",
+     "certificate (client/server), not_after, days_left"},
+    {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
+     "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
+     "subject, issuer, sha1, sha256, not_after"},
+    {EventId::repair_started, "repair_started", Severity::warning,
+     "certheal started the configured repair workflow for an incident.",
+     "sites, steps, dry_run, evidence"},
+    {EventId::step_succeeded, "step_succeeded", Severity::information,
+     "One repair step finished successfully (or, in dry run, would have run).",
+     "step, kind, duration_ms, exit_code, output_tail, services"},
+    {EventId::step_failed, "step_failed", Severity::error,
+     "A repair step failed; the workflow stopped and the repair counts as failed.",
+     "step, kind, duration_ms, error, error_code, exit_code, output_tail"},
+    {EventId::repair_succeeded, "repair_succeeded", Severity::information,
+     "Every repair step succeeded; with a verify step, the symptomatic sites were verified healthy (details.verified).",
+     "duration_ms, verified, attempts_in_window"},
+    {EventId::repair_failed, "repair_failed", Severity::error,
+     "The repair did not make the sites healthy; check the failed step and the site by hand.",
+     "duration_ms, failed_step, error, attempts_in_window"},
+    {EventId::repair_skipped, "repair_skipped", Severity::warning,
+     "A confirmed symptom was not repaired because of policy: cooldown, budget, open circuit, remediation disabled, or dry run.",
+     "reason, retry_after"},
+    {EventId::circuit_opened, "circuit_opened", Severity::error,
+     "The repair budget for the window is spent; certheal only reports until the circuit resets. A person must look at the host.",
+     "attempts, window, reset_after"},
+    {EventId::circuit_closed, "circuit_closed", Severity::information,
+     "The quiet period passed (or an operator reset it); repairs are allowed again.",
+     "reason"},
+}};
+
+}  // namespace
+
+std::span<const EventDefinition> event_table() noexcept { return kEvents; }
+
+const EventDefinition& definition_of(EventId id) noexcept {
+    const auto found = std::find_if(kEvents.begin(), kEvents.end(),
+                                    [id](const EventDefinition& def) { return def.id == id; });
+    // Every enumerator is in the table (a unit test checks it), so this never falls through.
+    return found != kEvents.end() ? *found : kEvents.front();
+}
+
+std::optional<EventId> event_id_from_name(std::string_view name) noexcept {
+    for (const auto& def : kEvents) {
+        if (def.name == name) return def.id;
+    }
+    return std::nullopt;
+}
+
+std::string_view to_string(Severity severity) noexcept {
+    switch (severity) {
+        case Severity::information: return "information";
+        case Severity::warning: return "warning";
+        case Severity::error: return "error";
+    }
+    return "information";
+}
+
+}  // namespace certheal

@@ -1,0 +1,122 @@
+#pragma once
+// Ports: the small interfaces through which the portable core reaches the platform.
+// Adapters live in service/posix/ and service/win/; tests use fakes (tests/support/).
+//
+// ServiceManager and ProcessRunner calls block (SCM waits, child processes). The core
+// never calls them on the monitor thread: it hands them to a WorkerPool, which runs them
+// on a small pool and posts the result back to the monitor's io_context.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "core/base/clock.hpp"
+#include "core/model/probe_result.hpp"
+#include "core/base/result.hpp"
+
+namespace certheal {
+
+struct SiteConfig;  // config/config.hpp
+
+// --- services (SCM on Windows, systemd on Linux) --------------------------------
+class ServiceManager {
+public:
+    virtual ~ServiceManager() = default;
+
+    // Stops `service`. With `with_dependents`, first stops every *active* service that
+    // depends on it (transitively, dependents before what they depend on), like
+    // `net stop X /y`. Returns the dependents that were running and were stopped, in the
+    // order they were stopped, so restore_dependents can start them again.
+    // Stopping a service that is already stopped succeeds.
+    virtual Result<std::vector<std::string>> stop_service(const std::string& service, bool with_dependents,
+                                                          Duration timeout, std::stop_token cancel) = 0;
+
+    // Starts the service's own dependencies first (certheal does not rely on the service
+    // manager for ordering), then the service, and waits until it runs. Starting a
+    // service that already runs succeeds.
+    virtual Result<Done> start_service(const std::string& service, Duration timeout, std::stop_token cancel) = 0;
+};
+
+// --- child processes ----------------------------------------------------------------
+struct ProcessOutcome {
+    int exit_code = -1;
+    bool timed_out = false;   // the whole process tree was killed at the deadline
+    bool cancelled = false;   // certheal is stopping; the tree was killed
+    std::string stdout_tail;  // last few KiB of each stream
+    std::string stderr_tail;
+    int terminating_signal = 0;  // POSIX: the signal that ended the program (exit_code is then 128 + it); 0 otherwise
+    // Each entry is "<pid> <command name>" ("1234 sleep"), the program itself first.
+    // After a timeout or cancel: the processes of the program's tree that certheal ended.
+    std::vector<std::string> killed;
+    // Processes of the program's tree still running when run() returned. After a normal exit:
+    // what the program left behind (a daemon it started), which certheal leaves alone. After a
+    // timeout or cancel: what could not be killed.
+    std::vector<std::string> left_running;
+};
+
+class ProcessRunner {
+public:
+    virtual ~ProcessRunner() = default;
+    // Runs `program` (absolute path) with `args`, no shell, a clean minimal environment and a
+    // fixed working directory (README.md, "What a run step gets"). A Failure means it could
+    // not be started at all; a non-zero exit or timeout is a successful Result.
+    virtual Result<ProcessOutcome> run(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                       Duration timeout, std::stop_token cancel) = 0;
+};
+
+// --- persisted repair policy state (attempt history, circuit) --------------------------
+class StateStore {
+public:
+    virtual ~StateStore() = default;
+    // Empty optional when there is no saved state yet. A Failure means the state is
+    // unreadable or corrupt; the caller reports it and starts afresh.
+    virtual Result<std::optional<std::string>> load() = 0;
+    // Replaces the saved state atomically (write a temporary file, then rename).
+    virtual Result<Done> save(const std::string& contents) = 0;
+};
+
+// --- the host-wide repair lock ------------------------------------------------------
+// One repair at a time on a host, whoever starts it: the service's monitor and `certheal
+// repair` both hold it for the length of a repair (Windows: a named mutex; POSIX: a lock file
+// in state_dir). Not re-entrant; acquire and release on the same thread.
+class RepairLock {
+public:
+    virtual ~RepairLock() = default;
+    // Takes the lock without waiting: true when taken, false when another holder has it. A
+    // Failure means the lock itself could not be made (the state folder is missing, ...).
+    virtual Result<bool> try_acquire() = 0;
+    virtual void release() noexcept = 0;
+};
+
+// --- files that other programs read (the web server's CA bundle) ------------------
+class FileReplacer {
+public:
+    virtual ~FileReplacer() = default;
+    // Replaces the contents of the existing `file` in one step: a reader sees the old or the
+    // new contents, never part of either, and the file keeps its owner and permissions (POSIX:
+    // uid, gid and mode; Windows: its ACL and attributes). On failure the file is unchanged.
+    // Blocks: call it from the WorkerPool.
+    virtual Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) = 0;
+};
+
+// --- probing ---------------------------------------------------------------------
+class SiteProber {
+public:
+    virtual ~SiteProber() = default;
+    // Starts one probe; `done` runs on the monitor's thread when it finishes.
+    virtual void probe(const SiteConfig& site, std::function<void(ProbeResult)> done) = 0;
+};
+
+// --- running blocking work off the monitor thread --------------------------------
+class WorkerPool {
+public:
+    virtual ~WorkerPool() = default;
+    // Runs `work` on a worker thread, then `done` on the monitor's thread.
+    virtual void submit(std::function<void()> work, std::function<void()> done) = 0;
+};
+
+}  // namespace certheal

@@ -1,0 +1,72 @@
+#pragma once
+// The outcome of one HTTPS probe: what the classifier decided and the evidence for it.
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace certheal {
+
+enum class ProbeClass {
+    healthy,
+    client_cert_rejected,  // the server's client-certificate trust is out of sync: a re-sync cures it
+    client_cert_invalid,   // certheal's certificate itself is bad (expired, revoked): only renewal cures it
+    connect_failed,
+    timeout,
+    tls_error,
+    unexpected_status,
+};
+
+inline constexpr ProbeClass kAllProbeClasses[] = {
+    ProbeClass::healthy,         ProbeClass::client_cert_rejected, ProbeClass::client_cert_invalid,
+    ProbeClass::connect_failed,  ProbeClass::timeout,              ProbeClass::tls_error,
+    ProbeClass::unexpected_status,
+};
+
+std::string_view to_string(ProbeClass cls) noexcept;
+std::optional<ProbeClass> probe_class_from_string(std::string_view text) noexcept;
+
+// Milliseconds spent in each phase; a phase that was never reached stays empty.
+struct PhaseTimings {
+    std::optional<double> resolve_ms;
+    std::optional<double> connect_ms;
+    std::optional<double> tls_ms;
+    std::optional<double> response_ms;
+    double total_ms = 0.0;
+};
+
+struct ProbeResult {
+    std::string site;
+    std::string url;
+    ProbeClass cls = ProbeClass::connect_failed;
+    std::optional<int> status;              // HTTP status from the status line
+    std::optional<int> iis_substatus;       // e.g. 7 for 403.7, 16 for 403.16, found in the body
+    std::optional<std::string> tls_alert;   // OpenSSL's alert name, e.g. "unknown_ca"
+    // The CA names of the server's CertificateRequest (RFC 2253, in the server's order): empty
+    // when it asked with an empty list, unset when it asked for no certificate.
+    std::optional<std::vector<std::string>> client_ca_names;
+    // Whether the issuer of certheal's client certificate is among client_ca_names; unset when
+    // the list is empty or absent, or no client certificate is configured.
+    std::optional<bool> client_issuer_listed;
+    std::optional<std::string> error;       // sentence describing the failure, if any
+    PhaseTimings timings;
+    // The notAfter of the certificate the server presented, when the handshake got that far
+    // (for certificate_expiring and the expiry metric: a server certificate that lapses breaks
+    // the site as surely as a lost trust).
+    std::optional<std::chrono::system_clock::time_point> server_cert_not_after;
+};
+
+// The pattern that recognises IIS's "HTTP Error 403.7" in a 403's body when a site names none.
+inline constexpr std::string_view kDefaultRejectionPattern = "403\\.7";
+
+// The probe's evidence as it goes into events and `probe --json`: class, status,
+// iis_substatus, tls_alert, client_ca_names, client_issuer_listed, error, url and timings_ms
+// (null where they don't apply). `with_site` adds "site" first, for `probe --json`; events
+// carry the site in their own field.
+nlohmann::json probe_evidence(const ProbeResult& result, bool with_site = false);
+
+}  // namespace certheal

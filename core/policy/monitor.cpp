@@ -1,0 +1,495 @@
+#include "core/policy/monitor.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+#include <utility>
+
+#include "core/probe/certificate_info.hpp"
+#include "core/repair/certificate_trust.hpp"
+#include "core/probe/tls_files.hpp"
+#include "core/base/time_format.hpp"
+#include "core/base/text.hpp"
+
+namespace certheal {
+namespace {
+
+constexpr auto kCertificateCheckInterval = std::chrono::hours(24);
+constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
+
+std::string join_names(const std::vector<SiteConfig>& sites) {
+    return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
+}
+
+// The probe's error as a clause inside a longer sentence: without its final period.
+std::string error_clause(const ProbeResult& result) {
+    if (!result.error || result.error->empty()) return {};
+    return ": " + as_clause(*result.error);
+}
+
+std::string describe_outcome(const ProbeResult& result) {
+    std::string text{to_string(result.cls)};
+    if (result.status) {
+        text += " (HTTP " + std::to_string(*result.status);
+        if (result.iis_substatus) text += "." + std::to_string(*result.iis_substatus);
+        text += ")";
+    }
+    if (result.tls_alert) text += " (TLS alert " + *result.tls_alert + ")";
+    return text;
+}
+
+}  // namespace
+
+Monitor::Monitor(MonitorPorts ports) : ports_(ports) {}
+
+Monitor::~Monitor() = default;
+
+void Monitor::emit(EventId id, const EventSubject& about, std::string message, nlohmann::json details) {
+    Event event;
+    event.id = id;
+    event.time = ports_.clock.now();
+    event.site = about.site;
+    event.incident = about.incident;
+    event.message = std::move(message);
+    event.details = std::move(details);
+    ports_.events.emit(event);
+}
+
+void Monitor::start(Config config) {
+    config_ = std::move(config);
+    running_ = true;
+    policy_ = std::make_unique<RepairPolicy>(config_.remediation, ports_.clock, ports_.state, ports_.events);
+    policy_->set_host_lock(ports_.repair_lock);
+    const auto state_warning = policy_->load();
+    policy_->close_circuit_on_time();
+    workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
+                                                         ports_.prober, ports_.clock, ports_.events, ports_.stores,
+                                                         ports_.files});
+
+    emit(EventId::service_started, {},
+         "certheal " CERTHEAL_VERSION " started with configuration " + config_.source.string() + " and monitors " +
+             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + "." +
+             (config_.remediation.dry_run ? " Dry run is on: repairs are only logged, nothing is changed." : "") +
+             (config_.remediation.enabled ? "" : " Remediation is disabled: certheal only reports."),
+         {{"config", config_.source.string()},
+          {"sites", config_.sites.size()},
+          {"dry_run", config_.remediation.dry_run},
+          {"remediation_enabled", config_.remediation.enabled},
+          {"version", CERTHEAL_VERSION}});
+    if (state_warning) {
+        emit(EventId::repair_skipped, {}, *state_warning + " The repair budget starts afresh.",
+             {{"reason", "state_reset"}});
+    }
+
+    install_sites(config_.sites);
+    record_client_certificate_expiry();
+    check_certificates();
+    check_root_store();
+    status_changed();
+}
+
+void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
+    std::set<std::string> wanted;
+    for (const auto& site : sites) {
+        wanted.insert(site.name);
+        auto found = sites_.find(site.name);
+        if (found == sites_.end()) {
+            auto [it, inserted] = sites_.emplace(
+                site.name, SiteState(site, SiteHealth(site.failure_threshold, site.success_threshold)));
+            schedule_probe(it->second, Duration::zero());
+        } else {
+            // Keep health and incident; new thresholds apply from the next probe on.
+            auto& state = found->second;
+            const bool thresholds_changed = state.config.failure_threshold != site.failure_threshold ||
+                                            state.config.success_threshold != site.success_threshold;
+            const bool interval_changed = state.config.interval != site.interval;
+            state.config = site;
+            if (thresholds_changed && !state.health.symptom_confirmed()) {
+                state.health = SiteHealth(site.failure_threshold, site.success_threshold);
+            }
+            if (interval_changed && !state.probe_in_flight) schedule_probe(state, site.interval);
+        }
+    }
+    for (auto it = sites_.begin(); it != sites_.end();) {
+        if (wanted.count(it->first) == 0 && !it->second.probe_in_flight) {
+            it = sites_.erase(it);
+        } else if (wanted.count(it->first) == 0) {
+            it->second.timer.reset();  // erased when its probe returns
+            ++it;
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Monitor::reload(Config config) {
+    config_ = std::move(config);
+    // The attempt history and the circuit stay: a reload never grants a fresh budget.
+    policy_->update_config(config_.remediation);
+    install_sites(config_.sites);
+    emit(EventId::config_reloaded, {},
+         "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
+             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + ".",
+         {{"config", config_.source.string()}, {"sites", config_.sites.size()}});
+    record_client_certificate_expiry();
+    check_root_store();
+    status_changed();
+}
+
+void Monitor::schedule_probe(SiteState& site, Duration delay) {
+    const std::string name = site.config.name;
+    site.next_probe_at = ports_.clock.now() + delay;
+    site.timer = ports_.clock.after(delay, [this, name] { probe_now(name); });
+}
+
+void Monitor::probe_now(const std::string& site_name) {
+    auto found = sites_.find(site_name);
+    if (!running_ || found == sites_.end()) return;
+    auto& site = found->second;
+    // While a repair runs the sites are expected to be down (services are restarting):
+    // those probes would only add noise. The workflow's verify step does the probing.
+    if (workflow_ && workflow_->running()) {
+        schedule_probe(site, site.config.interval);
+        return;
+    }
+    if (site.probe_in_flight) return;
+    site.probe_in_flight = true;
+    ports_.prober.probe(site.config, [this, site_name](ProbeResult result) {
+        on_probe_result(site_name, std::move(result));
+    });
+}
+
+void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) {
+    auto found = sites_.find(site_name);
+    if (found == sites_.end()) return;
+    auto& site = found->second;
+    site.probe_in_flight = false;
+    if (!running_) return;
+    const bool still_configured = std::any_of(config_.sites.begin(), config_.sites.end(),
+                                              [&](const SiteConfig& s) { return s.name == site_name; });
+    if (!still_configured) {
+        sites_.erase(found);
+        return;
+    }
+
+    policy_->tick();  // saves the history again when the last save failed
+    ++site.probes;
+    const auto reading = reading_of(result, site.config);
+    if (reading != SiteHealth::Reading::healthy) ++site.failed_probes;
+    const auto now = ports_.clock.now();
+    if (!site.last_result || site.last_result->cls != result.cls) site.class_since = now;
+    site.last_probe_at = now;
+    site.last_result = result;
+    check_server_certificate(site, result);
+    const bool was_confirmed = site.health.symptom_confirmed();
+    const auto transition = site.health.record(reading);
+
+    if (transition == SiteHealth::Transition::symptom_confirmed) {
+        site.incident = next_incident_id();
+        site.evidence = result;
+        site.last_skip_reason.clear();
+        site.dry_run_reported = false;
+        emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
+             "Site " + site.config.name + " (" + site.config.url + ") failed " +
+                 std::to_string(site.config.failure_threshold) + " probe(s) in a row with " +
+                 describe_outcome(result) + error_clause(result) +
+                 ". certheal treats this as the client-certificate symptom and considers a repair.",
+             probe_evidence(result));
+    } else if (transition == SiteHealth::Transition::recovered) {
+        emit(EventId::site_recovered, {.site = site.config.name, .incident = site.incident},
+             "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
+                 std::to_string(site.config.success_threshold) + " good probe(s); incident " + site.incident +
+                 " is closed.",
+             probe_evidence(result));
+        site.incident.clear();
+        site.evidence.reset();
+    } else if (reading != SiteHealth::Reading::healthy && !was_confirmed) {
+        const bool symptom = reading == SiteHealth::Reading::symptomatic;
+        emit(EventId::probe_failed, {.site = site.config.name},
+             "Probe of site " + site.config.name + " (" + site.config.url + ") returned " + describe_outcome(result) +
+                 error_clause(result) + "." +
+                 (symptom ? " " + std::to_string(site.health.consecutive_symptomatic()) + " of " +
+                                std::to_string(site.config.failure_threshold) +
+                                " consecutive failures needed to confirm the symptom."
+                          : " This class is not configured as a symptom; certheal only reports it."),
+             [&] {
+                 auto details = probe_evidence(result);
+                 details["consecutive"] = site.health.consecutive_symptomatic();
+                 return details;
+             }());
+    }
+
+    if (site.health.symptom_confirmed() && reading == SiteHealth::Reading::symptomatic) {
+        consider_repair(site);
+    }
+    // consider_repair may have started a repair; the next regular probe still gets scheduled
+    // (probe_now skips while the repair runs).
+    auto again = sites_.find(site_name);
+    if (again != sites_.end() && running_) schedule_probe(again->second, again->second.config.interval);
+    status_changed();
+}
+
+void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
+    std::string reason;
+    switch (decision.verdict) {
+        case RepairPolicy::Decision::Verdict::disabled: reason = "disabled"; break;
+        case RepairPolicy::Decision::Verdict::busy: reason = "busy"; break;
+        case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
+        case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
+        case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
+        case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
+    }
+    if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
+    site.last_skip_reason = reason;
+    nlohmann::json details = {{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}};
+    if (decision.retry_after) details["retry_after"] = format_time_utc(*decision.retry_after);
+    emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident},
+         "certheal did not repair site " + site.config.name + ": " + decision.reason_sentence, std::move(details));
+}
+
+void Monitor::consider_repair(SiteState& trigger) {
+    if (stopping_) return;
+    if (workflow_->running()) return;  // the running repair verifies every confirmed site
+    if (config_.remediation.dry_run && trigger.dry_run_reported) return;
+
+    auto decision = policy_->request(trigger.incident, config_.remediation.dry_run);
+    if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
+        report_skip(trigger, decision);
+        return;
+    }
+    start_repair(trigger);
+}
+
+void Monitor::start_repair(SiteState& trigger) {
+    const bool dry_run = config_.remediation.dry_run;
+    std::vector<SiteConfig> to_verify;
+    nlohmann::json names = nlohmann::json::array();
+    for (auto& [name, site] : sites_) {
+        if (site.health.symptom_confirmed()) {
+            to_verify.push_back(site.config);
+            names.push_back(name);
+        }
+    }
+    nlohmann::json steps = nlohmann::json::array();
+    for (const auto& step : config_.remediation.steps) steps.push_back(describe_step(step));
+
+    repair_incident_ = trigger.incident;
+    if (dry_run) {
+        trigger.dry_run_reported = true;
+        report_skip(trigger, {RepairPolicy::Decision::Verdict::allowed, std::nullopt,
+                              "dry run is on. The " + std::to_string(steps.size()) +
+                                  " repair step(s) are logged as \"would run\" and nothing is changed."});
+    } else {
+        ++repairs_started_;
+        emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
+             "certheal started repair " + trigger.incident + " for site(s) " + join_names(to_verify) + " with " +
+                 std::to_string(steps.size()) + " step(s); attempt " +
+                 std::to_string(policy_->attempts_in_window()) + " of " +
+                 std::to_string(config_.remediation.max_attempts) + " in the current window.",
+             {{"sites", names},
+              {"steps", steps},
+              {"dry_run", false},
+              {"attempts_in_window", policy_->attempts_in_window()},
+              {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}});
+    }
+    const std::string incident = trigger.incident;
+    status_changed();
+    workflow_->start(config_.remediation.steps, incident, std::move(to_verify), dry_run,
+                     [this, incident](const Workflow::Outcome& outcome) { on_repair_finished(incident, outcome); });
+}
+
+void Monitor::on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome) {
+    const bool dry_run = config_.remediation.dry_run;
+    const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(outcome.duration).count();
+    repair_incident_.clear();
+    if (!dry_run) {
+        const bool succeeded = outcome.succeeded && !outcome.cancelled;
+        if (succeeded) {
+            ++repairs_succeeded_;
+            emit(EventId::repair_succeeded, {.incident = incident},
+                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) + " ms: every step ran" +
+                     (outcome.verified ? " and the affected sites were verified healthy."
+                                       : ". No verify step is configured, so certheal did not check the sites "
+                                         "within the repair; it probes them again now, and site_recovered will say "
+                                         "when they are healthy."),
+                 {{"duration_ms", duration_ms},
+                  {"verified", outcome.verified},
+                  {"attempts_in_window", policy_->attempts_in_window()}});
+        } else {
+            ++repairs_failed_;
+            emit(EventId::repair_failed, {.incident = incident},
+                 outcome.cancelled
+                     ? "Repair " + incident + " was abandoned because certheal is stopping; check the services and "
+                                              "sites by hand."
+                     : "Repair " + incident + " failed: " + as_clause(outcome.error) +
+                           ". Check that step's event and the site by hand; certheal retries after the cooldown "
+                           "while the budget allows.",
+                 {{"duration_ms", duration_ms},
+                  {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
+                  {"error", outcome.error},
+                  {"cancelled", outcome.cancelled},
+                  {"attempts_in_window", policy_->attempts_in_window()}});
+        }
+    }
+    policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
+    status_changed();
+
+    if (stopping_) {
+        auto done = std::move(on_stopped_);
+        on_stopped_ = nullptr;
+        emit(EventId::service_stopped, {}, "certheal stopped (" + stop_reason_ + ").",
+             {{"reason", stop_reason_}});
+        if (done) done();
+        return;
+    }
+    // Probe the affected sites again now, so recovery (or the lack of it) shows at once.
+    for (auto& [name, site] : sites_) {
+        if (site.health.symptom_confirmed() && !site.probe_in_flight) schedule_probe(site, Duration::zero());
+    }
+}
+
+void Monitor::stop(std::string reason, std::function<void()> done) {
+    if (stopping_) return;
+    stopping_ = true;
+    running_ = false;
+    stop_reason_ = std::move(reason);
+    for (auto& [name, site] : sites_) site.timer.reset();
+    certificate_timer_.reset();
+    if (workflow_ && workflow_->running()) {
+        on_stopped_ = std::move(done);
+        workflow_->cancel();
+        return;
+    }
+    emit(EventId::service_stopped, {}, "certheal stopped (" + stop_reason_ + ").", {{"reason", stop_reason_}});
+    if (done) done();
+}
+
+void Monitor::check_certificates() {
+    const auto now = ports_.clock.now();
+    std::set<std::string> reported_files;
+    for (const auto& site : config_.sites) {
+        if (!site.tls.client_cert) continue;
+        auto identity = load_client_identity(*site.tls.client_cert);
+        if (!identity.ok()) continue;  // the probe reports it on every round
+        const auto expires = not_after(*identity.value().certificate);
+        if (expires - now > kCertificateWarningHorizon) continue;
+        const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
+        emit(EventId::certificate_expiring, {.site = site.name},
+             "The client certificate that certheal presents to site " + site.name +
+                 (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
+                 std::to_string(days_left) + " day(s) left). Renew it and update the configuration.",
+             {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+    }
+    certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval),
+                                            [this] { check_certificates(); });
+}
+
+void Monitor::check_root_store() {
+    if (!ports_.stores.available()) return;
+    // Reading the store blocks (crypt32 reads the registry): do it on a worker.
+    auto found = std::make_shared<std::optional<Result<std::vector<MisplacedRootCertificate>>>>();
+    ports_.workers.submit([&stores = ports_.stores, found] { found->emplace(misplaced_root_certificates(stores)); },
+                          [this, found] {
+                              if (stopping_ || !*found || !found->value()) return;
+                              std::set<std::string> still_there;
+                              for (const auto& certificate : found->value().value()) {
+                                  const auto& summary = certificate.summary;
+                                  still_there.insert(summary.sha1);
+                                  if (!reported_root_certificates_.insert(summary.sha1).second) continue;
+                                  emit(EventId::root_store_misplaced, {}, misplaced_root_sentence(summary),
+                                       {{"subject", summary.subject},
+                                        {"issuer", summary.issuer},
+                                        {"sha1", summary.sha1},
+                                        {"sha256", summary.sha256},
+                                        {"not_after", summary.not_after}});
+                              }
+                              // A certificate that was moved out and comes back is reported again.
+                              std::erase_if(reported_root_certificates_, [&](const std::string& sha1) {
+                                  return still_there.count(sha1) == 0;
+                              });
+                          });
+}
+
+std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.now(), ++incident_sequence_); }
+
+bool Monitor::resume(const std::string& who) {
+    if (!policy_) return false;
+    if (!policy_->reset_circuit(who)) {
+        emit(EventId::repair_skipped, {.incident = repair_incident_},
+             "certheal did not reset its repair circuit breaker for " + who + " because repair " + repair_incident_ +
+                 " is running; run certheal resume again when it has finished.",
+             {{"reason", "busy"}});
+        return false;
+    }
+    status_changed();
+    return true;
+}
+
+void Monitor::status_changed() {
+    if (status_listener_) status_listener_();
+}
+
+void Monitor::record_client_certificate_expiry() {
+    for (auto& [name, site] : sites_) {
+        site.client_cert_not_after.reset();
+        if (!site.config.tls.client_cert) continue;
+        auto identity = load_client_identity(*site.config.tls.client_cert);
+        if (identity.ok()) site.client_cert_not_after = not_after(*identity.value().certificate);
+    }
+}
+
+// The server's certificate lapsing breaks the site as surely as a lost trust, and certheal
+// sees it on every probe: said once per certificate (a renewed one has a new notAfter).
+void Monitor::check_server_certificate(SiteState& site, const ProbeResult& result) {
+    if (!result.server_cert_not_after) return;
+    const auto expires = *result.server_cert_not_after;
+    const auto now = ports_.clock.now();
+    if (expires - now > kCertificateWarningHorizon) return;
+    if (site.server_expiry_reported == expires) return;
+    site.server_expiry_reported = expires;
+    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
+    emit(EventId::certificate_expiring, {.site = site.config.name},
+         "The server certificate of site " + site.config.name + " (" + site.config.url + ")" +
+             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
+             std::to_string(days_left) + " day(s) left). Renew it in the site's HTTPS binding.",
+         {{"certificate", "server"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+}
+
+MonitorStatus Monitor::status() const {
+    MonitorStatus status;
+    const auto now = ports_.clock.now();
+    status.generated_at = now;
+    for (const auto& [name, site] : sites_) {
+        SiteStatus shown;
+        shown.name = name;
+        shown.symptom_confirmed = site.health.symptom_confirmed();
+        shown.incident = site.incident;
+        shown.last_result = site.last_result;
+        shown.probes = site.probes;
+        shown.failed_probes = site.failed_probes;
+        shown.class_since = site.class_since;
+        shown.last_probe_at = site.last_probe_at;
+        shown.next_probe_at = site.timer ? site.next_probe_at : std::nullopt;
+        shown.client_cert_not_after = site.client_cert_not_after;
+        status.sites.push_back(std::move(shown));
+    }
+    status.remediation_enabled = config_.remediation.enabled;
+    status.dry_run = config_.remediation.dry_run;
+    status.repair_running = workflow_ && workflow_->running();
+    status.repair_incident = status.repair_running ? repair_incident_ : std::string();
+    if (policy_) {
+        status.circuit_open = policy_->circuit_open();
+        status.circuit_opened_at = policy_->circuit_opened_at();
+        status.circuit_closes_at = policy_->circuit_closes_at();
+        status.attempts_in_window = policy_->attempts_in_window();
+        status.max_attempts = policy_->max_attempts();
+        if (const auto cooldown = policy_->cooldown_ends_at(); cooldown && *cooldown > now) status.cooldown_until = cooldown;
+        status.last_repair = policy_->last_repair();
+    }
+    status.repairs_started = repairs_started_;
+    status.repairs_succeeded = repairs_succeeded_;
+    status.repairs_failed = repairs_failed_;
+    return status;
+}
+
+}  // namespace certheal

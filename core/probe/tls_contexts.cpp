@@ -1,0 +1,126 @@
+#include "core/probe/tls_contexts.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "core/probe/certificate_info.hpp"
+
+namespace certheal {
+namespace {
+
+namespace ssl = boost::asio::ssl;
+
+// Windows keeps the machine's trust in its certificate stores, where OpenSSL does not look:
+// the roots of LocalMachine\Root are the trust anchors, and LocalMachine\CA supplies the
+// intermediates (OpenSSL still requires the chain to end at a root, as Windows does).
+Result<Done> load_system_trust(X509_STORE* store, CertificateStores& stores, const std::string& site) {
+    for (const char* name : {"Root", "CA"}) {
+        auto certificates = stores.list(name);
+        if (!certificates) {
+            return Failure{certificates.error().code, "Could not read the trusted certificates of LocalMachine\\" +
+                                                          std::string(name) + " to verify site " + site + ": " +
+                                                          certificates.error().message};
+        }
+        for (const auto& der : certificates.value()) {
+            if (X509Ptr certificate = from_der(der)) {
+                if (X509_STORE_add_cert(store, certificate.get()) != 1) ERR_clear_error();  // duplicates are harmless
+            }
+        }
+    }
+    return success();
+}
+
+}  // namespace
+
+Result<std::shared_ptr<ssl::context>> TlsContextCache::build(const TlsSettings& tls, const std::string& site) {
+    auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX* native = context->native_handle();
+
+    // Full handshake every time: no session cache, no tickets.
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
+    // IIS asks for the client certificate by renegotiating after the request (TLS 1.2), so
+    // server-initiated renegotiation must stay allowed. Only secure (RFC 5746) renegotiation:
+    // legacy server connect stays off.
+    SSL_CTX_clear_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT |
+                                      SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    static constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    if (SSL_CTX_set_alpn_protos(native, kAlpnHttp11, sizeof kAlpnHttp11) != 0) {
+        return Failure{std::make_error_code(std::errc::protocol_error),
+                       "Could not offer ALPN http/1.1 for site " + site + ": " + openssl_error_text() + "."};
+    }
+
+    if (tls.verify) {
+        SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
+        if (tls.ca_file) {
+            auto certificates = material_.certificates(*tls.ca_file);
+            if (!certificates) return certificates.error();
+            X509_STORE* store = SSL_CTX_get_cert_store(native);
+            for (const auto& certificate : *certificates.value()) {
+                if (X509_STORE_add_cert(store, certificate.get()) != 1) {
+                    ERR_clear_error();  // a duplicate in the bundle is harmless
+                }
+            }
+        } else if (system_stores_ != nullptr && system_stores_->available()) {
+            if (auto loaded = load_system_trust(SSL_CTX_get_cert_store(native), *system_stores_, site); !loaded) {
+                return loaded.error();
+            }
+        } else if (SSL_CTX_set_default_verify_paths(native) != 1) {
+            return Failure{std::make_error_code(std::errc::io_error),
+                           "Could not load the system trust store for site " + site + ": " +
+                               openssl_error_text() + "."};
+        }
+    } else {
+        SSL_CTX_set_verify(native, SSL_VERIFY_NONE, nullptr);
+    }
+
+    if (tls.client_cert) {
+        auto identity = material_.client_identity(*tls.client_cert);
+        if (!identity) return identity.error();
+        const ClientIdentity& loaded = *identity.value();
+        if (SSL_CTX_use_certificate(native, loaded.certificate.get()) != 1 ||
+            SSL_CTX_use_PrivateKey(native, loaded.private_key.get()) != 1 ||
+            SSL_CTX_check_private_key(native) != 1) {
+            return Failure{std::make_error_code(std::errc::invalid_argument),
+                           "Could not install the client certificate of site " + site + ": " +
+                               openssl_error_text() + "."};
+        }
+        for (const auto& intermediate : loaded.chain) {
+            if (SSL_CTX_add1_chain_cert(native, intermediate.get()) != 1) ERR_clear_error();
+        }
+    }
+    return context;
+}
+
+
+TlsContextCache::TlsContextCache(TlsMaterialCache& material, CertificateStores* system_stores)
+    : material_(material), system_stores_(system_stores) {}
+
+Result<std::shared_ptr<ssl::context>> TlsContextCache::context_for(const TlsSettings& tls, const std::string& site) {
+    // Which identity (the settings and paths, never what the files hold), and which version of
+    // its files: one context per identity, replaced when a file changes.
+    std::string identity = std::string("verify=") + (tls.verify ? "1" : "0") + ";ca=";
+    identity += tls.ca_file ? tls.ca_file->string() : std::string("(system)");
+    std::string stamp = tls.ca_file ? TlsMaterialCache::file_stamp(*tls.ca_file) : std::string();
+    if (tls.client_cert) {
+        identity += ";client=" + TlsMaterialCache::identity_key(*tls.client_cert);
+        stamp += ";" + TlsMaterialCache::identity_stamp(*tls.client_cert);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        const auto found = contexts_.find(identity);
+        if (found != contexts_.end() && found->second.stamp == stamp) return found->second.context;
+    }
+    auto built = build(tls, site);
+    if (!built) return built.error();
+    std::lock_guard lock(mutex_);
+    contexts_[identity] = Entry{stamp, built.value()};
+    return built;
+}
+
+std::size_t TlsContextCache::size() const {
+    std::lock_guard lock(mutex_);
+    return contexts_.size();
+}
+
+}  // namespace certheal

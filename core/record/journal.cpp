@@ -1,0 +1,310 @@
+#include "core/record/journal.hpp"
+#include "core/base/bounded_input.hpp"
+#include "core/base/time_format.hpp"
+#include "core/base/text.hpp"
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <system_error>
+
+namespace certheal {
+namespace {
+
+using namespace std::chrono;
+
+std::string string_field(const nlohmann::json& record, const char* key) {
+    const auto found = record.find(key);
+    if (found == record.end() || !found->is_string()) return {};
+    return found->get<std::string>();
+}
+
+
+}  // namespace
+
+std::filesystem::path journal_path(const std::filesystem::path& state_dir) { return state_dir / "journal.jsonl"; }
+
+nlohmann::ordered_json journal_record(const Event& event) {
+    nlohmann::ordered_json record;
+    record["time"] = format_time_utc(event.time);
+    record["id"] = static_cast<int>(event.id);
+    record["event"] = std::string(definition_of(event.id).name);
+    record["site"] = event.site.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(event.site);
+    record["incident"] =
+        event.incident.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(event.incident);
+    record["message"] = event.message;
+    if (event.details.is_object()) {
+        for (const auto& [key, value] : event.details.items()) {
+            if (!record.contains(key)) record[key] = value;
+        }
+    } else if (!event.details.is_null()) {
+        record["details"] = event.details;
+    }
+    return record;
+}
+
+JournalSink::JournalSink(std::filesystem::path state_dir, Limits limits)
+    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)), limits_(limits) {}
+
+void JournalSink::on_change(std::function<void(const Change&)> listener) {
+    std::lock_guard lock(mutex_);
+    listener_ = std::move(listener);
+}
+
+std::optional<Failure> JournalSink::write_line_locked(const std::string& line) {
+    std::error_code error;
+    std::filesystem::create_directories(state_dir_, error);
+    if (error) {
+        return Failure{error, "certheal could not create its state folder " + state_dir_.string() +
+                                  " for the journal: " + error.message() +
+                                  ". Check that the folder's parent exists and is writable."};
+    }
+    const bool existed = std::filesystem::exists(path_, error);
+    const std::uintmax_t size_before = existed ? std::filesystem::file_size(path_, error) : 0;
+    if (existed && size_before + line.size() > limits_.rotate_at) rotate_locked();
+    const bool fresh = !std::filesystem::exists(path_, error);
+    const std::uintmax_t keep = fresh ? 0 : std::filesystem::file_size(path_, error);
+
+    errno = 0;
+    std::ofstream out(path_, std::ios::out | std::ios::app | std::ios::binary);
+    if (!out) {
+        const auto code = last_os_error_or(std::errc::permission_denied);
+        return Failure{code, "certheal could not open its journal " + path_.string() + ": " + code.message() +
+                                 ". Check the permissions of the state folder."};
+    }
+    if (fresh) {
+        // Events name sites and show what repair steps printed: not for every local user.
+        std::filesystem::permissions(path_,
+                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                                         std::filesystem::perms::group_read,
+                                     std::filesystem::perm_options::replace, error);
+    }
+    errno = 0;
+    out.write(line.data(), static_cast<std::streamsize>(line.size()));
+    out.flush();
+    if (!out) {
+        const auto code = last_os_error_or(std::errc::io_error);
+        out.close();
+        // Whole or not at all: cut off what part of the record did reach the file.
+        std::error_code ignored;
+        std::filesystem::resize_file(path_, keep, ignored);
+        return Failure{code, "certheal could not write to its journal " + path_.string() + ": " + code.message() +
+                                 ". Check free disk space."};
+    }
+    return std::nullopt;
+}
+
+void JournalSink::rotate_locked() {
+    std::error_code ignored;
+    const auto rotated = [this](int number) {
+        return state_dir_ / ("journal." + std::to_string(number) + ".jsonl");
+    };
+    std::filesystem::remove(rotated(limits_.keep_rotated), ignored);
+    for (int number = limits_.keep_rotated - 1; number >= 1; --number) {
+        std::filesystem::rename(rotated(number), rotated(number + 1), ignored);
+    }
+    // If this fails the journal just grows on; nothing is lost.
+    std::filesystem::rename(path_, rotated(1), ignored);
+}
+
+// Writes the queue in order, stopping at the first failure. Returns the change to announce, if
+// the journal's state changed.
+std::optional<JournalSink::Change> JournalSink::drain_locked() {
+    const bool was_writable = last_write_ok_;
+    while (!queue_.empty()) {
+        if (auto failure = write_line_locked(queue_.front())) {
+            last_write_ok_ = false;
+            last_error_ = std::move(failure);
+            break;
+        }
+        queue_.pop_front();
+        last_write_ok_ = true;
+    }
+    if (was_writable == last_write_ok_) return std::nullopt;
+    Change change;
+    change.writable = last_write_ok_;
+    if (!last_write_ok_) change.failure = last_error_;
+    change.queued = queue_.size();
+    change.dropped = dropped_;
+    return change;
+}
+
+void JournalSink::emit(const Event& event) {
+    std::optional<Change> change;
+    std::function<void(const Change&)> listener;
+    try {
+        // Invalid UTF-8 (say, in a child's output tail) is replaced rather than failing the record.
+        std::string line =
+            journal_record(event).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+        std::lock_guard lock(mutex_);
+        if (queue_.size() >= limits_.queued_events) {
+            queue_.pop_front();  // the oldest goes: what happens now matters most
+            ++dropped_;
+        }
+        queue_.push_back(std::move(line));
+        change = drain_locked();
+        if (!queue_.empty()) ++failed_writes_;  // this event, last in the queue, is not written yet
+        listener = listener_;
+    } catch (const std::exception& error) {
+        // Only allocation or a lock failure can get here; a sink must not throw.
+        std::lock_guard lock(mutex_);
+        last_write_ok_ = false;
+        ++failed_writes_;
+        last_error_ = Failure{std::make_error_code(std::errc::not_enough_memory),
+                              std::string("certheal could not record an event in its journal: ") + error.what()};
+    }
+    // Outside the lock: the listener may write to other sinks, or arm a timer.
+    if (change && listener) listener(*change);
+}
+
+bool JournalSink::flush_pending() {
+    std::optional<Change> change;
+    std::function<void(const Change&)> listener;
+    bool empty = false;
+    {
+        std::lock_guard lock(mutex_);
+        change = drain_locked();
+        empty = queue_.empty();
+        listener = listener_;
+    }
+    if (change && listener) listener(*change);
+    return empty;
+}
+
+std::size_t JournalSink::pending() const {
+    std::lock_guard lock(mutex_);
+    return queue_.size();
+}
+
+std::optional<Failure> JournalSink::last_error() const {
+    std::lock_guard lock(mutex_);
+    return last_error_;
+}
+
+std::size_t JournalSink::failed_writes() const {
+    std::lock_guard lock(mutex_);
+    return failed_writes_;
+}
+
+std::size_t JournalSink::dropped() const {
+    std::lock_guard lock(mutex_);
+    return dropped_;
+}
+
+bool JournalSink::last_write_ok() const {
+    std::lock_guard lock(mutex_);
+    return last_write_ok_;
+}
+
+std::vector<std::filesystem::path> journal_files(const std::filesystem::path& state_dir) {
+    std::vector<std::filesystem::path> files;
+    std::error_code ignored;
+    for (int number = JournalSink::Limits{}.keep_rotated; number >= 1; --number) {
+        const auto rotated = state_dir / ("journal." + std::to_string(number) + ".jsonl");
+        if (std::filesystem::exists(rotated, ignored)) files.push_back(rotated);
+    }
+    const auto current = journal_path(state_dir);
+    if (std::filesystem::exists(current, ignored)) files.push_back(current);
+    return files;
+}
+
+namespace {
+
+// The next line of `in`, at most `limit` bytes of it: a longer line is read to its end and
+// reported as too long, without ever holding more than `limit` bytes.
+enum class LineRead { line, too_long, end };
+LineRead next_line(std::istream& in, std::string& line, std::size_t limit) {
+    line.clear();
+    bool too_long = false;
+    bool any = false;
+    for (int c = in.get(); c != std::char_traits<char>::eof(); c = in.get()) {
+        any = true;
+        if (c == '\n') return too_long ? LineRead::too_long : LineRead::line;
+        if (line.size() < limit) {
+            line.push_back(static_cast<char>(c));
+        } else {
+            too_long = true;
+        }
+    }
+    if (!any) return LineRead::end;
+    return too_long ? LineRead::too_long : LineRead::line;
+}
+
+}  // namespace
+
+void visit_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
+                   const std::function<void(nlohmann::json&&)>& visit, std::string* warnings) {
+    std::ifstream in(path, std::ios::in | std::ios::binary);
+    if (!in) return;
+    std::string line;
+    std::size_t line_number = 0, corrupt = 0, first_corrupt_line = 0;
+    for (LineRead read = next_line(in, line, kMaxJournalLine); read != LineRead::end;
+         read = next_line(in, line, kMaxJournalLine)) {
+        ++line_number;
+        const auto count_corrupt = [&] {
+            if (corrupt++ == 0) first_corrupt_line = line_number;
+        };
+        if (read == LineRead::too_long) {
+            count_corrupt();
+            continue;
+        }
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t") == std::string::npos) continue;
+        auto parsed = parse_json_bounded(line);
+        if (!parsed.value || !parsed.value->is_object()) {
+            count_corrupt();
+            continue;
+        }
+        if (since) {
+            const auto time = parse_time_utc(string_field(*parsed.value, "time"));
+            if (!time || *time < *since) continue;
+        }
+        visit(std::move(*parsed.value));
+    }
+    if (corrupt > 0 && warnings) {
+        *warnings = "Skipped " + std::to_string(corrupt) + (corrupt == 1 ? " line" : " lines") + " of " +
+                    path.string() + " that " + (corrupt == 1 ? "is" : "are") +
+                    " not a journal record (first at line " + std::to_string(first_corrupt_line) +
+                    "); the rest of the journal was read.";
+    }
+}
+
+std::vector<nlohmann::json> read_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
+                                         std::string* warnings) {
+    std::vector<nlohmann::json> records;
+    visit_journal(path, since, [&records](nlohmann::json&& record) { records.push_back(std::move(record)); }, warnings);
+    return records;
+}
+
+std::string format_event_line(const nlohmann::json& record) {
+    const std::string raw_time = string_field(record, "time");
+    std::string when = raw_time.empty() ? "?" : raw_time;
+    if (const auto parsed = parse_time_utc(raw_time)) when = format_time_for_people(*parsed);
+    std::string event = string_field(record, "event");
+    if (event.empty()) event = "?";
+    std::string site = string_field(record, "site");
+    if (site.empty()) site = "-";
+    const std::string incident = string_field(record, "incident");
+
+    std::string line = when + "  " + event + "  " + site + "  ";
+    if (!incident.empty()) line += "[" + incident + "]  ";
+    line += string_field(record, "message");
+    return line;
+}
+
+FanOutSink::FanOutSink(std::vector<EventSink*> sinks) : sinks_(std::move(sinks)) {}
+
+void FanOutSink::add(EventSink& sink) { sinks_.push_back(&sink); }
+
+void FanOutSink::emit(const Event& event) {
+    for (EventSink* sink : sinks_) {
+        try {
+            if (sink) sink->emit(event);
+        } catch (...) {
+            // Sinks must not throw; if one does, the others still get the event.
+        }
+    }
+}
+
+}  // namespace certheal

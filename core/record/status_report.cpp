@@ -1,0 +1,87 @@
+#include "core/record/status_report.hpp"
+
+#include "core/base/text.hpp"
+#include "core/base/time_format.hpp"
+
+namespace certheal {
+namespace {
+
+nlohmann::json time_or_null(const std::optional<TimePoint>& time) {
+    return time ? nlohmann::json(format_time_utc(*time)) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+namespace {
+
+nlohmann::json site_document(const SiteStatus& site) {
+        const auto& last = site.last_result;
+        return nlohmann::json{
+            {"name", site.name},
+            {"class", last ? nlohmann::json(std::string(to_string(last->cls))) : nlohmann::json(nullptr)},
+            {"since", time_or_null(site.class_since)},
+            {"symptom_confirmed", site.symptom_confirmed},
+            {"incident", site.incident.empty() ? nlohmann::json(nullptr) : nlohmann::json(site.incident)},
+            {"last_probe", time_or_null(site.last_probe_at)},
+            {"next_probe", time_or_null(site.next_probe_at)},
+            {"client_cert_not_after", time_or_null(site.client_cert_not_after)},
+            {"server_cert_not_after", time_or_null(last ? last->server_cert_not_after : std::nullopt)},
+            {"probes", site.probes},
+            {"failed_probes", site.failed_probes},
+            {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
+        };
+}
+
+// Everything but the sites.
+nlohmann::json head_document(const MonitorStatus& status, long long pid) {
+    nlohmann::json last_repair = nullptr;
+    if (status.last_repair) {
+        last_repair = {{"incident", status.last_repair->incident},
+                       {"ended_at", format_time_utc(status.last_repair->ended_at)},
+                       {"succeeded", status.last_repair->succeeded},
+                       {"manual", status.last_repair->manual}};
+    }
+    return {
+        {"version", kStatusVersion},
+        {"generated_at", format_time_utc(status.generated_at)},
+        {"pid", pid},
+        {"remediation", {{"enabled", status.remediation_enabled}, {"dry_run", status.dry_run}}},
+        {"policy",
+         {{"repair_running", status.repair_running},
+          {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
+          {"circuit_open", status.circuit_open},
+          {"circuit_opened_at", time_or_null(status.circuit_opened_at)},
+          {"circuit_closes_at", time_or_null(status.circuit_closes_at)},
+          {"attempts_in_window", status.attempts_in_window},
+          {"max_attempts", status.max_attempts},
+          {"attempts_left", std::max(0, status.max_attempts - status.attempts_in_window)},
+          {"cooldown_until", time_or_null(status.cooldown_until)},
+          {"last_repair", last_repair}}},
+    };
+}
+
+}  // namespace
+
+nlohmann::json status_document(const MonitorStatus& status, long long pid) {
+    auto document = head_document(status, pid);
+    auto& sites = document["sites"] = nlohmann::json::array();
+    for (const auto& site : status.sites) sites.push_back(site_document(site));
+    return document;
+}
+
+std::string status_document_text(const MonitorStatus& status, long long pid) {
+    std::string text = head_document(status, pid).dump();
+    text.pop_back();  // the closing brace: the sites follow
+    text += ",\n\"sites\": [";
+    bool first = true;
+    for (const auto& site : status.sites) {
+        text += first ? "\n" : ",\n";
+        first = false;
+        text += site_document(site).dump();
+    }
+    text += "\n]}\n";
+    return text;
+}
+
+
+}  // namespace certheal

@@ -1,0 +1,113 @@
+#include "core/repair/preflight.hpp"
+
+#include <set>
+
+#include "core/repair/certificate_trust.hpp"
+#include "core/probe/tls_files.hpp"
+#include "core/base/text.hpp"
+
+namespace certheal {
+namespace {
+
+std::string client_certificate_file(const ClientCert& client_cert) {
+    if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return pem->cert_file.string();
+    return std::get<PfxClientCert>(client_cert).pfx_file.string();
+}
+
+std::string names_of(const std::vector<CertificateSummary>& certificates) {
+    return join(certificates, "; ", [](const CertificateSummary& certificate) {
+        return certificate.subject + " (SHA-1 " + certificate.sha1 + ")";
+    });
+}
+
+}  // namespace
+
+std::string format_finding(const PreflightFinding& finding) {
+    const std::string where = finding.pointer.empty() ? std::string("(host)") : finding.pointer;
+    return where + ": " + (finding.level == PreflightFinding::Level::warning ? "warning: " : "") + finding.message;
+}
+
+std::vector<PreflightFinding> check_client_certificates(const Config& config, TimePoint now) {
+    std::vector<PreflightFinding> findings;
+    std::set<std::string> checked;
+    for (std::size_t index = 0; index < config.sites.size(); ++index) {
+        const auto& site = config.sites[index];
+        if (!site.tls.client_cert) continue;
+        const std::string file = client_certificate_file(*site.tls.client_cert);
+        if (!checked.insert(file).second) continue;
+        auto identity = load_client_identity(*site.tls.client_cert);
+        if (!identity) continue;  // config validation has reported why
+        const X509& certificate = *identity.value().certificate;
+        std::string which = "the client certificate " + subject_text(certificate);
+        which += " in " + file + " (used by site " + site.name + " and every site that shares it, valid from ";
+        which += asn1_time_text(X509_get0_notBefore(&certificate)) + " to ";
+        which += asn1_time_text(X509_get0_notAfter(&certificate)) + ")";
+        const std::string pointer = "/sites/" + std::to_string(index) + "/tls/client_cert";
+        if (not_after(certificate) <= now) {
+            findings.push_back({PreflightFinding::Level::warning, pointer,
+                                which + " has expired: every server will refuse it and no repair can cure that. "
+                                        "Renew it and point client_cert at the new one."});
+        } else if (not_before(certificate) > now) {
+            findings.push_back({PreflightFinding::Level::warning, pointer,
+                                which + " is not valid yet: servers will refuse it until then. Check this host's "
+                                        "clock, or use a certificate that is valid now."});
+        }
+    }
+    return findings;
+}
+
+std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, CertificateStores& stores) {
+    std::vector<PreflightFinding> findings;
+    // Pre-flight only looks: nothing is written, so no file replacer is needed.
+    class NoWrites final : public FileReplacer {
+    public:
+        Result<Done> replace_contents(const std::filesystem::path&, const std::string&) override { return success(); }
+    } no_writes;
+    const auto& steps = config.remediation.steps;
+    for (std::size_t index = 0; index < steps.size(); ++index) {
+        const auto* trust = std::get_if<TrustCaStep>(&steps[index].action);
+        if (!trust) continue;
+        const std::string pointer = "/remediation/steps/" + std::to_string(index) + "/trust_ca";
+        auto report = trust_ca(*trust, stores, no_writes, /*apply=*/false);
+        if (!report) {
+            findings.push_back({PreflightFinding::Level::warning, pointer,
+                                "certheal cannot check whether the CA is trusted there now: " + report.error().message +
+                                    ". The repair would fail at this step."});
+            continue;
+        }
+        const auto& found = report.value();
+        if (found.missing.empty()) {
+            findings.push_back({PreflightFinding::Level::ok, pointer,
+                                "in sync: " + names_of(found.present) + " is trusted in " + found.target + "."});
+        } else {
+            findings.push_back({PreflightFinding::Level::warning, pointer,
+                                "not trusted there: " + names_of(found.missing) + " is missing from " + found.target +
+                                    ", so the server will reject certheal's certificate (the repair step adds it)."});
+        }
+    }
+    return findings;
+}
+
+std::vector<PreflightFinding> check_root_store(CertificateStores& stores) {
+    std::vector<PreflightFinding> findings;
+    auto misplaced = misplaced_root_certificates(stores);
+    if (!misplaced) {
+        findings.push_back({PreflightFinding::Level::warning, "",
+                            "certheal could not check LocalMachine\\Root for certificates that are not self-signed: " +
+                                misplaced.error().message + "."});
+        return findings;
+    }
+    for (const auto& certificate : misplaced.value()) {
+        findings.push_back({PreflightFinding::Level::warning, "", misplaced_root_sentence(certificate.summary)});
+    }
+    return findings;
+}
+
+std::vector<PreflightFinding> preflight(const Config& config, CertificateStores& stores, TimePoint now) {
+    auto findings = check_client_certificates(config, now);
+    for (auto& finding : check_trust_ca_steps(config, stores)) findings.push_back(std::move(finding));
+    for (auto& finding : check_root_store(stores)) findings.push_back(std::move(finding));
+    return findings;
+}
+
+}  // namespace certheal
