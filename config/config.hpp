@@ -1,7 +1,7 @@
 #pragma once
 // Reading certheal.json: parsing, validation (every error at once, each at its JSON pointer
 // with the value that was wrong) and the merge of `defaults` into every site. What a valid
-// config means is core/config_model.hpp; this folder only turns text into it.
+// config means is core/model/config_model.hpp; this folder only turns text into it.
 
 #include <filesystem>
 #include <memory>

@@ -1,0 +1,139 @@
+// A site's "tls": whether and against what the server's certificate is checked, and the
+// client certificate the site is probed with. Every file named here is loaded now, through
+// the cache the prober reuses, so a missing or broken file is a config error and not a
+// failed probe at 3 a.m.
+#include <filesystem>
+#include <variant>
+
+#include "config/sections.hpp"
+#include "core/probe/certificate_checks.hpp"
+
+namespace certheal {
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+using Problem = ClientIdentityProblem;
+
+std::string_view key_of(Problem::Part part) {
+    switch (part) {
+        case Problem::Part::cert_file: return "cert_file";
+        case Problem::Part::key_file: return "key_file";
+        case Problem::Part::pfx_file: return "pfx_file";
+        case Problem::Part::password_env: return "password_env";
+        case Problem::Part::password_file: return "password_file";
+        case Problem::Part::pem_pair: break;
+    }
+    return {};
+}
+
+// Each problem at the key it is about (a PEM pair that does not load together: at the
+// client_cert object itself).
+void report_identity_problems(JsonReader& reader, const std::vector<Problem>& problems, const std::string& pointer) {
+    for (const Problem& problem : problems) {
+        const std::string_view key = key_of(problem.part);
+        const std::string at = key.empty() ? pointer : child(pointer, key);
+        switch (problem.kind) {
+            case Problem::Kind::unusable: reader.error(at, "cannot be used: " + problem.detail); break;
+            case Problem::Kind::missing:
+                reader.error(at, "cannot be used: " + std::string(key) + " \"" + problem.detail + "\" does not exist");
+                break;
+            case Problem::Kind::not_set:
+                reader.error(at, "names the environment variable " + problem.detail +
+                                     ", which is not set for certheal, so the PKCS#12 file cannot be opened");
+                break;
+        }
+    }
+}
+
+PemClientCert read_pem_pair(JsonReader& reader, const json& value, const std::string& pointer) {
+    for (std::string_view key : {"password_env", "password_file"}) {
+        if (value.contains(key)) {
+            reader.error(child(pointer, key), "only applies to a pfx_file; a PEM key_file must not be encrypted");
+        }
+    }
+    PemClientCert files;
+    for (std::string_view key : {"cert_file", "key_file"}) {
+        if (!value.contains(key)) {
+            reader.error(pointer, "has " + std::string(key == "cert_file" ? "key_file" : "cert_file") + " but no " +
+                                      std::string(key));
+            continue;
+        }
+        auto path = reader.file_path(value[std::string(key)], child(pointer, key));
+        if (path) (key == "cert_file" ? files.cert_file : files.key_file) = *path;
+    }
+    return files;
+}
+
+PfxClientCert read_pkcs12(JsonReader& reader, const json& value, const std::string& pointer) {
+    PfxClientCert pkcs12;
+    if (auto path = reader.file_path(value["pfx_file"], child(pointer, "pfx_file"))) pkcs12.pfx_file = *path;
+    if (value.contains("password_env") && value.contains("password_file")) {
+        reader.error(pointer, "must name either password_env or password_file, not both");
+    }
+    if (value.contains("password_env")) {
+        pkcs12.password_env = reader.string(value["password_env"], child(pointer, "password_env"));
+    }
+    if (value.contains("password_file")) {
+        pkcs12.password_file = reader.file_path(value["password_file"], child(pointer, "password_file"));
+    }
+    return pkcs12;
+}
+
+// Either a PEM pair or a PKCS#12 file; nullopt when it is not written right. Once it is, its
+// files are checked and their problems said at their keys (the errors keep the config from
+// being used, so the identity is returned all the same).
+std::optional<ClientCert> read_client_cert(const SectionReading& reading, const json& value,
+                                           const std::string& pointer) {
+    JsonReader& reader = reading.json;
+    if (!reader.object(value, pointer, {"cert_file", "key_file", "pfx_file", "password_env", "password_file"})) {
+        return std::nullopt;
+    }
+    const std::size_t errors_before = reader.error_count();
+    const bool pem = value.contains("cert_file") || value.contains("key_file");
+    const bool pfx = value.contains("pfx_file");
+    if (pem && pfx) {
+        reader.error(pointer, "must name either cert_file and key_file (PEM) or pfx_file (PKCS#12), not both");
+        return std::nullopt;
+    }
+    if (!pem && !pfx) {
+        reader.error(pointer, "must name either cert_file and key_file (PEM) or pfx_file (PKCS#12)");
+        return std::nullopt;
+    }
+    ClientCert identity = pem ? ClientCert{read_pem_pair(reader, value, pointer)}
+                              : ClientCert{read_pkcs12(reader, value, pointer)};
+    if (reader.error_count() != errors_before) return std::nullopt;
+    report_identity_problems(reader, check_client_identity(reading.tls_material, identity), pointer);
+    return identity;
+}
+
+}  // namespace
+
+void read_tls(const SectionReading& reading, const json& value, const std::string& pointer, TlsSettings& tls) {
+    JsonReader& reader = reading.json;
+    if (!reader.object(value, pointer, {"verify", "ca_file", "client_cert"})) return;
+    if (value.contains("verify")) {
+        const auto verify = reader.boolean(value["verify"], child(pointer, "verify"));
+        if (verify) tls.verify = *verify;
+        if (verify == false) {
+            reader.warning(child(pointer, "verify"),
+                           "is false: certheal will not check the server's certificate, so a probe cannot tell the "
+                           "real site from an impostor; set a ca_file instead if the server uses a private CA");
+        }
+    }
+    if (value.contains("ca_file")) {
+        const std::string at = child(pointer, "ca_file");
+        if (auto ca_file = reader.file_path(value["ca_file"], at)) {
+            tls.ca_file = *ca_file;
+            auto loaded = reading.tls_material.certificates(*ca_file);
+            if (!loaded) reader.error(at, "cannot be used: " + loaded.error().message);
+        }
+    }
+    if (value.contains("client_cert")) {
+        if (auto client_cert = read_client_cert(reading, value["client_cert"], child(pointer, "client_cert"))) {
+            tls.client_cert = *client_cert;
+        }
+    }
+}
+
+}  // namespace certheal
