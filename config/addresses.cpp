@@ -19,11 +19,12 @@ std::optional<std::uint16_t> parse_port(std::string_view text) {
 }
 
 std::variant<HttpsUrl, std::string> parse_https_url(const std::string& url) {
-    const std::string shown = quote(url);
+    const std::string shown = shown_string(url);
     const auto scheme_end = url.find("://");
     std::string scheme = scheme_end == std::string::npos ? std::string() : url.substr(0, scheme_end);
-    std::transform(scheme.begin(), scheme.end(), scheme.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+    });
     if (scheme != "https") return "must be an https URL, got " + shown;
     if (url.find_first_of(" \t\r\n") != std::string::npos) return "must not contain spaces, got " + shown;
 

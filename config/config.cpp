@@ -17,9 +17,9 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxConfigBytes = std::size_t{16} * 1024 * 1024;
 
 void read_document(const SectionReading& reading, const json& document, Config& config) {
-    JsonReader& reader = reading.json;
-    if (!reader.object(document, "", {"service", "defaults", "sites", "remediation"}, {"$schema"})) return;
-    if (document.contains("service")) read_service(reader, document["service"], config.service);
+    JsonReader& reader = reading.reader;
+    if (!reader.check_object(document, "", {"service", "defaults", "sites", "remediation"}, {"$schema"})) return;
+    if (document.contains("service")) read_service(reading, document["service"], config.service);
 
     const SiteConfig defaults =
         document.contains("defaults") ? read_site_defaults(reading, document["defaults"]) : SiteConfig{};

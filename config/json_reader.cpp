@@ -20,9 +20,12 @@ namespace fs = std::filesystem;
 std::string pointer_token(std::string_view key) {
     std::string token;
     for (char c : key) {
-        if (c == '~') token += "~0";
-        else if (c == '/') token += "~1";
-        else token += c;
+        if (c == '~')
+            token += "~0";
+        else if (c == '/')
+            token += "~1";
+        else
+            token += c;
     }
     return token;
 }
@@ -101,19 +104,23 @@ private:
 
 // ---------------------------------------------------------------- pointers and values
 
-std::string child(const std::string& pointer, std::string_view key) { return pointer + "/" + pointer_token(key); }
-std::string child(const std::string& pointer, std::size_t index) { return pointer + "/" + std::to_string(index); }
+std::string child_pointer(const std::string& pointer, std::string_view key) {
+    return pointer + "/" + pointer_token(key);
+}
+std::string child_pointer(const std::string& pointer, std::size_t index) {
+    return pointer + "/" + std::to_string(index);
+}
 
-std::string show(const json& value) {
+std::string shown_value(const json& value) {
     std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
     constexpr std::size_t kMax = 120;
     if (text.size() > kMax) text = text.substr(0, kMax) + "...";
     return text;
 }
 
-std::string quote(std::string_view text) { return show(json(std::string(text))); }
+std::string shown_string(std::string_view text) { return shown_value(json(std::string(text))); }
 
-std::string kind_of(const json& value) {
+std::string json_type_text(const json& value) {
     switch (value.type()) {
         case json::value_t::null: return "null";
         case json::value_t::boolean: return "a boolean";
@@ -127,6 +134,8 @@ std::string kind_of(const json& value) {
     }
 }
 
+std::string typed_value(const json& value) { return json_type_text(value) + " " + shown_value(value); }
+
 bool has_control_character(std::string_view text) {
     return std::any_of(text.begin(), text.end(), [](char c) {
         const auto byte = static_cast<unsigned char>(c);
@@ -134,16 +143,18 @@ bool has_control_character(std::string_view text) {
     });
 }
 
-bool is_windows_absolute(std::string_view path) {
-    const auto is_sep = [](char c) { return c == '\\' || c == '/'; };
+bool is_windows_absolute_path(std::string_view path) {
+    const auto is_sep = [](char c) {
+        return c == '\\' || c == '/';
+    };
     if (path.size() >= 3 && std::isalpha(static_cast<unsigned char>(path[0])) && path[1] == ':' && is_sep(path[2])) {
         return true;
     }
     return path.size() >= 3 && path[0] == '\\' && path[1] == '\\' && path[2] != '\\';
 }
 
-bool looks_absolute(const std::string& path) {
-    return fs::path(path).is_absolute() || is_windows_absolute(path) || (!path.empty() && path.front() == '/');
+bool is_absolute_on_any_platform(const std::string& path) {
+    return fs::path(path).is_absolute() || is_windows_absolute_path(path) || (!path.empty() && path.front() == '/');
 }
 
 // ---------------------------------------------------------------- the reader
@@ -168,16 +179,17 @@ std::vector<ConfigIssue> JsonReader::take_issues() {
     if (issues.size() > kMaxIssues) {
         const std::size_t left_out = issues.size() - kMaxIssues;
         issues.resize(kMaxIssues);
-        issues.push_back({ConfigIssue::Level::error, "",
-                          "has " + std::to_string(left_out) + " or more issue(s) not listed; fix the ones above first"});
+        issues.push_back(
+            {ConfigIssue::Level::error, "",
+             "has " + std::to_string(left_out) + " or more issue(s) not listed; fix the ones above first"});
     }
     return issues;
 }
 
-bool JsonReader::object(const json& value, const std::string& pointer, const KeyList& allowed,
-                        const KeyList& also_allowed) {
+bool JsonReader::check_object(const json& value, const std::string& pointer, const KeyList& allowed,
+                              const KeyList& also_allowed) {
     if (!value.is_object()) {
-        error(pointer, "must be an object, got " + kind_of(value) + " " + show(value));
+        error(pointer, "must be an object, got " + typed_value(value));
         return false;
     }
     for (const auto& [key, ignored] : value.items()) {
@@ -187,7 +199,7 @@ bool JsonReader::object(const json& value, const std::string& pointer, const Key
         if (!known(allowed) && !known(also_allowed)) {
             std::string expected = join(allowed);
             if (!also_allowed.empty()) expected += ", " + join(also_allowed);
-            error(child(pointer, key), "is not a known key here (expected one of: " + expected + ")");
+            error(child_pointer(pointer, key), "is not a known key here (expected one of: " + expected + ")");
         }
     }
     return true;
@@ -195,10 +207,10 @@ bool JsonReader::object(const json& value, const std::string& pointer, const Key
 
 // A line break or other control character in a name, URL, path or service forges or breaks
 // the log line, metric label or command line it ends up in, so it is refused.
-std::optional<std::string> JsonReader::string(const json& value, const std::string& pointer,
-                                              bool allow_control_characters) {
+std::optional<std::string> JsonReader::read_string(const json& value, const std::string& pointer,
+                                                   bool allow_control_characters) {
     if (!value.is_string()) {
-        error(pointer, "must be a string, got " + kind_of(value) + " " + show(value));
+        error(pointer, "must be a string, got " + typed_value(value));
         return std::nullopt;
     }
     auto text = value.get<std::string>();
@@ -207,23 +219,23 @@ std::optional<std::string> JsonReader::string(const json& value, const std::stri
         return std::nullopt;
     }
     if (!allow_control_characters && has_control_character(text)) {
-        error(pointer, "must not contain control characters (line breaks, tabs, escapes), got " + show(value));
+        error(pointer, "must not contain control characters (line breaks, tabs, escapes), got " + shown_value(value));
         return std::nullopt;
     }
     return text;
 }
 
-std::optional<bool> JsonReader::boolean(const json& value, const std::string& pointer) {
+std::optional<bool> JsonReader::read_boolean(const json& value, const std::string& pointer) {
     if (!value.is_boolean()) {
-        error(pointer, "must be true or false, got " + show(value));
+        error(pointer, "must be true or false, got " + shown_value(value));
         return std::nullopt;
     }
     return value.get<bool>();
 }
 
-std::optional<int> JsonReader::integer(const json& value, const std::string& pointer, int minimum, int maximum) {
+std::optional<int> JsonReader::read_integer(const json& value, const std::string& pointer, int minimum, int maximum) {
     if (!value.is_number_integer()) {
-        error(pointer, "must be a whole number, got " + kind_of(value) + " " + show(value));
+        error(pointer, "must be a whole number, got " + typed_value(value));
         return std::nullopt;
     }
     // nlohmann stores every non-negative integer as unsigned, which may exceed int64.
@@ -232,43 +244,43 @@ std::optional<int> JsonReader::integer(const json& value, const std::string& poi
     const std::int64_t number = huge ? std::int64_t{std::numeric_limits<int>::max()} + 1 : value.get<std::int64_t>();
     if (number < minimum || number > maximum) {
         if (maximum == std::numeric_limits<int>::max()) {
-            error(pointer, "must be at least " + std::to_string(minimum) + ", got " + show(value));
+            error(pointer, "must be at least " + std::to_string(minimum) + ", got " + shown_value(value));
         } else {
-            error(pointer, "must be between " + std::to_string(minimum) + " and " + std::to_string(maximum) +
-                               ", got " + show(value));
+            error(pointer, "must be between " + std::to_string(minimum) + " and " + std::to_string(maximum) + ", got " +
+                               shown_value(value));
         }
         return std::nullopt;
     }
     return value.get<int>();
 }
 
-std::optional<Duration> JsonReader::duration(const json& value, const std::string& pointer) {
+std::optional<Duration> JsonReader::read_duration(const json& value, const std::string& pointer) {
     if (!value.is_string()) {
         error(pointer, "must be a duration string with a unit (ms, s, m, h) such as \"30s\" or \"1m30s\", got " +
-                           kind_of(value) + " " + show(value));
+                           typed_value(value));
         return std::nullopt;
     }
     const auto parsed = parse_duration(value.get<std::string>());
     if (!parsed) {
         error(pointer, "must be a duration with a unit (ms, s, m, h) such as \"30s\" or \"1m30s\", of at most " +
-                           format_duration(kLongestDuration) + " (a hundred years), got " + show(value));
+                           format_duration(kLongestDuration) + " (a hundred years), got " + shown_value(value));
         return std::nullopt;
     }
     if (parsed->count() <= 0) {
-        error(pointer, "must be longer than zero, got " + show(value));
+        error(pointer, "must be longer than zero, got " + shown_value(value));
         return std::nullopt;
     }
     return parsed;
 }
 
-std::optional<fs::path> JsonReader::file_path(const json& value, const std::string& pointer) {
-    auto text = string(value, pointer);
+std::optional<fs::path> JsonReader::read_file_path(const json& value, const std::string& pointer) {
+    auto text = read_string(value, pointer);
     if (!text) return std::nullopt;
     return resolve(*text);
 }
 
 fs::path JsonReader::resolve(const std::string& text) const {
-    if (looks_absolute(text)) return fs::path(text);
+    if (is_absolute_on_any_platform(text)) return fs::path(text);
     return (base_dir_ / fs::path(text)).lexically_normal();
 }
 

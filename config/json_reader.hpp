@@ -28,13 +28,14 @@ using KeyList = std::vector<std::string_view>;
 
 // ---- JSON pointers and the values shown in messages
 
-std::string child(const std::string& pointer, std::string_view key);  // "/sites" + "tls" -> "/sites/tls"
-std::string child(const std::string& pointer, std::size_t index);     // "/sites" + 2 -> "/sites/2"
+std::string child_pointer(const std::string& pointer, std::string_view key);  // "/sites" + "tls" -> "/sites/tls"
+std::string child_pointer(const std::string& pointer, std::size_t index);     // "/sites" + 2 -> "/sites/2"
 
 // The offending value as JSON, shortened so one bad value cannot flood the output.
-std::string show(const nlohmann::json& value);
-std::string quote(std::string_view text);      // as a JSON string, shortened like show()
-std::string kind_of(const nlohmann::json& value);  // "an integer", "a string", ...
+std::string shown_value(const nlohmann::json& value);
+std::string shown_string(std::string_view text);          // as a JSON string, shortened like shown_value()
+std::string json_type_text(const nlohmann::json& value);  // "an integer", "a string", ...
+std::string typed_value(const nlohmann::json& value);     // "a string \"30\"", "an integer 30"
 
 // ---- what a string of the config may hold
 
@@ -42,9 +43,9 @@ std::string kind_of(const nlohmann::json& value);  // "an integer", "a string", 
 bool has_control_character(std::string_view text);
 // A Windows absolute path ("C:\\x", "C:/x", "\\\\server\\share", "\\\\?\\C:\\x") counts as
 // absolute on every platform, so a Windows config can be checked on a Linux desk.
-bool is_windows_absolute(std::string_view path);
+bool is_windows_absolute_path(std::string_view path);
 // Absolute here, on Windows, or on POSIX (so the Linux examples check on Windows too).
-bool looks_absolute(const std::string& path);
+bool is_absolute_on_any_platform(const std::string& path);
 
 // ---- the reader
 
@@ -60,19 +61,19 @@ public:
     std::vector<ConfigIssue> take_issues();
 
     // True when `value` is an object; every key outside `allowed` and `also_allowed` is reported.
-    bool object(const nlohmann::json& value, const std::string& pointer, const KeyList& allowed,
-                const KeyList& also_allowed = {});
+    bool check_object(const nlohmann::json& value, const std::string& pointer, const KeyList& allowed,
+                      const KeyList& also_allowed = {});
     // A non-empty string without control characters (only a rejection pattern, which is never
     // printed raw, may hold one).
-    std::optional<std::string> string(const nlohmann::json& value, const std::string& pointer,
-                                      bool allow_control_characters = false);
-    std::optional<bool> boolean(const nlohmann::json& value, const std::string& pointer);
-    std::optional<int> integer(const nlohmann::json& value, const std::string& pointer, int minimum,
-                               int maximum = std::numeric_limits<int>::max());
+    std::optional<std::string> read_string(const nlohmann::json& value, const std::string& pointer,
+                                           bool allow_control_characters = false);
+    std::optional<bool> read_boolean(const nlohmann::json& value, const std::string& pointer);
+    std::optional<int> read_integer(const nlohmann::json& value, const std::string& pointer, int minimum,
+                                    int maximum = std::numeric_limits<int>::max());
     // "30s", "1m30s": longer than zero, at most kLongestDuration.
-    std::optional<Duration> duration(const nlohmann::json& value, const std::string& pointer);
+    std::optional<Duration> read_duration(const nlohmann::json& value, const std::string& pointer);
     // A file path, resolved against the config file's folder.
-    std::optional<std::filesystem::path> file_path(const nlohmann::json& value, const std::string& pointer);
+    std::optional<std::filesystem::path> read_file_path(const nlohmann::json& value, const std::string& pointer);
 
 private:
     std::filesystem::path resolve(const std::string& text) const;
@@ -80,36 +81,6 @@ private:
     std::filesystem::path base_dir_;
     std::vector<ConfigIssue> issues_;
 };
-
-// ---- a section as a table of its keys
-
-// A key of an object and how its value is read into `Target` (with `Reading`: what that
-// section reads with). A section lists its keys in one table of these, so a new key is a row.
-template <class Reading, class Target>
-struct KeyReader {
-    std::string_view name;
-    void (*read)(Reading& reading, const nlohmann::json& value, const std::string& pointer, Target& target);
-};
-
-// The names of a table's keys, in its order: the `allowed` of JsonReader::object.
-template <class Table>
-KeyList key_names(const Table& table) {
-    KeyList names;
-    for (const auto& key : table) names.push_back(key.name);
-    return names;
-}
-
-// Each key of `object` that `table` knows, read in the document's order into `target` (an
-// unknown key is JsonReader::object's to report).
-template <class Table, class Reading, class Target>
-void read_known_keys(const Table& table, Reading& reading, const nlohmann::json& object, const std::string& pointer,
-                     Target& target) {
-    for (const auto& [name, value] : object.items()) {
-        for (const auto& key : table) {
-            if (key.name == name) key.read(reading, value, child(pointer, name), target);
-        }
-    }
-}
 
 // The document, parsed within kMaxJsonDepth. Not JSON: nullopt, and the reader holds the one
 // issue that says where (line and column). A key repeated in one object is an error at its

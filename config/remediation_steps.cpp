@@ -54,7 +54,7 @@ constexpr std::array kStepKinds{
 };
 
 // The step's one kind; nullptr (and the error said) when it has none or several.
-const StepKind* step_kind_of(JsonReader& reader, const json& value, const std::string& pointer) {
+const StepKind* single_step_kind(JsonReader& reader, const json& value, const std::string& pointer) {
     std::vector<std::string> found;
     const StepKind* kind = nullptr;
     for (const auto& [key, ignored] : value.items()) {
@@ -73,7 +73,7 @@ const StepKind* step_kind_of(JsonReader& reader, const json& value, const std::s
     for (const StepKind& known : kStepKinds) {
         if (!known.option.empty()) other_keys.push_back(known.option);
     }
-    reader.object(value, pointer, kinds, other_keys);
+    reader.check_object(value, pointer, kinds, other_keys);
     return nullptr;
 }
 
@@ -86,45 +86,49 @@ void check_program(JsonReader& reader, const std::string& program, const std::st
     // On Windows a UNC path (\\server\share\x.exe) is this system's own, though some
     // runtimes' filesystem::path does not call it absolute.
     const bool windows_host = fs::path::preferred_separator == '\\';
-    if (!path.is_absolute() && !(windows_host && is_windows_absolute(program))) {
-        reader.warning(pointer, "is not a path of this system, so check-config cannot tell whether " + quote(program) +
-                                    " exists; check it on the host that runs the service");
+    if (!path.is_absolute() && !(windows_host && is_windows_absolute_path(program))) {
+        reader.warning(pointer, "is not a path of this system, so check-config cannot tell whether " +
+                                    shown_string(program) + " exists; check it on the host that runs the service");
         return;
     }
     std::error_code ec;
     const auto status = fs::status(path, ec);
     if (status.type() == fs::file_type::not_found) {
-        reader.error(pointer, "names a program that does not exist: " + quote(program));
+        reader.error(pointer, "names a program that does not exist: " + shown_string(program));
     } else if (ec) {
-        reader.error(pointer, "names a program certheal cannot check (" + as_clause(ec.message()) + "): " + quote(program));
+        reader.error(pointer, "names a program certheal cannot check (" + as_clause(ec.message()) +
+                                  "): " + shown_string(program));
     } else if (status.type() != fs::file_type::regular) {
-        reader.error(pointer, "must name a program file, but " + quote(program) + " is not a regular file");
+        reader.error(pointer, "must name a program file, but " + shown_string(program) + " is not a regular file");
     }
 }
 
 StepAction read_run(const SectionReading& reading, const StepObject& step) {
-    JsonReader& reader = reading.json;
+    JsonReader& reader = reading.reader;
     const json& body = step.body;
     RunStep run;
     if (!body.is_array() || body.empty()) {
-        reader.error(step.body_pointer,
-                     "must be a non-empty array: the program's absolute path, then its arguments; got " + show(body));
+        reader.error(
+            step.body_pointer,
+            "must be a non-empty array: the program's absolute path, then its arguments; got " + shown_value(body));
         return run;
     }
     for (std::size_t i = 0; i < body.size(); ++i) {
         const json& item = body[i];
-        const std::string at = child(step.body_pointer, i);
+        const std::string at = child_pointer(step.body_pointer, i);
         if (!item.is_string()) {
-            reader.error(at, "must be a string, got " + kind_of(item) + " " + show(item));
+            reader.error(at, "must be a string, got " + typed_value(item));
         } else if (i > 0) {
             run.args.push_back(item.get<std::string>());
         } else {
             const auto program = item.get<std::string>();
             if (has_control_character(program)) {
-                reader.error(at, "must not contain control characters, got " + show(item));
-            } else if (!looks_absolute(program)) {
-                reader.error(at, "must be the program's absolute path (certheal runs no shell and searches no PATH), "
-                                 "got " + show(item));
+                reader.error(at, "must not contain control characters, got " + shown_value(item));
+            } else if (!is_absolute_on_any_platform(program)) {
+                reader.error(at,
+                             "must be the program's absolute path (certheal runs no shell and searches no PATH), "
+                             "got " +
+                                 shown_value(item));
             } else {
                 check_program(reader, program, at);
             }
@@ -138,36 +142,37 @@ StepAction read_run(const SectionReading& reading, const StepObject& step) {
 
 StepAction read_stop_service(const SectionReading& reading, const StepObject& step) {
     StopServiceStep stop;
-    if (auto name = reading.json.string(step.body, step.body_pointer)) stop.service = *name;
+    if (auto name = reading.reader.read_string(step.body, step.body_pointer)) stop.service = *name;
     if (step.value.contains("with_dependents")) {
-        const std::string at = child(step.pointer, "with_dependents");
-        if (auto with = reading.json.boolean(step.value["with_dependents"], at)) stop.with_dependents = *with;
+        const std::string at = child_pointer(step.pointer, "with_dependents");
+        if (auto with = reading.reader.read_boolean(step.value["with_dependents"], at)) stop.with_dependents = *with;
     }
     return stop;
 }
 
 StepAction read_start_service(const SectionReading& reading, const StepObject& step) {
     StartServiceStep start;
-    if (auto name = reading.json.string(step.body, step.body_pointer)) start.service = *name;
+    if (auto name = reading.reader.read_string(step.body, step.body_pointer)) start.service = *name;
     return start;
 }
 
 StepAction read_restore_dependents(const SectionReading& reading, const StepObject& step) {
-    if (step.body != json(true)) reading.json.error(step.body_pointer, "must be true, got " + show(step.body));
+    if (step.body != json(true)) reading.reader.error(step.body_pointer, "must be true, got " + shown_value(step.body));
     return RestoreDependentsStep{};
 }
 
 StepAction read_verify(const SectionReading& reading, const StepObject& step) {
-    JsonReader& reader = reading.json;
+    JsonReader& reader = reading.reader;
     const json& body = step.body;
     const std::string& at = step.body_pointer;
     VerifyStep verify;
-    if (!reader.object(body, at, {"attempts", "delay"})) return verify;
+    if (!reader.check_object(body, at, {"attempts", "delay"})) return verify;
     if (body.contains("attempts")) {
-        if (auto attempts = reader.integer(body["attempts"], child(at, "attempts"), 1)) verify.attempts = *attempts;
+        if (auto attempts = reader.read_integer(body["attempts"], child_pointer(at, "attempts"), 1))
+            verify.attempts = *attempts;
     }
     if (body.contains("delay")) {
-        if (auto delay = reader.duration(body["delay"], child(at, "delay"))) verify.delay = *delay;
+        if (auto delay = reader.read_duration(body["delay"], child_pointer(at, "delay"))) verify.delay = *delay;
     }
     return verify;
 }
@@ -177,20 +182,23 @@ StepAction read_verify(const SectionReading& reading, const StepObject& step) {
 // The canonical name of a LocalMachine store (Windows compares them case-insensitively).
 std::optional<std::string> read_certificate_store(const SectionReading& reading, const json& value,
                                                   const std::string& pointer, std::string_view step) {
-    JsonReader& reader = reading.json;
-    auto name = reader.string(value, pointer);
+    JsonReader& reader = reading.reader;
+    auto name = reader.read_string(value, pointer);
     if (!name) return std::nullopt;
     const auto lower = [](std::string_view text) {
         std::string result(text);
-        std::transform(result.begin(), result.end(), result.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(result.begin(), result.end(), result.begin(), [](unsigned char c) {
+            return static_cast<char>(std::tolower(c));
+        });
         return result;
     };
     const auto stores = known_certificate_stores();
-    const auto found = std::find_if(stores.begin(), stores.end(),
-                                    [&](std::string_view known) { return lower(known) == lower(*name); });
+    const auto found = std::find_if(stores.begin(), stores.end(), [&](std::string_view known) {
+        return lower(known) == lower(*name);
+    });
     if (found == stores.end()) {
-        reader.error(pointer, "must name a LocalMachine certificate store (" + join(stores) + "), got " + show(value));
+        reader.error(pointer,
+                     "must name a LocalMachine certificate store (" + join(stores) + "), got " + shown_value(value));
         return std::nullopt;
     }
     if (!reading.certificate_stores) {
@@ -206,27 +214,27 @@ std::optional<std::string> read_certificate_store(const SectionReading& reading,
 void check_ca_file(const SectionReading& reading, const fs::path& file, const std::string& pointer) {
     auto check = check_ca_certificates(reading.tls_material, file);
     if (!check) {
-        reading.json.error(pointer, "cannot be used: " + check.error().message);
+        reading.reader.error(pointer, "cannot be used: " + check.error().message);
         return;
     }
     for (const std::string& subject : check.value().non_ca_subjects) {
-        reading.json.warning(pointer, "holds a certificate that is not a CA certificate (" + subject +
-                                          "); a server cannot trust client certificates through it, so check that "
-                                          "this is the CA that issues the client certificates");
+        reading.reader.warning(pointer, "holds a certificate that is not a CA certificate (" + subject +
+                                            "); a server cannot trust client certificates through it, so check that "
+                                            "this is the CA that issues the client certificates");
     }
 }
 
 StepAction read_trust_ca(const SectionReading& reading, const StepObject& step) {
-    JsonReader& reader = reading.json;
+    JsonReader& reader = reading.reader;
     const json& body = step.body;
     const std::string& at = step.body_pointer;
     TrustCaStep trust;
-    if (!reader.object(body, at, {"certificate", "store", "bundle"})) return trust;
+    if (!reader.check_object(body, at, {"certificate", "store", "bundle"})) return trust;
     if (!body.contains("certificate")) {
         reader.error(at, "needs \"certificate\": the PEM or DER file of the CA the server must trust");
-    } else if (auto file = reader.file_path(body["certificate"], child(at, "certificate"))) {
+    } else if (auto file = reader.read_file_path(body["certificate"], child_pointer(at, "certificate"))) {
         trust.certificate = *file;
-        check_ca_file(reading, *file, child(at, "certificate"));
+        check_ca_file(reading, *file, child_pointer(at, "certificate"));
     }
     const bool store = body.contains("store");
     const bool bundle = body.contains("bundle");
@@ -236,10 +244,11 @@ StepAction read_trust_ca(const SectionReading& reading, const StepObject& step) 
                                : "must name where to add the CA: \"store\" (a Windows LocalMachine store such as Root) "
                                  "or \"bundle\" (the PEM file the web server reads)");
     } else if (store) {
-        if (auto name = read_certificate_store(reading, body["store"], child(at, "store"), "trust_ca with \"store\"")) {
+        if (auto name =
+                read_certificate_store(reading, body["store"], child_pointer(at, "store"), "trust_ca with \"store\"")) {
             trust.target = CertificateStoreTarget{*name};
         }
-    } else if (auto path = reader.file_path(body["bundle"], child(at, "bundle"))) {
+    } else if (auto path = reader.read_file_path(body["bundle"], child_pointer(at, "bundle"))) {
         trust.target = PemBundleTarget{*path};
     }
     return trust;
@@ -249,16 +258,17 @@ StepAction read_fix_root_store(const SectionReading& reading, const StepObject& 
     const json& body = step.body;
     const std::string& at = step.body_pointer;
     FixRootStoreStep fix;
-    if (!reading.json.object(body, at, {"move_to"})) return fix;
+    if (!reading.reader.check_object(body, at, {"move_to"})) return fix;
     if (!body.contains("move_to")) {
-        reading.json.error(at, "needs \"move_to\": the LocalMachine store that receives the misplaced certificates, "
-                               "normally \"CA\"");
+        reading.reader.error(at,
+                             "needs \"move_to\": the LocalMachine store that receives the misplaced certificates, "
+                             "normally \"CA\"");
         return fix;
     }
-    if (auto name = read_certificate_store(reading, body["move_to"], child(at, "move_to"), "fix_root_store")) {
+    if (auto name = read_certificate_store(reading, body["move_to"], child_pointer(at, "move_to"), "fix_root_store")) {
         if (*name == "Root") {
-            reading.json.error(child(at, "move_to"),
-                               "must not be Root: the step moves certificates out of Root (use \"CA\")");
+            reading.reader.error(child_pointer(at, "move_to"),
+                                 "must not be Root: the step moves certificates out of Root (use \"CA\")");
         } else {
             fix.move_to = *name;
         }
@@ -269,26 +279,27 @@ StepAction read_fix_root_store(const SectionReading& reading, const StepObject& 
 }  // namespace
 
 std::optional<Step> read_step(const SectionReading& reading, const json& value, const std::string& pointer) {
-    JsonReader& reader = reading.json;
+    JsonReader& reader = reading.reader;
     if (!value.is_object()) {
-        reader.error(pointer, "must be a step object such as {\"start_service\": \"W3SVC\"}, got " + kind_of(value) +
-                                  " " + show(value));
+        reader.error(pointer, "must be a step object such as {\"start_service\": \"W3SVC\"}, got " +
+                                  json_type_text(value) + " " + shown_value(value));
         return std::nullopt;
     }
-    const StepKind* kind = step_kind_of(reader, value, pointer);
+    const StepKind* kind = single_step_kind(reader, value, pointer);
     if (kind == nullptr) return std::nullopt;
     const std::size_t errors_before = reader.error_count();
     KeyList allowed{kind->name};
     if (!kind->option.empty()) allowed.push_back(kind->option);
     allowed.push_back("timeout");
-    reader.object(value, pointer, allowed);
+    reader.check_object(value, pointer, allowed);
 
     Step step;
     if (value.contains("timeout")) {
-        if (auto timeout = reader.duration(value["timeout"], child(pointer, "timeout"))) step.timeout = *timeout;
+        if (auto timeout = reader.read_duration(value["timeout"], child_pointer(pointer, "timeout")))
+            step.timeout = *timeout;
     }
     const std::string name(kind->name);
-    step.action = kind->read(reading, StepObject{value, pointer, value[name], child(pointer, name)});
+    step.action = kind->read(reading, StepObject{value, pointer, value[name], child_pointer(pointer, name)});
     if (reader.error_count() != errors_before) return std::nullopt;
     return step;
 }

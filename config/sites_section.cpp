@@ -14,110 +14,94 @@ namespace {
 
 using json = nlohmann::json;
 
-template <class Field, class Value>
-void assign_if_read(Field& field, const std::optional<Value>& value) {
-    if (value) field = *value;
-}
+using SiteKey = KeyReader<SiteConfig>;
 
-std::optional<std::set<ProbeClass>> read_symptoms(JsonReader& reader, const json& value, const std::string& pointer) {
+void read_symptoms(const SectionReading& reading, const json& value, const std::string& pointer, SiteConfig& site) {
+    JsonReader& reader = reading.reader;
     if (!value.is_array()) {
-        reader.error(pointer, "must be an array of probe classes, got " + kind_of(value) + " " + show(value));
-        return std::nullopt;
+        reader.error(pointer, "must be an array of probe classes, got " + typed_value(value));
+        return;
     }
     std::set<ProbeClass> classes;
     bool ok = true;
     for (std::size_t i = 0; i < value.size(); ++i) {
         const json& item = value[i];
-        const auto cls = item.is_string() ? probe_class_from_string(item.get<std::string>()) : std::nullopt;
-        if (!cls || *cls == ProbeClass::healthy) {
-            reader.error(child(pointer, i),
-                         "must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, tls_error, "
-                         "unexpected_status; got " +
-                             show(item));
+        const auto probe_class = item.is_string() ? probe_class_from_string(item.get<std::string>()) : std::nullopt;
+        if (!probe_class || *probe_class == ProbeClass::healthy) {
+            reader.error(child_pointer(pointer, i),
+                         "must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, "
+                         "tls_error, unexpected_status; got " +
+                             shown_value(item));
             ok = false;
             continue;
         }
-        classes.insert(*cls);
+        classes.insert(*probe_class);
     }
-    if (!ok) return std::nullopt;
-    return classes;
+    if (ok) site.symptoms = std::move(classes);
 }
 
-std::optional<std::vector<int>> read_expect_status(JsonReader& reader, const json& value, const std::string& pointer) {
+void read_expect_status(const SectionReading& reading, const json& value, const std::string& pointer,
+                        SiteConfig& site) {
+    JsonReader& reader = reading.reader;
     if (!value.is_array() || value.empty()) {
-        reader.error(pointer, "must be a non-empty array of HTTP status codes such as [200], got " + show(value));
-        return std::nullopt;
+        reader.error(pointer,
+                     "must be a non-empty array of HTTP status codes such as [200], got " + shown_value(value));
+        return;
     }
     std::vector<int> statuses;
     bool ok = true;
     for (std::size_t i = 0; i < value.size(); ++i) {
-        const auto status = reader.integer(value[i], child(pointer, i), 100, 599);
+        const auto status = reader.read_integer(value[i], child_pointer(pointer, i), 100, 599);
         if (!status) {
             ok = false;
             continue;
         }
         statuses.push_back(*status);
     }
-    if (!ok) return std::nullopt;
-    return statuses;
+    if (ok) site.expect_status = std::move(statuses);
 }
 
-std::optional<std::string> read_rejection_pattern(JsonReader& reader, const json& value, const std::string& pointer) {
-    auto pattern = reader.string(value, pointer, /*allow_control_characters=*/true);
-    if (!pattern) return std::nullopt;
+void read_rejection_pattern(const SectionReading& reading, const json& value, const std::string& pointer,
+                            SiteConfig& site) {
+    auto pattern = reading.reader.read_string(value, pointer, /*allow_control_characters=*/true);
+    if (!pattern) return;
     // The same engine and bounds the prober uses.
     auto compiled = RejectionPattern::compile(*pattern);
     if (!compiled) {
-        reader.error(pointer, "must be a valid regular expression (Perl/ECMAScript syntax), got " + show(value) + ": " +
-                                  compiled.error().message);
-        return std::nullopt;
+        reading.reader.error(pointer, "must be a valid regular expression (Perl/ECMAScript syntax), got " +
+                                          shown_value(value) + ": " + compiled.error().message);
+        return;
     }
-    return pattern;
+    site.rejection_pattern = std::move(*pattern);
 }
 
-using SiteKey = KeyReader<const SectionReading, SiteConfig>;
+void read_tls_key(const SectionReading& reading, const json& value, const std::string& pointer, SiteConfig& site) {
+    read_tls(reading, value, pointer, site.tls);
+}
 
-// Every key of a site beside its name and url, in the order an unknown key's error lists them.
-// A new key is a row here (and its field in core's SiteConfig).
+// Every key of a site beside its name and url (and every key of `defaults`), in the order an
+// unknown key's error lists them. A new key is a row here (and its field in core's SiteConfig).
 const std::array kSiteKeys{
-    SiteKey{"interval", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.interval, r.json.duration(v, at));
-            }},
-    SiteKey{"timeout", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.timeout, r.json.duration(v, at));
-            }},
-    SiteKey{"failure_threshold", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.failure_threshold, r.json.integer(v, at, 1));
-            }},
-    SiteKey{"success_threshold", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.success_threshold, r.json.integer(v, at, 1));
-            }},
-    SiteKey{"symptoms", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.symptoms, read_symptoms(r.json, v, at));
-            }},
-    SiteKey{"expect_status", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.expect_status, read_expect_status(r.json, v, at));
-            }},
-    SiteKey{"rejection_pattern", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.rejection_pattern, read_rejection_pattern(r.json, v, at));
-            }},
-    SiteKey{"tls", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                read_tls(r, v, at, site.tls);
-            }},
-    SiteKey{"connect_to", [](const SectionReading& r, const json& v, const std::string& at, SiteConfig& site) {
-                assign_if_read(site.connect_to, r.json.string(v, at));
-            }},
+    SiteKey{"interval", read_duration_key<&SiteConfig::interval>},
+    SiteKey{"timeout", read_duration_key<&SiteConfig::timeout>},
+    SiteKey{"failure_threshold", read_integer_key<&SiteConfig::failure_threshold, 1>},
+    SiteKey{"success_threshold", read_integer_key<&SiteConfig::success_threshold, 1>},
+    SiteKey{"symptoms", read_symptoms},
+    SiteKey{"expect_status", read_expect_status},
+    SiteKey{"rejection_pattern", read_rejection_pattern},
+    SiteKey{"tls", read_tls_key},
+    SiteKey{"connect_to", read_string_key<&SiteConfig::connect_to>},
 };
 
 void read_name(JsonReader& reader, const json& entry, const std::string& at, std::size_t index,
                std::map<std::string, std::size_t>& names, SiteConfig& site) {
     if (!entry.contains("name")) {
         reader.error(at, "needs a \"name\"");
-    } else if (auto name = reader.string(entry["name"], child(at, "name"))) {
+    } else if (auto name = reader.read_string(entry["name"], child_pointer(at, "name"))) {
         site.name = *name;
         if (auto [it, inserted] = names.emplace(*name, index); !inserted) {
-            reader.error(child(at, "name"), "repeats the name " + quote(*name) + " of /sites/" +
-                                                std::to_string(it->second) + "; site names must be unique");
+            reader.error(child_pointer(at, "name"), "repeats the name " + shown_string(*name) + " of /sites/" +
+                                                        std::to_string(it->second) + "; site names must be unique");
         }
     }
 }
@@ -125,10 +109,10 @@ void read_name(JsonReader& reader, const json& entry, const std::string& at, std
 void read_url(JsonReader& reader, const json& entry, const std::string& at, SiteConfig& site) {
     if (!entry.contains("url")) {
         reader.error(at, "needs a \"url\"");
-    } else if (auto url = reader.string(entry["url"], child(at, "url"))) {
+    } else if (auto url = reader.read_string(entry["url"], child_pointer(at, "url"))) {
         auto parsed = parse_https_url(*url);
         if (const auto* problem = std::get_if<std::string>(&parsed)) {
-            reader.error(child(at, "url"), *problem);
+            reader.error(child_pointer(at, "url"), *problem);
         } else {
             const auto& parts = std::get<HttpsUrl>(parsed);
             site.url = *url;
@@ -143,7 +127,7 @@ void read_url(JsonReader& reader, const json& entry, const std::string& at, Site
 
 SiteConfig read_site_defaults(const SectionReading& reading, const json& value) {
     SiteConfig defaults;
-    if (reading.json.object(value, "/defaults", key_names(kSiteKeys))) {
+    if (reading.reader.check_object(value, "/defaults", key_names(kSiteKeys))) {
         read_known_keys(kSiteKeys, reading, value, "/defaults", defaults);
     }
     return defaults;
@@ -152,9 +136,9 @@ SiteConfig read_site_defaults(const SectionReading& reading, const json& value) 
 void read_sites(const SectionReading& reading, const json& value, const SiteConfig& defaults,
                 std::vector<SiteConfig>& sites) {
     const std::string pointer = "/sites";
-    JsonReader& reader = reading.json;
+    JsonReader& reader = reading.reader;
     if (!value.is_array()) {
-        reader.error(pointer, "must be an array of sites, got " + kind_of(value) + " " + show(value));
+        reader.error(pointer, "must be an array of sites, got " + typed_value(value));
         return;
     }
     if (value.empty()) {
@@ -164,9 +148,9 @@ void read_sites(const SectionReading& reading, const json& value, const SiteConf
     const KeyList shared_keys = key_names(kSiteKeys);
     std::map<std::string, std::size_t> names;
     for (std::size_t i = 0; i < value.size(); ++i) {
-        const std::string at = child(pointer, i);
+        const std::string at = child_pointer(pointer, i);
         const json& entry = value[i];
-        if (!reader.object(entry, at, {"name", "url"}, shared_keys)) continue;
+        if (!reader.check_object(entry, at, {"name", "url"}, shared_keys)) continue;
         SiteConfig site = defaults;
         read_name(reader, entry, at, i, names, site);
         read_url(reader, entry, at, site);

@@ -32,7 +32,7 @@ std::string_view key_of(Problem::Part part) {
 void report_identity_problems(JsonReader& reader, const std::vector<Problem>& problems, const std::string& pointer) {
     for (const Problem& problem : problems) {
         const std::string_view key = key_of(problem.part);
-        const std::string at = key.empty() ? pointer : child(pointer, key);
+        const std::string at = key.empty() ? pointer : child_pointer(pointer, key);
         switch (problem.kind) {
             case Problem::Kind::unusable: reader.error(at, "cannot be used: " + problem.detail); break;
             case Problem::Kind::missing:
@@ -49,7 +49,8 @@ void report_identity_problems(JsonReader& reader, const std::vector<Problem>& pr
 PemClientCert read_pem_pair(JsonReader& reader, const json& value, const std::string& pointer) {
     for (std::string_view key : {"password_env", "password_file"}) {
         if (value.contains(key)) {
-            reader.error(child(pointer, key), "only applies to a pfx_file; a PEM key_file must not be encrypted");
+            reader.error(child_pointer(pointer, key),
+                         "only applies to a pfx_file; a PEM key_file must not be encrypted");
         }
     }
     PemClientCert files;
@@ -59,7 +60,7 @@ PemClientCert read_pem_pair(JsonReader& reader, const json& value, const std::st
                                       std::string(key));
             continue;
         }
-        auto path = reader.file_path(value[std::string(key)], child(pointer, key));
+        auto path = reader.read_file_path(value[std::string(key)], child_pointer(pointer, key));
         if (path) (key == "cert_file" ? files.cert_file : files.key_file) = *path;
     }
     return files;
@@ -67,15 +68,16 @@ PemClientCert read_pem_pair(JsonReader& reader, const json& value, const std::st
 
 PfxClientCert read_pkcs12(JsonReader& reader, const json& value, const std::string& pointer) {
     PfxClientCert pkcs12;
-    if (auto path = reader.file_path(value["pfx_file"], child(pointer, "pfx_file"))) pkcs12.pfx_file = *path;
+    if (auto path = reader.read_file_path(value["pfx_file"], child_pointer(pointer, "pfx_file")))
+        pkcs12.pfx_file = *path;
     if (value.contains("password_env") && value.contains("password_file")) {
         reader.error(pointer, "must name either password_env or password_file, not both");
     }
     if (value.contains("password_env")) {
-        pkcs12.password_env = reader.string(value["password_env"], child(pointer, "password_env"));
+        pkcs12.password_env = reader.read_string(value["password_env"], child_pointer(pointer, "password_env"));
     }
     if (value.contains("password_file")) {
-        pkcs12.password_file = reader.file_path(value["password_file"], child(pointer, "password_file"));
+        pkcs12.password_file = reader.read_file_path(value["password_file"], child_pointer(pointer, "password_file"));
     }
     return pkcs12;
 }
@@ -85,8 +87,8 @@ PfxClientCert read_pkcs12(JsonReader& reader, const json& value, const std::stri
 // being used, so the identity is returned all the same).
 std::optional<ClientCert> read_client_cert(const SectionReading& reading, const json& value,
                                            const std::string& pointer) {
-    JsonReader& reader = reading.json;
-    if (!reader.object(value, pointer, {"cert_file", "key_file", "pfx_file", "password_env", "password_file"})) {
+    JsonReader& reader = reading.reader;
+    if (!reader.check_object(value, pointer, {"cert_file", "key_file", "pfx_file", "password_env", "password_file"})) {
         return std::nullopt;
     }
     const std::size_t errors_before = reader.error_count();
@@ -100,8 +102,8 @@ std::optional<ClientCert> read_client_cert(const SectionReading& reading, const 
         reader.error(pointer, "must name either cert_file and key_file (PEM) or pfx_file (PKCS#12)");
         return std::nullopt;
     }
-    ClientCert identity = pem ? ClientCert{read_pem_pair(reader, value, pointer)}
-                              : ClientCert{read_pkcs12(reader, value, pointer)};
+    ClientCert identity =
+        pem ? ClientCert{read_pem_pair(reader, value, pointer)} : ClientCert{read_pkcs12(reader, value, pointer)};
     if (reader.error_count() != errors_before) return std::nullopt;
     report_identity_problems(reader, check_client_identity(reading.tls_material, identity), pointer);
     return identity;
@@ -110,27 +112,27 @@ std::optional<ClientCert> read_client_cert(const SectionReading& reading, const 
 }  // namespace
 
 void read_tls(const SectionReading& reading, const json& value, const std::string& pointer, TlsSettings& tls) {
-    JsonReader& reader = reading.json;
-    if (!reader.object(value, pointer, {"verify", "ca_file", "client_cert"})) return;
+    JsonReader& reader = reading.reader;
+    if (!reader.check_object(value, pointer, {"verify", "ca_file", "client_cert"})) return;
     if (value.contains("verify")) {
-        const auto verify = reader.boolean(value["verify"], child(pointer, "verify"));
+        const auto verify = reader.read_boolean(value["verify"], child_pointer(pointer, "verify"));
         if (verify) tls.verify = *verify;
         if (verify == false) {
-            reader.warning(child(pointer, "verify"),
+            reader.warning(child_pointer(pointer, "verify"),
                            "is false: certheal will not check the server's certificate, so a probe cannot tell the "
                            "real site from an impostor; set a ca_file instead if the server uses a private CA");
         }
     }
     if (value.contains("ca_file")) {
-        const std::string at = child(pointer, "ca_file");
-        if (auto ca_file = reader.file_path(value["ca_file"], at)) {
+        const std::string at = child_pointer(pointer, "ca_file");
+        if (auto ca_file = reader.read_file_path(value["ca_file"], at)) {
             tls.ca_file = *ca_file;
             auto loaded = reading.tls_material.certificates(*ca_file);
             if (!loaded) reader.error(at, "cannot be used: " + loaded.error().message);
         }
     }
     if (value.contains("client_cert")) {
-        if (auto client_cert = read_client_cert(reading, value["client_cert"], child(pointer, "client_cert"))) {
+        if (auto client_cert = read_client_cert(reading, value["client_cert"], child_pointer(pointer, "client_cert"))) {
             tls.client_cert = *client_cert;
         }
     }
