@@ -218,7 +218,7 @@ TEST_CASE("out of descriptors, the endpoint pauses accepting instead of spinning
 namespace {
 
 // One raw exchange: what the server sent until it closed the connection.
-std::string exchange(unsigned short port, const std::string& request) {
+std::string raw_exchange(unsigned short port, const std::string& request) {
     boost::asio::io_context io;
     tcp::socket socket(io);
     socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
@@ -248,7 +248,7 @@ TEST_CASE("the status endpoint ignores a query string, answers HEAD without a bo
     CHECK(get(port, "/?x=1").result() == http::status::ok);
     CHECK(get(port, "/nothing?metrics").result() == http::status::not_found);
 
-    const auto head = exchange(port, "HEAD /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    const auto head = raw_exchange(port, "HEAD /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     INFO(head);
     CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
     const auto end_of_header = head.find("\r\n\r\n");
@@ -259,7 +259,7 @@ TEST_CASE("the status endpoint ignores a query string, answers HEAD without a bo
     CHECK(std::stoul(head.substr(length_at + 16)) > 100);  // the length a GET's body has
 
     for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
-        const auto refused = exchange(port, std::string(method) + " /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        const auto refused = raw_exchange(port, std::string(method) + " /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                                    "Content-Length: 0\r\n\r\n");
         INFO(refused);
         CHECK(refused.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0) == 0);
