@@ -60,19 +60,19 @@ void FoldingSink::emit(const Event& event) {
     auto& site = sites_[event.site];
     auto [found, inserted] = site.slots.try_emplace(Key{static_cast<int>(event.id), class_of(event)});
     auto& slot = found->second;
-    if (inserted || now >= slot.window_start + limits_.window) {
+    if (inserted || now >= slot.window_start + slot.window) {
         // A new window opens with this event, written at once; what the last one held (a timer
         // that has not fired yet) is folded into it.
         const auto folded = slot.folded;
         const auto since = slot.first_folded_at;
-        slot = Slot{now, std::nullopt, 0, std::nullopt};
+        slot = Slot{now, next_window(slot, folded > 0), std::nullopt, 0, std::nullopt};
         write(event, folded, since);
         return;
     }
     ++slot.folded;
     slot.held = event;
     if (!slot.first_folded_at) slot.first_folded_at = event.time;
-    arm(event.site, site, slot.window_start + limits_.window);
+    arm(event.site, site, slot.window_start + slot.window);
 }
 
 void FoldingSink::write(Event event, std::uint64_t folded, std::optional<TimePoint> since) {
@@ -100,9 +100,16 @@ void FoldingSink::flush_site(Site& site) {
         auto event = std::move(*slot->held);
         const auto folded = slot->folded - 1;  // the held one itself is written
         const auto since = slot->first_folded_at;
-        *slot = Slot{now, std::nullopt, 0, std::nullopt};
+        *slot = Slot{now, next_window(*slot, folded > 0), std::nullopt, 0, std::nullopt};
         write(std::move(event), folded, folded > 0 ? since : std::nullopt);
     }
+}
+
+// Twice as long after a window that had to fold (up to the longest); back to the first length
+// after one that did not.
+Duration FoldingSink::next_window(const Slot& slot, bool folded) const {
+    if (!folded || slot.window <= Duration::zero()) return limits_.window;
+    return std::min(slot.window * 2, std::max(limits_.longest_window, limits_.window));
 }
 
 void FoldingSink::flush() {

@@ -8,11 +8,13 @@
 // - the first event of a key is written at once, and opens a window of `window`;
 // - the same key again within the window is not written but counted and held (the latest);
 // - when the window ends, the held events of the site are written, oldest first, each with
-//   `folded`: how many identical events before it were not written, and a new window opens;
+//   `folded`: how many identical events before it were not written, and a new window opens,
+//   twice as long (up to `longest_window`) since the last one had to fold; a window that ends
+//   with nothing folded brings the key back to `window`;
 // - an event of the site that is never folded (repair_started, ...) writes the site's held
 //   events first, and service_stopped writes every held event, so nothing is lost and the
 //   journal's order within a site stays the order things happened.
-// So a constantly flapping site writes each of its keys once per window, and its last line is
+// So a constantly flapping site writes each of its keys about once an hour, and its last line is
 // its latest state. The monitor already writes probe_failed for a class that is not a symptom
 // only when the class changes (and probe_recovered when the run ends): together, the journal
 // holds the first of everything and every change, at most once per window per kind, and the
@@ -34,6 +36,7 @@ namespace certheal {
 
 struct FoldingLimits {
     Duration window = std::chrono::minutes(10);
+    Duration longest_window = std::chrono::hours(1);
 };
 
 class FoldingSink : public EventSink {
@@ -57,6 +60,7 @@ private:
     using Key = std::pair<int, std::string>;  // event id, class
     struct Slot {
         MonotonicTime window_start{};
+        Duration window{};
         std::optional<Event> held;  // the latest folded event, written when the window ends
         std::uint64_t folded = 0;   // events of this window not written, `held` included
         std::optional<TimePoint> first_folded_at;
@@ -68,6 +72,7 @@ private:
     };
 
     void write(Event event, std::uint64_t folded, std::optional<TimePoint> since);
+    Duration next_window(const Slot& slot, bool folded) const;
     void flush_site(Site& site);
     void arm(const std::string& name, Site& site, MonotonicTime due);
 

@@ -43,26 +43,42 @@ TEST_CASE("the first event of a kind is written at once", "[events][folding]") {
     CHECK_FALSE(f.written.events()[0].details.contains("folded"));
 }
 
-TEST_CASE("a site flapping all day writes each kind once per window, with how many were folded",
+TEST_CASE("a site flapping all day writes each kind once per window, windows that grow to an hour, with how many "
+          "were folded",
           "[events][folding]") {
     Folding f;
     for (int minute = 0; minute < 60; ++minute) f.flap("intranet");  // an hour, one flap a minute
-    // 120 events: the first two at once, then both kinds at the end of each 10-minute window.
-    CHECK(f.written.events().size() == 2 + 2 * 6);
-    const auto last_failed = f.written.all(EventId::probe_failed).back();
-    CHECK(last_failed.details["folded"] == 9);  // 10 in the window, the last of them written
-    CHECK(last_failed.details.contains("folded_since"));
-    CHECK_THAT(last_failed.message, Catch::Contains("9 more like it since") && Catch::Contains("folded into this one"));
-    CHECK(f.sink.folded_total() == 120 - 14);
+    // 120 events: the first two at once, then both kinds when a window ends: at 10 min, then
+    // (windows of 20, 40 min) at 30 and 70 min.
+    CHECK(f.written.events().size() == 2 + 2 + 2);
+    f.clock.advance(10min);
+    REQUIRE(f.written.events().size() == 2 + 2 + 2 + 2);
+    const auto failed = f.written.all(EventId::probe_failed);
+    REQUIRE(failed.size() == 4);
+    CHECK(failed[1].details["folded"] == 8);   // minutes 1-9, the last written
+    CHECK(failed[2].details["folded"] == 19);  // minutes 10-29
+    CHECK(failed[3].details["folded"] == 29);  // minutes 30-59
+    CHECK(failed[3].details.contains("folded_since"));
+    CHECK_THAT(failed[3].message, Catch::Contains("29 more like it since") && Catch::Contains("folded into this one"));
+    CHECK(f.sink.folded_total() == 120 - 8);
     std::uint64_t total = 0;
     for (const auto& event : f.written.events()) total += event.details.value("folded", std::uint64_t{0}) + 1;
     CHECK(total == 120);  // every event is written or counted in one that is
     // The site's last line is its latest state.
     CHECK(f.written.events().back().id == EventId::probe_recovered);
 
-    f.clock.advance(1h);  // quiet: nothing held, nothing more written
-    CHECK(f.written.events().size() == 14);
+    f.clock.advance(2h);  // quiet: nothing held, nothing more written
+    CHECK(f.written.events().size() == 8);
     CHECK(f.clock.pending_timers() == 0);
+    f.flap("intranet");  // after a quiet window, written at once again
+    CHECK(f.written.events().size() == 10);
+}
+
+TEST_CASE("the window stops growing at an hour", "[events][folding]") {
+    Folding f;
+    for (int minute = 0; minute < 6 * 60; ++minute) f.flap("intranet");
+    // Windows of 10, 20, 40, then 60 minutes: trailing writes at 10, 30, 70, 130, 190, 250, 310 min.
+    CHECK(f.written.all(EventId::probe_failed).size() == 1 + 7);
 }
 
 TEST_CASE("events of another site, class or kind are never folded together", "[events][folding]") {
