@@ -212,31 +212,22 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     // significant change, seldom for counters alone (StatusWriteSchedule); nothing runs while idle.
     PublishedFile status_file("status file", events);
     PublishedFile textfile("metrics textfile", events);
-    std::optional<MonotonicTime> last_trim;
-    std::unique_ptr<TimerHandle> quiet_trim;
     auto write_status = [&](bool quiet) {
-        {
-            const auto status = monitor.status();
-            status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
-            if (const auto& dir = monitor.config().service.textfile_dir) {
-                textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
-            }
-        }
-        // Free heap goes back once a round has settled (no status change for a few seconds), and
-        // at least once a minute when sites are probed so often that it never settles.
-        if (quiet) return;
-        const auto trim = [&] {
-            last_trim = clock.monotonic_now();
-            platform::release_free_memory();
-        };
-        if (!last_trim || clock.monotonic_now() - *last_trim >= kTrimInterval) {
-            trim();
-        } else {
-            quiet_trim = clock.after(kSettleBeforeTrim, trim);
+        const auto status = monitor.status();
+        status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
+        if (const auto& dir = monitor.config().service.textfile_dir) {
+            textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
         }
     };
+    // Free heap goes back once a round has settled (no status change for a few seconds), and at
+    // least once a minute when sites are probed so often that it never settles.
+    RequestCoalescer trims(clock, kSettleBeforeTrim, kTrimInterval,
+                           [](std::size_t) { platform::release_free_memory(); });
     StatusWriteSchedule status_write(clock, [&] { write_status(/*quiet=*/false); });
-    monitor.on_status_change([&](StatusChange change) { status_write.changed(change); });
+    monitor.on_status_change([&](StatusChange change) {
+        status_write.changed(change);
+        trims.request();
+    });
 
     StatusServer status_server(io, [&monitor] { return monitor.status(); });
 
@@ -257,9 +248,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             resumes.cancel();
             reloads.cancel();
             folding.flush();
-            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &quiet_trim] {
+            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &trims] {
                 status_write.cancel();
-                quiet_trim.reset();
+                trims.cancel();
                 status_server.close();
                 io.stop();
             });
@@ -325,7 +316,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     status_write.cancel();
     resumes.cancel();
     reloads.cancel();
-    quiet_trim.reset();
+    trims.cancel();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
     std::error_code ignored;
     std::filesystem::remove(pid_file, ignored);
