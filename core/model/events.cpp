@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 21> kEvents{{
+constexpr std::array<EventDefinition, 25> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -72,6 +72,20 @@ constexpr std::array<EventDefinition, 21> kEvents{{
     {EventId::circuit_closed, "circuit_closed", Severity::information,
      "The quiet period passed (or an operator reset it); repairs are allowed again.",
      "reason"},
+    {EventId::stage_started, "stage_started", Severity::information,
+     "A stage of the repair ladder started: its steps run, then certheal probes the incident's sites (in a dry run, "
+     "what the stage would run).",
+     "stage, stage_number, stages, steps, when, class, cause, dry_run"},
+    {EventId::stage_skipped, "stage_skipped", Severity::information,
+     "A stage of the repair ladder did not run because its `when` does not match the incident's class or cause.",
+     "stage, stage_number, stages, when, class, cause, reason, dry_run"},
+    {EventId::stage_succeeded, "stage_succeeded", Severity::information,
+     "The sites were healthy after this stage of the repair ladder; the more disruptive stages after it did not run.",
+     "stage, stage_number, stages, stages_run, duration_ms, rounds"},
+    {EventId::stage_failed, "stage_failed", Severity::warning,
+     "A stage of the repair ladder did not make the sites healthy (or one of its steps failed); certheal goes on with "
+     "the next stage, if there is one.",
+     "stage, stage_number, stages, duration_ms, error, failed_step, not_healed, next_stage"},
 }};
 
 }  // namespace

@@ -37,6 +37,10 @@ enum class EventId : std::uint16_t {
     repair_skipped = 3005,
     circuit_opened = 3006,
     circuit_closed = 3007,
+    stage_started = 3008,
+    stage_skipped = 3009,
+    stage_succeeded = 3010,
+    stage_failed = 3011,
 };
 
 enum class Severity { information, warning, error };
