@@ -12,6 +12,8 @@ constexpr std::string_view kind_name(const RestoreDependentsStep&) noexcept { re
 constexpr std::string_view kind_name(const VerifyStep&) noexcept { return "verify"; }
 constexpr std::string_view kind_name(const TrustCaStep&) noexcept { return "trust_ca"; }
 constexpr std::string_view kind_name(const FixRootStoreStep&) noexcept { return "fix_root_store"; }
+constexpr std::string_view kind_name(const AddIntermediatesStep&) noexcept { return "add_intermediates"; }
+constexpr std::string_view kind_name(const SetSchannelStep&) noexcept { return "set_schannel"; }
 
 constexpr std::array<std::string_view, 8> kCertificateStores{
     "Root", "CA", "ClientAuthIssuer", "My", "TrustedPeople", "TrustedPublisher", "AuthRoot", "Disallowed"};
@@ -53,11 +55,24 @@ std::string describe_step(const Step& step) {
         text += " " + trust->certificate.string() + " into ";
         if (const auto* store = std::get_if<CertificateStoreTarget>(&trust->target)) {
             text += "LocalMachine\\" + store->store;
+        } else if (const auto* bundle = std::get_if<PemBundleTarget>(&trust->target)) {
+            text += bundle->bundle.string();
         } else {
-            text += std::get<PemBundleTarget>(trust->target).bundle.string();
+            text += "the store Schannel trusts for each site's binding (auto)";
         }
     } else if (const auto* fix = std::get_if<FixRootStoreStep>(&step.action)) {
         text += ": move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\" + fix->move_to;
+    } else if (const auto* intermediates = std::get_if<AddIntermediatesStep>(&step.action)) {
+        text += " " + intermediates->certificate.string() + " into LocalMachine\\CA";
+    } else if (const auto* schannel = std::get_if<SetSchannelStep>(&step.action)) {
+        std::vector<std::string> values;
+        if (schannel->client_auth_trust_mode) {
+            values.push_back("ClientAuthTrustMode=" + std::to_string(*schannel->client_auth_trust_mode));
+        }
+        if (schannel->send_trusted_issuer_list) {
+            values.push_back(std::string("SendTrustedIssuerList=") + (*schannel->send_trusted_issuer_list ? "1" : "0"));
+        }
+        for (std::size_t i = 0; i < values.size(); ++i) text += (i == 0 ? " " : ", ") + values[i];
     }
     return text;
 }

@@ -18,6 +18,7 @@
 #include "core/base/clock.hpp"
 #include "core/base/duration.hpp"
 #include "core/model/probe_result.hpp"
+#include "core/model/trust_cause.hpp"
 
 namespace certheal {
 
@@ -81,19 +82,34 @@ struct CertificateStoreTarget {
 struct PemBundleTarget {
     std::filesystem::path bundle;
 };
+// "store": "auto" (Windows): the store Schannel trusts for each affected site's binding, as the
+// host trust diagnosis finds it (core/repair/trust_store_choice says which store and why).
+struct AutoStoreTarget {};
 // The IISCA step of the field report, done by certheal: make the server trust the CA that
 // issues the client certificates again.
 struct TrustCaStep {
     std::filesystem::path certificate;  // PEM or DER, one or more CA certificates
-    std::variant<CertificateStoreTarget, PemBundleTarget> target;
+    std::variant<CertificateStoreTarget, PemBundleTarget, AutoStoreTarget> target;
 };
 // KB 2802568: moves the certificates that are not self-signed out of LocalMachine\Root.
 struct FixRootStoreStep {
     std::string move_to = "CA";
 };
+// Puts the CA certificates of a file that are not self-signed (the intermediates) into
+// LocalMachine\CA, so that Windows can build the client certificates' chains (0x800B010A).
+struct AddIntermediatesStep {
+    std::filesystem::path certificate;  // PEM or DER
+};
+// Writes Schannel's client-authentication values under
+// HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL (a host-wide setting: only
+// with remediation.allow_host_settings). Unset: left as it is. At least one is set.
+struct SetSchannelStep {
+    std::optional<std::uint32_t> client_auth_trust_mode;  // 0 machine, 1 exclusive root, 2 exclusive CA
+    std::optional<bool> send_trusted_issuer_list;
+};
 
 using StepAction = std::variant<RunStep, StopServiceStep, StartServiceStep, RestoreDependentsStep, VerifyStep,
-                                TrustCaStep, FixRootStoreStep>;
+                                TrustCaStep, FixRootStoreStep, AddIntermediatesStep, SetSchannelStep>;
 
 struct Step {
     StepAction action;
@@ -103,6 +119,21 @@ struct Step {
 std::string_view step_kind(const StepAction& action) noexcept;  // "run", "stop_service", ...
 std::string describe_step(const Step& step);  // one line for people, e.g. "stop_service IISADMIN with dependents"
 
+// When a stage of the repair ladder applies to an incident. An empty list means any value.
+struct StageCondition {
+    std::set<ProbeClass> classes;  // the class of the probe that asked for the repair
+    std::set<TrustCause> causes;   // the cause the host trust diagnosis named (Windows)
+    bool empty() const noexcept { return classes.empty() && causes.empty(); }
+};
+
+// One rung of the repair ladder: its steps, then a verify of the incident's sites built in.
+struct RepairStage {
+    std::string name;
+    std::vector<Step> steps;
+    StageCondition when;
+    std::optional<VerifyStep> verify;  // none: the remediation's `verify`
+};
+
 struct RemediationConfig {
     bool enabled = true;
     bool dry_run = false;
@@ -110,7 +141,16 @@ struct RemediationConfig {
     int max_attempts = 3;
     Duration attempt_window = std::chrono::hours(1);
     Duration circuit_reset_after = std::chrono::hours(6);
+    // The repair as one list of steps, as before ladders: run as they are, with no verify of
+    // their own beyond the verify steps they list. Empty when `stages` is used.
     std::vector<Step> steps;
+    // The repair ladder, least disruptive stage first; empty when `steps` is used.
+    std::vector<RepairStage> stages;
+    // The verify every stage ends with unless it names its own: a verify step's defaults.
+    VerifyStep verify;
+    // set_schannel changes how every site of the host trusts client certificates: refused
+    // unless an admin allows host-wide settings here.
+    bool allow_host_settings = false;
 };
 
 // A loopback address and port to listen on, as service.status_listen names it.
