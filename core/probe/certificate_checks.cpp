@@ -59,7 +59,11 @@ Result<CaCertificatesCheck> check_ca_certificates(TlsMaterialCache& cache, const
     if (!loaded) return loaded.error();
     CaCertificatesCheck check;
     for (const auto& certificate : *loaded.value()) {
-        if (X509_check_ca(certificate.get()) == 0) check.non_ca_subjects.push_back(subject_text(*certificate));
+        if (X509_check_ca(certificate.get()) == 0) {
+            check.non_ca_subjects.push_back(subject_text(*certificate));
+        } else if (!is_self_signed(*certificate)) {
+            check.intermediate_subjects.push_back(subject_text(*certificate));
+        }
     }
     return check;
 }

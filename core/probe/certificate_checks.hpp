@@ -19,6 +19,7 @@ namespace certheal {
 // of them, so the file is most likely the wrong one.
 struct CaCertificatesCheck {
     std::vector<std::string> non_ca_subjects;
+    std::vector<std::string> intermediate_subjects;  // CA certificates that are not self-signed
 };
 Result<CaCertificatesCheck> check_ca_certificates(TlsMaterialCache& cache, const std::filesystem::path& file);
 

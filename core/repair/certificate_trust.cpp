@@ -107,6 +107,8 @@ Result<TrustCaReport> trust_ca_in_bundle(const std::vector<X509Ptr>& authorities
     return report;
 }
 
+}  // namespace
+
 Result<TrustCaReport> trust_ca_in_store(const std::vector<X509Ptr>& authorities, const std::string& store,
                                         CertificateStores& stores, bool apply) {
     TrustCaReport report;
@@ -143,9 +145,11 @@ Result<TrustCaReport> trust_ca_in_store(const std::vector<X509Ptr>& authorities,
     return report;
 }
 
-}  // namespace
-
 Result<TrustCaReport> trust_ca(const TrustCaStep& step, CertificateStores& stores, FileReplacer& files, bool apply) {
+    if (std::holds_alternative<AutoStoreTarget>(step.target)) {
+        return failure(std::errc::invalid_argument,
+                       "trust_ca with \"store\": \"auto\" chooses its store per site; certheal could not tell which");
+    }
     auto authorities = load_certificates(step.certificate);
     if (!authorities) return authorities.error();
     if (const auto* store = std::get_if<CertificateStoreTarget>(&step.target)) {

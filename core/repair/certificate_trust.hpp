@@ -32,7 +32,14 @@ struct TrustCaReport {
 // damaged or hostile file can make it load.
 inline constexpr std::size_t kMaxBundleBytes = std::size_t{16} * 1024 * 1024;
 
+// A step with "store": "auto" is not for this function: the store depends on the site's binding
+// (core/repair/host_trust_steps, trust_ca_auto); it fails saying so.
 Result<TrustCaReport> trust_ca(const TrustCaStep& step, CertificateStores& stores, FileReplacer& files, bool apply);
+
+// Adds to LocalMachine\<store> each of `authorities` that is not there yet (with apply = false
+// only says which): the store half of trust_ca, for steps that choose the store themselves.
+Result<TrustCaReport> trust_ca_in_store(const std::vector<X509Ptr>& authorities, const std::string& store,
+                                        CertificateStores& stores, bool apply);
 
 // A certificate in LocalMachine\Root that is not self-signed.
 struct MisplacedRootCertificate {

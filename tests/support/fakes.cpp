@@ -493,4 +493,35 @@ Result<Done> RecordingFileReplacer::replace_contents(const std::filesystem::path
     return success();
 }
 
+// --- FakeSchannelSettings / FakeBindingTrustSource ---------------------------------------------
+
+std::optional<std::uint32_t> FakeSchannelSettings::number(const std::string& name) const {
+    const auto found = values_.find(name);
+    return found == values_.end() ? std::nullopt : found->second.number;
+}
+
+Result<RegistryDword> FakeSchannelSettings::read(std::string_view name) {
+    calls_.push_back("read " + std::string(name));
+    const auto found = values_.find(name);
+    return found == values_.end() ? RegistryDword{} : found->second;
+}
+
+Result<Done> FakeSchannelSettings::write(std::string_view name, std::uint32_t value) {
+    calls_.push_back("write " + std::string(name) + "=" + std::to_string(value));
+    if (write_failure_) {
+        Failure failure = std::move(*write_failure_);
+        write_failure_.reset();
+        return failure;
+    }
+    if (!ignore_writes_) values_[std::string(name)] = RegistryDword{true, value, "REG_DWORD"};
+    return success();
+}
+
+Result<BindingTrust> FakeBindingTrustSource::binding_trust(const SiteConfig& site) {
+    asked_.push_back(site.name);
+    if (const auto failed = failures_.find(site.name); failed != failures_.end()) return failed->second;
+    const auto found = per_site_.find(site.name);
+    return found == per_site_.end() ? all_ : found->second;
+}
+
 }  // namespace certheal::testing

@@ -20,6 +20,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
+#include "core/model/host_settings.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal::testing {
@@ -292,6 +293,50 @@ private:
     std::optional<Failure> load_failure_;
     std::optional<Failure> save_failure_;
     std::size_t saves_ = 0;
+};
+
+// --- Schannel's registry values and the store Schannel trusts ----------------------------
+// In-memory SCHANNEL values (name -> value as found); calls logged as "read ClientAuthTrustMode",
+// "write ClientAuthTrustMode=2". fail_next_write makes the next write fail; ignore_writes makes
+// writes succeed without changing anything (a value something else keeps resetting).
+class FakeSchannelSettings final : public SchannelSettings {
+public:
+    void put(const std::string& name, RegistryDword value) { values_[name] = std::move(value); }
+    void put_number(const std::string& name, std::uint32_t number) { values_[name] = {true, number, "REG_DWORD"}; }
+    std::optional<std::uint32_t> number(const std::string& name) const;
+    void fail_next_write(Failure failure) { write_failure_ = std::move(failure); }
+    void ignore_writes(bool ignore) { ignore_writes_ = ignore; }
+    const std::vector<std::string>& calls() const { return calls_; }
+
+    bool available() const noexcept override { return true; }
+    Result<RegistryDword> read(std::string_view name) override;
+    Result<Done> write(std::string_view name, std::uint32_t value) override;
+
+private:
+    std::map<std::string, RegistryDword, std::less<>> values_;
+    std::optional<Failure> write_failure_;
+    bool ignore_writes_ = false;
+    std::vector<std::string> calls_;
+};
+
+// What the host trust diagnosis would say of each site: one BindingTrust for every site unless
+// set per site; fail(site) makes reading that site fail.
+class FakeBindingTrustSource final : public BindingTrustSource {
+public:
+    explicit FakeBindingTrustSource(BindingTrust all = {}) : all_(std::move(all)) {}
+    void set(BindingTrust all) { all_ = std::move(all); }
+    void set_for(const std::string& site, BindingTrust trust) { per_site_[site] = std::move(trust); }
+    void fail(const std::string& site, Failure failure) { failures_[site] = std::move(failure); }
+    const std::vector<std::string>& asked() const { return asked_; }
+
+    bool available() const noexcept override { return true; }
+    Result<BindingTrust> binding_trust(const SiteConfig& site) override;
+
+private:
+    BindingTrust all_;
+    std::map<std::string, BindingTrust> per_site_;
+    std::map<std::string, Failure> failures_;
+    std::vector<std::string> asked_;
 };
 
 }  // namespace certheal::testing

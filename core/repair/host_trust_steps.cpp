@@ -1,0 +1,236 @@
+#include "core/repair/host_trust_steps.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <iterator>
+#include <system_error>
+#include <utility>
+
+#include <openssl/x509v3.h>
+
+#include "core/base/text.hpp"
+
+namespace certheal {
+namespace {
+
+Failure failure(std::errc code, std::string message) { return Failure{std::make_error_code(code), std::move(message)}; }
+
+bool same_store(const std::string& a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string store_shown(const std::string& store) { return "LocalMachine\\" + store; }
+
+std::string origin_clause(const BindingTrust& binding) {
+    return binding.issuer_store_why.empty() ? std::string() : " (" + binding.issuer_store_why + ")";
+}
+
+std::string mode_text(std::uint32_t mode) {
+    switch (mode) {
+        case 0: return "ClientAuthTrustMode is 0 (machine trust)";
+        case 1: return "ClientAuthTrustMode is 1 (exclusive root trust)";
+        case 2: return "ClientAuthTrustMode is 2 (exclusive CA trust)";
+        default: return "ClientAuthTrustMode is " + std::to_string(mode) + ", which Windows does not define, so machine trust applies";
+    }
+}
+
+X509Ptr shared_copy(const X509Ptr& certificate) {
+    X509_up_ref(certificate.get());
+    return X509Ptr(certificate.get());
+}
+
+std::string registry_value_name(std::string_view name) { return std::string(name) + " under " + std::string(kSchannelKey); }
+
+std::string undo_sentence(std::string_view name, const RegistryDword& before) {
+    if (!before.present) {
+        return "It was absent (Windows then uses its default): to undo, delete the value " + registry_value_name(name) +
+               ".";
+    }
+    if (before.number) {
+        return "It was " + std::to_string(*before.number) + ": to undo, set the REG_DWORD " + registry_value_name(name) +
+               " back to " + std::to_string(*before.number) + ".";
+    }
+    return "It was a " + before.type + ", which Windows ignores: to undo, delete the value " +
+           registry_value_name(name) + ".";
+}
+
+}  // namespace
+
+std::string registry_value_text(const RegistryDword& value) {
+    if (!value.present) return "absent";
+    if (value.number) return std::to_string(*value.number);
+    return value.type + " (Windows ignores it)";
+}
+
+// --- trust_ca "store": "auto" ----------------------------------------------------------------
+
+std::vector<StorePlacement> choose_trust_stores(const BindingTrust& binding, bool self_signed) {
+    const std::string& issuers = binding.issuer_store;
+    const std::string origin = origin_clause(binding);
+    const std::uint32_t mode = binding.trust_mode;
+    if (mode == 2) {
+        if (self_signed || !same_store(issuers, "Root")) {
+            return {{issuers, mode_text(mode) + ": Schannel trusts only the certificates in " + store_shown(issuers) +
+                                  origin + ", where a root or an intermediate CA is a trust anchor"}};
+        }
+        return {{"CA", mode_text(mode) + " and Schannel takes its trusted issuers from LocalMachine\\Root" + origin +
+                           ", where a certificate that is not self-signed breaks client authentication (KB 2802568); "
+                           "Windows finds the intermediate in LocalMachine\\CA"}};
+    }
+    if (mode == 1) {
+        if (self_signed) {
+            return {{issuers, mode_text(mode) + ": Schannel accepts only a chain that ends in a root held in " +
+                                  store_shown(issuers) + origin}};
+        }
+        return {{"CA", mode_text(mode) + ": an intermediate CA is no trust anchor in " + store_shown(issuers) +
+                           ", so it goes to LocalMachine\\CA, where Windows finds it to build the chain"}};
+    }
+    if (!self_signed) {
+        return {{"CA", mode_text(mode) + ": Windows builds the chain through the intermediates of LocalMachine\\CA"}};
+    }
+    std::vector<StorePlacement> placements{
+        {"Root", mode_text(mode) + ": Schannel accepts a chain that ends in a root of LocalMachine\\Root"}};
+    if (binding.issuer_store_from_binding && !same_store(issuers, "Root")) {
+        placements.push_back({issuers, "the site's binding takes its trusted issuers from " + store_shown(issuers) +
+                                           origin + ", and Schannel refuses a certificate whose root is not there"});
+    }
+    return placements;
+}
+
+Result<AutoTrustReport> trust_ca_auto(const TrustCaStep& step, const std::vector<SiteConfig>& sites,
+                                      BindingTrustSource* source, CertificateStores& stores, bool apply) {
+    if (source == nullptr || !source->available()) {
+        return failure(std::errc::not_supported,
+                       "certheal cannot tell which store Schannel trusts on this host, because the host trust "
+                       "diagnosis is not available here (trust_ca with \"store\": \"auto\" is a Windows step); name "
+                       "the store instead");
+    }
+    if (sites.empty()) return failure(std::errc::invalid_argument, "there is no site to choose the store for");
+    auto authorities = load_certificates(step.certificate);
+    if (!authorities) return authorities.error();
+
+    AutoTrustReport report;
+    std::vector<std::pair<std::string, std::vector<X509Ptr>>> per_store;  // in the order first chosen
+    for (const auto& site : sites) {
+        auto binding = source->binding_trust(site);
+        if (!binding) {
+            auto problem = binding.error();
+            problem.message = "for site " + site.name + ", certheal could not read which store Schannel trusts: " +
+                              as_clause(problem.message);
+            return problem;
+        }
+        SiteStoreChoice choice{site.name, binding.value(), {}};
+        for (const auto& authority : authorities.value()) {
+            for (auto& placement : choose_trust_stores(binding.value(), is_self_signed(*authority))) {
+                auto found = std::find_if(per_store.begin(), per_store.end(),
+                                          [&](const auto& entry) { return same_store(entry.first, placement.store); });
+                if (found == per_store.end()) {
+                    per_store.emplace_back(placement.store, std::vector<X509Ptr>{});
+                    found = std::prev(per_store.end());
+                }
+                const bool listed = std::any_of(found->second.begin(), found->second.end(),
+                                                [&](const X509Ptr& held) { return held.get() == authority.get(); });
+                if (!listed) found->second.push_back(shared_copy(authority));
+                choice.placements.push_back({CertificateSummary::of(*authority), std::move(placement)});
+            }
+        }
+        report.sites.push_back(std::move(choice));
+    }
+    for (const auto& [store, certificates] : per_store) {
+        auto added = trust_ca_in_store(certificates, store, stores, apply);
+        if (!added) {
+            auto problem = added.error();
+            if (report.changed) problem.message += " (what certheal added to the stores before stays)";
+            return problem;
+        }
+        report.changed = report.changed || added.value().changed;
+        report.stores.push_back(std::move(added.value()));
+    }
+    return report;
+}
+
+// --- add_intermediates ------------------------------------------------------------------------
+
+Result<IntermediatesReport> add_intermediates(const AddIntermediatesStep& step, CertificateStores& stores, bool apply) {
+    auto certificates = load_certificates(step.certificate);
+    if (!certificates) return certificates.error();
+    IntermediatesReport report;
+    std::vector<X509Ptr> intermediates;
+    for (const auto& certificate : certificates.value()) {
+        if (X509_check_ca(certificate.get()) != 0 && !is_self_signed(*certificate)) {
+            intermediates.push_back(shared_copy(certificate));
+        } else {
+            report.not_added.push_back(CertificateSummary::of(*certificate));
+        }
+    }
+    if (intermediates.empty()) {
+        report.store.target = "LocalMachine\\CA";
+        return report;
+    }
+    auto added = trust_ca_in_store(intermediates, "CA", stores, apply);
+    if (!added) return added.error();
+    report.store = std::move(added.value());
+    return report;
+}
+
+// --- set_schannel ------------------------------------------------------------------------------
+
+Result<SchannelReport> set_schannel(const SetSchannelStep& step, SchannelSettings& settings, bool apply) {
+    std::vector<std::pair<std::string_view, std::uint32_t>> wanted;
+    if (step.client_auth_trust_mode) wanted.emplace_back(kClientAuthTrustModeValue, *step.client_auth_trust_mode);
+    if (step.send_trusted_issuer_list) wanted.emplace_back(kSendTrustedIssuerListValue, *step.send_trusted_issuer_list ? 1U : 0U);
+
+    SchannelReport report;
+    for (const auto& [name, value] : wanted) {
+        auto before = settings.read(name);
+        if (!before) {
+            auto problem = before.error();
+            problem.message = "certheal could not read " + registry_value_name(name) + ": " + as_clause(problem.message);
+            return problem;
+        }
+        SchannelValueChange change;
+        change.name = std::string(name);
+        change.before = before.value();
+        change.wanted = value;
+        change.changed = !(change.before.number && *change.before.number == value);
+        change.undo = undo_sentence(name, change.before);
+        report.values.push_back(std::move(change));
+    }
+    if (!apply) return report;
+
+    const auto written_so_far = [&report] {
+        std::vector<std::string> written;
+        for (const auto& change : report.values) {
+            if (change.after) written.push_back(change.name + " (" + change.undo + ")");
+        }
+        return written.empty() ? std::string() : "; certheal had already written " + list_text(written);
+    };
+    for (auto& change : report.values) {
+        if (!change.changed) continue;
+        if (auto written = settings.write(change.name, change.wanted); !written) {
+            auto problem = written.error();
+            problem.message = "certheal could not set " + registry_value_name(change.name) + " to " +
+                              std::to_string(change.wanted) + ": " + as_clause(problem.message) + written_so_far();
+            return problem;
+        }
+        auto after = settings.read(change.name);
+        if (!after) {
+            auto problem = after.error();
+            problem.message = "certheal set " + registry_value_name(change.name) +
+                              " but could not read it back: " + as_clause(problem.message);
+            return problem;
+        }
+        change.after = after.value();
+        report.changed = true;
+        if (!(after.value().number && *after.value().number == change.wanted)) {
+            return failure(std::errc::io_error, "certheal set " + registry_value_name(change.name) + " to " +
+                                                    std::to_string(change.wanted) + ", but it reads back as " +
+                                                    registry_value_text(after.value()) + written_so_far());
+        }
+    }
+    return report;
+}
+
+}  // namespace certheal
