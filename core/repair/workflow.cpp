@@ -1,6 +1,7 @@
 #include "core/repair/workflow.hpp"
 
 #include "core/repair/certificate_trust.hpp"
+#include "core/repair/host_trust_steps.hpp"
 #include "core/base/text.hpp"
 
 #include <algorithm>
@@ -92,14 +93,15 @@ std::string output_tail_for_event(const std::string& text, std::size_t max_bytes
 // late completions find nothing and do nothing.
 class Workflow::Run : public std::enable_shared_from_this<Workflow::Run> {
 public:
-    Run(WorkflowPorts ports, std::vector<Step> steps, std::string incident, std::vector<SiteConfig> sites, bool dry_run,
-        std::function<void(Outcome)> done)
+    Run(WorkflowPorts ports, Request request, std::function<void(Outcome)> done)
         : ports_(ports),
-          steps_(std::move(steps)),
-          incident_(std::move(incident)),
-          sites_(std::move(sites)),
-          dry_run_(dry_run),
-          done_(std::move(done)) {}
+          steps_(std::move(request.steps)),
+          incident_(std::move(request.incident)),
+          sites_(std::move(request.sites_to_verify)),
+          dry_run_(request.dry_run),
+          stage_(std::move(request.stage)),
+          done_(std::move(done)),
+          stopped_dependents_(std::move(request.stopped_dependents)) {}
 
     bool finished() const { return finished_; }
 
@@ -157,7 +159,7 @@ private:
                 return;
             }
             if (index_ >= steps_.size()) {
-                finish(Outcome{true, false, verified_, std::nullopt, {}, since(started_at_)});
+                finish(Outcome{true, false, verified_, std::nullopt, {}, since(started_at_), {}});
                 return;
             }
             step_started_at_ = ports_.clock.monotonic_now();
@@ -192,7 +194,7 @@ private:
         finish(Outcome{false, false, false, failed,
                        "Step " + std::to_string(failed + 1) + " (" + describe_step(step()) + ") failed: " +
                            report.summary,
-                       since(started_at_)});
+                       since(started_at_), {}});
     }
 
     // A step that was interrupted before it produced a result of its own.
@@ -212,11 +214,12 @@ private:
             error += " before step " + std::to_string(index_ + 1) + " (" + describe_step(steps_[index_]) + ")";
         }
         error += "; the remaining steps were not run, so check the services on this host.";
-        finish(Outcome{false, true, false, std::nullopt, std::move(error), since(started_at_)});
+        finish(Outcome{false, true, false, std::nullopt, std::move(error), since(started_at_), {}});
     }
 
     void finish(Outcome outcome) {
         finished_ = true;
+        outcome.stopped_dependents = stopped_dependents_;
         verify_delay_.reset();
         verify_deadline_.reset();
         auto done = std::move(done_);
@@ -240,12 +243,33 @@ private:
             {"duration_ms", since(step_started_at_).count()},
             {"dry_run", dry_run_},
         };
+        if (stage_) {
+            event.details["stage"] = stage_->name;
+            event.details["stage_number"] = stage_->number;
+            event.details["stages"] = stage_->count;
+            if (is_stage_verify()) event.details["stage_verify"] = true;
+        }
         return event;
     }
 
+    bool is_stage_verify() const { return stage_ && stage_->ends_with_stage_verify && index_ + 1 == steps_.size(); }
+
+    // "step 2 of 4 of stage 1 of 3 (trust)" inside a ladder, "step 2 of 4" otherwise.
+    std::string step_place() const {
+        std::string place = "step " + std::to_string(index_ + 1) + " of " + std::to_string(steps_.size());
+        if (stage_) {
+            place += " of stage " + std::to_string(stage_->number) + " of " + std::to_string(stage_->count) + " (" +
+                     stage_->name + ")";
+        }
+        return place;
+    }
+
+    std::string step_description() const {
+        return is_stage_verify() ? "the stage's own " + describe_step(step()) : describe_step(step());
+    }
+
     std::string step_label() const {
-        return "Repair step " + std::to_string(index_ + 1) + " of " + std::to_string(steps_.size()) +
-               " for incident " + incident_ + " (" + describe_step(step()) + ")";
+        return "Repair " + step_place() + " for incident " + incident_ + " (" + step_description() + ")";
     }
 
     void emit_step(EventId id, const StepReport& report) {
@@ -258,8 +282,10 @@ private:
             event.message = (dry_run_ ? "Dry run: " : "") + step_label() + " failed after " + seconds_text(elapsed) +
                             ": " + report.summary +
                             (cancel_requested_ ? ""
-                             : dry_run_        ? " The real repair would stop here."
-                                               : " The repair stopped here; the remaining steps were not run.");
+                             : stage_ && dry_run_ ? " The real stage would stop here."
+                             : stage_             ? " The stage stopped here; its remaining steps were not run."
+                             : dry_run_           ? " The real repair would stop here."
+                                                  : " The repair stopped here; the remaining steps were not run.");
             event.details["error"] = report.summary;
         }
         if (report.code) {
@@ -278,16 +304,16 @@ private:
 
     void emit_dry_run_step(const std::string& would = {}, const nlohmann::json& extra = nlohmann::json::object()) {
         Event event = step_event(EventId::step_succeeded);
-        event.message = "Would run: " + describe_step(step()) + (would.empty() ? "" : ", which " + would) + " (step " +
-                        std::to_string(index_ + 1) + " of " + std::to_string(steps_.size()) + " for incident " +
-                        incident_ + "; dry run, so certheal changed nothing).";
+        event.message = "Would run: " + step_description() + (would.empty() ? "" : ", which " + would) + " (" +
+                        step_place() + " for incident " + incident_ + "; dry run, so certheal changed nothing).";
         for (const auto& [key, value] : extra.items()) event.details[key] = value;
         ports_.events.emit(event);
     }
 
     // Steps that read their target even in a dry run, to say what they would change.
     static bool inspected_in_dry_run(const StepAction& action) {
-        return std::holds_alternative<TrustCaStep>(action) || std::holds_alternative<FixRootStoreStep>(action);
+        return std::holds_alternative<TrustCaStep>(action) || std::holds_alternative<FixRootStoreStep>(action) ||
+               std::holds_alternative<AddIntermediatesStep>(action) || std::holds_alternative<SetSchannelStep>(action);
     }
 
     // A dry-run inspection ended: report what would happen and go on, or stop where the real
@@ -527,6 +553,10 @@ private:
     }
 
     void begin_step(const TrustCaStep& trust) {
+        if (std::holds_alternative<AutoStoreTarget>(trust.target)) {
+            begin_trust_ca_auto(trust);
+            return;
+        }
         auto slot = std::make_shared<std::optional<Result<TrustCaReport>>>();
         ports_.workers.submit(
             [&stores = ports_.stores, &files = ports_.files, trust, apply = !dry_run_, slot] {
@@ -613,6 +643,199 @@ private:
         step_succeeded(report);
     }
 
+    // --- trust_ca "store": "auto", add_intermediates, set_schannel ------------------------------
+
+    void begin_trust_ca_auto(const TrustCaStep& trust) {
+        auto slot = std::make_shared<std::optional<Result<AutoTrustReport>>>();
+        ports_.workers.submit(
+            [&stores = ports_.stores, source = ports_.binding_trust, trust, sites = sites_, apply = !dry_run_, slot] {
+                slot->emplace(
+                    guarded<AutoTrustReport>([&] { return trust_ca_auto(trust, sites, source, stores, apply); }));
+            },
+            [weak = weak(), slot] {
+                if (auto self = weak.lock()) self->trust_ca_auto_returned(std::move(**slot));
+            });
+    }
+
+    void trust_ca_auto_returned(Result<AutoTrustReport> result) {
+        if (finished_) return;
+        StepReport report;
+        if (!result) {
+            report.summary = with_cause("certheal could not make the store Schannel trusts trust the CA",
+                                        result.error().message);
+            report.code = result.error().code;
+            step_failed(std::move(report));
+            return;
+        }
+        const AutoTrustReport& trust = result.value();
+        report.extra["target"] = "auto";
+        auto choices = nlohmann::json::array();
+        std::vector<std::string> reasons;
+        for (const auto& site : trust.sites) {
+            auto placements = nlohmann::json::array();
+            for (const auto& [certificate, placement] : site.placements) {
+                placements.push_back({{"subject", certificate.subject},
+                                      {"sha1", certificate.sha1},
+                                      {"store", placement.store},
+                                      {"why", placement.why}});
+                reasons.push_back(certificate.subject + " into LocalMachine\\" + placement.store + " for site " +
+                                  site.site + ", because " + placement.why);
+            }
+            choices.push_back({{"site", site.site},
+                               {"binding", site.binding.binding.empty() ? nlohmann::json(nullptr)
+                                                                        : nlohmann::json(site.binding.binding)},
+                               {"trust_mode", site.binding.trust_mode},
+                               {"issuer_store", site.binding.issuer_store},
+                               {"issuer_store_why", site.binding.issuer_store_why},
+                               {"placements", std::move(placements)}});
+        }
+        report.extra["choices"] = std::move(choices);
+        auto stores = nlohmann::json::array();
+        std::vector<std::string> added;
+        std::vector<std::string> present;
+        for (const auto& store : trust.stores) {
+            stores.push_back({{"target", store.target},
+                              {dry_run_ ? "would_add" : "added", summaries(store.missing)},
+                              {"already_present", summaries(store.present)}});
+            if (!store.missing.empty()) added.push_back(names_text(store.missing) + " to " + store.target);
+            if (!store.present.empty()) present.push_back(names_text(store.present) + " in " + store.target);
+        }
+        report.extra["stores"] = std::move(stores);
+        report.extra["changed"] = trust.changed;
+        const std::string chosen = "; certheal chose " + join(reasons, "; ");
+        if (dry_run_) {
+            dry_run_inspected((added.empty() ? "would change nothing: " + list_text(present) + " already there"
+                                             : "would add " + list_text(added)) +
+                                  chosen,
+                              report.extra);
+            return;
+        }
+        report.summary = (added.empty() ? list_text(present) + ": already there, nothing changed"
+                                        : "added " + list_text(added)) +
+                         chosen;
+        step_succeeded(report);
+    }
+
+    void begin_step(const AddIntermediatesStep& intermediates) {
+        auto slot = std::make_shared<std::optional<Result<IntermediatesReport>>>();
+        ports_.workers.submit(
+            [&stores = ports_.stores, intermediates, apply = !dry_run_, slot] {
+                slot->emplace(guarded<IntermediatesReport>(
+                    [&] { return add_intermediates(intermediates, stores, apply); }));
+            },
+            [weak = weak(), slot] {
+                if (auto self = weak.lock()) self->add_intermediates_returned(std::move(**slot));
+            });
+    }
+
+    void add_intermediates_returned(Result<IntermediatesReport> result) {
+        if (finished_) return;
+        StepReport report;
+        if (!result) {
+            report.summary =
+                with_cause("certheal could not add the intermediate CA certificates to LocalMachine\\CA",
+                           result.error().message);
+            report.code = result.error().code;
+            step_failed(std::move(report));
+            return;
+        }
+        const IntermediatesReport& intermediates = result.value();
+        const TrustCaReport& store = intermediates.store;
+        report.extra["target"] = store.target;
+        report.extra["already_present"] = summaries(store.present);
+        report.extra["not_intermediates"] = summaries(intermediates.not_added);
+        const bool none = store.missing.empty() && store.present.empty();
+        const std::string file = std::get<AddIntermediatesStep>(step().action).certificate.string();
+        if (dry_run_) {
+            report.extra["would_add"] = summaries(store.missing);
+            report.extra["changed"] = false;
+            dry_run_inspected(none                    ? "would change nothing: " + file + " holds no intermediate CA certificate"
+                              : store.missing.empty() ? "would change nothing: " + names_text(store.present) +
+                                                            " already in LocalMachine\\CA"
+                                                      : "would add " + names_text(store.missing) + " to LocalMachine\\CA",
+                              report.extra);
+            return;
+        }
+        report.extra["added"] = summaries(store.missing);
+        report.extra["changed"] = store.changed;
+        report.summary = none ? file + " holds no intermediate CA certificate (only self-signed or non-CA ones); nothing "
+                                       "changed"
+                         : store.changed ? "added " + names_text(store.missing) + " to LocalMachine\\CA"
+                                         : names_text(store.present) + (store.present.size() == 1 ? " was" : " were") +
+                                               " already in LocalMachine\\CA; nothing changed";
+        step_succeeded(report);
+    }
+
+    void begin_step(const SetSchannelStep& schannel) {
+        auto slot = std::make_shared<std::optional<Result<SchannelReport>>>();
+        ports_.workers.submit(
+            [settings = ports_.schannel, schannel, apply = !dry_run_, slot] {
+                slot->emplace(guarded<SchannelReport>([&]() -> Result<SchannelReport> {
+                    if (settings == nullptr) {
+                        NoSchannelSettings none;
+                        return set_schannel(schannel, none, apply);
+                    }
+                    return set_schannel(schannel, *settings, apply);
+                }));
+            },
+            [weak = weak(), slot] {
+                if (auto self = weak.lock()) self->set_schannel_returned(std::move(**slot));
+            });
+    }
+
+    static nlohmann::json registry_json(const RegistryDword& value) {
+        if (!value.present) return nullptr;
+        if (value.number) return *value.number;
+        return {{"type", value.type}};
+    }
+
+    void set_schannel_returned(Result<SchannelReport> result) {
+        if (finished_) return;
+        StepReport report;
+        if (!result) {
+            report.summary = with_cause("certheal could not change the Schannel settings", result.error().message);
+            report.code = result.error().code;
+            step_failed(std::move(report));
+            return;
+        }
+        const SchannelReport& schannel = result.value();
+        auto previous = nlohmann::json::object();
+        auto wanted = nlohmann::json::object();
+        std::vector<std::string> changes;
+        std::vector<std::string> kept;
+        std::vector<std::string> undo;
+        for (const auto& value : schannel.values) {
+            previous[value.name] = registry_json(value.before);
+            wanted[value.name] = value.wanted;
+            if (value.changed) {
+                changes.push_back(value.name + " from " + registry_value_text(value.before) + " to " +
+                                  std::to_string(value.wanted));
+                undo.push_back(value.undo);
+            } else {
+                kept.push_back(value.name + " (already " + std::to_string(value.wanted) + ")");
+            }
+        }
+        report.extra["key"] = std::string(kSchannelKey);
+        report.extra["previous"] = previous;
+        report.extra[dry_run_ ? "would_set" : "set"] = wanted;
+        report.extra["undo"] = undo;
+        report.extra["changed"] = dry_run_ ? false : schannel.changed;
+        const std::string applies =
+            " Windows applies Schannel settings only after a restart of the web service (W3SVC/WAS, or HTTP) or a "
+            "reboot, so a later stage should restart it.";
+        if (dry_run_) {
+            dry_run_inspected(changes.empty() ? "would change nothing: " + list_text(kept)
+                                              : "would set " + list_text(changes) + " under " + std::string(kSchannelKey),
+                              report.extra);
+            return;
+        }
+        report.summary = changes.empty()
+                             ? list_text(kept) + " under " + std::string(kSchannelKey) + "; nothing changed"
+                             : "set " + list_text(changes) + " under " + std::string(kSchannelKey) + ". " +
+                                   join(undo, " ") + applies;
+        step_succeeded(report);
+    }
+
     // --- verify ---------------------------------------------------------------------------
 
     void begin_step(const VerifyStep& verify) {
@@ -687,7 +910,9 @@ private:
             StepReport report;
             report.summary = "after " + std::to_string(verify_round_) + " rounds of probes, " + list_text(unhealthy) +
                              (unhealthy.size() == 1 ? " was" : " were") +
-                             " still not healthy; check the site and the client-certificate trust by hand.";
+                             (is_stage_verify() ? " still not healthy after this stage."
+                                                : " still not healthy; check the site and the client-certificate trust "
+                                                  "by hand.");
             report.extra["rounds"] = verify_round_;
             report.extra["probes"] = round_evidence();
             step_failed(std::move(report));
@@ -726,6 +951,7 @@ private:
     std::string incident_;
     std::vector<SiteConfig> sites_;
     bool dry_run_;
+    std::optional<StagePlace> stage_;
     std::function<void(Outcome)> done_;
 
     std::stop_source stop_;
@@ -760,9 +986,12 @@ Workflow::~Workflow() {
 
 void Workflow::start(const std::vector<Step>& steps, std::string incident, std::vector<SiteConfig> sites_to_verify,
                      bool dry_run, std::function<void(Outcome)> done) {
+    start(Request{steps, std::move(incident), std::move(sites_to_verify), dry_run, std::nullopt, {}}, std::move(done));
+}
+
+void Workflow::start(Request request, std::function<void(Outcome)> done) {
     if (running()) throw std::logic_error("a repair workflow is already running");
-    auto run = std::make_shared<Run>(ports_, steps, std::move(incident), std::move(sites_to_verify), dry_run,
-                                     std::move(done));
+    auto run = std::make_shared<Run>(ports_, std::move(request), std::move(done));
     run_ = run;
     run->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
 }

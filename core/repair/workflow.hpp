@@ -14,8 +14,12 @@
 // Dry run: every step emits step_succeeded with details.dry_run = true and a "Would run: ..."
 // message, and nothing that changes anything is called on the ports: not even verify probes,
 // because a repair that did not happen cannot be verified and a probe of a still-broken site
-// would only make the dry run look like a failed repair. trust_ca and fix_root_store read
-// their store or bundle (on a worker) to say what they would add or move.
+// would only make the dry run look like a failed repair. trust_ca, fix_root_store,
+// add_intermediates and set_schannel read their store, bundle or registry value (on a worker)
+// to say what they would change.
+//
+// Inside a repair ladder (core/repair/repair_ladder) one start() runs one stage: its steps and,
+// last, the stage's own verify; every step event then names the stage.
 //
 // The ports and the sink must outlive the Workflow and any step still running on a worker.
 // Single-threaded: call everything on the monitor's thread.
@@ -31,6 +35,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
+#include "core/model/host_settings.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal {
@@ -42,8 +47,10 @@ struct WorkflowPorts {
     SiteProber& prober;
     Clock& clock;
     EventSink& events;
-    CertificateStores& stores;  // trust_ca into a store, fix_root_store
+    CertificateStores& stores;  // trust_ca into a store, fix_root_store, add_intermediates
     FileReplacer& files;        // trust_ca into a bundle
+    SchannelSettings* schannel = nullptr;         // set_schannel; none: the step fails saying so
+    BindingTrustSource* binding_trust = nullptr;  // trust_ca "store": "auto"; none: likewise
 };
 
 class Workflow {
@@ -55,6 +62,26 @@ public:
         std::optional<std::size_t> failed_step;  // 0-based index into the steps (events say "step N", 1-based)
         std::string error;                       // a sentence: what failed (or why it was cancelled)
         Duration duration{};
+        // Dependents that stop_service steps stopped and no restore_dependents started again:
+        // the next stage of a ladder can still restore them.
+        std::vector<std::string> stopped_dependents;
+    };
+
+    // Where a run stands in a repair ladder, said in every step event.
+    struct StagePlace {
+        std::string name;
+        std::size_t number = 0;  // 1-based
+        std::size_t count = 0;
+        bool ends_with_stage_verify = false;  // the last step is the verify the stage ends with
+    };
+
+    struct Request {
+        std::vector<Step> steps;
+        std::string incident;
+        std::vector<SiteConfig> sites_to_verify;  // the sites verify steps probe (the symptomatic ones)
+        bool dry_run = false;
+        std::optional<StagePlace> stage;          // none: the repair's one list of steps
+        std::vector<std::string> stopped_dependents;  // stopped by an earlier stage, not yet started again
     };
 
     explicit Workflow(WorkflowPorts ports);
@@ -66,6 +93,7 @@ public:
     // `sites_to_verify` are the sites verify steps probe (the symptomatic ones).
     void start(const std::vector<Step>& steps, std::string incident, std::vector<SiteConfig> sites_to_verify,
                bool dry_run, std::function<void(Outcome)> done);
+    void start(Request request, std::function<void(Outcome)> done);
 
     // Asks the current blocking call to stop (through its stop_token) and starts no further step;
     // `done` runs with cancelled = true once the current step has returned. When the workflow is
