@@ -19,7 +19,7 @@
 #include "core/record/status_report.hpp"
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
-#include "core/repair/workflow.hpp"
+#include "core/repair/repair_ladder.hpp"
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
 #include "service/platform.hpp"
@@ -113,6 +113,29 @@ struct CommandEvents {
     ManualEventSink events{all};
 };
 
+// One probe of each site before a ladder: the class of the first unhealthy one is the incident's
+// (a stage's `when` matches it); every site healthy: healthy.
+IncidentFacts probe_before_repair(boost::asio::io_context& io, SiteProber& prober, const std::vector<SiteConfig>& sites) {
+    std::vector<ProbeResult> results(sites.size());
+    std::size_t pending = sites.size();
+    for (std::size_t index = 0; index < sites.size(); ++index) {
+        prober.probe(sites[index], [&, index](ProbeResult result) {
+            results[index] = std::move(result);
+            if (--pending == 0) io.stop();
+        });
+    }
+    if (pending > 0) io.run_for(std::chrono::minutes(5));
+    io.restart();
+    IncidentFacts facts;
+    facts.cls = ProbeClass::healthy;
+    for (const auto& result : results) {
+        std::cerr << "Before the repair, site " << result.site << " is " << to_string(result.cls)
+                  << (result.status ? " (HTTP " + std::to_string(*result.status) + ")" : std::string()) << ".\n";
+        if (result.cls != ProbeClass::healthy && facts.cls == ProbeClass::healthy) facts.cls = result.cls;
+    }
+    return facts;
+}
+
 }  // namespace
 
 // --- certheal repair ------------------------------------------------------------------------------
@@ -172,32 +195,47 @@ int command_repair(const Options& options) {
         return runtime_failure;
     }
 
+    const auto& remediation = config->remediation;
+    const bool ladder = !remediation.stages.empty();
+    // A ladder's stages match the incident's class: one probe of each site says what it is.
+    const IncidentFacts facts = ladder ? probe_before_repair(io, prober, sites) : IncidentFacts{};
+    const auto plan = plan_ladder(remediation, facts, sites);
+    if (ladder) {
+        std::cout << "Repair ladder for " << join_site_names(sites) << " (class "
+                  << (facts.cls ? to_string(*facts.cls) : "unknown") << "):\n";
+        for (const auto& line : ladder_plan_lines(plan)) std::cout << "  " << line << '\n';
+        std::cout.flush();
+    }
     nlohmann::json steps = nlohmann::json::array();
-    for (const auto& step : config->remediation.steps) steps.push_back(describe_step(step));
+    for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
     nlohmann::json names = nlohmann::json::array();
     for (const auto& site : sites) names.push_back(site.name);
+    nlohmann::json details = {{"sites", names},
+                              {"steps", steps},
+                              {"dry_run", dry_run},
+                              {"forced", options.force},
+                              {"attempts_in_window", policy.attempts_in_window()}};
+    if (ladder) details["stages"] = ladder_plan_json(plan);
     emit(EventId::repair_started,
          std::string(dry_run ? "An operator started a dry run of repair " : "An operator started repair ") + incident +
              " by hand (certheal repair) for site(s) " + join_site_names(sites) + " with " +
-             std::to_string(steps.size()) + " step(s)" +
+             (ladder ? std::to_string(remediation.stages.size()) + " stage(s), least disruptive first"
+                     : std::to_string(steps.size()) + " step(s)") +
              (dry_run ? "; nothing is changed."
                       : "; attempt " + std::to_string(policy.attempts_in_window()) + " of " +
                             std::to_string(policy.max_attempts()) + " in the current window."),
-         {{"sites", names},
-          {"steps", steps},
-          {"dry_run", dry_run},
-          {"forced", options.force},
-          {"attempts_in_window", policy.attempts_in_window()}});
+         std::move(details));
 
-    Workflow workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
-                                    *adapters.certificate_stores, *adapters.files});
-    std::optional<Workflow::Outcome> outcome;
+    RepairLadder workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
+                                        *adapters.certificate_stores, *adapters.files, adapters.schannel.get(),
+                                        adapters.binding_trust.get()});
+    std::optional<RepairLadder::Outcome> outcome;
     // Ctrl+C (or SIGTERM) stops the repair the way the service stops: the current step ends or
     // is abandoned safely, no further step starts.
     auto controls = platform::watch_console_controls(io, [&](platform::ControlRequest request, const std::string&) {
         if (request == platform::ControlRequest::stop) workflow.cancel();
     });
-    workflow.start(config->remediation.steps, incident, sites, dry_run, [&](Workflow::Outcome finished) {
+    workflow.start(remediation, incident, facts, sites, dry_run, [&](RepairLadder::Outcome finished) {
         outcome = std::move(finished);
         io.stop();
     });
@@ -230,7 +268,21 @@ int command_repair(const Options& options) {
     const auto duration_ms =
         outcome ? std::chrono::duration_cast<std::chrono::milliseconds>(outcome->duration).count() : 0;
     if (dry_run) {
-        std::cerr << "Dry run of repair " << incident << " finished: every step above says what it would do.\n";
+        std::cerr << "Dry run of repair " << incident << " finished: every "
+                  << (ladder ? "stage and step" : "step") << " above says what it would do.\n";
+    } else if (succeeded && ladder) {
+        emit(EventId::repair_succeeded,
+             "Repair " + incident + " (by hand) succeeded in " + std::to_string(duration_ms) +
+                 " ms: the sites were healthy after stage " + std::to_string(outcome->stage_number.value_or(0)) +
+                 " of " + std::to_string(outcome->stage_count) + " (" + outcome->stage.value_or("") + "); " +
+                 std::to_string(outcome->stages_run) + " stage(s) ran.",
+             {{"duration_ms", duration_ms},
+              {"verified", true},
+              {"stage", outcome->stage.value_or("")},
+              {"stage_number", outcome->stage_number.value_or(0)},
+              {"stages_run", outcome->stages_run},
+              {"stages", outcome->stage_count},
+              {"attempts_in_window", policy.attempts_in_window()}});
     } else if (succeeded) {
         emit(EventId::repair_succeeded,
              "Repair " + incident + " (by hand) succeeded in " + std::to_string(duration_ms) +

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "core/model/certificate_stores.hpp"
 #include "core/model/events.hpp"
+#include "core/model/host_settings.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal::platform {
@@ -31,6 +32,9 @@ struct Adapters {
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
     std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
+    std::unique_ptr<SchannelSettings> schannel;  // the SCHANNEL registry key | none
+    // What trust_ca "store": "auto" reads of a site (the host trust diagnosis) | none
+    std::unique_ptr<BindingTrustSource> binding_trust;
 };
 Adapters make_adapters();
 // Just the certificate stores, for commands that need nothing else (probe, check-config, status).

@@ -206,7 +206,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     // What probing causes, folded when it repeats (core/record/event_folding.hpp).
     FoldingSink folding(events, clock);
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, folding,
-                                 *adapters.certificate_stores, *adapters.files, repair_lock.get()});
+                                 *adapters.certificate_stores, *adapters.files, repair_lock.get(),
+                                 adapters.schannel.get(), adapters.binding_trust.get()});
 
     // The live status for `certheal status` and the textfile collector: written soon after a
     // significant change, seldom for counters alone (StatusWriteSchedule); nothing runs while idle.

@@ -60,9 +60,9 @@ void Monitor::start(Config config) {
     running_ = true;
     policy_ = std::make_unique<RepairPolicy>(config_.remediation, ports_.clock, ports_.state, ports_.events);
     policy_->set_host_lock(ports_.repair_lock);
-    workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
-                                                         ports_.prober, ports_.clock, ports_.events, ports_.stores,
-                                                         ports_.files});
+    workflow_ = std::make_unique<RepairLadder>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
+                                                             ports_.prober, ports_.clock, ports_.events, ports_.stores,
+                                                             ports_.files, ports_.schannel, ports_.binding_trust});
 
     emit(EventId::service_started, {},
          "certheal " CERTHEAL_VERSION " started with configuration " + config_.source.string() + " and monitors " +
@@ -324,6 +324,7 @@ void Monitor::consider_repair(SiteState& trigger) {
     if (stopping_) return;
     if (workflow_->running()) return;  // the running repair verifies every confirmed site
     if (config_.remediation.dry_run && trigger.dry_run_reported) return;
+    if (no_stage_matches(trigger)) return;
 
     auto decision = policy_->request(trigger.incident, config_.remediation.dry_run);
     if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
@@ -343,41 +344,97 @@ void Monitor::start_repair(SiteState& trigger) {
             names.push_back(name);
         }
     }
+    const auto& remediation = config_.remediation;
+    const IncidentFacts facts = incident_facts(trigger);
+    const auto plan = plan_ladder(remediation, facts, to_verify);
     nlohmann::json steps = nlohmann::json::array();
-    for (const auto& step : config_.remediation.steps) steps.push_back(describe_step(step));
+    for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
+    const bool ladder = !remediation.stages.empty();
+    const std::string what = ladder ? std::to_string(remediation.stages.size()) + " stage(s)"
+                                    : std::to_string(steps.size()) + " step(s)";
 
     repair_incident_ = trigger.incident;
     if (dry_run) {
         trigger.dry_run_reported = true;
         report_skip(trigger, {RepairPolicy::Decision::Verdict::allowed, std::nullopt,
-                              "dry run is on. The " + std::to_string(steps.size()) +
-                                  " repair step(s) are logged as \"would run\" and nothing is changed."});
+                              ladder ? "dry run is on. The repair ladder is logged as it would run, and nothing is "
+                                       "changed: " + join(ladder_plan_lines(plan), " ")
+                                     : "dry run is on. The " + what +
+                                           " are logged as \"would run\" and nothing is changed."});
     } else {
         ++repairs_started_;
+        nlohmann::json details = {{"sites", names},
+                                  {"steps", steps},
+                                  {"dry_run", false},
+                                  {"attempts_in_window", policy_->attempts_in_window()},
+                                  {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}};
+        if (ladder) details["stages"] = ladder_plan_json(plan);
         emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
-             "certheal started repair " + trigger.incident + " for site(s) " + join_names(to_verify) + " with " +
-                 std::to_string(steps.size()) + " step(s); attempt " +
-                 std::to_string(policy_->attempts_in_window()) + " of " +
-                 std::to_string(config_.remediation.max_attempts) + " in the current window.",
-             {{"sites", names},
-              {"steps", steps},
-              {"dry_run", false},
-              {"attempts_in_window", policy_->attempts_in_window()},
-              {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}});
+             "certheal started repair " + trigger.incident + " for site(s) " + join_names(to_verify) + " with " + what +
+                 (ladder ? ", least disruptive first, stopping at the first that heals them" : std::string()) +
+                 "; attempt " + std::to_string(policy_->attempts_in_window()) + " of " +
+                 std::to_string(remediation.max_attempts) + " in the current window.",
+             std::move(details));
     }
     const std::string incident = trigger.incident;
     status_changed();
-    workflow_->start(config_.remediation.steps, incident, std::move(to_verify), dry_run,
-                     [this, incident](const Workflow::Outcome& outcome) { on_repair_finished(incident, outcome); });
+    workflow_->start(remediation, incident, facts, std::move(to_verify), dry_run,
+                     [this, incident](const RepairLadder::Outcome& outcome) { on_repair_finished(incident, outcome); });
 }
 
-void Monitor::on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome) {
+IncidentFacts Monitor::incident_facts(const SiteState& site) const {
+    IncidentFacts facts;
+    if (site.last_result) facts.cls = site.last_result->cls;
+    return facts;
+}
+
+// A ladder none of whose stages matches the incident would run nothing: said once per incident,
+// and no repair is asked of the policy (it would spend the budget on nothing).
+bool Monitor::no_stage_matches(SiteState& trigger) {
+    const auto& stages = config_.remediation.stages;
+    if (stages.empty()) return false;
+    const IncidentFacts facts = incident_facts(trigger);
+    std::vector<std::string> reasons;
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+        const auto mismatch = stage_mismatch(stages[i].when, facts);
+        if (!mismatch) return false;
+        reasons.push_back("stage " + std::to_string(i + 1) + " (" + stages[i].name + "): " + *mismatch);
+    }
+    if (trigger.last_skip_reason == "no_stage") return true;
+    trigger.last_skip_reason = "no_stage";
+    emit(EventId::repair_skipped, {.site = trigger.config.name, .incident = trigger.incident},
+         "certheal did not repair site " + trigger.config.name + ": no stage of the repair ladder applies to incident " +
+             trigger.incident + " (" + join(reasons, "; ") +
+             "). No repair certheal knows cures this; check the site and its certificates by hand.",
+         {{"reason", "no_stage"}, {"evidence", probe_evidence(*trigger.last_result)}});
+    return true;
+}
+
+void Monitor::on_repair_finished(const std::string& incident, const RepairLadder::Outcome& outcome) {
     const bool dry_run = config_.remediation.dry_run;
     const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(outcome.duration).count();
     repair_incident_.clear();
     if (!dry_run) {
         const bool succeeded = outcome.succeeded && !outcome.cancelled;
-        if (succeeded) {
+        if (succeeded && outcome.ladder()) {
+            ++repairs_succeeded_;
+            emit(EventId::repair_succeeded, {.incident = incident},
+                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) +
+                     " ms: the affected sites were verified healthy after stage " +
+                     std::to_string(outcome.stage_number.value_or(0)) + " of " + std::to_string(outcome.stage_count) +
+                     " (" + outcome.stage.value_or("") + "); " + std::to_string(outcome.stages_run) +
+                     " stage(s) ran" +
+                     (outcome.stage_number.value_or(0) < outcome.stage_count
+                          ? " and the more disruptive ones after it did not."
+                          : "."),
+                 {{"duration_ms", duration_ms},
+                  {"verified", true},
+                  {"stage", outcome.stage.value_or("")},
+                  {"stage_number", outcome.stage_number.value_or(0)},
+                  {"stages_run", outcome.stages_run},
+                  {"stages", outcome.stage_count},
+                  {"attempts_in_window", policy_->attempts_in_window()}});
+        } else if (succeeded) {
             ++repairs_succeeded_;
             emit(EventId::repair_succeeded, {.incident = incident},
                  "Repair " + incident + " succeeded in " + std::to_string(duration_ms) + " ms: every step ran" +
@@ -395,13 +452,22 @@ void Monitor::on_repair_finished(const std::string& incident, const Workflow::Ou
                      ? "Repair " + incident + " was abandoned because certheal is stopping; check the services and "
                                               "sites by hand."
                      : "Repair " + incident + " failed: " + as_clause(outcome.error) +
-                           ". Check that step's event and the site by hand; certheal retries after the cooldown "
-                           "while the budget allows.",
-                 {{"duration_ms", duration_ms},
-                  {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
-                  {"error", outcome.error},
-                  {"cancelled", outcome.cancelled},
-                  {"attempts_in_window", policy_->attempts_in_window()}});
+                           (outcome.ladder() ? ". Check the stages' events and the site by hand"
+                                             : ". Check that step's event and the site by hand") +
+                           "; certheal retries after the cooldown while the budget allows.",
+                 [&] {
+                     nlohmann::json details = {
+                         {"duration_ms", duration_ms},
+                         {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
+                         {"error", outcome.error},
+                         {"cancelled", outcome.cancelled},
+                         {"attempts_in_window", policy_->attempts_in_window()}};
+                     if (outcome.ladder()) {
+                         details["stages_run"] = outcome.stages_run;
+                         details["stages"] = outcome.stage_count;
+                     }
+                     return details;
+                 }());
         }
     }
     policy_->finished(incident, outcome.succeeded && !outcome.cancelled);

@@ -19,7 +19,7 @@
 #include "core/model/ports.hpp"
 #include "core/policy/repair_policy.hpp"
 #include "core/policy/site_health.hpp"
-#include "core/repair/workflow.hpp"
+#include "core/repair/repair_ladder.hpp"
 
 namespace certheal {
 
@@ -34,6 +34,8 @@ struct MonitorPorts {
     CertificateStores& stores;
     FileReplacer& files;
     RepairLock* repair_lock = nullptr;  // the host-wide lock; none in unit tests
+    SchannelSettings* schannel = nullptr;         // set_schannel (Windows)
+    BindingTrustSource* binding_trust = nullptr;  // trust_ca "store": "auto" (Windows)
 };
 
 // What `certheal status`, status.json and the status endpoint show about one site.
@@ -144,7 +146,9 @@ private:
     void on_probe_result(const std::string& site_name, ProbeResult result);
     void consider_repair(SiteState& trigger);
     void start_repair(SiteState& trigger);
-    void on_repair_finished(const std::string& incident, const Workflow::Outcome& outcome);
+    void on_repair_finished(const std::string& incident, const RepairLadder::Outcome& outcome);
+    IncidentFacts incident_facts(const SiteState& site) const;
+    bool no_stage_matches(SiteState& trigger);
     void report_skip(SiteState& site, const RepairPolicy::Decision& decision);
     void check_certificates();
     void record_client_certificate_expiry();
@@ -165,7 +169,7 @@ private:
     Config config_;
     std::map<std::string, SiteState> sites_;
     std::unique_ptr<RepairPolicy> policy_;
-    std::unique_ptr<Workflow> workflow_;
+    std::unique_ptr<RepairLadder> workflow_;  // the repair: a ladder of stages, or one list of steps
     std::string repair_incident_;  // incident of the repair that is running, if any
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported

@@ -39,6 +39,7 @@ Adapters make_adapters() {
     adapters.system_log = std::make_unique<SyslogSink>();
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<PosixFileReplacer>();
+    adapters.schannel = std::make_unique<NoSchannelSettings>();
     return adapters;
 }
 

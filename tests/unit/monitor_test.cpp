@@ -488,3 +488,119 @@ TEST_CASE("a reload that changes state_dir or status_listen says it needs a rest
     CHECK_FALSE(again.details.contains("needs_restart"));
     CHECK_FALSE(again.details.contains("requests"));
 }
+
+namespace {
+
+// The IIS ladder: re-sync the trust (the `run` step, no downtime), then restart W3SVC, then
+// IISADMIN with its dependents; the restarts only for a rejected certificate or a refused
+// connection.
+Config ladder_config() {
+    Config config = lab_config();
+    const std::set<ProbeClass> restartable{ProbeClass::client_cert_rejected, ProbeClass::connect_failed};
+    config.remediation.steps.clear();
+    config.remediation.verify = VerifyStep{2, 10s};
+    config.remediation.stages = {
+        RepairStage{"trust", {Step{RunStep{"/usr/sbin/iisca", {}}, 60s}}, {}, std::nullopt},
+        RepairStage{"restart web service",
+                    {Step{StopServiceStep{"W3SVC", false}, 2min}, Step{StartServiceStep{"W3SVC"}, 2min}},
+                    {restartable, {}},
+                    std::nullopt},
+        RepairStage{"restart IIS with dependents",
+                    {Step{StopServiceStep{"IISADMIN", true}, 2min}, Step{StartServiceStep{"W3SVC"}, 2min},
+                     Step{RestoreDependentsStep{}, 2min}},
+                    {restartable, {}},
+                    std::nullopt},
+    };
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("a ladder healed by its first stage: repair_succeeded names the stage and no service restarted",
+          "[monitor][ladder]") {
+    Harness h;
+    h.monitor.start(ladder_config());
+    h.clock.advance(2min);
+
+    CHECK(h.count(EventId::repair_started) == 1);
+    CHECK(h.count(EventId::repair_succeeded) == 1);
+    CHECK(h.services.calls().empty());
+    const auto started = *h.events.last(EventId::repair_started);
+    REQUIRE(started.details.at("stages").size() == 3);
+    CHECK(started.details.at("stages").at(0).at("stage") == "trust");
+    CHECK_THAT(started.message, Catch::Contains("with 3 stage(s), least disruptive first"));
+    const auto succeeded = *h.events.last(EventId::repair_succeeded);
+    CHECK(succeeded.incident == started.incident);
+    CHECK(succeeded.details.at("stage") == "trust");
+    CHECK(succeeded.details.at("stage_number") == 1);
+    CHECK(succeeded.details.at("stages_run") == 1);
+    CHECK(succeeded.details.at("verified") == true);
+    CHECK_THAT(succeeded.message, Catch::Contains("verified healthy after stage 1 of 3 (trust); 1 stage(s) ran and the "
+                                                  "more disruptive ones after it did not"));
+    h.clock.advance(1min);
+    CHECK(h.count(EventId::site_recovered) >= 1);
+}
+
+TEST_CASE("a ladder that heals nothing counts as one repair of the incident for the budget and the circuit",
+          "[monitor][ladder]") {
+    Harness h;
+    h.repair_heals = false;
+    h.monitor.start(ladder_config());  // max_attempts 2, cooldown 5 min
+    h.clock.advance(2min);
+    REQUIRE(h.count(EventId::repair_failed) == 1);
+    CHECK(h.count(EventId::stage_started) == 3);
+    CHECK(h.count(EventId::stage_failed) == 3);
+    auto status = h.monitor.status();
+    CHECK(status.attempts_in_window == 1);  // three stages, one attempt
+    CHECK_FALSE(status.circuit_open);
+    const auto failed = *h.events.last(EventId::repair_failed);
+    CHECK(failed.details.at("stages_run") == 3);
+    CHECK_THAT(failed.message, Catch::Contains("no stage of the repair ladder made the sites healthy"));
+
+    h.clock.advance(1h);
+    CHECK(h.count(EventId::repair_started) == 2);
+    CHECK(h.count(EventId::stage_started) == 6);
+    CHECK(h.count(EventId::circuit_opened) == 1);  // after two incidents' ladders, as after two repairs
+}
+
+TEST_CASE("an incident no stage of the ladder applies to is skipped once, without spending the budget",
+          "[monitor][ladder]") {
+    Harness h;
+    auto config = ladder_config();
+    config.remediation.stages.erase(config.remediation.stages.begin());  // only the restarts
+    for (auto& site : config.sites) site.symptoms.insert(ProbeClass::client_cert_invalid);
+    h.prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::client_cert_invalid); });
+    h.monitor.start(config);
+    h.clock.advance(10min);
+
+    CHECK(h.count(EventId::symptom_confirmed) == 2);
+    CHECK(h.count(EventId::repair_started) == 0);
+    CHECK(h.services.calls().empty());
+    CHECK(h.count(EventId::repair_skipped) == 2);  // once per site's incident, not per probe
+    const auto skipped = *h.events.last(EventId::repair_skipped);
+    CHECK(skipped.details.at("reason") == "no_stage");
+    CHECK_THAT(skipped.message, Catch::Contains("no stage of the repair ladder applies to incident") &&
+                                    Catch::Contains("the incident's class is client_cert_invalid"));
+    CHECK(h.monitor.status().attempts_in_window == 0);
+}
+
+TEST_CASE("a dry run of a ladder says in repair_skipped what each stage would do", "[monitor][ladder][dry_run]") {
+    Harness h;
+    auto config = ladder_config();
+    config.remediation.dry_run = true;
+    h.monitor.start(config);
+    h.clock.advance(2min);
+    CHECK(h.count(EventId::repair_started) == 0);
+    CHECK(h.processes.calls().empty());
+    CHECK(h.services.calls().empty());
+    const auto skipped = h.events.all(EventId::repair_skipped);
+    REQUIRE_FALSE(skipped.empty());
+    CHECK(skipped.front().details.at("reason") == "dry_run");
+    CHECK_THAT(skipped.front().message,
+               Catch::Contains("stage 1 of 3 (trust): would run: run /usr/sbin/iisca; verify: up to 2 probes, 10s "
+                               "apart.") &&
+                   Catch::Contains("stage 3 of 3 (restart IIS with dependents): would run only if the stages before it "
+                                   "do not heal the sites"));
+    CHECK(h.count(EventId::stage_started) == 2 * 3);  // one dry run per site's incident, every stage shown
+    CHECK(h.count(EventId::stage_succeeded) == 0);
+}
