@@ -34,6 +34,8 @@ StepAction read_restore_dependents(const SectionReading& reading, const StepObje
 StepAction read_verify(const SectionReading& reading, const StepObject& step);
 StepAction read_trust_ca(const SectionReading& reading, const StepObject& step);
 StepAction read_fix_root_store(const SectionReading& reading, const StepObject& step);
+StepAction read_add_intermediates(const SectionReading& reading, const StepObject& step);
+StepAction read_set_schannel(const SectionReading& reading, const StepObject& step);
 
 struct StepKind {
     std::string_view name;
@@ -51,6 +53,8 @@ constexpr std::array kStepKinds{
     StepKind{"verify", "", read_verify},
     StepKind{"trust_ca", "", read_trust_ca},
     StepKind{"fix_root_store", "", read_fix_root_store},
+    StepKind{"add_intermediates", "", read_add_intermediates},
+    StepKind{"set_schannel", "", read_set_schannel},
 };
 
 // The step's one kind; nullptr (and the error said) when it has none or several.
@@ -162,19 +166,7 @@ StepAction read_restore_dependents(const SectionReading& reading, const StepObje
 }
 
 StepAction read_verify(const SectionReading& reading, const StepObject& step) {
-    JsonReader& reader = reading.reader;
-    const json& body = step.body;
-    const std::string& at = step.body_pointer;
-    VerifyStep verify;
-    if (!reader.check_object(body, at, {"attempts", "delay"})) return verify;
-    if (body.contains("attempts")) {
-        if (auto attempts = reader.read_integer(body["attempts"], child_pointer(at, "attempts"), 1))
-            verify.attempts = *attempts;
-    }
-    if (body.contains("delay")) {
-        if (auto delay = reader.read_duration(body["delay"], child_pointer(at, "delay"))) verify.delay = *delay;
-    }
-    return verify;
+    return read_verify_settings(reading, step.body, step.body_pointer).value_or(VerifyStep{});
 }
 
 // ---------------------------------------------------------------- certificate trust
@@ -230,6 +222,27 @@ StepAction read_trust_ca(const SectionReading& reading, const StepObject& step) 
     const std::string& at = step.body_pointer;
     TrustCaStep trust;
     if (!reader.check_object(body, at, {"certificate", "store", "bundle"})) return trust;
+    // "auto" is not a store: the store Schannel trusts for each site's binding, on Windows.
+    if (body.contains("store") && body["store"] == json("auto")) {
+        if (!reading.certificate_stores) {
+            reader.error(child_pointer(at, "store"),
+                         "\"auto\" chooses the Windows certificate store Schannel trusts for each site, and this host "
+                         "has no certificate stores; on this platform name the PEM file your web server reads with "
+                         "\"bundle\" instead");
+        } else if (body.contains("bundle")) {
+            reader.error(at, "must name either \"store\" or \"bundle\", not both");
+        }
+        trust.target = AutoStoreTarget{};
+        if (body.contains("certificate")) {
+            if (auto file = reader.read_file_path(body["certificate"], child_pointer(at, "certificate"))) {
+                trust.certificate = *file;
+                check_ca_file(reading, *file, child_pointer(at, "certificate"));
+            }
+        } else {
+            reader.error(at, "needs \"certificate\": the PEM or DER file of the CA the server must trust");
+        }
+        return trust;
+    }
     if (!body.contains("certificate")) {
         reader.error(at, "needs \"certificate\": the PEM or DER file of the CA the server must trust");
     } else if (auto file = reader.read_file_path(body["certificate"], child_pointer(at, "certificate"))) {
@@ -276,7 +289,85 @@ StepAction read_fix_root_store(const SectionReading& reading, const StepObject& 
     return fix;
 }
 
+// ---------------------------------------------------------------- add_intermediates
+
+StepAction read_add_intermediates(const SectionReading& reading, const StepObject& step) {
+    JsonReader& reader = reading.reader;
+    const json& body = step.body;
+    const std::string& at = step.body_pointer;
+    AddIntermediatesStep intermediates;
+    if (!reader.check_object(body, at, {"certificate"})) return intermediates;
+    if (!reading.certificate_stores) {
+        reader.error(at, "puts intermediate CA certificates into the Windows store LocalMachine\\CA, and this host has "
+                         "no certificate stores; on this platform add them to the PEM file your web server reads");
+        return intermediates;
+    }
+    if (!body.contains("certificate")) {
+        reader.error(at, "needs \"certificate\": the PEM or DER file that holds the intermediate CA certificates");
+        return intermediates;
+    }
+    const std::string file_at = child_pointer(at, "certificate");
+    auto file = reader.read_file_path(body["certificate"], file_at);
+    if (!file) return intermediates;
+    intermediates.certificate = *file;
+    auto check = check_ca_certificates(reading.tls_material, *file);
+    if (!check) {
+        reader.error(file_at, "cannot be used: " + check.error().message);
+    } else if (check.value().intermediate_subjects.empty()) {
+        reader.warning(file_at, "holds no intermediate CA certificate (only self-signed or non-CA ones), so this step "
+                                "adds nothing; name the file that holds the issuing CA's chain");
+    }
+    return intermediates;
+}
+
+// ---------------------------------------------------------------- set_schannel
+
+StepAction read_set_schannel(const SectionReading& reading, const StepObject& step) {
+    JsonReader& reader = reading.reader;
+    const json& body = step.body;
+    const std::string& at = step.body_pointer;
+    SetSchannelStep schannel;
+    if (!reader.check_object(body, at, {"client_auth_trust_mode", "send_trusted_issuer_list"})) return schannel;
+    if (!reading.certificate_stores) {
+        reader.error(at, "writes Schannel's settings in the Windows registry, and this host has no Schannel");
+        return schannel;
+    }
+    if (body.contains("client_auth_trust_mode")) {
+        if (auto mode = reader.read_integer(body["client_auth_trust_mode"], child_pointer(at, "client_auth_trust_mode"),
+                                            0, 2)) {
+            schannel.client_auth_trust_mode = static_cast<std::uint32_t>(*mode);
+        }
+    }
+    if (body.contains("send_trusted_issuer_list")) {
+        if (auto send = reader.read_boolean(body["send_trusted_issuer_list"],
+                                            child_pointer(at, "send_trusted_issuer_list"))) {
+            schannel.send_trusted_issuer_list = *send;
+        }
+    }
+    if (!body.contains("client_auth_trust_mode") && !body.contains("send_trusted_issuer_list")) {
+        reader.error(at, "must set \"client_auth_trust_mode\" (0, 1 or 2), \"send_trusted_issuer_list\" (true or "
+                         "false), or both");
+    }
+    return schannel;
+}
+
 }  // namespace
+
+std::optional<VerifyStep> read_verify_settings(const SectionReading& reading, const json& body, const std::string& at) {
+    JsonReader& reader = reading.reader;
+    VerifyStep verify;
+    if (!reader.check_object(body, at, {"attempts", "delay"})) return std::nullopt;
+    const std::size_t errors_before = reader.error_count();
+    if (body.contains("attempts")) {
+        if (auto attempts = reader.read_integer(body["attempts"], child_pointer(at, "attempts"), 1, 1000))
+            verify.attempts = *attempts;
+    }
+    if (body.contains("delay")) {
+        if (auto delay = reader.read_duration(body["delay"], child_pointer(at, "delay"))) verify.delay = *delay;
+    }
+    if (reader.error_count() != errors_before) return std::nullopt;
+    return verify;
+}
 
 std::optional<Step> read_step(const SectionReading& reading, const json& value, const std::string& pointer) {
     JsonReader& reader = reading.reader;

@@ -4,8 +4,8 @@
 //   defaults,     sites_section.cpp        SiteConfig (kSiteKeys; `defaults` is the site
 //   sites                                  every site starts from)
 //   .../tls       tls_section.cpp          TlsSettings and the client certificate
-//   remediation   remediation_section.cpp  RemediationConfig (kRemediationKeys)
-//   .../steps/N   remediation_steps.cpp    Step (kStepKinds)
+//   remediation   remediation_section.cpp  RemediationConfig (kRemediationKeys), its stages
+//   .../steps/N   remediation_steps.cpp    Step (kStepKinds), in "steps" or a stage's "steps"
 // A section's keys are a table of KeyReader rows, so a new key is one row; docs/architecture.md
 // says what else goes with it.
 
@@ -44,6 +44,9 @@ void read_tls(const SectionReading& reading, const nlohmann::json& value, const 
 void read_remediation(const SectionReading& reading, const nlohmann::json& value, RemediationConfig& remediation);
 // One step; nullopt when it has an error (the issues say which).
 std::optional<Step> read_step(const SectionReading& reading, const nlohmann::json& value, const std::string& pointer);
+// {"attempts": 5, "delay": "10s"}: a verify step's body, a stage's verify and remediation.verify.
+std::optional<VerifyStep> read_verify_settings(const SectionReading& reading, const nlohmann::json& value,
+                                               const std::string& pointer);
 
 // ---- a section as a table of its keys
 

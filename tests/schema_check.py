@@ -37,6 +37,11 @@ def main():
         change(document)
         return document
 
+    def steps_of(document):
+        """The first example's steps: its own list, or its first stage's."""
+        remediation = document["remediation"]
+        return remediation["steps"] if "steps" in remediation else remediation["stages"][0]["steps"]
+
     mistakes = {
         "unknown top-level key": lambda d: d.update(bogus=1),
         "unknown site key": lambda d: d["sites"][0].update(bogus=1),
@@ -46,10 +51,15 @@ def main():
         "threshold 0": lambda d: d["defaults"].update(failure_threshold=0),
         "unknown symptom": lambda d: d["defaults"].update(symptoms=["flaky"]),
         "status 700": lambda d: d["sites"][0].update(expect_status=[700]),
-        "two step kinds": lambda d: d["remediation"]["steps"].append({"stop_service": "A", "start_service": "B"}),
-        "with_dependents on start": lambda d: d["remediation"]["steps"].append(
-            {"start_service": "A", "with_dependents": True}),
-        "unknown verify key": lambda d: d["remediation"]["steps"].append({"verify": {"tries": 1}}),
+        "two step kinds": lambda d: steps_of(d).append({"stop_service": "A", "start_service": "B"}),
+        "with_dependents on start": lambda d: steps_of(d).append({"start_service": "A", "with_dependents": True}),
+        "unknown verify key": lambda d: steps_of(d).append({"verify": {"tries": 1}}),
+        "steps and stages": lambda d: d["remediation"].update(steps=[{"start_service": "W3SVC"}]),
+        "stage without name": lambda d: d["remediation"]["stages"][0].pop("name"),
+        "unknown when key": lambda d: d["remediation"]["stages"][0].update(when={"site": ["a"]}),
+        "unknown cause": lambda d: d["remediation"]["stages"][0].update(when={"cause": ["ca_untrusted"]}),
+        "trust mode 3": lambda d: steps_of(d).append({"set_schannel": {"client_auth_trust_mode": 3}}),
+        "empty set_schannel": lambda d: steps_of(d).append({"set_schannel": {}}),
         "public status_listen": lambda d: d.setdefault("service", {}).update(status_listen="0.0.0.0:9464"),
         "pem and pfx mixed": lambda d: d["sites"][0].update(
             tls={"client_cert": {"cert_file": "a", "key_file": "b", "pfx_file": "c"}}),

@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "core/probe/tls_contexts.hpp"
 #include "core/probe/tls_files.hpp"
+#include "core/repair/repair_ladder.hpp"
 #include "support/pki.hpp"
 
 using namespace std::chrono_literals;
@@ -153,13 +154,14 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/remediation/steps/0", R"({"start_service": "W3SVC", "with_dependents": true})",
          "/remediation/steps/0/with_dependents", "is not a known key here"},
         {"/remediation/steps/0", R"({"stop_service": "A", "start_service": "B"})", "/remediation/steps/0",
-         "must have exactly one of run, stop_service, start_service, restore_dependents, verify, trust_ca, fix_root_store; found"},
+         "must have exactly one of run, stop_service, start_service, restore_dependents, verify, trust_ca, fix_root_store, "
+         "add_intermediates, set_schannel; found"},
         {"/remediation/steps/0", R"({"timeout": "1s"})", "/remediation/steps/0", "found none"},
         {"/remediation/steps/0", R"({"stop_service": ""})", "/remediation/steps/0/stop_service", "must not be empty"},
         {"/remediation/steps/0", R"({"stop_service": "A", "with_dependents": "yes"})",
          "/remediation/steps/0/with_dependents", "must be true or false"},
         {"/remediation/steps/0", R"({"verify": {"attempts": 0}})", "/remediation/steps/0/verify/attempts",
-         "must be at least 1, got 0"},
+         "must be between 1 and 1000, got 0"},
         {"/remediation/steps/0", R"({"verify": {"attempts": 2, "tries": 2}})", "/remediation/steps/0/verify/tries",
          "is not a known key here"},
         {"/remediation/steps/0", R"({"verify": {"delay": "1"}})", "/remediation/steps/0/verify/delay", "with a unit"},
@@ -219,6 +221,17 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/remediation/steps/0", R"({"fix_root_store": {"move_to": "CA"}})", "/remediation/steps/0/fix_root_store/move_to",
          "fix_root_store applies to Windows certificate stores"},
         {"/remediation/steps/0", R"({"fix_root_store": {}})", "/remediation/steps/0/fix_root_store", R"(needs "move_to")"},
+        {"/remediation/steps/0", R"({"trust_ca": {"certificate": "ca.pem", "store": "auto"}})",
+         "/remediation/steps/0/trust_ca/store", R"("auto" chooses the Windows certificate store Schannel trusts)"},
+        {"/remediation/steps/0", R"({"add_intermediates": {"certificate": "ca.pem"}})",
+         "/remediation/steps/0/add_intermediates", "this host has no certificate stores"},
+        {"/remediation/steps/0", R"({"set_schannel": {"client_auth_trust_mode": 2}})",
+         "/remediation/steps/0/set_schannel", "writes Schannel's settings in the Windows registry, and this host has no "
+                                              "Schannel"},
+        {"/remediation/verify", R"({"attempts": 0})", "/remediation/verify/attempts", "must be between 1 and 1000, got 0"},
+        {"/remediation/verify", R"({"tries": 2})", "/remediation/verify/tries", "is not a known key here"},
+        {"/remediation/allow_host_settings", R"("yes")", "/remediation/allow_host_settings", "must be true or false"},
+        {"/remediation/stages", "[]", "/remediation", R"(has both "steps" and "stages")"},
     }));
     json document = valid_config();
     document[json::json_pointer(bad.set_at)] = json::parse(bad.value);
@@ -268,6 +281,151 @@ TEST_CASE("fix_root_store refuses Root as its target", "[config]") {
     const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", windows);
     CHECK_FALSE(load.config.has_value());
     CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/fix_root_store/move_to: must not be Root"));
+}
+
+namespace {
+
+// A valid repair ladder (Windows host), to be broken one key at a time.
+json ladder_config() {
+    json document = valid_config();
+    document["remediation"] = json::parse(R"({
+        "allow_host_settings": true,
+        "verify": { "attempts": 4, "delay": "3s" },
+        "stages": [
+          { "name": "trust",
+            "steps": [
+              { "fix_root_store": { "move_to": "CA" } },
+              { "add_intermediates": { "certificate": "chain.pem" } },
+              { "trust_ca": { "certificate": "ca.pem", "store": "auto" } } ] },
+          { "name": "exclusive CA trust",
+            "when": { "cause": ["issuer_missing_from_binding_store"] },
+            "steps": [ { "set_schannel": { "client_auth_trust_mode": 2, "send_trusted_issuer_list": false } } ] },
+          { "name": "restart web service",
+            "when": { "class": ["client_cert_rejected", "connect_failed"] },
+            "verify": { "attempts": 6, "delay": "20s" },
+            "steps": [ { "stop_service": "W3SVC" }, { "start_service": "W3SVC" } ] }
+        ]
+    })");
+    return document;
+}
+
+const ConfigContext kWindows{"/default/state", /*certificate_stores=*/true};
+
+void provide_chain_file() {
+    static const bool written = [] {
+        shared_pki().write("chain.pem", read_text(shared_pki().intermediate_ca_cert) + read_text(shared_pki().ca_cert));
+        return true;
+    }();
+    (void)written;
+}
+
+}  // namespace
+
+TEST_CASE("remediation.stages parse into a ladder of named stages with their conditions and verifies",
+          "[config][ladder]") {
+    provide_chain_file();
+    const auto load = parse_config(ladder_config().dump(), shared_pki().dir() / "certheal.json", kWindows);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    CHECK(load.issues.empty());
+    const auto& remediation = load.config->remediation;
+    CHECK(remediation.steps.empty());
+    CHECK(remediation.allow_host_settings);
+    CHECK(remediation.verify.attempts == 4);
+    CHECK(remediation.verify.delay == 3s);
+    REQUIRE(remediation.stages.size() == 3);
+    const auto& trust = remediation.stages[0];
+    CHECK(trust.name == "trust");
+    CHECK(trust.when.empty());
+    CHECK_FALSE(trust.verify.has_value());
+    REQUIRE(trust.steps.size() == 3);
+    CHECK(std::get<AddIntermediatesStep>(trust.steps[1].action).certificate == shared_pki().dir() / "chain.pem");
+    CHECK(std::holds_alternative<AutoStoreTarget>(std::get<TrustCaStep>(trust.steps[2].action).target));
+    CHECK(describe_step(trust.steps[1]) == "add_intermediates " + (shared_pki().dir() / "chain.pem").string() +
+                                               " into LocalMachine\\CA");
+    CHECK(describe_step(trust.steps[2]) == "trust_ca " + shared_pki().ca_cert.string() +
+                                               " into the store Schannel trusts for each site's binding (auto)");
+    const auto& exclusive = remediation.stages[1];
+    CHECK(exclusive.when.causes == std::set<TrustCause>{TrustCause::issuer_missing_from_binding_store});
+    const auto& schannel = std::get<SetSchannelStep>(exclusive.steps[0].action);
+    CHECK(schannel.client_auth_trust_mode == 2u);
+    CHECK(schannel.send_trusted_issuer_list == false);
+    CHECK(describe_step(exclusive.steps[0]) == "set_schannel ClientAuthTrustMode=2, SendTrustedIssuerList=0");
+    const auto& restart = remediation.stages[2];
+    CHECK(restart.when.classes == std::set<ProbeClass>{ProbeClass::client_cert_rejected, ProbeClass::connect_failed});
+    REQUIRE(restart.verify.has_value());
+    CHECK(restart.verify->attempts == 6);
+}
+
+TEST_CASE("each error of a ladder is reported at its JSON pointer", "[config][ladder]") {
+    provide_chain_file();
+    const auto bad = GENERATE(values<BadValue>({
+        {"/remediation/stages", "{}", "/remediation/stages", "must be an array of 1 to 16 stages"},
+        {"/remediation/stages/0/name", R"("")", "/remediation/stages/0/name", "must not be empty"},
+        {"/remediation/stages/2/name", R"("trust")", "/remediation/stages/2/name",
+         R"(repeats the name "trust" of /remediation/stages/0; stage names must be unique)"},
+        {"/remediation/stages/0", R"({"steps": [{"start_service": "W3SVC"}]})", "/remediation/stages/0",
+         R"(needs a "name")"},
+        {"/remediation/stages/0", R"({"name": "x"})", "/remediation/stages/0", R"(needs "steps")"},
+        {"/remediation/stages/0/steps", "[]", "/remediation/stages/0/steps", "must be a non-empty array of steps"},
+        {"/remediation/stages/0/bogus", "1", "/remediation/stages/0/bogus", "is not a known key here"},
+        {"/remediation/stages/0/steps/0", R"({"reboot": true})", "/remediation/stages/0/steps/0", "must have exactly one of"},
+        {"/remediation/stages/2/when", "{}", "/remediation/stages/2/when", R"(leave "when" out)"},
+        {"/remediation/stages/2/when/class", R"(["healthy"])", "/remediation/stages/2/when/class/0",
+         R"(must be one of client_cert_rejected, client_cert_invalid)"},
+        {"/remediation/stages/2/when/class", "[]", "/remediation/stages/2/when/class", "must be a non-empty array"},
+        {"/remediation/stages/1/when/cause", R"(["ca_untrusted"])", "/remediation/stages/1/when/cause/0",
+         R"(must be one of ca_not_trusted, issuer_missing_from_binding_store)"},
+        {"/remediation/stages/2/when/site", R"(["intranet"])", "/remediation/stages/2/when/site", "is not a known key here"},
+        {"/remediation/stages/2/verify", R"({"attempts": "3"})", "/remediation/stages/2/verify/attempts",
+         "must be a whole number"},
+        {"/remediation/allow_host_settings", "false", "/remediation/stages/1/steps/0/set_schannel",
+         R"(certheal refuses it unless "remediation": {"allow_host_settings": true} allows host-wide settings)"},
+        {"/remediation/stages/1/steps/0/set_schannel", R"({"client_auth_trust_mode": 3})",
+         "/remediation/stages/1/steps/0/set_schannel/client_auth_trust_mode", "must be between 0 and 2, got 3"},
+        {"/remediation/stages/1/steps/0/set_schannel", R"({})", "/remediation/stages/1/steps/0/set_schannel",
+         R"(must set "client_auth_trust_mode" (0, 1 or 2), "send_trusted_issuer_list" (true or false), or both)"},
+        {"/remediation/stages/1/steps/0/set_schannel", R"({"send_trusted_issuer_list": 1})",
+         "/remediation/stages/1/steps/0/set_schannel/send_trusted_issuer_list", "must be true or false"},
+        {"/remediation/stages/0/steps/1/add_intermediates", R"({})", "/remediation/stages/0/steps/1/add_intermediates",
+         R"(needs "certificate")"},
+        {"/remediation/stages/0/steps/1/add_intermediates", R"({"certificate": "absent.pem"})",
+         "/remediation/stages/0/steps/1/add_intermediates/certificate", "does not exist"},
+        {"/remediation/stages/0/steps/2/trust_ca", R"({"certificate": "ca.pem", "store": "auto", "bundle": "b.pem"})",
+         "/remediation/stages/0/steps/2/trust_ca", "not both"},
+    }));
+    json document = ladder_config();
+    document[json::json_pointer(bad.set_at)] = json::parse(bad.value);
+    const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", kWindows);
+    INFO("set " << bad.set_at << " = " << bad.value << "\n" << all_issues(load));
+    CHECK_FALSE(load.config.has_value());
+    const auto errors = errors_of(load);
+    CHECK(std::any_of(errors.begin(), errors.end(), [&](const ConfigIssue& issue) {
+        return issue.pointer == bad.reported_at && issue.message.find(bad.message_part) != std::string::npos;
+    }));
+}
+
+TEST_CASE("a ladder needs stages or steps, and a when on causes warns where no diagnosis runs", "[config][ladder]") {
+    json neither = ladder_config();
+    neither["remediation"].erase("stages");
+    const auto none = parse_config(neither.dump(), shared_pki().dir() / "certheal.json", kWindows);
+    CHECK_THAT(all_issues(none), Catch::Contains(R"(/remediation: is enabled but has no "stages" or "steps")"));
+
+    json linux_ladder = valid_config();
+    linux_ladder["remediation"] = json::parse(R"({"stages": [
+        {"name": "reload", "when": {"cause": ["ca_not_trusted"]}, "steps": [{"start_service": "nginx"}]}]})");
+    const auto on_linux = parse(linux_ladder);
+    REQUIRE(on_linux.config.has_value());
+    CHECK_THAT(all_issues(on_linux),
+               Catch::Contains("/remediation/stages/0/when/cause: warning: names causes of the host trust diagnosis, "
+                               "which runs on Windows only"));
+
+    json no_intermediate = ladder_config();
+    no_intermediate["remediation"]["stages"][0]["steps"][1]["add_intermediates"]["certificate"] = "ca.pem";
+    const auto roots_only = parse_config(no_intermediate.dump(), shared_pki().dir() / "certheal.json", kWindows);
+    REQUIRE(roots_only.config.has_value());
+    CHECK_THAT(all_issues(roots_only), Catch::Contains("/remediation/stages/0/steps/1/add_intermediates/certificate: "
+                                                       "warning: holds no intermediate CA certificate"));
 }
 
 TEST_CASE("a trust_ca certificate that is not a CA is a warning", "[config]") {
@@ -674,7 +832,8 @@ TEST_CASE("keys with slashes and tildes are escaped in pointers", "[config]") {
 }
 
 // The examples name ca.pem, client.pem/.key, client.pfx and the client CA (client-ca.cer on
-// Windows, client-ca.pem on Linux) next to the config, as the test PKI's folder provides them.
+// Windows, client-ca.pem on Linux), and on Windows its chain (client-ca-chain.pem), next to the
+// config, as the test PKI's folder provides them.
 void provide_example_files(const Pki& pki) {
     pki.write("client-ca.pem", read_text(pki.ca_cert));
     auto ca = load_certificates(pki.ca_cert);
@@ -684,6 +843,7 @@ void provide_example_files(const Pki& pki) {
     REQUIRE(length > 0);
     pki.write("client-ca.cer", std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(length)));
     OPENSSL_free(der);
+    pki.write("client-ca-chain.pem", read_text(pki.intermediate_ca_cert) + read_text(pki.ca_cert));
 }
 
 TEST_CASE("the shipped example configs parse without any issue", "[config][examples]") {
@@ -714,26 +874,61 @@ TEST_CASE("the shipped example configs parse without any issue", "[config][examp
     CHECK(unexpected.empty());
     REQUIRE(load.config.has_value());
     CHECK_FALSE(load.config->sites.empty());
-    CHECK_FALSE(load.config->remediation.steps.empty());
+    CHECK_FALSE(load.config->remediation.stages.empty());
 }
 
-TEST_CASE("the main example describes the documented IIS repair", "[config][examples]") {
+TEST_CASE("the IIS examples are ladders: trust without downtime, then the web service, then IIS with its dependents",
+          "[config][examples][ladder]") {
     const Pki& pki = shared_pki();
     provide_example_files(pki);
     ScopedEnv password("CERTHEAL_PFX_PASSWORD", pki.pfx_password());
-    const auto load = parse_config(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config/certheal.example.json"),
+    const auto example = GENERATE(as<std::string>{}, "config/certheal.example.json", "config/examples/iis7.json");
+    CAPTURE(example);
+    const auto load = parse_config(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / example),
                                    pki.dir() / "certheal.json", ConfigContext{"/default/state", true});
     REQUIRE(load.config.has_value());
-    std::vector<std::string> descriptions;
-    for (const Step& step : load.config->remediation.steps) descriptions.push_back(describe_step(step));
-    CHECK(descriptions == std::vector<std::string>{
-                              "trust_ca " + (pki.dir() / "client-ca.cer").string() + " into LocalMachine\\Root",
-                              "stop_service IISADMIN with dependents",
-                              "start_service W3SVC",
-                              "restore_dependents",
-                              "verify: up to 5 probes, 10s apart",
-                          });
-    CHECK(load.config->service.state_dir == std::filesystem::path("C:\\ProgramData\\certheal"));
+    const auto& stages = load.config->remediation.stages;
+    REQUIRE(stages.size() == 3);
+    std::vector<std::string> names;
+    for (const auto& stage : stages) names.push_back(stage.name);
+    CHECK(names == std::vector<std::string>{"trust", "restart web service", "restart IIS with dependents"});
+    std::vector<std::string> trust;
+    for (const Step& step : stages[0].steps) trust.push_back(describe_step(step));
+    CHECK(trust == std::vector<std::string>{
+                       "fix_root_store: move certificates that are not self-signed from LocalMachine\\Root to "
+                       "LocalMachine\\CA",
+                       "add_intermediates " + (pki.dir() / "client-ca-chain.pem").string() + " into LocalMachine\\CA",
+                       "trust_ca " + (pki.dir() / "client-ca.cer").string() +
+                           " into the store Schannel trusts for each site's binding (auto)",
+                   });
+    CHECK(stages[0].when.empty());  // no downtime: it runs for every incident
+    CHECK(describe_step(stages[1].steps[0]) == "stop_service WAS with dependents");
+    CHECK(describe_step(stages[2].steps[0]) == "stop_service IISADMIN with dependents");
+    // No trust re-sync or restart cures a revoked or expired certificate, nor an unreachable CRL.
+    for (std::size_t i = 1; i < stages.size(); ++i) {
+        CHECK(stages[i].when.classes.count(ProbeClass::client_cert_invalid) == 0);
+        CHECK_FALSE(stages[i].when.classes.empty());
+        const auto invalid = stage_mismatch(stages[i].when, {ProbeClass::client_cert_invalid, std::nullopt});
+        CHECK(invalid.has_value());
+    }
+    if (example == "config/certheal.example.json") {
+        CHECK(load.config->service.state_dir == std::filesystem::path("C:\\ProgramData\\certheal"));
+    }
+}
+
+TEST_CASE("the nginx example reloads with the re-synchronised bundle first and restarts nginx only after",
+          "[config][examples][ladder]") {
+    const Pki& pki = shared_pki();
+    provide_example_files(pki);
+    const auto load = parse_config(read_text(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config/examples/linux-nginx.json"),
+                                   pki.dir() / "certheal.json", ConfigContext{"/default/state", false});
+    REQUIRE(load.config.has_value());
+    const auto& stages = load.config->remediation.stages;
+    REQUIRE(stages.size() == 2);
+    CHECK(std::holds_alternative<PemBundleTarget>(std::get<TrustCaStep>(stages[0].steps[0].action).target));
+    CHECK(describe_step(stages[0].steps.back()) == "run /usr/sbin/nginx -s reload");
+    CHECK(describe_step(stages[1].steps[0]) == "stop_service nginx");
+    CHECK(describe_step(stages[1].steps[1]) == "start_service nginx");
 }
 
 TEST_CASE("status_listen is read once into the address the status server binds", "[config]") {
