@@ -19,6 +19,7 @@
 #include "service/win/handles.hpp"
 #include "service/win/install.hpp"
 #include "service/win/process_runner.hpp"
+#include "service/win/schannel_registry.hpp"
 #include "service/win/scm_service_manager.hpp"
 #include "service/win/win_error.hpp"
 
@@ -125,6 +126,7 @@ Adapters make_adapters() {
     adapters.system_log = std::make_unique<win::EventLogSink>();
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<win::WinFileReplacer>();
+    adapters.schannel = std::make_unique<win::RegistrySchannelSettings>();
     return adapters;
 }
 
