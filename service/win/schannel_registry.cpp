@@ -12,8 +12,6 @@
 namespace certheal::win {
 namespace {
 
-using RegistryKey = UniqueResource<RegistryKeyTraits>;
-
 constexpr wchar_t kSchannelSubkey[] = L"SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL";
 
 std::string value_path(std::string_view name) { return std::string(kSchannelKey) + "\\" + std::string(name); }
@@ -33,7 +31,7 @@ std::string type_name(DWORD type) {
 }  // namespace
 
 Result<RegistryDword> RegistrySchannelSettings::read(std::string_view name) {
-    RegistryKey key;
+    RegKey key;
     const LSTATUS opened = ::RegOpenKeyExW(HKEY_LOCAL_MACHINE, kSchannelSubkey, 0, KEY_QUERY_VALUE, key.out());
     if (opened == ERROR_FILE_NOT_FOUND) return RegistryDword{};
     if (opened != ERROR_SUCCESS) {
@@ -61,7 +59,7 @@ Result<RegistryDword> RegistrySchannelSettings::read(std::string_view name) {
 }
 
 Result<Done> RegistrySchannelSettings::write(std::string_view name, std::uint32_t value) {
-    RegistryKey key;
+    RegKey key;
     const LSTATUS created = ::RegCreateKeyExW(HKEY_LOCAL_MACHINE, kSchannelSubkey, 0, nullptr, REG_OPTION_NON_VOLATILE,
                                               KEY_SET_VALUE, nullptr, key.out(), nullptr);
     if (created != ERROR_SUCCESS) {
