@@ -122,8 +122,14 @@ void print_probe_table(const std::vector<ProbeResult>& results) {
 int command_check_config(const Options& options) {
     auto config = load_or_report(options);
     if (!config) return usage;
+    const auto& stages = config->remediation.stages;
+    std::size_t stage_steps = 0;
+    for (const auto& stage : stages) stage_steps += stage.steps.size();
     std::cout << config_path_of(options).string() << " is valid: " << config->sites.size() << " site(s), "
-              << config->remediation.steps.size() << " repair step(s), remediation "
+              << (stages.empty() ? std::to_string(config->remediation.steps.size()) + " repair step(s)"
+                                 : std::to_string(stages.size()) + " repair stage(s) with " +
+                                       std::to_string(stage_steps) + " step(s)")
+              << ", remediation "
               << (config->remediation.enabled ? (config->remediation.dry_run ? "enabled (dry run)" : "enabled")
                                               : "disabled")
               << ".\n";

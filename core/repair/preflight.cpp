@@ -63,27 +63,34 @@ std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, Certifi
     public:
         Result<Done> replace_contents(const std::filesystem::path&, const std::string&) override { return success(); }
     } no_writes;
-    const auto& steps = config.remediation.steps;
-    for (std::size_t index = 0; index < steps.size(); ++index) {
-        const auto* trust = std::get_if<TrustCaStep>(&steps[index].action);
-        if (!trust) continue;
-        const std::string pointer = "/remediation/steps/" + std::to_string(index) + "/trust_ca";
-        auto report = trust_ca(*trust, stores, no_writes, /*apply=*/false);
-        if (!report) {
-            findings.push_back({PreflightFinding::Level::warning, pointer,
-                                "certheal cannot check whether the CA is trusted there now: " + report.error().message +
-                                    ". The repair would fail at this step."});
-            continue;
+    const auto check = [&](const std::vector<Step>& steps, const std::string& steps_pointer) {
+        for (std::size_t index = 0; index < steps.size(); ++index) {
+            const auto* trust = std::get_if<TrustCaStep>(&steps[index].action);
+            // "store": "auto" is chosen per site when the repair runs (certheal diagnose tells which).
+            if (!trust || std::holds_alternative<AutoStoreTarget>(trust->target)) continue;
+            const std::string pointer = steps_pointer + "/" + std::to_string(index) + "/trust_ca";
+            auto report = trust_ca(*trust, stores, no_writes, /*apply=*/false);
+            if (!report) {
+                findings.push_back({PreflightFinding::Level::warning, pointer,
+                                    "certheal cannot check whether the CA is trusted there now: " +
+                                        report.error().message + ". The repair would fail at this step."});
+                continue;
+            }
+            const auto& found = report.value();
+            if (found.missing.empty()) {
+                findings.push_back({PreflightFinding::Level::ok, pointer,
+                                    "in sync: " + names_of(found.present) + " is trusted in " + found.target + "."});
+            } else {
+                findings.push_back({PreflightFinding::Level::warning, pointer,
+                                    "not trusted there: " + names_of(found.missing) + " is missing from " +
+                                        found.target +
+                                        ", so the server will reject certheal's certificate (the repair step adds it)."});
+            }
         }
-        const auto& found = report.value();
-        if (found.missing.empty()) {
-            findings.push_back({PreflightFinding::Level::ok, pointer,
-                                "in sync: " + names_of(found.present) + " is trusted in " + found.target + "."});
-        } else {
-            findings.push_back({PreflightFinding::Level::warning, pointer,
-                                "not trusted there: " + names_of(found.missing) + " is missing from " + found.target +
-                                    ", so the server will reject certheal's certificate (the repair step adds it)."});
-        }
+    };
+    check(config.remediation.steps, "/remediation/steps");
+    for (std::size_t stage = 0; stage < config.remediation.stages.size(); ++stage) {
+        check(config.remediation.stages[stage].steps, "/remediation/stages/" + std::to_string(stage) + "/steps");
     }
     return findings;
 }

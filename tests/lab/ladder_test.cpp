@@ -170,3 +170,31 @@ TEST_CASE("a ladder whose first stage cannot heal goes on to the next stage, whi
     CHECK(succeeded->value("stages_run", 0) == 2);
     CHECK(std::filesystem::exists(marker));
 }
+
+TEST_CASE("certheal repair --dry-run prints the ladder: what would run, what would be skipped, and changes nothing",
+          "[lab][ladder]") {
+    NginxLab lab;
+    lab.desync();
+    TempDir work;
+    std::filesystem::permissions(work.path(), std::filesystem::perms(0755));
+    const auto marker = work.path() / "restart-stage-ran";
+    const json trust = {{{"trust_ca", {{"certificate", lab.value("good_ca")}, {"bundle", lab.value("trusted_client_ca")}}}},
+                        reload_step(lab)};
+    const auto config_path = write_config(lab, work.path(), {trust, marker.string()});
+    // The restart stage only for a refused connection: this incident's class does not reach it.
+    json config = json::parse(read_text(config_path));
+    config["remediation"]["stages"][1]["when"] = {{"class", {"connect_failed"}}};
+    std::ofstream(config_path) << config.dump(2);
+    const std::string bundle_before = read_text(lab.value("trusted_client_ca"));
+
+    const auto dry = run_command({CERTHEAL_BINARY, "repair", "--dry-run", "--config", config_path});
+    INFO(dry.output);
+    CHECK(dry.exit_code == 0);
+    CHECK_THAT(dry.output, Catch::Contains("Repair ladder for portal (class "));
+    CHECK_THAT(dry.output, Catch::Contains("stage 1 of 2 (trust and reload): would run: trust_ca "));
+    CHECK_THAT(dry.output, Catch::Contains("stage 2 of 2 (restart nginx): would be skipped, because its when lists the "
+                                           "class connect_failed, and the incident's class is "));
+    CHECK_THAT(dry.output, Catch::Contains("Would run: trust_ca"));
+    CHECK(read_text(lab.value("trusted_client_ca")) == bundle_before);
+    CHECK_FALSE(std::filesystem::exists(marker));
+}

@@ -91,6 +91,25 @@ TEST_CASE("pre-flight says whether each trust_ca step's CA is in its bundle or s
     CHECK(stores.contents("Root").empty());
 }
 
+TEST_CASE("pre-flight checks the trust_ca steps of every stage of a ladder, and leaves store auto to the repair",
+          "[preflight][ladder]") {
+    TempDir dir;
+    const auto out_of_sync = dir.write("out-of-sync.pem", read_text(pki().other_ca_cert));
+    Config config;
+    config.remediation.stages = {
+        RepairStage{"trust", {Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min},
+                              Step{TrustCaStep{pki().ca_cert, PemBundleTarget{out_of_sync}}, 1min}}, {}, std::nullopt},
+        RepairStage{"restart", {Step{StartServiceStep{"nginx"}, 1min}}, {}, std::nullopt},
+    };
+    FakeCertificateStores stores;
+    const auto findings = check_trust_ca_steps(config, stores);
+    INFO(all_of(findings));
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0].pointer == "/remediation/stages/0/steps/1/trust_ca");
+    CHECK_THAT(findings[0].message, Catch::StartsWith("not trusted there: CN=certheal test CA"));
+    CHECK(stores.calls().empty());
+}
+
 TEST_CASE("pre-flight names each certificate of LocalMachine\\Root that is not self-signed, and only there",
           "[preflight]") {
     FakeCertificateStores stores;
