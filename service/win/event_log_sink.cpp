@@ -42,6 +42,10 @@ std::optional<DWORD> event_log_message_id(EventId id) noexcept {
         case EventId::repair_skipped: return MSG_REPAIR_SKIPPED;
         case EventId::circuit_opened: return MSG_CIRCUIT_OPENED;
         case EventId::circuit_closed: return MSG_CIRCUIT_CLOSED;
+        case EventId::stage_started: return MSG_STAGE_STARTED;
+        case EventId::stage_skipped: return MSG_STAGE_SKIPPED;
+        case EventId::stage_succeeded: return MSG_STAGE_SUCCEEDED;
+        case EventId::stage_failed: return MSG_STAGE_FAILED;
     }
     return std::nullopt;
 }
