@@ -157,6 +157,7 @@ Result<IntermediatesReport> add_intermediates(const AddIntermediatesStep& step, 
     auto certificates = load_certificates(step.certificate);
     if (!certificates) return certificates.error();
     IntermediatesReport report;
+    report.file = step.certificate.string();
     std::vector<X509Ptr> intermediates;
     for (const auto& certificate : certificates.value()) {
         if (X509_check_ca(certificate.get()) != 0 && !is_self_signed(*certificate)) {
@@ -231,6 +232,135 @@ Result<SchannelReport> set_schannel(const SetSchannelStep& step, SchannelSetting
         }
     }
     return report;
+}
+
+// --- what the step events say --------------------------------------------------------------
+
+namespace {
+
+nlohmann::json certificates_json(const std::vector<CertificateSummary>& certificates) {
+    auto list = nlohmann::json::array();
+    for (const auto& certificate : certificates) {
+        list.push_back({{"subject", certificate.subject},
+                        {"issuer", certificate.issuer},
+                        {"sha1", certificate.sha1},
+                        {"sha256", certificate.sha256},
+                        {"not_after", certificate.not_after}});
+    }
+    return list;
+}
+
+std::string certificates_text(const std::vector<CertificateSummary>& certificates) {
+    std::vector<std::string> names;
+    for (const auto& certificate : certificates) names.push_back(certificate.subject + " (SHA-1 " + certificate.sha1 + ")");
+    return list_text(names);
+}
+
+nlohmann::json registry_json(const RegistryDword& value) {
+    if (!value.present) return nullptr;
+    if (value.number) return *value.number;
+    return {{"type", value.type}};
+}
+
+}  // namespace
+
+StepStory story_of(const AutoTrustReport& report, bool dry_run) {
+    StepStory story;
+    story.details["target"] = "auto";
+    auto choices = nlohmann::json::array();
+    std::vector<std::string> reasons;
+    for (const auto& site : report.sites) {
+        auto placements = nlohmann::json::array();
+        for (const auto& [certificate, placement] : site.placements) {
+            placements.push_back({{"subject", certificate.subject},
+                                  {"sha1", certificate.sha1},
+                                  {"store", placement.store},
+                                  {"why", placement.why}});
+            reasons.push_back(certificate.subject + " into " + store_shown(placement.store) + " for site " + site.site +
+                              ", because " + placement.why);
+        }
+        choices.push_back({{"site", site.site},
+                           {"binding", site.binding.binding.empty() ? nlohmann::json(nullptr)
+                                                                    : nlohmann::json(site.binding.binding)},
+                           {"trust_mode", site.binding.trust_mode},
+                           {"issuer_store", site.binding.issuer_store},
+                           {"issuer_store_why", site.binding.issuer_store_why},
+                           {"placements", std::move(placements)}});
+    }
+    story.details["choices"] = std::move(choices);
+    auto stores = nlohmann::json::array();
+    std::vector<std::string> added;
+    std::vector<std::string> present;
+    for (const auto& store : report.stores) {
+        stores.push_back({{"target", store.target},
+                          {dry_run ? "would_add" : "added", certificates_json(store.missing)},
+                          {"already_present", certificates_json(store.present)}});
+        if (!store.missing.empty()) added.push_back(certificates_text(store.missing) + " to " + store.target);
+        if (!store.present.empty()) present.push_back(certificates_text(store.present) + " in " + store.target);
+    }
+    story.details["stores"] = std::move(stores);
+    story.details["changed"] = dry_run ? false : report.changed;
+    const std::string chosen = "; certheal chose " + join(reasons, "; ");
+    story.would = (added.empty() ? "would change nothing: " + list_text(present) + " already there"
+                                 : "would add " + list_text(added)) +
+                  chosen;
+    story.summary = (added.empty() ? list_text(present) + ": already there, nothing changed" : "added " + list_text(added)) +
+                    chosen;
+    return story;
+}
+
+StepStory story_of(const IntermediatesReport& report, bool dry_run) {
+    StepStory story;
+    const TrustCaReport& store = report.store;
+    story.details["target"] = store.target;
+    story.details["already_present"] = certificates_json(store.present);
+    story.details["not_intermediates"] = certificates_json(report.not_added);
+    story.details[dry_run ? "would_add" : "added"] = certificates_json(store.missing);
+    story.details["changed"] = dry_run ? false : store.changed;
+    const bool none = store.missing.empty() && store.present.empty();
+    const std::string nothing = report.file + " holds no intermediate CA certificate (only self-signed or non-CA ones)";
+    story.would = none                    ? "would change nothing: " + nothing
+                  : store.missing.empty() ? "would change nothing: " + certificates_text(store.present) +
+                                                " already in LocalMachine\\CA"
+                                          : "would add " + certificates_text(store.missing) + " to LocalMachine\\CA";
+    story.summary = none            ? nothing + "; nothing changed"
+                    : store.changed ? "added " + certificates_text(store.missing) + " to LocalMachine\\CA"
+                                    : certificates_text(store.present) + (store.present.size() == 1 ? " was" : " were") +
+                                          " already in LocalMachine\\CA; nothing changed";
+    return story;
+}
+
+StepStory story_of(const SchannelReport& report, bool dry_run) {
+    StepStory story;
+    auto previous = nlohmann::json::object();
+    auto wanted = nlohmann::json::object();
+    std::vector<std::string> changes;
+    std::vector<std::string> kept;
+    std::vector<std::string> undo;
+    for (const auto& value : report.values) {
+        previous[value.name] = registry_json(value.before);
+        wanted[value.name] = value.wanted;
+        if (value.changed) {
+            changes.push_back(value.name + " from " + registry_value_text(value.before) + " to " +
+                              std::to_string(value.wanted));
+            undo.push_back(value.undo);
+        } else {
+            kept.push_back(value.name + " (already " + std::to_string(value.wanted) + ")");
+        }
+    }
+    const std::string key(kSchannelKey);
+    story.details["key"] = key;
+    story.details["previous"] = previous;
+    story.details[dry_run ? "would_set" : "set"] = wanted;
+    story.details["undo"] = undo;
+    story.details["changed"] = dry_run ? false : report.changed;
+    story.would = changes.empty() ? "would change nothing: " + list_text(kept)
+                                  : "would set " + list_text(changes) + " under " + key;
+    story.summary = changes.empty() ? list_text(kept) + " under " + key + "; nothing changed"
+                                    : "set " + list_text(changes) + " under " + key + ". " + join(undo, " ") +
+                                          " Windows applies Schannel settings only after a restart of the web service "
+                                          "(W3SVC/WAS, or HTTP) or a reboot, so a later stage should restart it";
+    return story;
 }
 
 }  // namespace certheal

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <optional>
+
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -67,6 +69,7 @@ Result<AutoTrustReport> trust_ca_auto(const TrustCaStep& step, const std::vector
 // --- add_intermediates ------------------------------------------------------------------------
 
 struct IntermediatesReport {
+    std::string file;                           // the certificate file, as configured
     TrustCaReport store;                        // LocalMachine\CA: added (or would add) and already there
     std::vector<CertificateSummary> not_added;  // self-signed or not a CA: not for CA
 };
@@ -93,5 +96,18 @@ Result<SchannelReport> set_schannel(const SetSchannelStep& step, SchannelSetting
 
 // "absent", "0", "REG_SZ (Windows ignores it)".
 std::string registry_value_text(const RegistryDword& value);
+
+// --- what the step events say --------------------------------------------------------------
+
+// A step's event: its sentence (what it did), its dry-run clause (what it would do: "would add
+// ..."), and its detail fields (docs/events.md).
+struct StepStory {
+    std::string summary;
+    std::string would;
+    nlohmann::json details = nlohmann::json::object();
+};
+StepStory story_of(const AutoTrustReport& report, bool dry_run);
+StepStory story_of(const IntermediatesReport& report, bool dry_run);
+StepStory story_of(const SchannelReport& report, bool dry_run);
 
 }  // namespace certheal

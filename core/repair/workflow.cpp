@@ -644,196 +644,76 @@ private:
     }
 
     // --- trust_ca "store": "auto", add_intermediates, set_schannel ------------------------------
+    // What each found is told by host_trust_steps (StepStory): here only the hand-off.
 
-    void begin_trust_ca_auto(const TrustCaStep& trust) {
-        auto slot = std::make_shared<std::optional<Result<AutoTrustReport>>>();
-        ports_.workers.submit(
-            [&stores = ports_.stores, source = ports_.binding_trust, trust, sites = sites_, apply = !dry_run_, slot] {
-                slot->emplace(
-                    guarded<AutoTrustReport>([&] { return trust_ca_auto(trust, sites, source, stores, apply); }));
-            },
-            [weak = weak(), slot] {
-                if (auto self = weak.lock()) self->trust_ca_auto_returned(std::move(**slot));
-            });
+    template <class Report, class Call, class Tell>
+    void begin_host_step(Call call, Tell tell) {
+        auto slot = std::make_shared<std::optional<Result<Report>>>();
+        ports_.workers.submit([call = std::move(call), slot] { slot->emplace(guarded<Report>(call)); },
+                              [weak = weak(), slot, tell = std::move(tell)] {
+                                  if (auto self = weak.lock()) self->host_step_returned(tell(**slot));
+                              });
     }
 
-    void trust_ca_auto_returned(Result<AutoTrustReport> result) {
+    // The step's story, or what it was doing when it failed and why.
+    void host_step_returned(const std::variant<StepStory, std::pair<std::string, Failure>>& told) {
         if (finished_) return;
         StepReport report;
-        if (!result) {
-            report.summary = with_cause("certheal could not make the store Schannel trusts trust the CA",
-                                        result.error().message);
-            report.code = result.error().code;
+        if (const auto* failed = std::get_if<std::pair<std::string, Failure>>(&told)) {
+            report.summary = with_cause(failed->first, failed->second.message);
+            report.code = failed->second.code;
             step_failed(std::move(report));
             return;
         }
-        const AutoTrustReport& trust = result.value();
-        report.extra["target"] = "auto";
-        auto choices = nlohmann::json::array();
-        std::vector<std::string> reasons;
-        for (const auto& site : trust.sites) {
-            auto placements = nlohmann::json::array();
-            for (const auto& [certificate, placement] : site.placements) {
-                placements.push_back({{"subject", certificate.subject},
-                                      {"sha1", certificate.sha1},
-                                      {"store", placement.store},
-                                      {"why", placement.why}});
-                reasons.push_back(certificate.subject + " into LocalMachine\\" + placement.store + " for site " +
-                                  site.site + ", because " + placement.why);
-            }
-            choices.push_back({{"site", site.site},
-                               {"binding", site.binding.binding.empty() ? nlohmann::json(nullptr)
-                                                                        : nlohmann::json(site.binding.binding)},
-                               {"trust_mode", site.binding.trust_mode},
-                               {"issuer_store", site.binding.issuer_store},
-                               {"issuer_store_why", site.binding.issuer_store_why},
-                               {"placements", std::move(placements)}});
-        }
-        report.extra["choices"] = std::move(choices);
-        auto stores = nlohmann::json::array();
-        std::vector<std::string> added;
-        std::vector<std::string> present;
-        for (const auto& store : trust.stores) {
-            stores.push_back({{"target", store.target},
-                              {dry_run_ ? "would_add" : "added", summaries(store.missing)},
-                              {"already_present", summaries(store.present)}});
-            if (!store.missing.empty()) added.push_back(names_text(store.missing) + " to " + store.target);
-            if (!store.present.empty()) present.push_back(names_text(store.present) + " in " + store.target);
-        }
-        report.extra["stores"] = std::move(stores);
-        report.extra["changed"] = trust.changed;
-        const std::string chosen = "; certheal chose " + join(reasons, "; ");
+        const auto& story = std::get<StepStory>(told);
+        report.extra = story.details;
         if (dry_run_) {
-            dry_run_inspected((added.empty() ? "would change nothing: " + list_text(present) + " already there"
-                                             : "would add " + list_text(added)) +
-                                  chosen,
-                              report.extra);
+            dry_run_inspected(story.would, report.extra);
             return;
         }
-        report.summary = (added.empty() ? list_text(present) + ": already there, nothing changed"
-                                        : "added " + list_text(added)) +
-                         chosen;
+        report.summary = story.summary;
         step_succeeded(report);
+    }
+
+    template <class Report>
+    static std::variant<StepStory, std::pair<std::string, Failure>> told(const Result<Report>& result,
+                                                                         std::string failed_what,
+                                                                         StepStory (*tell)(const Report&, bool),
+                                                                         bool dry_run) {
+        if (!result) return std::make_pair(std::move(failed_what), result.error());
+        return tell(result.value(), dry_run);
+    }
+
+    void begin_trust_ca_auto(const TrustCaStep& trust) {
+        begin_host_step<AutoTrustReport>(
+            [&stores = ports_.stores, source = ports_.binding_trust, trust, sites = sites_, apply = !dry_run_] {
+                return trust_ca_auto(trust, sites, source, stores, apply);
+            },
+            [dry_run = dry_run_](const Result<AutoTrustReport>& result) {
+                return told(result, "certheal could not make the store Schannel trusts trust the CA", story_of, dry_run);
+            });
     }
 
     void begin_step(const AddIntermediatesStep& intermediates) {
-        auto slot = std::make_shared<std::optional<Result<IntermediatesReport>>>();
-        ports_.workers.submit(
-            [&stores = ports_.stores, intermediates, apply = !dry_run_, slot] {
-                slot->emplace(guarded<IntermediatesReport>(
-                    [&] { return add_intermediates(intermediates, stores, apply); }));
+        begin_host_step<IntermediatesReport>(
+            [&stores = ports_.stores, intermediates, apply = !dry_run_] {
+                return add_intermediates(intermediates, stores, apply);
             },
-            [weak = weak(), slot] {
-                if (auto self = weak.lock()) self->add_intermediates_returned(std::move(**slot));
+            [dry_run = dry_run_](const Result<IntermediatesReport>& result) {
+                return told(result, "certheal could not add the intermediate CA certificates to LocalMachine\\CA",
+                            story_of, dry_run);
             });
-    }
-
-    void add_intermediates_returned(Result<IntermediatesReport> result) {
-        if (finished_) return;
-        StepReport report;
-        if (!result) {
-            report.summary =
-                with_cause("certheal could not add the intermediate CA certificates to LocalMachine\\CA",
-                           result.error().message);
-            report.code = result.error().code;
-            step_failed(std::move(report));
-            return;
-        }
-        const IntermediatesReport& intermediates = result.value();
-        const TrustCaReport& store = intermediates.store;
-        report.extra["target"] = store.target;
-        report.extra["already_present"] = summaries(store.present);
-        report.extra["not_intermediates"] = summaries(intermediates.not_added);
-        const bool none = store.missing.empty() && store.present.empty();
-        const std::string file = std::get<AddIntermediatesStep>(step().action).certificate.string();
-        if (dry_run_) {
-            report.extra["would_add"] = summaries(store.missing);
-            report.extra["changed"] = false;
-            dry_run_inspected(none                    ? "would change nothing: " + file + " holds no intermediate CA certificate"
-                              : store.missing.empty() ? "would change nothing: " + names_text(store.present) +
-                                                            " already in LocalMachine\\CA"
-                                                      : "would add " + names_text(store.missing) + " to LocalMachine\\CA",
-                              report.extra);
-            return;
-        }
-        report.extra["added"] = summaries(store.missing);
-        report.extra["changed"] = store.changed;
-        report.summary = none ? file + " holds no intermediate CA certificate (only self-signed or non-CA ones); nothing "
-                                       "changed"
-                         : store.changed ? "added " + names_text(store.missing) + " to LocalMachine\\CA"
-                                         : names_text(store.present) + (store.present.size() == 1 ? " was" : " were") +
-                                               " already in LocalMachine\\CA; nothing changed";
-        step_succeeded(report);
     }
 
     void begin_step(const SetSchannelStep& schannel) {
-        auto slot = std::make_shared<std::optional<Result<SchannelReport>>>();
-        ports_.workers.submit(
-            [settings = ports_.schannel, schannel, apply = !dry_run_, slot] {
-                slot->emplace(guarded<SchannelReport>([&]() -> Result<SchannelReport> {
-                    if (settings == nullptr) {
-                        NoSchannelSettings none;
-                        return set_schannel(schannel, none, apply);
-                    }
-                    return set_schannel(schannel, *settings, apply);
-                }));
+        begin_host_step<SchannelReport>(
+            [settings = ports_.schannel, schannel, apply = !dry_run_]() -> Result<SchannelReport> {
+                NoSchannelSettings none;
+                return set_schannel(schannel, settings != nullptr ? *settings : none, apply);
             },
-            [weak = weak(), slot] {
-                if (auto self = weak.lock()) self->set_schannel_returned(std::move(**slot));
+            [dry_run = dry_run_](const Result<SchannelReport>& result) {
+                return told(result, "certheal could not change the Schannel settings", story_of, dry_run);
             });
-    }
-
-    static nlohmann::json registry_json(const RegistryDword& value) {
-        if (!value.present) return nullptr;
-        if (value.number) return *value.number;
-        return {{"type", value.type}};
-    }
-
-    void set_schannel_returned(Result<SchannelReport> result) {
-        if (finished_) return;
-        StepReport report;
-        if (!result) {
-            report.summary = with_cause("certheal could not change the Schannel settings", result.error().message);
-            report.code = result.error().code;
-            step_failed(std::move(report));
-            return;
-        }
-        const SchannelReport& schannel = result.value();
-        auto previous = nlohmann::json::object();
-        auto wanted = nlohmann::json::object();
-        std::vector<std::string> changes;
-        std::vector<std::string> kept;
-        std::vector<std::string> undo;
-        for (const auto& value : schannel.values) {
-            previous[value.name] = registry_json(value.before);
-            wanted[value.name] = value.wanted;
-            if (value.changed) {
-                changes.push_back(value.name + " from " + registry_value_text(value.before) + " to " +
-                                  std::to_string(value.wanted));
-                undo.push_back(value.undo);
-            } else {
-                kept.push_back(value.name + " (already " + std::to_string(value.wanted) + ")");
-            }
-        }
-        report.extra["key"] = std::string(kSchannelKey);
-        report.extra["previous"] = previous;
-        report.extra[dry_run_ ? "would_set" : "set"] = wanted;
-        report.extra["undo"] = undo;
-        report.extra["changed"] = dry_run_ ? false : schannel.changed;
-        const std::string applies =
-            " Windows applies Schannel settings only after a restart of the web service (W3SVC/WAS, or HTTP) or a "
-            "reboot, so a later stage should restart it.";
-        if (dry_run_) {
-            dry_run_inspected(changes.empty() ? "would change nothing: " + list_text(kept)
-                                              : "would set " + list_text(changes) + " under " + std::string(kSchannelKey),
-                              report.extra);
-            return;
-        }
-        report.summary = changes.empty()
-                             ? list_text(kept) + " under " + std::string(kSchannelKey) + "; nothing changed"
-                             : "set " + list_text(changes) + " under " + std::string(kSchannelKey) + ". " +
-                                   join(undo, " ") + applies;
-        step_succeeded(report);
     }
 
     // --- verify ---------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "core/repair/workflow.hpp"
 #include "core/probe/certificate_info.hpp"
@@ -51,8 +53,10 @@ struct Harness {
     RecordingSink sink;
     FakeCertificateStores stores;
     RecordingFileReplacer files;
+    FakeSchannelSettings schannel;
+    FakeBindingTrustSource binding_trust;
     std::unique_ptr<Workflow> workflow = std::make_unique<Workflow>(
-        WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files});
+        WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files, &schannel, &binding_trust});
     std::vector<Workflow::Outcome> outcomes;
 
     Harness() {
@@ -638,4 +642,91 @@ TEST_CASE("output tails are cut to size and made valid UTF-8 for events", "[work
     CHECK(output_tail_for_event("Zugriff verweigert: \xE4\xFC") == "Zugriff verweigert: ??");
     CHECK(output_tail_for_event("caf\xC3\xA9 \xE2\x9C\x93") == "caf\xC3\xA9 \xE2\x9C\x93");
     CHECK_NOTHROW(nlohmann::json(output_tail_for_event("\xFF\xFE\xC0\xAF")).dump());
+}
+
+// --- the ladder's Windows steps ------------------------------------------------------------
+
+TEST_CASE("trust_ca auto's event names the store it chose for each site and why", "[workflow][trust][auto]") {
+    InlineHarness h;
+    h.binding_trust.set(BindingTrust{2, "ClientAuthIssuer", "ClientAuthIssuer holds certificates and the binding names "
+                                                            "no Ctl Store", false, "0.0.0.0:443"});
+    h.start({Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min}});
+    REQUIRE(h.outcome().succeeded);
+    const auto event = *h.sink.last(EventId::step_succeeded);
+    CHECK(event.details.at("target") == "auto");
+    CHECK(event.details.at("changed") == true);
+    const auto& choice = event.details.at("choices").at(0);
+    CHECK(choice.at("site") == "intranet");
+    CHECK(choice.at("trust_mode") == 2);
+    CHECK(choice.at("placements").at(0).at("store") == "ClientAuthIssuer");
+    CHECK(event.details.at("stores").at(0).at("target") == "LocalMachine\\ClientAuthIssuer");
+    CHECK_THAT(event.message, Catch::Contains("added CN=certheal test CA,O=certheal tests") &&
+                                  Catch::Contains("to LocalMachine\\ClientAuthIssuer; certheal chose") &&
+                                  Catch::Contains("because ClientAuthTrustMode is 2 (exclusive CA trust)"));
+    CHECK(h.stores.contents("ClientAuthIssuer").size() == 1);
+}
+
+TEST_CASE("trust_ca auto without the host trust diagnosis fails the step with a sentence", "[workflow][trust][auto]") {
+    FakeServiceManager services;
+    FakeProcessRunner processes;
+    InlineWorkerPool pool;
+    FakeProber prober;
+    FakeClock clock;
+    RecordingSink sink;
+    FakeCertificateStores stores;
+    RecordingFileReplacer files;
+    Workflow workflow(WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files});
+    std::optional<Workflow::Outcome> outcome;
+    workflow.start({Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min}}, "inc-1", {site("intranet")}, false,
+                   [&](Workflow::Outcome finished) { outcome = std::move(finished); });
+    REQUIRE(outcome);
+    CHECK_FALSE(outcome->succeeded);
+    CHECK_THAT(sink.last(EventId::step_failed)->message,
+               Catch::Contains("certheal could not make the store Schannel trusts trust the CA") &&
+                   Catch::Contains("the host trust diagnosis is not available here"));
+    CHECK(stores.calls().empty());
+}
+
+TEST_CASE("set_schannel's event keeps the values it found, says how to undo them and that a restart applies them",
+          "[workflow][schannel]") {
+    InlineHarness h;
+    h.schannel.put_number("ClientAuthTrustMode", 0);
+    h.start({Step{SetSchannelStep{2, false}, 1min}});
+    REQUIRE(h.outcome().succeeded);
+    const auto event = *h.sink.last(EventId::step_succeeded);
+    CHECK(event.details.at("previous") == nlohmann::json{{"ClientAuthTrustMode", 0}, {"SendTrustedIssuerList", nullptr}});
+    CHECK(event.details.at("set") == nlohmann::json{{"ClientAuthTrustMode", 2}, {"SendTrustedIssuerList", 0}});
+    CHECK(event.details.at("changed") == true);
+    CHECK(event.details.at("undo").size() == 2);
+    CHECK_THAT(event.message, Catch::Contains("set ClientAuthTrustMode from 0 to 2 and SendTrustedIssuerList from absent "
+                                              "to 0") &&
+                                  Catch::Contains("It was 0: to undo") &&
+                                  Catch::Contains("Windows applies Schannel settings only after a restart of the web "
+                                                  "service"));
+    CHECK(h.schannel.number("ClientAuthTrustMode") == 2u);
+}
+
+TEST_CASE("a dry run of set_schannel and add_intermediates reads what is there and writes nothing",
+          "[workflow][schannel][dry_run]") {
+    const auto chain = pki().write("chain.pem", [&] {
+        std::ifstream a(pki().intermediate_ca_cert), b(pki().ca_cert);
+        std::stringstream text;
+        text << a.rdbuf() << b.rdbuf();
+        return text.str();
+    }());
+    InlineHarness h;
+    h.schannel.put_number("ClientAuthTrustMode", 0);
+    h.start({Step{SetSchannelStep{2, std::nullopt}, 1min}, Step{AddIntermediatesStep{chain}, 1min}}, {site("intranet")},
+            /*dry_run=*/true);
+    REQUIRE(h.outcome().succeeded);
+    CHECK(h.schannel.calls() == std::vector<std::string>{"read ClientAuthTrustMode"});
+    CHECK(h.stores.contents("CA").empty());
+    const auto events = h.sink.all(EventId::step_succeeded);
+    REQUIRE(events.size() == 2);
+    CHECK_THAT(events[0].message, Catch::StartsWith("Would run: set_schannel ClientAuthTrustMode=2, which would set "
+                                                    "ClientAuthTrustMode from 0 to 2"));
+    CHECK(events[0].details.at("would_set") == nlohmann::json{{"ClientAuthTrustMode", 2}});
+    CHECK_THAT(events[1].message, Catch::Contains("which would add CN=certheal test intermediate CA"));
+    CHECK(events[1].details.at("would_add").size() == 1);
+    CHECK(events[1].details.at("not_intermediates").size() == 1);
 }
