@@ -105,6 +105,7 @@ std::vector<std::string> failure_class_names() {
 
 std::vector<std::string> cause_names() {
     std::vector<std::string> names;
+    names.reserve(kAllTrustCauses.size());
     for (const auto cause : kAllTrustCauses) names.emplace_back(to_string(cause));
     return names;
 }

@@ -252,6 +252,7 @@ nlohmann::json certificates_json(const std::vector<CertificateSummary>& certific
 
 std::string certificates_text(const std::vector<CertificateSummary>& certificates) {
     std::vector<std::string> names;
+    names.reserve(certificates.size());
     for (const auto& certificate : certificates) names.push_back(certificate.subject + " (SHA-1 " + certificate.sha1 + ")");
     return list_text(names);
 }

@@ -13,6 +13,7 @@ namespace {
 template <class Set, class Show>
 std::vector<std::string> names_of(const Set& values, Show show) {
     std::vector<std::string> names;
+    names.reserve(values.size());
     for (const auto& value : values) names.emplace_back(show(value));
     return names;
 }
