@@ -493,4 +493,12 @@ Result<Done> RecordingFileReplacer::replace_contents(const std::filesystem::path
     return success();
 }
 
+Result<BuiltChain> FakeHostTrustInspector::build_chain(const ChainRequest& request) {
+    requests.push_back(request);
+    if (chains) return chains(request);
+    BuiltChain built;
+    built.certificates = {request.leaf};
+    return built;
+}
+
 }  // namespace certheal::testing

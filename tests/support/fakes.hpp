@@ -20,6 +20,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
+#include "core/model/host_trust.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal::testing {
@@ -254,6 +255,25 @@ private:
     std::map<std::string, std::vector<DerCertificate>> stores_;
     std::map<std::pair<std::string, std::string>, std::deque<Failure>> failures_;
     std::vector<std::string> calls_;
+};
+
+// --- Schannel and http.sys (the host trust diagnosis) ------------------------------------
+// What the registry, http.sys and crypt32 would answer, as a test sets it: build_chain answers
+// through `chains` (by default: the leaf alone, trusted) and logs every request.
+class FakeHostTrustInspector final : public HostTrustInspector {
+public:
+    SchannelRegistry registry;
+    HttpSysBindings found;
+    std::map<std::string, std::vector<std::string>> addresses;
+    std::function<BuiltChain(const ChainRequest&)> chains;
+    std::vector<ChainRequest> requests;
+    bool is_available = true;
+
+    bool available() const noexcept override { return is_available; }
+    Result<SchannelRegistry> schannel() override { return registry; }
+    Result<HttpSysBindings> bindings() override { return found; }
+    Result<std::vector<std::string>> addresses_of(const std::string& host) override { return addresses[host]; }
+    Result<BuiltChain> build_chain(const ChainRequest& request) override;
 };
 
 // --- files others read -----------------------------------------------------------------
