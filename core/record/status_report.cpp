@@ -29,6 +29,7 @@ nlohmann::json site_document(const SiteStatus& site) {
             {"probes", site.probes},
             {"failed_probes", site.failed_probes},
             {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
+            {"cause", site.cause ? nlohmann::json(std::string(to_string(*site.cause))) : nlohmann::json(nullptr)},
         };
 }
 
@@ -57,6 +58,10 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
           {"attempts_left", std::max(0, status.max_attempts - status.attempts_in_window)},
           {"cooldown_until", time_or_null(status.cooldown_until)},
           {"last_repair", last_repair}}},
+        {"host_trust", status.host_trust ? nlohmann::json{{"fingerprint", status.host_trust->fingerprint},
+                                                          {"diagnosed_at", format_time_utc(status.host_trust->diagnosed_at)},
+                                                          {"causes", status.host_trust->causes}}
+                                         : nlohmann::json(nullptr)},
     };
 }
 
