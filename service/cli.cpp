@@ -14,6 +14,7 @@
 #include "core/record/journal.hpp"
 #include "core/policy/monitor.hpp"
 #include "core/repair/preflight.hpp"
+#include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
 #include "service/operator_commands.hpp"
 #include "service/run.hpp"
@@ -34,6 +35,17 @@ const std::map<std::string, std::string>& help_texts() {
          "one JSON object per site per line. Changes nothing.\n"
          "Exit code 0 when every probed site is healthy, 1 when one is not, 2 bad usage or\n"
          "config, 3 runtime failure.\n"},
+        {"diagnose",
+         "usage: certheal diagnose [--config FILE] [--site NAME] [--json]\n\n"
+         "Windows: predicts whether Schannel would accept certheal's client certificate for\n"
+         "every site (or one) and names the cause when it would not: reads the Schannel values\n"
+         "(ClientAuthTrustMode, SendTrustedIssuerList), the site's http.sys SSL binding, the\n"
+         "store of trusted issuers and the size of the issuer list, and builds the certificate's\n"
+         "chain as Schannel would. Prints the facts, a verdict, the cause and its fix, and the\n"
+         "host trust fingerprint; with --json one JSON object per site per line. Changes\n"
+         "nothing. Elsewhere it says it is a Windows diagnosis and exits 0.\n"
+         "Exit code 0 when no cause was found, 1 when one was, 2 bad usage or config, 3 when\n"
+         "part of the host could not be read.\n"},
         {"run",
          "usage: certheal run [--config FILE] [--console]\n\n"
          "Runs the monitor: probes the sites on their interval, confirms symptoms and repairs\n"
@@ -133,6 +145,12 @@ int command_check_config(const Options& options) {
     for (const auto& finding : preflight(*config, *stores, std::chrono::system_clock::now())) {
         std::cout << "pre-flight: " << format_finding(finding) << '\n';
     }
+    // Windows: what the host trust diagnosis finds now (certheal diagnose says more).
+    if (const auto diagnosis = diagnose_now(config->sites)) {
+        for (const auto& finding : host_trust_findings(*config, *diagnosis)) {
+            std::cout << "pre-flight: " << format_finding(finding) << '\n';
+        }
+    }
     return ok;
 }
 
@@ -162,10 +180,29 @@ int command_probe(const Options& options) {
     io.run();
     bool all_healthy = true;
     for (const auto& result : results) all_healthy = all_healthy && result.cls == ProbeClass::healthy;
+    // Windows: the host trust diagnosis of the sites that were not healthy, so that a 403.16
+    // comes with its cause.
+    std::optional<HostDiagnosis> diagnosis;
+    if (!all_healthy && platform::make_host_trust_inspector()->available()) {
+        std::vector<SiteConfig> unhealthy_sites;
+        for (std::size_t index = 0; index < selected.size(); ++index) {
+            if (results[index].cls != ProbeClass::healthy) unhealthy_sites.push_back(*selected[index]);
+        }
+        diagnosis = diagnose_now(unhealthy_sites);
+    }
     if (options.json) {
-        for (const auto& result : results) std::cout << probe_evidence(result, /*with_site=*/true).dump() << '\n';
+        for (const auto& result : results) {
+            auto line = probe_evidence(result, /*with_site=*/true);
+            if (const SiteDiagnosis* site = diagnosis ? diagnosis->site(result.site) : nullptr) {
+                line["cause"] = std::string(to_string(site->cause()));
+            }
+            std::cout << line.dump() << '\n';
+        }
     } else {
         print_probe_table(results);
+        if (diagnosis) {
+            for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';
+        }
     }
     return all_healthy ? ok : unhealthy;
 }
@@ -218,6 +255,7 @@ std::string usage_text() {
            "commands:\n"
            "  check-config [--config FILE]                  validate the configuration\n"
            "  probe        [--config FILE] [--site NAME] [--json]   probe the sites once\n"
+           "  diagnose     [--config FILE] [--site NAME] [--json]   name the cause of a 403.16 (Windows)\n"
            "  run          [--config FILE] [--console]      run the monitor\n"
            "  history      [--config FILE] [--since DURATION] [--json]   show the journal\n"
            "  status       [--config FILE] [--json]         show the service, its policy and sites\n"
@@ -257,6 +295,7 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
     const std::map<std::string, std::vector<std::string>> allowed = {
         {"check-config", {"--config"}},
         {"probe", {"--config", "--site", "--json"}},
+        {"diagnose", {"--config", "--site", "--json"}},
         {"run", {"--config", "--console"}},
         {"history", {"--config", "--since", "--json"}},
         {"status", {"--config", "--json"}},
@@ -310,6 +349,7 @@ int dispatch(const Options& options) {
     try {
         if (options.command == "check-config") return command_check_config(options);
         if (options.command == "probe") return command_probe(options);
+        if (options.command == "diagnose") return command_diagnose(options);
         if (options.command == "history") return command_history(options);
         if (options.command == "status") return command_status(options);
         if (options.command == "repair") return command_repair(options);

@@ -22,6 +22,7 @@
 #include "core/repair/workflow.hpp"
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
+#include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
 
 namespace certheal::cli {
@@ -420,6 +421,11 @@ int command_status(const Options& options) {
     nlohmann::json host_warnings = nlohmann::json::array();
     for (const auto& finding : check_root_store(*stores)) host_warnings.push_back(finding.message);
     report["host_warnings"] = host_warnings;
+    // Windows: the host trust diagnosis now, and its fingerprint (a farm node that drifted
+    // stands out). Without a valid config there are no sites to diagnose.
+    std::optional<HostDiagnosis> diagnosis;
+    if (config_ok) diagnosis = diagnose_now(loaded.config->sites);
+    report["host_trust"] = diagnosis ? host_trust_status_json(*diagnosis) : nlohmann::json(nullptr);
     report["problems"] = problems;
 
     if (options.json) {
@@ -453,6 +459,10 @@ int command_status(const Options& options) {
     }
     for (const auto& text : problems) std::cout << "problem: " << text << '\n';
     for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
+    if (diagnosis) {
+        std::cout << "host trust fingerprint: " << diagnosis->fingerprint.value << '\n';
+        for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';
+    }
     return ok;
 }
 

@@ -14,6 +14,7 @@
 #include "config/config.hpp"
 #include "core/model/certificate_stores.hpp"
 #include "core/model/events.hpp"
+#include "core/model/host_trust.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal::platform {
@@ -31,10 +32,13 @@ struct Adapters {
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
     std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
+    std::unique_ptr<HostTrustInspector> host_trust;  // Schannel, http.sys, crypt32 | none
 };
 Adapters make_adapters();
 // Just the certificate stores, for commands that need nothing else (probe, check-config, status).
 std::unique_ptr<CertificateStores> make_certificate_stores();
+// Just the host trust inspector, for diagnose, probe, check-config and status.
+std::unique_ptr<HostTrustInspector> make_host_trust_inspector();
 
 // The config decides what runs as SYSTEM/root: a sentence saying who else can change it,
 // or nothing when only administrators (root) can.

@@ -200,7 +200,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     });
 
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,
-                                 *adapters.certificate_stores, *adapters.files, repair_lock.get()});
+                                 *adapters.certificate_stores, *adapters.files, repair_lock.get(),
+                                 adapters.host_trust.get()});
 
     // The live status for `certheal status` and the textfile collector: written a moment after
     // something changed, so a burst of probe results makes one write; nothing runs while idle.

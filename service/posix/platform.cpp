@@ -28,6 +28,8 @@ ConfigContext config_context() { return {default_state_dir(), /*certificate_stor
 
 std::unique_ptr<CertificateStores> make_certificate_stores() { return std::make_unique<NoCertificateStores>(); }
 
+std::unique_ptr<HostTrustInspector> make_host_trust_inspector() { return std::make_unique<NoHostTrustInspector>(); }
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
@@ -38,6 +40,7 @@ Adapters make_adapters() {
     adapters.system_log = std::make_unique<SyslogSink>();
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<PosixFileReplacer>();
+    adapters.host_trust = make_host_trust_inspector();
     return adapters;
 }
 

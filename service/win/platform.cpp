@@ -16,6 +16,7 @@
 #include "service/win/event_log_sink.hpp"
 #include "service/win/file_replacer.hpp"
 #include "service/win/handles.hpp"
+#include "service/win/host_trust_inspector.hpp"
 #include "service/win/install.hpp"
 #include "service/win/process_runner.hpp"
 #include "service/win/scm_service_manager.hpp"
@@ -117,6 +118,10 @@ std::unique_ptr<CertificateStores> make_certificate_stores() {
     return std::make_unique<win::SystemCertificateStores>();
 }
 
+std::unique_ptr<HostTrustInspector> make_host_trust_inspector() {
+    return std::make_unique<win::SchannelHostTrustInspector>();
+}
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<win::WinProcessRunner>();
@@ -124,6 +129,7 @@ Adapters make_adapters() {
     adapters.system_log = std::make_unique<win::EventLogSink>();
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<win::WinFileReplacer>();
+    adapters.host_trust = make_host_trust_inspector();
     return adapters;
 }
 
