@@ -167,6 +167,21 @@ const CertificateFacts* issuer_held_in(const ChainFacts* chain, const StoreFacts
     return nullptr;
 }
 
+// A self-signed certificate named `subject` in one of the stores read that the machine's chain
+// engine does not search (it searches Root and CA), and which store.
+const CertificateFacts* self_signed_named(const HostTrustFacts& host, const std::string& subject, std::string& store) {
+    for (const auto& facts : host.stores) {
+        if (same_text(facts.name, "Root") || same_text(facts.name, "CA")) continue;
+        for (const auto& certificate : facts.certificates) {
+            if (certificate.self_signed && certificate.subject == subject) {
+                store = facts.name;
+                return &certificate;
+            }
+        }
+    }
+    return nullptr;
+}
+
 // The certificate whose issuer could not be found: the last one of a partial chain.
 const CertificateFacts* chain_end(const ChainFacts* chain) {
     if (chain == nullptr || chain->certificates.empty()) return nullptr;
@@ -673,19 +688,31 @@ SiteDiagnosis diagnose_site(const HostTrustFacts& host, const SiteTrustFacts& si
     } else {
         chain_known = true;
         const auto& leaf = *site.client_certificate;
-        if ((machine->error_status & chain_status::partial_chain) != 0) {
+        // A chain that stops short: crypt32 found no certificate for the last issuer in the stores
+        // it searches (Root, CA, My, Trust and what certheal sends). A self-signed certificate of
+        // that name in another store (ClientAuthIssuer) is a root the machine does not trust;
+        // anything else is a missing intermediate.
+        const bool partial = (machine->error_status & chain_status::partial_chain) != 0;
+        const CertificateFacts* last = chain_end(machine);
+        const std::string missing = last ? last->issuer : leaf.issuer;
+        std::string root_held_in;
+        const CertificateFacts* root_elsewhere = partial ? self_signed_named(host, missing, root_held_in) : nullptr;
+        const bool exclusive_mode = mode == 1 || mode == 2;
+        auto add_intermediate_missing = [&] {
             rejected = true;
-            const CertificateFacts* last = chain_end(machine);
-            const std::string missing = last ? last->issuer : leaf.issuer;
             add(TrustCause::intermediate_missing,
                 "The chain of certheal's certificate " + leaf.subject + " stops at " +
                     (last ? last->subject : leaf.subject) + ": its issuer " + missing +
-                    " is neither sent by certheal nor in a store of this host, so Schannel cannot build the chain "
-                    "(0x800B010A CERT_E_CHAINING)",
-                "Add the intermediate CA " + missing +
-                    " to LocalMachine\\CA (an add_intermediates step does it), or give certheal's client_cert its chain "
-                    "(a PFX or PEM that holds the intermediate)");
-        } else if (mode == 1 || mode == 2) {
+                    " is neither sent by certheal nor in a store where Windows looks for CAs, so Schannel cannot "
+                    "build the chain (0x800B010A CERT_E_CHAINING)",
+                "Add the CA certificate " + missing +
+                    " to LocalMachine\\CA if it is an intermediate (an add_intermediates step does it) or to "
+                    "LocalMachine\\Root if it is the root, or give certheal's client_cert its chain (a PFX or PEM "
+                    "that holds the intermediate)");
+        };
+        if (!exclusive_mode && partial && root_elsewhere == nullptr) {
+            add_intermediate_missing();
+        } else if (exclusive_mode) {
             const CertificateFacts* anchor = issuer_held_in(exclusive, issuer_store);
             if (!anchor && mode == 2) anchor = issuer_held_in(machine, issuer_store);
             constexpr std::uint32_t kInvalidInItself =
@@ -701,7 +728,13 @@ SiteDiagnosis diagnose_site(const HostTrustFacts& host, const SiteTrustFacts& si
                                                              chain_status::revocation_status_unknown |
                                                              chain_status::offline_revocation | 0x2u;
                 const bool trust_only = exclusive == nullptr || (exclusive->error_status & ~kTrustAnchorErrors) == 0;
-                if (trust_only) {
+                // The exclusive engine also searches the issuer store: a chain it cannot build
+                // either lacks an intermediate.
+                const bool exclusive_partial =
+                    exclusive == nullptr || (exclusive->error_status & chain_status::partial_chain) != 0;
+                if (partial && root_elsewhere == nullptr && exclusive_partial) {
+                    add_intermediate_missing();
+                } else if (trust_only) {
                     const CertificateFacts* root = chain_end(machine);
                     const std::string wanted = mode == 1 ? "its root " + (root ? root->subject : leaf.issuer)
                                                          : "its issuer " + leaf.issuer + " or its root " +
@@ -719,13 +752,17 @@ SiteDiagnosis diagnose_site(const HostTrustFacts& host, const SiteTrustFacts& si
             }
         } else if (!machine->trusted()) {
             rejected = true;
-            if ((machine->error_status & chain_status::untrusted_root) != 0) {
-                const CertificateFacts* root = chain_end(machine);
+            if ((machine->error_status & chain_status::untrusted_root) != 0 || root_elsewhere != nullptr) {
+                const CertificateFacts* root = root_elsewhere ? root_elsewhere : chain_end(machine);
                 const std::string root_name = root ? root->subject : leaf.issuer;
                 add(TrustCause::ca_not_trusted,
                     "Schannel checks client certificates against the machine's trust (ClientAuthTrustMode " +
                         mode_name(mode) + ") and the root of certheal's certificate, " + root_name +
-                        ", is not in LocalMachine\\Root, so IIS answers 403.16 (0x800B0109 CERT_E_UNTRUSTEDROOT)",
+                        ", is not in LocalMachine\\Root" +
+                        (root_held_in.empty() ? std::string()
+                                              : " (only in LocalMachine\\" + root_held_in +
+                                                    ", which machine trust does not use)") +
+                        ", so IIS answers 403.16 (0x800B0109 CERT_E_UNTRUSTEDROOT or 0x800B010A CERT_E_CHAINING)",
                     "Add " + root_name + " to LocalMachine\\Root (certutil -addstore Root, or a trust_ca step with "
                     "\"store\": \"Root\")");
             } else {

@@ -9,6 +9,7 @@
 #include <wincrypt.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <type_traits>
@@ -239,11 +240,11 @@ TableRead query_table(HttpQueryServiceConfigurationFunction query_function, ULON
         query.QueryDesc = HttpServiceConfigQueryNext;
         query.dwToken = token;
         ULONG needed = 0;
-        ULONG status = query_function(nullptr, config_id, &query, sizeof query, buffer.data(),
+        ULONG status = query_function(nullptr, config_id, &query, static_cast<ULONG>(sizeof query), buffer.data(),
                                       static_cast<ULONG>(buffer.size()), &needed, nullptr);
         if (status == ERROR_INSUFFICIENT_BUFFER && needed > buffer.size() && needed <= kLargestBindingRecord) {
             buffer.resize(needed);
-            status = query_function(nullptr, config_id, &query, sizeof query, buffer.data(),
+            status = query_function(nullptr, config_id, &query, static_cast<ULONG>(sizeof query), buffer.data(),
                                     static_cast<ULONG>(buffer.size()), &needed, nullptr);
         }
         if (status == ERROR_NO_MORE_ITEMS) return read;
@@ -355,6 +356,32 @@ using ChainEngine = std::unique_ptr<std::remove_pointer_t<HCERTCHAINENGINE>, Cha
 using ChainContext = std::unique_ptr<const CERT_CHAIN_CONTEXT, ChainContextFree>;
 
 constexpr DWORD kEncoding = X509_ASN_ENCODING | PKCS_7_ASN_ENCODING;
+
+// CERT_CHAIN_ENGINE_CONFIG as Windows 8 declares it: mingw's wincrypt.h has dwExclusiveFlags only
+// for NTDDI_WIN8 and later, and certheal builds against the Windows 7 API. Schannel itself passes
+// this size (88 bytes). Wine 8 knows only the Windows 7 layout (up to hExclusiveTrustedPeople) and
+// refuses the larger size with E_INVALIDARG: certheal then asks again with that one, without the
+// flag (the diagnosis judges mode 2 from the chain as built as well).
+struct ChainEngineConfig {
+    DWORD cbSize;
+    HCERTSTORE hRestrictedRoot;
+    HCERTSTORE hRestrictedTrust;
+    HCERTSTORE hRestrictedOther;
+    DWORD cAdditionalStore;
+    HCERTSTORE* rghAdditionalStore;
+    DWORD dwFlags;
+    DWORD dwUrlRetrievalTimeout;
+    DWORD MaximumCachedCertificates;
+    DWORD CycleDetectionModulus;
+    HCERTSTORE hExclusiveRoot;
+    HCERTSTORE hExclusiveTrustedPeople;
+    DWORD dwExclusiveFlags;
+};
+constexpr DWORD kExclusiveEnableCaFlag = 0x1;  // CERT_CHAIN_EXCLUSIVE_ENABLE_CA_FLAG
+static_assert(offsetof(ChainEngineConfig, hExclusiveRoot) == offsetof(CERT_CHAIN_ENGINE_CONFIG, hExclusiveRoot));
+static_assert(sizeof(void*) != 8 || sizeof(ChainEngineConfig) == 88);
+// The Windows 7 layout ends with the pointer before dwExclusiveFlags: its size is that offset.
+constexpr DWORD kWindows7ConfigSize = static_cast<DWORD>(offsetof(ChainEngineConfig, dwExclusiveFlags));
 
 Result<CertContext> certificate_context(const DerCertificate& der, const std::string& what) {
     if (der.empty() || der.size() > MAXDWORD) {
@@ -531,14 +558,20 @@ Result<BuiltChain> SchannelHostTrustInspector::build_chain(const ChainRequest& r
             exclusive.reset(::CertOpenStore(CERT_STORE_PROV_MEMORY, 0, 0, CERT_STORE_CREATE_NEW_FLAG, nullptr));
             if (!exclusive) return last_error_failure("certheal could not make a memory certificate store");
         }
-        CERT_CHAIN_ENGINE_CONFIG config{};
+        ChainEngineConfig config{};
         config.cbSize = sizeof config;
         config.dwFlags = CERT_CHAIN_USE_LOCAL_MACHINE_STORE;
         config.dwUrlRetrievalTimeout = timeout;
         config.hExclusiveRoot = exclusive.get();
-        config.dwExclusiveFlags = request.exclusive_accepts_ca ? CERT_CHAIN_EXCLUSIVE_ENABLE_CA_FLAG : 0;
+        config.dwExclusiveFlags = request.exclusive_accepts_ca ? kExclusiveEnableCaFlag : 0;
         HCERTCHAINENGINE created = nullptr;
-        if (!::CertCreateCertificateChainEngine(&config, &created)) {
+        bool made = ::CertCreateCertificateChainEngine(reinterpret_cast<PCERT_CHAIN_ENGINE_CONFIG>(&config), &created);
+        if (!made && ::GetLastError() == static_cast<DWORD>(E_INVALIDARG)) {
+            config.cbSize = kWindows7ConfigSize;
+            config.dwExclusiveFlags = 0;
+            made = ::CertCreateCertificateChainEngine(reinterpret_cast<PCERT_CHAIN_ENGINE_CONFIG>(&config), &created);
+        }
+        if (!made) {
             return last_error_failure("certheal could not make a chain engine whose only roots are LocalMachine\\" +
                                       *request.exclusive_store);
         }

@@ -32,6 +32,11 @@ CertificateFacts certificate(const std::string& subject, const std::string& issu
 const CertificateFacts kRoot = certificate("CN=Contoso Root CA", "CN=Contoso Root CA", "ROOT");
 const CertificateFacts kIssuing = certificate("CN=Contoso Issuing CA", "CN=Contoso Root CA", "ISSUING");
 const CertificateFacts kPartner = certificate("CN=Partner Root CA", "CN=Partner Root CA", "PARTNER");
+const CertificateFacts kLeafOfIssuing = [] {
+    auto leaf = certificate("CN=certheal probe", "CN=Contoso Issuing CA", "LEAF2");
+    leaf.is_ca = false;
+    return leaf;
+}();
 const CertificateFacts kLeaf = [] {
     auto leaf = certificate("CN=certheal probe", "CN=Contoso Root CA", "LEAF");
     leaf.is_ca = false;
@@ -181,6 +186,28 @@ TEST_CASE("the diagnosis names the verdict and the cause Schannel would have for
              s.machine = chain({kLeaf, kRoot}, chain_status::untrusted_root);
          },
          TrustVerdict::rejected, TrustCause::ca_not_trusted},
+        {"mode 0, the root only in ClientAuthIssuer, where the machine's engine does not even find it",
+         [](Scenario& s) {
+             s.stores["Root"] = {};
+             s.stores["ClientAuthIssuer"] = {kPartner, kRoot};
+             s.machine = chain({kLeaf}, chain_status::partial_chain);
+         },
+         TrustVerdict::rejected, TrustCause::ca_not_trusted},
+        {"mode 2, an intermediate held only in ClientAuthIssuer is a trust anchor there",
+         [](Scenario& s) {
+             s.mode = 2;
+             s.stores["ClientAuthIssuer"] = {kPartner, kIssuing};
+             s.machine = chain({kLeafOfIssuing}, chain_status::partial_chain);
+             s.exclusive = chain({kLeafOfIssuing, kIssuing}, chain_status::partial_chain);
+         },
+         TrustVerdict::accepted, TrustCause::none_found},
+        {"mode 1, an intermediate held only in ClientAuthIssuer: no root there either",
+         [](Scenario& s) {
+             s.mode = 1;
+             s.stores["ClientAuthIssuer"] = {kPartner};
+             s.machine = chain({kLeafOfIssuing}, chain_status::partial_chain);
+         },
+         TrustVerdict::rejected, TrustCause::intermediate_missing},
         {"mode 0, the root in Root and ClientAuthIssuer: accepted",
          [](Scenario& s) { s.stores["ClientAuthIssuer"] = {kPartner, kRoot}; }, TrustVerdict::accepted,
          TrustCause::none_found},
@@ -243,12 +270,12 @@ TEST_CASE("the diagnosis names the verdict and the cause Schannel would have for
          },
          TrustVerdict::accepted, TrustCause::none_found},
         {"a missing intermediate: the chain cannot be built",
-         [](Scenario& s) { s.machine = chain({kLeaf}, chain_status::partial_chain); }, TrustVerdict::rejected,
+         [](Scenario& s) { s.machine = chain({kLeafOfIssuing}, chain_status::partial_chain); }, TrustVerdict::rejected,
          TrustCause::intermediate_missing},
         {"a missing intermediate in mode 2 is still a missing intermediate",
          [](Scenario& s) {
              s.mode = 2;
-             s.machine = chain({kLeaf}, chain_status::partial_chain);
+             s.machine = chain({kLeafOfIssuing}, chain_status::partial_chain);
          },
          TrustVerdict::rejected, TrustCause::intermediate_missing},
         {"a certificate that is not self-signed in Root",

@@ -168,6 +168,9 @@ started=$(date +%s)
 "$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
 "$wineserver" -w
 "$wineserver" -p >"$logs/wineserver.log" 2>&1
+# An IIS 8+ host: Wine 8 says Windows 7 (build 7601) by default, where Schannel sent the issuer
+# list by default; its Windows 10 (build 18362) has the Server 2012+ defaults (list off, TLS 1.3 off).
+run wine-version reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f || fail "could not make the prefix Windows 10"
 echo "diagnose-wine: prefix ready in $(( $(date +%s) - started )) s"
 
 sni=intranet.certheal.test:8443
@@ -207,8 +210,8 @@ f = d.get("facts") or {}
 b = f.get("binding") or {}
 msg = (d.get("findings") or [{}])[0].get("message", "")
 print("\t".join([d.get("cause", "?"), d.get("verdict", "?"),
-                 "mode=%s store=%s list=%sB binding=%s:%s" % (f.get("trust_mode"), f.get("binding_store"),
-                     (f.get("issuer_list") or {}).get("bytes"), b.get("kind"), b.get("endpoint")),
+                 "build=%s mode=%s store=%s list=%sB binding=%s:%s" % (f.get("os_build"), f.get("trust_mode"),
+                     f.get("binding_store"), (f.get("issuer_list") or {}).get("bytes"), b.get("kind"), b.get("endpoint")),
                  msg]))
 PY
 )
@@ -259,6 +262,13 @@ store_add Root "$pki/root2.pem"
 diagnose intermediate-missing intermediate_missing "$work/chained.json"
 store_add CA "$pki/intermediate.pem"
 diagnose intermediate-added none_found "$work/chained.json"
+
+# --- mode 2 takes an intermediate held in the store of trusted issuers as a trust anchor ----------------
+reset_host
+reg_set "$schannel" ClientAuthTrustMode REG_DWORD 2
+store_add Root "$pki/root2.pem"
+store_add ClientAuthIssuer "$pki/intermediate.pem"
+diagnose mode2-intermediate-in-cai none_found "$work/chained.json"
 
 # --- a certificate that is not self-signed in the binding's store -------------------------------------------
 reset_host
