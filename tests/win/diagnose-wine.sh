@@ -29,10 +29,12 @@ export WINEPREFIX=$work/prefix
 export WINEDEBUG=${WINEDEBUG:--all}
 export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
 failures=0
+certheal_pid=""
 summary=$logs/summary.txt
 : >"$summary"
 
 cleanup() {
+    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
     "$wineserver" -k >/dev/null 2>&1 || true
     "$wineserver" -w >/dev/null 2>&1 || true
     if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
@@ -151,6 +153,7 @@ write_config() {  # file cert key
     cat >"$1" <<JSON
 {
   "service": { "state_dir": "$(json_path "$work/state")", "allow_insecure_config_acl": true },
+  "defaults": { "interval": "1s", "timeout": "2s", "failure_threshold": 2 },
   "sites": [ {
       "name": "intranet",
       "url": "https://intranet.certheal.test:8443/health",
@@ -333,6 +336,42 @@ report = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][0])
 trust = report["host_trust"]
 assert trust["fingerprint"] == sys.argv[2], trust["fingerprint"]
 assert trust["sites"][0]["cause"] == "issuer_missing_from_binding_store", trust
+PY
+# probe --json: nothing listens on the site's port, so the probe fails and the diagnosis runs.
+run probe "$certheal_exe" probe --json --config "$(windows_path "$work/certheal.json")" || true
+python3 - "$last_out" <<'PY' && pass "probe --json carries the cause of a site that is not healthy" || fail "probe --json has no cause (see $last)"
+import json, sys
+line = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][0])
+assert line["class"] == "connect_failed", line
+assert line["cause"] == "issuer_missing_from_binding_store", line
+PY
+# The service: the symptom and the repair carry the cause in the journal.
+journal=$work/state/journal.jsonl
+"$wine" "$certheal_exe" run --console --config "$(windows_path "$work/certheal.json")" >"$logs/run.out" 2>"$logs/run.err" &
+certheal_pid=$!
+for _ in $(seq 1 120); do  # 60 s
+    [[ -f $journal ]] && grep -q '"event":"repair_started"' "$journal" && break
+    kill -0 "$certheal_pid" 2>/dev/null || break
+    sleep 0.5
+done
+kill -INT "$certheal_pid" 2>/dev/null || true
+for _ in $(seq 1 100); do
+    kill -0 "$certheal_pid" 2>/dev/null || break
+    sleep 0.2
+done
+kill -KILL "$certheal_pid" 2>/dev/null || true
+wait "$certheal_pid" 2>/dev/null || true
+certheal_pid=""
+[[ -f $journal ]] && cp "$journal" "$logs/journal.jsonl"
+python3 - "$journal" <<'PY' && pass "certheal run's symptom_confirmed and repair_started carry the cause" || fail "the journal lacks the cause (see $logs/journal.jsonl)"
+import json, sys
+events = [json.loads(l) for l in open(sys.argv[1])]
+for name in ("symptom_confirmed", "repair_started"):
+    found = [e for e in events if e["event"] == name]
+    assert found, name
+    assert found[0]["cause"] == "issuer_missing_from_binding_store", found[0]
+    assert found[0]["host_trust"]["trust_mode"] == 2, found[0]
+    assert found[0]["host_trust"]["binding_store"] == "ClientAuthIssuer", found[0]
 PY
 store_add ClientAuthIssuer "$pki/root.pem"
 diagnose fingerprint-after none_found
