@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "service/cli.hpp"
+#include "service/platform.hpp"
 #include "support/pki.hpp"
 
 using namespace certheal;
@@ -63,7 +64,29 @@ TEST_CASE("history rejects a --since that is not a duration", "[cli]") {
 }
 
 TEST_CASE("every command has its own help text", "[cli]") {
-    for (const char* command : {"check-config", "probe", "run", "history", "status", "install", "uninstall"}) {
+    for (const char* command : {"check-config", "probe", "diagnose", "run", "history", "status", "install", "uninstall"}) {
         CHECK_THAT(cli::command_help(command), Catch::StartsWith(std::string("usage: certheal ") + command));
+    }
+}
+
+TEST_CASE("diagnose takes a config, a site and --json, and elsewhere than Windows says it is a Windows diagnosis",
+          "[cli][diagnosis]") {
+    auto diagnose = parse({"diagnose", "--config", "/etc/x.json", "--site", "intranet", "--json"});
+    REQUIRE(diagnose.options);
+    CHECK(diagnose.options->command == "diagnose");
+    CHECK(diagnose.options->site == "intranet");
+    CHECK(diagnose.options->json);
+    CHECK_THAT(parse({"diagnose", "--force"}).error, Catch::Contains("unknown option '--force'"));
+
+    test::TempDir dir;
+    cli::Options options;
+    options.command = "diagnose";
+    options.config = dir.write("good.json", R"({"sites": [{"name": "a", "url": "https://a.example/"}],
+        "remediation": {"enabled": false}})");
+    options.site = "nonesuch";
+    CHECK(cli::dispatch(options) == cli::usage);  // no such site: bad usage, on every platform
+    if (!platform::make_host_trust_inspector()->available()) {
+        options.site.reset();
+        CHECK(cli::dispatch(options) == cli::ok);  // this host has no Schannel: nothing to diagnose
     }
 }
