@@ -350,8 +350,8 @@ SchannelFacts read_schannel(const SchannelRegistry& registry) {
         facts.tls13_why = "Protocols\\TLS 1.3\\Server\\Enabled is " + std::to_string(*registry.tls13_server_enabled);
     } else {
         facts.tls13_enabled = registry.os_build >= kBuildServer2022;
-        facts.tls13_why = "the default of Windows build " + std::to_string(registry.os_build) +
-                          (facts.tls13_enabled ? " (on since Windows Server 2022)" : " (on only from Windows Server 2022)");
+        facts.tls13_why = "Windows build " + std::to_string(registry.os_build) +
+                          "'s default; on by default from Windows Server 2022, build 20348";
     }
     return facts;
 }
