@@ -281,6 +281,22 @@ store_add ClientAuthIssuer "$pki/root.pem"
 store_add ClientAuthIssuer "$pki/stray.pem"
 diagnose binding-store-misplaced binding_store_misplaced
 
+# --- a certificate that is not self-signed in Root (KB 2802568) ---------------------------------------------
+reset_host
+store_add Root "$pki/root.pem"
+store_add Root "$pki/intermediate.pem"
+diagnose root-store-misplaced root_store_misplaced
+store_remove Root "$pki/intermediate.pem"
+diagnose root-store-cleaned none_found
+
+# --- a binding that still names a certificate trust list ---------------------------------------------------
+reset_host
+store_add Root "$pki/root.pem"
+reg_set "$http\\SslSniBindingInfo\\$sni" DefaultSslCtlIdentifier REG_SZ "certheal legacy CTL"
+diagnose ctl-identifier-leftover ctl_identifier_leftover
+grep -q '"ctl_identifier":"certheal legacy CTL"' "$last_out" && pass "diagnose shows the binding's Ctl Identifier" ||
+    fail "diagnose --json does not show ctl_identifier (see $last)"
+
 # --- an issuer list over 16 KB ------------------------------------------------------------------------------
 reset_host
 reg_set "$schannel" SendTrustedIssuerList REG_DWORD 1
