@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <system_error>
 
 namespace certheal {
@@ -44,8 +45,8 @@ nlohmann::ordered_json journal_record(const Event& event) {
     return record;
 }
 
-JournalSink::JournalSink(std::filesystem::path state_dir, Limits limits)
-    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)), limits_(limits) {}
+JournalSink::JournalSink(std::filesystem::path state_dir, OwnFiles& files, Limits limits)
+    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)), files_(files), limits_(limits) {}
 
 void JournalSink::on_change(std::function<void(const Change&)> listener) {
     std::lock_guard lock(mutex_);
@@ -60,38 +61,16 @@ std::optional<Failure> JournalSink::write_line_locked(const std::string& line) {
                                   " for the journal: " + error.message() +
                                   ". Check that the folder's parent exists and is writable."};
     }
-    const bool existed = std::filesystem::exists(path_, error);
-    const std::uintmax_t size_before = existed ? std::filesystem::file_size(path_, error) : 0;
-    if (existed && size_before + line.size() > limits_.rotate_at) rotate_locked();
-    const bool fresh = !std::filesystem::exists(path_, error);
-    const std::uintmax_t keep = fresh ? 0 : std::filesystem::file_size(path_, error);
-
-    errno = 0;
-    std::ofstream out(path_, std::ios::out | std::ios::app | std::ios::binary);
-    if (!out) {
-        const auto code = last_os_error_or(std::errc::permission_denied);
-        return Failure{code, "certheal could not open its journal " + path_.string() + ": " + code.message() +
-                                 ". Check the permissions of the state folder."};
+    // Events name sites and show what repair steps printed: not for every local user.
+    constexpr auto mode = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                          std::filesystem::perms::group_read;
+    auto appended = files_.append(path_, line, mode, limits_.rotate_at);
+    if (appended && appended.value() == OwnFiles::Appended::full) {
+        rotate_locked();
+        // If the rotation failed the journal just grows on; nothing is lost.
+        appended = files_.append(path_, line, mode, std::numeric_limits<std::uintmax_t>::max());
     }
-    if (fresh) {
-        // Events name sites and show what repair steps printed: not for every local user.
-        std::filesystem::permissions(path_,
-                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                         std::filesystem::perms::group_read,
-                                     std::filesystem::perm_options::replace, error);
-    }
-    errno = 0;
-    out.write(line.data(), static_cast<std::streamsize>(line.size()));
-    out.flush();
-    if (!out) {
-        const auto code = last_os_error_or(std::errc::io_error);
-        out.close();
-        // Whole or not at all: cut off what part of the record did reach the file.
-        std::error_code ignored;
-        std::filesystem::resize_file(path_, keep, ignored);
-        return Failure{code, "certheal could not write to its journal " + path_.string() + ": " + code.message() +
-                                 ". Check free disk space."};
-    }
+    if (!appended) return appended.error();
     return std::nullopt;
 }
 

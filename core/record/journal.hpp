@@ -17,6 +17,7 @@
 
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
+#include "core/model/ports.hpp"
 #include "core/base/result.hpp"
 
 namespace certheal {
@@ -38,7 +39,9 @@ nlohmann::ordered_json journal_record(const Event& event);
 // at once in the system log and arm a retry. Nothing already written is ever rewritten: when
 // the file passes `rotate_at` bytes it becomes journal.1.jsonl (the older ones move on to
 // journal.<keep>.jsonl, the oldest is deleted). The journal is readable by its owner and group
-// only (POSIX mode 0640; on Windows the state folder's ACL protects it).
+// only (POSIX mode 0640; on Windows the state folder's ACL protects it). Every write goes
+// through `files` (OwnFiles): a link, a FIFO or a device at the journal's name is refused at
+// once, as a failed write, never followed or waited on.
 // Sinks must not throw; this one never does.
 struct JournalLimits {
     std::uintmax_t rotate_at = std::uintmax_t{10} * 1024 * 1024;  // bytes of journal.jsonl
@@ -57,7 +60,7 @@ public:
         std::size_t dropped = 0;         // records lost because the queue was full
     };
 
-    explicit JournalSink(std::filesystem::path state_dir, Limits limits = {});
+    JournalSink(std::filesystem::path state_dir, OwnFiles& files, Limits limits = {});
 
     void emit(const Event& event) override;
     // Writes what is queued. True when nothing is left waiting.
@@ -82,6 +85,7 @@ private:
 
     std::filesystem::path state_dir_;
     std::filesystem::path path_;
+    OwnFiles& files_;
     Limits limits_;
     mutable std::mutex mutex_;
     std::deque<std::string> queue_;

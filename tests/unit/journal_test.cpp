@@ -10,11 +10,17 @@
 #include "support/pki.hpp"
 #include "core/record/journal.hpp"
 #include "core/base/time_format.hpp"
+#include "service/platform.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
 
 namespace {
+
+OwnFiles& own_files() {
+    static const auto files = platform::make_own_files();
+    return *files;
+}
 
 TimePoint at(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0) {
     using namespace std::chrono;
@@ -110,7 +116,7 @@ TEST_CASE("an event without a site or incident records them as null", "[journal]
 TEST_CASE("the journal sink appends one line per event and creates the folder", "[journal][file]") {
     test::TempDir scratch;
     const auto state_dir = scratch.path() / "state" / "nested";
-    JournalSink sink(state_dir);
+    JournalSink sink(state_dir, own_files());
     auto first = symptom_event();
     auto second = symptom_event();
     second.id = EventId::repair_started;
@@ -132,10 +138,10 @@ TEST_CASE("the journal sink never rewrites what is already in the file", "[journ
     const auto file = scratch.path() / "journal.jsonl";
     { std::ofstream(file, std::ios::binary) << "{\"event\":\"from_before\"}\n"; }
     {
-        JournalSink sink(scratch.path());
+        JournalSink sink(scratch.path(), own_files());
         sink.emit(symptom_event());
     }
-    JournalSink reopened(scratch.path());
+    JournalSink reopened(scratch.path(), own_files());
     reopened.emit(symptom_event());
 
     const auto lines = lines_of(file);
@@ -148,7 +154,7 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
     // A regular file where the state folder should be makes every write fail.
     const auto blocker = scratch.path() / "not-a-folder";
     { std::ofstream(blocker) << "x"; }
-    JournalSink sink(blocker);
+    JournalSink sink(blocker, own_files());
 
     REQUIRE_NOTHROW(sink.emit(symptom_event()));
     REQUIRE(sink.last_error());
@@ -160,7 +166,7 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
 
 TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]") {
     test::TempDir scratch;
-    JournalSink sink(scratch.path());
+    JournalSink sink(scratch.path(), own_files());
     auto event = symptom_event();
     event.details = {{"output_tail", std::string("bad \xff byte")}};
     sink.emit(event);
