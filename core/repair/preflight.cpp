@@ -1,7 +1,9 @@
 #include "core/repair/preflight.hpp"
 
+#include <memory>
 #include <set>
 
+#include "core/base/bounded_input.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/base/text.hpp"
@@ -58,10 +60,26 @@ std::vector<PreflightFinding> check_client_certificates(const Config& config, Ti
 
 std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, CertificateStores& stores) {
     std::vector<PreflightFinding> findings;
-    // Pre-flight only looks: nothing is written, so no file replacer is needed.
+    // Pre-flight only looks: it reads the bundle and never writes it.
+    class ReadOnlyFile final : public FileToReplace {
+    public:
+        explicit ReadOnlyFile(std::string contents) : contents_(std::move(contents)) {}
+        const std::string& contents() const override { return contents_; }
+        std::uint64_t link_count() const override { return 1; }
+        Result<Done> replace(const std::string&) override {
+            return Failure{std::make_error_code(std::errc::operation_not_permitted), "pre-flight writes nothing"};
+        }
+
+    private:
+        std::string contents_;
+    };
     class NoWrites final : public FileReplacer {
     public:
-        Result<Done> replace_contents(const std::filesystem::path&, const std::string&) override { return success(); }
+        Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) override {
+            auto contents = read_file_bounded(file, "the bundle", limit);
+            if (!contents) return contents.error();
+            return std::unique_ptr<FileToReplace>(std::make_unique<ReadOnlyFile>(std::move(contents.value())));
+        }
     } no_writes;
     const auto& steps = config.remediation.steps;
     for (std::size_t index = 0; index < steps.size(); ++index) {
