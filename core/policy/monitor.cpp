@@ -237,6 +237,7 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
         case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
         case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
         case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
+        case RepairPolicy::Decision::Verdict::lock_unavailable: reason = "lock_unavailable"; break;
         case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
     }
     if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
