@@ -122,6 +122,20 @@ void print_probe_table(const std::vector<ProbeResult>& results) {
 int command_check_config(const Options& options) {
     auto config = load_or_report(options);
     if (!config) return usage;
+    // certheal writes into these folders with full privileges: one that another account could
+    // change is refused by `run`, so it is an error here too.
+    bool unprotected = false;
+    const auto check_folder = [&](const char* pointer, const std::filesystem::path& folder, const char* what) {
+        if (const auto problem = platform::folder_protection_problem(folder, what)) {
+            std::cerr << pointer << ": " << *problem
+                      << ". certheal writes there with full privileges and refuses to start; fix the folder's owner and "
+                         "permissions, or choose another folder.\n";
+            unprotected = true;
+        }
+    };
+    check_folder("/service/state_dir", config->service.state_dir, "the state folder");
+    if (config->service.textfile_dir) check_folder("/service/textfile_dir", *config->service.textfile_dir, "the textfile folder");
+    if (unprotected) return usage;
     std::cout << config_path_of(options).string() << " is valid: " << config->sites.size() << " site(s), "
               << config->remediation.steps.size() << " repair step(s), remediation "
               << (config->remediation.enabled ? (config->remediation.dry_run ? "enabled (dry run)" : "enabled")

@@ -59,16 +59,16 @@ std::string join_site_names(const std::vector<SiteConfig>& sites) {
     return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
 }
 
-std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, std::string_view what,
+// Read without following a link or waiting on a FIFO planted at the name (OwnFiles).
+std::optional<nlohmann::json> read_json_file(OwnFiles& files, const std::filesystem::path& file, std::string_view what,
                                              std::size_t limit, std::string& problem) {
-    std::error_code error;
-    if (!std::filesystem::exists(file, error)) return std::nullopt;
-    auto text = read_file_bounded(file, what, limit);
+    auto text = files.read(file, limit);
     if (!text) {
-        problem = text.error().message;
+        problem = std::string(what) + ": " + text.error().message;
         return std::nullopt;
     }
-    auto parsed = parse_json_bounded(text.value());
+    if (!text.value()) return std::nullopt;
+    auto parsed = parse_json_bounded(*text.value());
     if (!parsed.value) {
         problem = std::string(what) + " " + file.string() + " is not valid JSON: " + parsed.error;
         return std::nullopt;
@@ -76,30 +76,21 @@ std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, 
     return std::move(parsed.value);
 }
 
-// The repair policy goes on without the host-wide lock when the lock cannot be made (this
-// process still repairs one at a time), silently; an operator at the console is told.
-class WarnedRepairLock : public RepairLock {
-public:
-    explicit WarnedRepairLock(std::unique_ptr<RepairLock> inner) : inner_(std::move(inner)) {}
-    Result<bool> try_acquire() override {
-        auto taken = inner_->try_acquire();
-        if (!taken) {
-            std::cerr << "WARNING: " << taken.error().message
-                      << "; this repair runs without the host-wide repair lock, so nothing keeps the certheal service "
-                         "from repairing at the same time.\n";
-        }
-        return taken;
-    }
-    void release() noexcept override { inner_->release(); }
-
-private:
-    std::unique_ptr<RepairLock> inner_;
-};
+// The files these commands write as root go into the state folder: the same rule as `run`.
+bool refuse_unprotected_state_folder(const Config& config, const std::string& command) {
+    const auto problem = platform::folder_protection_problem(config.service.state_dir, "the state folder");
+    if (!problem) return false;
+    std::cerr << "certheal " << command << " refused to run: " << *problem
+              << ". certheal writes its journal and state there with full privileges, so only administrators may be "
+                 "able to change that folder. Fix its owner and permissions, or choose another service.state_dir.\n";
+    return true;
+}
 
 // Where an operator's command writes its events: the journal, the system log and the console,
 // each marked "manual": true.
 struct CommandEvents {
-    CommandEvents(const std::filesystem::path& state_dir, EventSink& system_log) : journal(state_dir) {
+    CommandEvents(const std::filesystem::path& state_dir, OwnFiles& files, EventSink& system_log)
+        : journal(state_dir, files) {
         all.add(journal);
         all.add(system_log);
         all.add(echo);
@@ -122,6 +113,7 @@ int command_repair(const Options& options) {
     auto config = load_config_or_report(options, material);
     if (!config) return usage;
     if (refuse_unprotected_config(options, *config, "repair")) return usage;
+    if (refuse_unprotected_state_folder(*config, "repair")) return usage;
 
     std::vector<SiteConfig> sites;
     for (const auto& site : config->sites) {
@@ -144,11 +136,12 @@ int command_repair(const Options& options) {
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
     HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
-    FileStateStore state(state_dir);
-    CommandEvents sinks(state_dir, *adapters.system_log);
+    FileStateStore state(state_dir, *adapters.own_files);
+    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;
-    const auto lock = std::make_unique<WarnedRepairLock>(platform::make_repair_lock(state_dir));
+    // A lock that cannot be made refuses the repair (RepairPolicy), said in the journal.
+    const auto lock = platform::make_repair_lock(state_dir);
 
     RepairPolicy policy(config->remediation, clock, state, events);
     policy.set_host_lock(lock.get());
@@ -304,6 +297,7 @@ int command_resume(const Options& options) {
     }
 
     // No service runs: change the saved state ourselves, under the repair lock.
+    if (refuse_unprotected_state_folder(*config, "resume")) return usage;
     std::error_code dir_error;
     std::filesystem::create_directories(state_dir, dir_error);
     const auto lock = platform::make_repair_lock(state_dir);
@@ -320,8 +314,8 @@ int command_resume(const Options& options) {
     auto adapters = platform::make_adapters();
     boost::asio::io_context io;
     AsioClock clock(io);
-    FileStateStore state(state_dir);
-    CommandEvents sinks(state_dir, *adapters.system_log);
+    FileStateStore state(state_dir, *adapters.own_files);
+    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;
     RepairPolicy policy(config->remediation, clock, state, events);
@@ -407,11 +401,12 @@ int command_status(const Options& options) {
 
     std::vector<std::string> problems;
     std::string problem;
-    auto live = read_json_file(state_dir / "status.json", "certheal's status file", kMaxStatusBytes, problem);
+    const auto files = platform::make_own_files();
+    auto live = read_json_file(*files, state_dir / "status.json", "certheal's status file", kMaxStatusBytes, problem);
     if (!problem.empty()) problems.push_back(problem);
     report["status"] = live ? *live : nlohmann::json(nullptr);
     problem.clear();
-    auto saved = read_json_file(state_dir / "state.json", "certheal's saved state", FileStateStore::kMaxStateBytes,
+    auto saved = read_json_file(*files, state_dir / "state.json", "certheal's saved state", FileStateStore::kMaxStateBytes,
                                 problem);
     if (!problem.empty()) problems.push_back(problem);
     report["state"] = saved ? *saved : nlohmann::json(nullptr);

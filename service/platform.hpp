@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 
@@ -30,9 +31,12 @@ struct Adapters {
     std::unique_ptr<ServiceManager> services;  // SCM | systemd
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
-    std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
+    std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner, mode, ACL and labels
+    std::unique_ptr<OwnFiles> own_files;       // the journal, state.json, status.json, certheal.prom
 };
 Adapters make_adapters();
+// Just certheal's own files, for commands and tests that need nothing else.
+std::unique_ptr<OwnFiles> make_own_files();
 // Just the certificate stores, for commands that need nothing else (probe, check-config, status).
 std::unique_ptr<CertificateStores> make_certificate_stores();
 
@@ -52,6 +56,27 @@ inline constexpr unsigned long kResumeControlCode = 200;
 // flock on <state_dir>/repair.lock), held by whoever repairs: the service or `certheal repair`.
 std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_dir);
 
+// Why `folder` (`what`: "the state folder", "the textfile folder") may not hold the files
+// certheal writes with full privileges, as a clause, or nothing when only administrators
+// (root, or the account certheal runs as) can change it. POSIX: owned by root or that account
+// and not writable by its group or every user (unless sticky and owned by that account), and
+// every folder above it owned by root or that account and not writable by others unless
+// sticky. Windows: owned by and writable only by Administrators, SYSTEM or that account.
+std::optional<std::string> folder_protection_problem(const std::filesystem::path& folder, std::string_view what);
+
+// Removes what a killed rewrite left in `folder` (certheal's temporary files); how many.
+std::size_t remove_leftover_temporaries(const std::filesystem::path& folder);
+
+// One `certheal run` per state folder, for its whole life: the lock, held while `held` lives
+// (POSIX: a record lock on <state_dir>/certheal.pid, which holds the pid and is removed at
+// the end; Windows: that file opened without write sharing, deleted when closed). When another
+// certheal holds it, `running_pid` says which. A Failure: the lock could not be made.
+struct StateFolderLock {
+    std::shared_ptr<void> held;
+    std::optional<long long> running_pid;
+};
+Result<StateFolderLock> lock_state_folder(const std::filesystem::path& state_dir);
+
 long long current_process_id();
 
 // Gives the heap's free pages back to the system (glibc: malloc_trim). A probe round frees
@@ -60,8 +85,9 @@ long long current_process_id();
 // now and then, not per probe. A no-op where the allocator has no such call.
 void release_free_memory() noexcept;
 
-// The running certheal service or daemon, found through the SCM (Windows) or the pid file
-// the daemon writes to <state_dir>/certheal.pid (POSIX, checked against the live process).
+// The running certheal service or daemon, found through the SCM (Windows) or the holder of
+// the state folder's lock on <state_dir>/certheal.pid (POSIX): a pid file nobody holds (a
+// stale one, or one naming a zombie) is no running service.
 struct RunningService {
     long long pid = 0;
     std::string found_by;  // "the Service Control Manager" | "<state_dir>/certheal.pid"

@@ -36,11 +36,12 @@ constexpr Duration kSettleBeforeTrim = std::chrono::seconds(3);
 // a failure to write it is said once, and its recovery once, never on every write.
 class PublishedFile {
 public:
-    PublishedFile(std::string what, EventSink& events) : what_(std::move(what)), events_(events) {}
+    PublishedFile(std::string what, OwnFiles& files, EventSink& events)
+        : what_(std::move(what)), files_(files), events_(events) {}
 
     // `quiet`: the last write at exit, after service_stopped, which must stay the last event.
     void write(const std::filesystem::path& file, const std::string& contents, TimePoint now, bool quiet = false) {
-        const auto written = write_file_atomically(file, contents, kReadableByAll);
+        const auto written = files_.write_atomically(file, contents, kReadableByAll);
         if (quiet) return;
         if (!written && !failing_) {
             failing_ = true;
@@ -65,6 +66,7 @@ public:
 
 private:
     std::string what_;
+    OwnFiles& files_;
     EventSink& events_;
     bool failing_ = false;
 };
@@ -104,6 +106,28 @@ std::optional<Event> write_protection_refusal(const std::filesystem::path& path,
     return event;
 }
 
+// certheal writes its journal, state, pid file and metrics with full privileges: into a folder
+// that another account could change (put links or FIFOs in, swap), it does not write at all.
+std::optional<Event> folder_refusal(const Config& config, const std::string& what) {
+    std::vector<std::pair<std::string, std::filesystem::path>> folders = {
+        {"the state folder", config.service.state_dir}};
+    if (config.service.textfile_dir) folders.emplace_back("the textfile folder", *config.service.textfile_dir);
+    for (const auto& [name, folder] : folders) {
+        const auto problem = platform::folder_protection_problem(folder, name);
+        if (!problem) continue;
+        Event event;
+        event.id = EventId::config_invalid;
+        event.time = std::chrono::system_clock::now();
+        event.message = what + ": " + *problem +
+                        ". certheal writes its journal, state and metrics there with full privileges, so only "
+                        "administrators may be able to change that folder. Fix its owner and permissions, or choose "
+                        "another " + std::string(name == "the state folder" ? "service.state_dir" : "service.textfile_dir") + ".";
+        event.details = {{"path", folder.string()}, {"problem", *problem}};
+        return event;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
@@ -133,10 +157,47 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     std::error_code dir_error;
     std::filesystem::create_directories(config.service.state_dir, dir_error);
     const std::filesystem::path state_dir = config.service.state_dir;
-    // `certheal resume` and `certheal status` find the running daemon by this file.
+    if (dir_error) {
+        // Without its folder certheal cannot hold the lock that keeps a second one out.
+        Event event;
+        event.id = EventId::storage_failed;
+        event.time = std::chrono::system_clock::now();
+        event.message = "certheal did not start: it could not create its state folder " + state_dir.string() + ": " +
+                        dir_error.message() + ". Fix the path or its parent's permissions (service.state_dir).";
+        event.details = {{"what", "state folder"}, {"path", state_dir.string()}, {"error", dir_error.message()}};
+        adapters.system_log->emit(event);
+        std::cerr << event.message << '\n';
+        return cli::runtime_failure;
+    }
+    if (auto refusal = folder_refusal(config, "certheal refused to start")) {
+        adapters.system_log->emit(*refusal);
+        std::cerr << refusal->message << '\n';
+        return cli::usage;
+    }
+    // One certheal per state folder, for as long as this one runs. `certheal resume` and
+    // `certheal status` find the running one by this lock; its pid is in certheal.pid.
     const auto pid = platform::current_process_id();
-    const auto pid_file = state_dir / "certheal.pid";
-    (void)write_file_atomically(pid_file, std::to_string(pid) + "\n", kReadableByAll);
+    auto instance = platform::lock_state_folder(state_dir);
+    if (!instance || instance.value().running_pid) {
+        Event event;
+        event.id = EventId::storage_failed;
+        event.time = std::chrono::system_clock::now();
+        event.message =
+            instance ? "certheal did not start: certheal is already running (pid " +
+                           std::to_string(*instance.value().running_pid) + ") with the state folder " +
+                           state_dir.string() + "; one certheal runs per state folder. Stop that one first, or give "
+                           "this one another service.state_dir."
+                     : "certheal did not start: " + as_clause(instance.error().message) +
+                           ". It takes a lock on its state folder so that only one certheal uses it.";
+        event.details = {{"what", "state folder lock"}, {"path", (state_dir / "certheal.pid").string()}};
+        if (instance) event.details["running_pid"] = *instance.value().running_pid;
+        adapters.system_log->emit(event);
+        std::cerr << event.message << '\n';
+        return cli::runtime_failure;
+    }
+    // What a rewrite that was killed left behind (no other certheal writes here: the lock).
+    platform::remove_leftover_temporaries(state_dir);
+    if (config.service.textfile_dir) platform::remove_leftover_temporaries(*config.service.textfile_dir);
     const auto repair_lock = platform::make_repair_lock(state_dir);
 
     boost::asio::io_context io;
@@ -145,8 +206,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     ProberOptions prober_options;
     prober_options.max_in_flight = config.service.max_concurrent_probes;
     HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material);
-    FileStateStore state(config.service.state_dir);
-    JournalSink journal(config.service.state_dir);
+    FileStateStore state(config.service.state_dir, *adapters.own_files);
+    JournalSink journal(config.service.state_dir, *adapters.own_files);
     ConsoleEcho echo;
     FanOutSink events;
     events.add(journal);
@@ -204,8 +265,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
 
     // The live status for `certheal status` and the textfile collector: written a moment after
     // something changed, so a burst of probe results makes one write; nothing runs while idle.
-    PublishedFile status_file("status file", events);
-    PublishedFile textfile("metrics textfile", events);
+    PublishedFile status_file("status file", *adapters.own_files, events);
+    PublishedFile textfile("metrics textfile", *adapters.own_files, events);
     std::unique_ptr<TimerHandle> status_write;
     bool status_write_pending = false;
     std::optional<MonotonicTime> last_trim;
@@ -274,6 +335,11 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
                                                  "certheal keeps running with the last good configuration."));
                 return;
             }
+            if (auto refusal = folder_refusal(*reloaded.config, "certheal refused to reload its configuration and "
+                                                                 "keeps running with the last good one")) {
+                events.emit(*refusal);
+                return;
+            }
             prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
             monitor.reload(std::move(*reloaded.config));
         } catch (const std::exception& error) {
@@ -309,8 +375,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     status_write.reset();
     quiet_trim.reset();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
-    std::error_code ignored;
-    std::filesystem::remove(pid_file, ignored);
+    instance.value().held.reset();  // removes the pid file it wrote
 
     journal_retry.reset();
     if (!journal.flush_pending()) {
