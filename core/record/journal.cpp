@@ -178,13 +178,18 @@ bool JournalSink::last_write_ok() const {
 
 std::vector<std::filesystem::path> journal_files(const std::filesystem::path& state_dir) {
     std::vector<std::filesystem::path> files;
-    std::error_code ignored;
+    // Regular files only, not followed through a link: a FIFO or a device planted at a
+    // journal's name would block or never end a reader.
+    const auto is_journal = [](const std::filesystem::path& file) {
+        std::error_code ignored;
+        return std::filesystem::symlink_status(file, ignored).type() == std::filesystem::file_type::regular;
+    };
     for (int number = JournalSink::Limits{}.keep_rotated; number >= 1; --number) {
         const auto rotated = state_dir / ("journal." + std::to_string(number) + ".jsonl");
-        if (std::filesystem::exists(rotated, ignored)) files.push_back(rotated);
+        if (is_journal(rotated)) files.push_back(rotated);
     }
     const auto current = journal_path(state_dir);
-    if (std::filesystem::exists(current, ignored)) files.push_back(current);
+    if (is_journal(current)) files.push_back(current);
     return files;
 }
 

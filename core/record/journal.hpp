@@ -97,7 +97,7 @@ private:
 };
 
 // The journal files of a state folder, oldest first: journal.<keep>.jsonl ... journal.jsonl
-// (those that exist).
+// (those that exist as regular files: a link, a FIFO or a device at a journal's name is left out).
 std::vector<std::filesystem::path> journal_files(const std::filesystem::path& state_dir);
 
 // Reads journal records one at a time, never the whole file at once: `visit` gets each record

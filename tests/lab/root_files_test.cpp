@@ -207,6 +207,18 @@ TEST_CASE("a device at the journal's name and at certheal.prom.tmp is never writ
     CHECK_THAT(read_text(lab.textfiles / "certheal.prom"), Catch::Contains("certheal_up"));
 }
 
+TEST_CASE("certheal history skips a FIFO at the journal's name instead of waiting on it", "[lab][root_files]") {
+    if (!running_as_root()) return;
+    HostileLab lab;
+    REQUIRE(::mkfifo((lab.state / "journal.jsonl").c_str(), 0666) == 0);
+    std::ofstream(lab.state / "journal.1.jsonl")
+        << R"({"time":"2026-11-01T00:00:00.000Z","id":1000,"event":"service_started","message":"m"})" << "\n";
+    const auto shown = run_certheal(lab.args("history --json"), lab.dir.path(), 20);
+    INFO(shown.out);
+    CHECK(shown.exit_code == 0);
+    CHECK_THAT(shown.out, Catch::Contains("service_started"));
+}
+
 // --- links are never followed ---------------------------------------------------------------
 
 TEST_CASE("symbolic links at every name certheal writes leave their targets untouched", "[lab][root_files]") {
