@@ -128,6 +128,54 @@ std::optional<Event> folder_refusal(const Config& config, const std::string& wha
     return std::nullopt;
 }
 
+// The state folder before anything is written there: created, protected from other accounts,
+// locked for this process (one certheal per state folder; `certheal status` and `resume` find
+// the running one by this lock, its pid is in certheal.pid), and cleared of what a killed
+// rewrite left. The exit code when certheal must not start; the reason is said on stderr and
+// in the system log (the journal is another certheal's, or cannot be trusted).
+std::optional<int> claim_state_folder(const Config& config, EventSink& system_log, platform::StateFolderLock& lock) {
+    const std::filesystem::path state_dir = config.service.state_dir;
+    const auto refuse = [&](Event event, int exit_code) {
+        event.time = std::chrono::system_clock::now();
+        system_log.emit(event);
+        std::cerr << event.message << '\n';
+        return exit_code;
+    };
+    std::error_code dir_error;
+    std::filesystem::create_directories(state_dir, dir_error);
+    if (dir_error) {
+        Event event;
+        event.id = EventId::storage_failed;
+        event.message = "certheal did not start: it could not create its state folder " + state_dir.string() + ": " +
+                        dir_error.message() + ". Fix the path or its parent's permissions (service.state_dir).";
+        event.details = {{"what", "state folder"}, {"path", state_dir.string()}, {"error", dir_error.message()}};
+        return refuse(std::move(event), cli::runtime_failure);
+    }
+    if (auto refusal = folder_refusal(config, "certheal refused to start")) return refuse(std::move(*refusal), cli::usage);
+    auto taken = platform::lock_state_folder(state_dir);
+    if (!taken || taken.value().running_pid) {
+        Event event;
+        event.id = EventId::storage_failed;
+        event.message =
+            taken ? "certheal did not start: certheal is already running (" +
+                        (*taken.value().running_pid > 0 ? "pid " + std::to_string(*taken.value().running_pid)
+                                                         : std::string("its pid could not be read")) +
+                        ") with the state folder " + state_dir.string() +
+                        "; one certheal runs per state folder. Stop that one first, or give this one another "
+                        "service.state_dir."
+                  : "certheal did not start: " + as_clause(taken.error().message) +
+                        ". It takes a lock on its state folder so that only one certheal uses it.";
+        event.details = {{"what", "state folder lock"}, {"path", (state_dir / "certheal.pid").string()}};
+        if (taken) event.details["running_pid"] = *taken.value().running_pid;
+        return refuse(std::move(event), cli::runtime_failure);
+    }
+    lock = std::move(taken.value());
+    // No other certheal writes here now: what is left of a rewrite is a killed one's.
+    platform::remove_leftover_temporaries(state_dir);
+    if (config.service.textfile_dir) platform::remove_leftover_temporaries(*config.service.textfile_dir);
+    return std::nullopt;
+}
+
 }  // namespace
 
 int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
@@ -154,50 +202,10 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         return cli::usage;
     }
 
-    std::error_code dir_error;
-    std::filesystem::create_directories(config.service.state_dir, dir_error);
     const std::filesystem::path state_dir = config.service.state_dir;
-    if (dir_error) {
-        // Without its folder certheal cannot hold the lock that keeps a second one out.
-        Event event;
-        event.id = EventId::storage_failed;
-        event.time = std::chrono::system_clock::now();
-        event.message = "certheal did not start: it could not create its state folder " + state_dir.string() + ": " +
-                        dir_error.message() + ". Fix the path or its parent's permissions (service.state_dir).";
-        event.details = {{"what", "state folder"}, {"path", state_dir.string()}, {"error", dir_error.message()}};
-        adapters.system_log->emit(event);
-        std::cerr << event.message << '\n';
-        return cli::runtime_failure;
-    }
-    if (auto refusal = folder_refusal(config, "certheal refused to start")) {
-        adapters.system_log->emit(*refusal);
-        std::cerr << refusal->message << '\n';
-        return cli::usage;
-    }
-    // One certheal per state folder, for as long as this one runs. `certheal resume` and
-    // `certheal status` find the running one by this lock; its pid is in certheal.pid.
+    platform::StateFolderLock instance;
+    if (const auto refused = claim_state_folder(config, *adapters.system_log, instance)) return *refused;
     const auto pid = platform::current_process_id();
-    auto instance = platform::lock_state_folder(state_dir);
-    if (!instance || instance.value().running_pid) {
-        Event event;
-        event.id = EventId::storage_failed;
-        event.time = std::chrono::system_clock::now();
-        event.message =
-            instance ? "certheal did not start: certheal is already running (pid " +
-                           std::to_string(*instance.value().running_pid) + ") with the state folder " +
-                           state_dir.string() + "; one certheal runs per state folder. Stop that one first, or give "
-                           "this one another service.state_dir."
-                     : "certheal did not start: " + as_clause(instance.error().message) +
-                           ". It takes a lock on its state folder so that only one certheal uses it.";
-        event.details = {{"what", "state folder lock"}, {"path", (state_dir / "certheal.pid").string()}};
-        if (instance) event.details["running_pid"] = *instance.value().running_pid;
-        adapters.system_log->emit(event);
-        std::cerr << event.message << '\n';
-        return cli::runtime_failure;
-    }
-    // What a rewrite that was killed left behind (no other certheal writes here: the lock).
-    platform::remove_leftover_temporaries(state_dir);
-    if (config.service.textfile_dir) platform::remove_leftover_temporaries(*config.service.textfile_dir);
     const auto repair_lock = platform::make_repair_lock(state_dir);
 
     boost::asio::io_context io;
@@ -375,7 +383,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     status_write.reset();
     quiet_trim.reset();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
-    instance.value().held.reset();  // removes the pid file it wrote
+    instance.held.reset();  // removes the pid file it wrote
 
     journal_retry.reset();
     if (!journal.flush_pending()) {
