@@ -28,9 +28,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Read with every sharing mode: certheal.pid is open, not shared for writing or deleting,
+// while its certheal runs (std::ifstream asks for less sharing and is refused).
 std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    HANDLE handle = ::CreateFileW(file.c_str(), GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                  nullptr, OPEN_EXISTING, 0, nullptr);
+    if (handle == INVALID_HANDLE_VALUE) return {};
+    std::string text;
+    char chunk[4096];
+    DWORD got = 0;
+    while (::ReadFile(handle, chunk, sizeof chunk, &got, nullptr) && got > 0) text.append(chunk, got);
+    ::CloseHandle(handle);
+    return text;
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << text;
 }
 
 std::size_t entries_in(const fs::path& folder) {
@@ -39,10 +52,15 @@ std::size_t entries_in(const fs::path& folder) {
 
 constexpr auto kMode = fs::perms::owner_read | fs::perms::owner_write;
 
-// A symbolic link at `link` to the file `target`, or false when this system (Wine) cannot make one.
+// A symbolic link at `link` to the file `target`, or false when this system cannot make one.
+// Wine 8's CreateSymbolicLinkW is a stub that says it succeeded and makes nothing (and a unix
+// link in the prefix is followed, never shown as a reparse point): only a link that is there,
+// as a reparse point, counts.
 bool make_file_link(const fs::path& link, const fs::path& target) {
-    return ::CreateSymbolicLinkW(link.c_str(), target.c_str(), SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE) != 0 ||
-           ::CreateSymbolicLinkW(link.c_str(), target.c_str(), 0) != 0;
+    (void)(::CreateSymbolicLinkW(link.c_str(), target.c_str(), SYMBOLIC_LINK_FLAG_ALLOW_UNPRIVILEGED_CREATE) ||
+           ::CreateSymbolicLinkW(link.c_str(), target.c_str(), 0));
+    const DWORD attributes = ::GetFileAttributesW(link.c_str());
+    return attributes != INVALID_FILE_ATTRIBUTES && (attributes & FILE_ATTRIBUTE_REPARSE_POINT) != 0;
 }
 
 }  // namespace
@@ -59,9 +77,9 @@ TEST_CASE("an atomic write creates and replaces a file and leaves no temporary",
 
 TEST_CASE("leftover temporaries are removed and nothing else", "[own_files]") {
     const auto folder = fresh_folder(L"certheal-own-leftovers");
-    std::ofstream(folder / L".state.json.certheal-AbCdEfGhIjKl") << "half";
-    std::ofstream(folder / L"certheal.prom.tmp") << "old version's";
-    std::ofstream(folder / L"journal.jsonl") << "{}\n";
+    write_text(folder / L".state.json.certheal-AbCdEfGhIjKl", "half");
+    write_text(folder / L"certheal.prom.tmp", "old version's");
+    write_text(folder / L"journal.jsonl", "{}\n");
     fs::create_directories(folder / L".x.certheal-AAAAAAAAAAAA");
     CHECK(win::remove_leftover_temporaries(folder) == 2);
     CHECK(entries_in(folder) == 2);
@@ -89,12 +107,12 @@ TEST_CASE("a symbolic link at the journal's name is refused, and one at a rewrit
           "[own_files]") {
     const auto folder = fresh_folder(L"certheal-own-links");
     const auto victim = folder / L"victim.txt";
-    std::ofstream(victim) << "precious\n";
+    write_text(victim, "precious\n");
     const auto journal = folder / L"journal.jsonl";
     const auto status = folder / L"status.json";
     if (!make_file_link(journal, victim) || !make_file_link(status, victim)) {
-        WARN("Wine could not make a symbolic link here (CreateSymbolicLinkW: " << ::GetLastError()
-                                                                              << "): the reparse point refusal is not shown");
+        WARN("no symbolic link could be made here (Wine 8's CreateSymbolicLinkW makes none): the reparse point "
+             "refusal is not shown");
         return;
     }
     win::WinOwnFiles files;
@@ -143,7 +161,7 @@ TEST_CASE("a bundle replaced after it was read is not replaced again; a bundle's
           "[own_files]") {
     const auto folder = fresh_folder(L"certheal-own-bundle");
     const auto bundle = folder / L"client-ca.pem";
-    std::ofstream(bundle) << "old\n";
+    write_text(bundle, "old\n");
     win::WinFileReplacer replacer;
     {
         auto opened = replacer.open(bundle, 1 << 20);
@@ -151,7 +169,7 @@ TEST_CASE("a bundle replaced after it was read is not replaced again; a bundle's
         CHECK(opened.value()->contents() == "old\n");
         CHECK(opened.value()->link_count() == 1);
         const auto other = folder / L"someone-elses.pem";
-        std::ofstream(other) << "someone else's\n";
+        write_text(other, "someone else's\n");
         REQUIRE(::MoveFileExW(other.c_str(), bundle.c_str(), MOVEFILE_REPLACE_EXISTING));
         auto replaced = opened.value()->replace("old\nnew\n");
         REQUIRE_FALSE(replaced.ok());
