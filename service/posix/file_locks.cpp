@@ -153,7 +153,7 @@ InstanceLock::~InstanceLock() {
 }
 
 Result<InstanceLock::Outcome> InstanceLock::take(const std::filesystem::path& pid_file,
-                                                 std::function<void()> between_open_and_lock) {
+                                                 const std::function<void()>& between_open_and_lock) {
     for (int round = 0; round < kRounds; ++round) {
         // Held read-only: a descriptor open for writing for certheal's whole life would keep the
         // state folder's file system from being remounted read-only.

@@ -58,7 +58,7 @@ public:
         std::optional<long long> holder;
     };
     static Result<Outcome> take(const std::filesystem::path& pid_file,
-                                std::function<void()> between_open_and_lock = {});
+                                const std::function<void()>& between_open_and_lock = {});
     ~InstanceLock();
     InstanceLock(const InstanceLock&) = delete;
     InstanceLock& operator=(const InstanceLock&) = delete;

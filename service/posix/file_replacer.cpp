@@ -74,14 +74,21 @@ Result<std::vector<ExtendedAttribute>> extended_attributes(int from, const std::
         at += name.size() + 1;
         if (name.empty()) continue;
         ExtendedAttribute attribute{name, {}};
+        const auto unreadable = [&](int error) {
+            std::string what = "certheal could not read the extended attribute ";
+            what += name;
+            what += " of ";
+            what += shown;
+            return errno_failure(error, what);
+        };
         for (int round = 0; round < 4; ++round) {
             const ssize_t size = ::fgetxattr(from, name.c_str(), nullptr, 0);
             if (size < 0 && errno == ENODATA) break;  // gone meanwhile
-            if (size < 0) return errno_failure(errno, "certheal could not read the extended attribute " + name + " of " + shown);
+            if (size < 0) return unreadable(errno);
             attribute.value.resize(static_cast<std::size_t>(size));
             const ssize_t got = size == 0 ? 0 : ::fgetxattr(from, name.c_str(), attribute.value.data(), attribute.value.size());
             if (got < 0 && errno == ERANGE) continue;
-            if (got < 0) return errno_failure(errno, "certheal could not read the extended attribute " + name + " of " + shown);
+            if (got < 0) return unreadable(errno);
             attribute.value.resize(static_cast<std::size_t>(got));
             attributes.push_back(std::move(attribute));
             break;
