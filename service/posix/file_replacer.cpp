@@ -213,6 +213,23 @@ private:
 
 Failure refused(std::errc code, const std::string& message) { return Failure{std::make_error_code(code), message}; }
 
+// What the open bundle holds, at most `limit` bytes (it may grow while it is read).
+Result<std::string> read_bundle(int fd, std::size_t limit, const std::string& shown) {
+    std::string contents;
+    char chunk[64 * 1024];
+    for (;;) {
+        const ssize_t got = ::read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return errno_failure(errno, "certheal could not read the bundle " + shown);
+        if (got == 0) return contents;
+        contents.append(chunk, static_cast<std::size_t>(got));
+        if (contents.size() > limit) {
+            return refused(std::errc::file_too_large, "the bundle " + shown + " grew past " + std::to_string(limit / 1024) +
+                                                          " KiB while certheal read it");
+        }
+    }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<FileToReplace>> PosixFileReplacer::open(const std::filesystem::path& file, std::size_t limit) {
@@ -281,21 +298,10 @@ Result<std::unique_ptr<FileToReplace>> PosixFileReplacer::open(const std::filesy
                                                       std::to_string(limit / 1024) +
                                                       " KiB, more than such a file ever holds; check that it is the right file");
     }
-    std::string contents;
-    char chunk[64 * 1024];
-    for (;;) {
-        const ssize_t got = ::read(opened.get(), chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return errno_failure(errno, "certheal could not read the bundle " + shown);
-        if (got == 0) break;
-        contents.append(chunk, static_cast<std::size_t>(got));
-        if (contents.size() > limit) {
-            return refused(std::errc::file_too_large, "the bundle " + shown + " grew past " + std::to_string(limit / 1024) +
-                                                          " KiB while certheal read it");
-        }
-    }
+    auto contents = read_bundle(opened.get(), limit, shown);
+    if (!contents) return contents.error();
     return std::unique_ptr<FileToReplace>(std::make_unique<PosixFileToReplace>(
-        shown, name, std::move(folder), std::move(opened), info, std::move(contents)));
+        shown, name, std::move(folder), std::move(opened), info, std::move(contents.value())));
 }
 
 }  // namespace certheal
