@@ -170,11 +170,13 @@ TEST_CASE("a FIFO at certheal.prom.tmp blocks neither probing nor SIGTERM", "[la
     HostileLab lab;
     REQUIRE(::mkfifo((lab.textfiles / "certheal.prom.tmp").c_str(), 0666) == 0);
     CerthealRun run(lab.config.string(), lab.state.string());
-    // The metrics textfile is written beside it, at its own name.
-    REQUIRE(eventually([&] { return is_regular(lab.textfiles / "certheal.prom"); }, 20s));
-    CHECK(run.stop() == 0);
+    // status.json is written first, the metrics textfile right after it on the same thread.
+    REQUIRE(eventually([&] { return is_regular(lab.state / "status.json"); }, 20s));
+    std::this_thread::sleep_for(1s);
+    CHECK(run.stop() == 0);  // SIGTERM ends it: the thread that serves it was never stuck
     INFO(lab.console(run));
     CHECK(lab.events("service_stopped").size() == 1);
+    CHECK_THAT(read_text(lab.textfiles / "certheal.prom"), Catch::Contains("certheal_up"));
 }
 
 TEST_CASE("a FIFO at the journal's name is refused at once, and certheal runs and stops", "[lab][root_files]") {
