@@ -47,7 +47,7 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
         {"version", kStatusVersion},
         {"generated_at", format_time_utc(status.generated_at)},
         {"pid", pid},
-        {"remediation", {{"enabled", status.remediation_enabled}, {"dry_run", status.dry_run}}},
+        {"remediation", remediation_document(status.remediation_enabled, status.dry_run)},
         {"policy",
          {{"repair_running", status.repair_running},
           {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
@@ -63,6 +63,12 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
 }
 
 }  // namespace
+
+nlohmann::json remediation_document(bool enabled, bool dry_run) {
+    return {{"enabled", enabled},
+            {"dry_run", dry_run},
+            {"mode", !enabled ? "disabled" : dry_run ? "dry_run" : "enabled"}};
+}
 
 nlohmann::json status_document(const MonitorStatus& status, long long pid) {
     auto document = head_document(status, pid);
