@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
+#include <set>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -66,7 +68,7 @@ const std::vector<CommandSpec>& command_table() {
          "show the journal: events, incidents, repairs",
          {kConfigFlag,
           {"--since", "WHEN", "only events since then: 30m, 24h, 7d back, or a time such as 2026-12-01T00:00Z"},
-          {"--site", "NAME", "only the events of this site"},
+          {"--site", "NAME", "only the events of this site and of its incidents"},
           {"--incident", "ID", "only the events of this incident (symptom, repair, outcome)"},
           {"--follow", "", "after the journal so far, print new events as they come, until Ctrl+C"},
           {"--json", "", "the journal's own JSON lines instead of lines for people"}},
@@ -520,7 +522,8 @@ int command_check_config(const Options& options) {
     if (!config) return usage;
     // What `run` refuses at start, check-config refuses too: one list of start checks.
     const auto problems = start_problems(config_path_of(options), *config);
-    for (const auto& problem : problems) std::cerr << config_path_of(options).string() << ": " << problem.sentence << '\n';
+    // Each names the file or folder it is about: not a JSON pointer, nothing in the JSON is wrong.
+    for (const auto& problem : problems) std::cerr << problem.sentence << '\n';
     if (!problems.empty()) {
         std::cerr << "certheal run would refuse to start with this configuration.\n";
         return usage;
@@ -592,15 +595,47 @@ std::string string_field(const nlohmann::json& record, const char* key) {
     return found != record.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
-// --site NAME: the site's own events, and those naming it among several ("sites": [...]:
-// a repair by hand).
-bool concerns_site(const nlohmann::json& record, const std::string& site) {
-    if (string_field(record, "site") == site) return true;
-    const auto sites = record.find("sites");
-    if (sites == record.end() || !sites->is_array()) return false;
-    return std::any_of(sites->begin(), sites->end(),
-                       [&site](const nlohmann::json& name) { return name.is_string() && name.get<std::string>() == site; });
-}
+// --site NAME: the site's own events, those naming it among several ("sites": [...]: a repair
+// by hand), and the events of its incidents that name no site (the repair's steps, the
+// circuit opening), which follow the site's own in the journal.
+class SiteFilter {
+public:
+    explicit SiteFilter(std::string site) : site_(std::move(site)) {}
+
+    bool concerns(const nlohmann::json& record) {
+        const std::string incident = string_field(record, "incident");
+        if (names_site(record)) {
+            remember(incident);
+            return true;
+        }
+        return !incident.empty() && incidents_.count(incident) > 0;
+    }
+
+private:
+    bool names_site(const nlohmann::json& record) const {
+        if (string_field(record, "site") == site_) return true;
+        const auto sites = record.find("sites");
+        if (sites == record.end() || !sites->is_array()) return false;
+        return std::any_of(sites->begin(), sites->end(), [this](const nlohmann::json& name) {
+            return name.is_string() && name.get<std::string>() == site_;
+        });
+    }
+    // The latest incidents only: an incident's events lie close together, and the set stays
+    // small however long the journal.
+    void remember(const std::string& incident) {
+        if (incident.empty() || incidents_.count(incident) > 0) return;
+        incidents_.insert(incident);
+        order_.push_back(incident);
+        if (order_.size() > kRemembered) {
+            incidents_.erase(order_.front());
+            order_.pop_front();
+        }
+    }
+    static constexpr std::size_t kRemembered = 256;
+    std::string site_;
+    std::set<std::string> incidents_;
+    std::deque<std::string> order_;
+};
 
 int command_history(const Options& options) {
     std::optional<TimePoint> since;
@@ -613,8 +648,10 @@ int command_history(const Options& options) {
                   << state_dir.string() << ".\n";
     }
     std::size_t shown = 0;
-    const auto show = [&options, &shown](nlohmann::json&& event) {
-        if (options.site && !concerns_site(event, *options.site)) return;
+    std::optional<SiteFilter> site_filter;
+    if (options.site) site_filter.emplace(*options.site);
+    const auto show = [&options, &shown, &site_filter](nlohmann::json&& event) {
+        if (site_filter && !site_filter->concerns(event)) return;
         if (options.incident && string_field(event, "incident") != *options.incident) return;
         ++shown;
         std::cout << (options.json ? event.dump() : format_event_line(event)) << '\n';

@@ -342,8 +342,10 @@ TEST_CASE("certheal history --follow prints new events as they are written, acro
     Lab lab;
     const auto journal = lab.state / "journal.jsonl";
     const auto line = [](const std::string& event, const std::string& site) {
+        const bool incident = event != "service_started" && site == "intranet";
         return nlohmann::json{{"time", certheal::format_time_utc(std::chrono::system_clock::now())},
-                              {"id", 1001}, {"event", event}, {"site", site}, {"incident", nullptr},
+                              {"id", 1001}, {"event", event}, {"site", site},
+                              {"incident", incident ? nlohmann::json("20261205T023001-7") : nlohmann::json(nullptr)},
                               {"message", "m"}}
                    .dump() +
                "\n";
@@ -382,10 +384,18 @@ TEST_CASE("certheal history --follow prints new events as they are written, acro
     CHECK(eventually([&] { return count_of("symptom_confirmed") == 1; }, 10s));
     // Rotated, with one last record in the old file, then the new file.
     std::ofstream(journal, std::ios::app) << line("repair_started", "intranet");
+    // A step of the incident names no site: --site shows it as part of the site's incident.
+    std::ofstream(journal, std::ios::app)
+        << nlohmann::json{{"time", certheal::format_time_utc(std::chrono::system_clock::now())}, {"id", 3001},
+                          {"event", "step_succeeded"}, {"site", nullptr}, {"incident", "20261205T023001-7"},
+                          {"message", "m"}}
+                   .dump()
+        << "\n";
     std::filesystem::rename(journal, lab.state / "journal.1.jsonl");
     std::ofstream(journal) << line("repair_succeeded", "intranet");
     CHECK(eventually([&] { return count_of("repair_succeeded") == 1; }, 10s));
     CHECK(count_of("repair_started") == 1);
+    CHECK(count_of("step_succeeded") == 1);
     CHECK(count_of("other") == 0);  // --site keeps to its site
 
     ::kill(pid, SIGINT);
