@@ -1,5 +1,7 @@
 #include "core/record/status_report.hpp"
 
+#include "core/record/status_server.hpp"
+
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
 
@@ -65,9 +67,11 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
 }  // namespace
 
 nlohmann::json remediation_document(bool enabled, bool dry_run) {
-    return {{"enabled", enabled},
-            {"dry_run", dry_run},
-            {"mode", !enabled ? "disabled" : dry_run ? "dry_run" : "enabled"}};
+    // The mode by the metric's own rule (certheal_remediation_mode), so the two never disagree.
+    MonitorStatus flags;
+    flags.remediation_enabled = enabled;
+    flags.dry_run = dry_run;
+    return {{"enabled", enabled}, {"dry_run", dry_run}, {"mode", std::string(to_string(remediation_mode(flags)))}};
 }
 
 nlohmann::json status_document(const MonitorStatus& status, long long pid) {
