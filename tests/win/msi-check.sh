@@ -302,7 +302,7 @@ grep -q 'takes its recovery actions only when it crashes.*Win32 error 124' "$wor
     fail "the log and services.exe do not show the failure-actions flag asked (see $work/msi-postinstall.txt, $work/install.err)"
 grep -q 'accepted the access rules of the service certheal but did not keep them' "$work/msi-postinstall.txt" &&
     grep -Eq 'fixme:service:SetServiceObjectSecurity [0-9A-F]+ 4 ' "$work/install.err" &&
-    pass "the service's access rules were set and read back (Wine's SetServiceObjectSecurity keeps nothing)" ||
+    pass "the service's access rules were asked of the SCM; reading them back shows Wine did not keep them (its SetServiceObjectSecurity is a stub)" ||
     fail "the log and Wine's trace do not show the service's DACL set and read back (see $work/msi-postinstall.txt, $work/install.err)"
 
 # --- the admin edits the config and starts the service ---
