@@ -23,6 +23,8 @@
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
 #include "service/platform.hpp"
+#include "service/start_checks.hpp"
+#include "service/status_view.hpp"
 
 namespace certheal::cli {
 namespace {
@@ -44,15 +46,11 @@ std::optional<Config> load_config_or_report(const Options& options, std::shared_
     return std::move(loaded.config);
 }
 
-// The steps run with full privileges: the same rule as `certheal run`.
+// The steps run with full privileges: the same start checks as `certheal run`.
 bool refuse_unprotected_config(const Options& options, const Config& config, const std::string& command) {
-    const auto problem = platform::config_write_protection_problem(config_path_of(options));
-    if (!problem || config.service.allow_insecure_config_acl) return false;
-    std::cerr << "certheal " << command << " refused to run: " << *problem
-              << ". The configuration decides which programs run with full privileges, so only administrators may "
-                 "be able to change it. Restrict its permissions, or set service.allow_insecure_config_acl to true if "
-                 "you accept the risk.\n";
-    return true;
+    const auto problems = start_problems(config_path_of(options), config);
+    for (const auto& problem : problems) std::cerr << "certheal " << command << " refused to run: " << problem.sentence << '\n';
+    return !problems.empty();
 }
 
 std::string join_site_names(const std::vector<SiteConfig>& sites) {
@@ -333,64 +331,6 @@ int command_resume(const Options& options) {
 
 // --- certheal status ------------------------------------------------------------------------------
 
-namespace {
-
-std::string text_or_dash(const nlohmann::json& value) {
-    if (value.is_string()) return value.get<std::string>();
-    if (value.is_number() || value.is_boolean()) return value.dump();
-    return "-";
-}
-
-void print_policy(const nlohmann::json& policy) {
-    std::cout << "repairs: ";
-    if (policy.value("repair_running", false)) {
-        std::cout << "repair " << text_or_dash(policy.value("repair_incident", nlohmann::json())) << " is running; ";
-    }
-    if (policy.value("circuit_open", false)) {
-        std::cout << "circuit breaker OPEN since " << text_or_dash(policy.value("circuit_opened_at", nlohmann::json()))
-                  << " (closes by itself at " << text_or_dash(policy.value("circuit_closes_at", nlohmann::json()))
-                  << ", or run certheal resume)";
-    } else {
-        std::cout << "circuit breaker closed";
-    }
-    std::cout << "; " << text_or_dash(policy.value("attempts_in_window", nlohmann::json())) << " of "
-              << text_or_dash(policy.value("max_attempts", nlohmann::json())) << " attempts used in the window ("
-              << text_or_dash(policy.value("attempts_left", nlohmann::json())) << " left)";
-    const auto cooldown = policy.value("cooldown_until", nlohmann::json());
-    std::cout << (cooldown.is_string() ? "; cooldown until " + cooldown.get<std::string>() : "; no cooldown") << '\n';
-    const auto last = policy.value("last_repair", nlohmann::json());
-    if (last.is_object()) {
-        std::cout << "last repair: " << text_or_dash(last.value("incident", nlohmann::json())) << " ended "
-                  << text_or_dash(last.value("ended_at", nlohmann::json())) << ", "
-                  << (last.value("succeeded", false) ? "succeeded" : "FAILED")
-                  << (last.value("manual", false) ? " (run by hand)" : "") << '\n';
-    } else {
-        std::cout << "last repair: none recorded\n";
-    }
-}
-
-void print_sites(const nlohmann::json& sites) {
-    if (!sites.is_array()) return;
-    std::size_t width = 4;
-    for (const auto& site : sites) width = std::max(width, text_or_dash(site.value("name", nlohmann::json())).size());
-    const int name_width = static_cast<int>(width) + 2;
-    std::cout << std::left << std::setw(name_width) << "SITE" << std::setw(22) << "CLASS" << std::setw(26) << "SINCE"
-              << std::setw(22) << "INCIDENT" << std::setw(26) << "NEXT PROBE" << std::setw(26) << "CLIENT CERT UNTIL"
-              << "SERVER CERT UNTIL\n";
-    for (const auto& site : sites) {
-        if (!site.is_object()) continue;
-        std::cout << std::left << std::setw(name_width) << text_or_dash(site.value("name", nlohmann::json()))
-                  << std::setw(22) << text_or_dash(site.value("class", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("since", nlohmann::json())) << std::setw(22)
-                  << text_or_dash(site.value("incident", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("next_probe", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("client_cert_not_after", nlohmann::json()))
-                  << text_or_dash(site.value("server_cert_not_after", nlohmann::json())) << '\n';
-    }
-}
-
-}  // namespace
-
 int command_status(const Options& options) {
     auto loaded = load_config(config_path_of(options), platform::config_context());
     const bool config_ok = loaded.config.has_value();
@@ -412,6 +352,10 @@ int command_status(const Options& options) {
                                 problem);
     if (!problem.empty()) problems.push_back(problem);
     report["state"] = saved ? *saved : nlohmann::json(nullptr);
+    // What the configuration says, for when no service says what is in force.
+    report["configured_remediation"] =
+        config_ok ? remediation_document(loaded.config->remediation.enabled, loaded.config->remediation.dry_run)
+                  : nlohmann::json(nullptr);
 
     const auto stores = platform::make_certificate_stores();
     nlohmann::json host_warnings = nlohmann::json::array();
@@ -419,38 +363,14 @@ int command_status(const Options& options) {
     report["host_warnings"] = host_warnings;
     report["problems"] = problems;
 
+    const auto verdict = judge_status(report);
+    report["health"] = to_string(verdict.health);
     if (options.json) {
         std::cout << report.dump() << '\n';
-        return ok;
-    }
-    std::cout << "certheal: "
-              << (running ? "running (pid " + std::to_string(running->pid) + ", found through " + running->found_by + ")"
-                          : std::string("not running"))
-              << '\n';
-    std::cout << "state folder: " << state_dir.string()
-              << (config_ok ? "" : "  (the configuration is not valid: run certheal check-config)") << '\n';
-    if (live && live->is_object()) {
-        if (!running) {
-            std::cout << "What certheal saw when it last ran (" << text_or_dash(live->value("generated_at", nlohmann::json()))
-                      << "):\n";
-        }
-        print_policy(live->value("policy", nlohmann::json::object()));
-        print_sites(live->value("sites", nlohmann::json::array()));
     } else {
-        std::cout << "No live status yet (" << (state_dir / "status.json").string()
-                  << " is written by the running service).\n";
-        if (saved && saved->is_object()) {
-            const auto& circuit = saved->value("circuit", nlohmann::json());
-            std::cout << "saved repair history: " << (saved->value("attempts", nlohmann::json::array()).size())
-                      << " attempt(s) recorded, circuit breaker "
-                      << (circuit.is_object() ? "OPEN since " + text_or_dash(circuit.value("opened_at", nlohmann::json()))
-                                              : std::string("closed"))
-                      << '\n';
-        }
+        std::cout << render_status(report, verdict, std::chrono::system_clock::now(), options.wide);
     }
-    for (const auto& text : problems) std::cout << "problem: " << text << '\n';
-    for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
-    return ok;
+    return exit_code_of(verdict);
 }
 
 }  // namespace certheal::cli

@@ -109,9 +109,21 @@ Result<Done> ask_service_to_resume(const RunningService& service);
 std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
                                              std::function<void(ControlRequest, std::string reason)> handler);
 
+// Calls `changed` on the io_context's thread when a journal file in `state_dir` is written,
+// created or renamed (`certheal history --follow`): inotify on Linux, ReadDirectoryChangesW on
+// Windows, so nothing polls. `changed` gets a sentence instead, once, when the folder cannot be
+// watched any more (removed, say). Watching ends when the returned object is destroyed.
+Result<std::shared_ptr<void>> watch_journal_folder(
+    boost::asio::io_context& io, const std::filesystem::path& state_dir,
+    std::function<void(const std::optional<std::string>& problem)> changed);
+
 // `certheal install` / `certheal uninstall`: register or remove the service, its event
 // source and its protected data folder (Windows). Return the process exit code.
 int install_service(const std::filesystem::path& config);
 int uninstall_service();
+// `certheal install --msi-postinstall`, the MSI's custom action: what the MSI's tables cannot
+// say about the service it registered (recovery actions, delayed start, who may control it),
+// set by the same code as `certheal install`, and written to a log in the data folder.
+int configure_service_after_msi();
 
 }  // namespace certheal::platform

@@ -19,6 +19,7 @@
 #include "core/base/text.hpp"
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
+#include "service/start_checks.hpp"
 
 namespace certheal {
 namespace {
@@ -199,12 +200,18 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     }
     Config config = std::move(*loaded.config);
 
-    if (auto refusal = write_protection_refusal(config_path, config.service.allow_insecure_config_acl,
-                                                "certheal refused to start")) {
-        adapters.system_log->emit(*refusal);
-        std::cerr << refusal->message << '\n';
-        return cli::usage;
+    // The same list `certheal check-config` applies (service/start_checks.hpp).
+    const auto refusals = start_problems(config_path, config);
+    for (const auto& problem : refusals) {
+        Event refusal;
+        refusal.id = EventId::config_invalid;
+        refusal.time = std::chrono::system_clock::now();
+        refusal.message = "certheal refused to start: " + problem.sentence;
+        refusal.details = problem.details;
+        adapters.system_log->emit(refusal);
+        std::cerr << refusal.message << '\n';
     }
+    if (!refusals.empty()) return cli::usage;
 
     const std::filesystem::path state_dir = config.service.state_dir;
     platform::StateFolderLock instance;

@@ -113,6 +113,32 @@ void visit_journal(const std::filesystem::path& path, std::optional<TimePoint> s
 std::vector<nlohmann::json> read_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
                                          std::string* warnings);
 
+// Reads a state folder's journal.jsonl as it grows (`certheal history --follow`): each
+// read_new() passes on the complete records appended since the one before (the first call:
+// the whole file); a line still being written waits for its end. When the journal was rotated
+// in between, the rest of the file it was reading (now journal.1.jsonl) comes first, then the
+// new journal.jsonl from its start. A file is told from its successor by the start of its first
+// line (a millisecond time and an event), so this works the same on every platform. No file is
+// kept open between calls: Windows could not rename an open journal. Lines are bounded and
+// checked as visit_journal does; `warnings` receives one sentence when any were skipped.
+class JournalTail {
+public:
+    explicit JournalTail(std::filesystem::path state_dir);
+    void read_new(std::optional<TimePoint> since, const std::function<void(nlohmann::json&&)>& visit,
+                  std::string* warnings);
+
+private:
+    struct Position {
+        std::uintmax_t offset = 0;  // bytes read, up to the end of the last whole line
+        bool in_long_line = false;  // inside a line longer than kMaxJournalLine: skip to its end
+        std::string first_line;     // the start of the file's first line, once read
+    };
+    bool still_reading(const std::filesystem::path& file) const;
+
+    std::filesystem::path state_dir_;
+    Position position_;
+};
+
 // One journal record for people (`certheal history`):
 // "2026-11-24 22:31:05Z  symptom_confirmed  intranet  [20261124T223105-1]  <message>".
 // A record without a site shows "-" there; without an incident the bracket is left out.

@@ -209,4 +209,9 @@ int uninstall_service() {
     return 2;
 }
 
+int configure_service_after_msi() {
+    std::cerr << "certheal install --msi-postinstall is the Windows installer's own step; it does nothing here.\n";
+    return 2;
+}
+
 }  // namespace certheal::platform

@@ -8,11 +8,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <mutex>
 
 #include <boost/asio/post.hpp>
 
+#include "core/base/time_format.hpp"
 #include "service/win/certificate_stores.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/file_replacer.hpp"
@@ -489,6 +492,25 @@ int install_service(const std::filesystem::path& config) {
 
 int uninstall_service() {
     return win::uninstall_service(win::default_install_plan(default_config_path()), std::cout, std::cerr);
+}
+
+int configure_service_after_msi() {
+    const auto plan = win::default_install_plan(default_config_path());
+    std::ostringstream out;
+    std::ostringstream err;
+    const int exit_code = win::configure_installed_service(plan, out, err);
+    std::cout << out.str();
+    std::cerr << err.str();
+    // msiexec shows nothing an EXE custom action prints: the data folder keeps it (the MSI
+    // created the folder, protected, before this action runs).
+    const auto log = plan.data_folder / win::kMsiLogName;
+    std::ofstream file(log, std::ios::app | std::ios::binary);
+    file << format_time_utc(std::chrono::system_clock::now()) << " certheal " CERTHEAL_VERSION
+         << " install --msi-postinstall (exit code " << exit_code << ")\r\n";
+    std::istringstream lines(out.str() + err.str());
+    for (std::string line; std::getline(lines, line);) file << line << "\r\n";
+    if (!file) std::cerr << "certheal could not write " << win::to_utf8(log.wstring()) << ".\n";
+    return exit_code;
 }
 
 }  // namespace certheal::platform

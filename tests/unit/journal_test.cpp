@@ -251,3 +251,76 @@ TEST_CASE("the fan-out sink gives every sink the event even when one throws", "[
     CHECK(first.seen == std::vector<EventId>{EventId::symptom_confirmed});
     CHECK(last.seen == std::vector<EventId>{EventId::symptom_confirmed});
 }
+
+namespace {
+
+std::string record_line(const std::string& time, const std::string& event) {
+    return nlohmann::json{{"time", time}, {"id", 1001}, {"event", event}, {"message", "m"}}.dump() + "\n";
+}
+
+void append(const std::filesystem::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::app | std::ios::binary) << text;
+}
+
+std::vector<std::string> tail_events(JournalTail& tail, std::string* warnings = nullptr) {
+    std::vector<std::string> events;
+    tail.read_new(std::nullopt, [&events](nlohmann::json&& record) { events.push_back(record.value("event", "")); },
+                  warnings);
+    return events;
+}
+
+}  // namespace
+
+TEST_CASE("the journal tail passes each appended record once, and waits for a line's end", "[journal][follow]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    CHECK(tail_events(tail).empty());  // no journal yet
+
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"service_started"});
+    CHECK(tail_events(tail).empty());
+
+    const auto second = record_line("2026-11-24T22:31:06.002Z", "probe_failed");
+    append(journal, second.substr(0, 20));  // the writer is in the middle of the line
+    CHECK(tail_events(tail).empty());
+    append(journal, second.substr(20) + record_line("2026-11-24T22:31:07.003Z", "symptom_confirmed"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"probe_failed", "symptom_confirmed"});
+}
+
+TEST_CASE("the journal tail follows the journal across rotation without losing a record", "[journal][follow]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"service_started"});
+
+    // Written to the old file just before it is rotated, then the new file begins.
+    append(journal, record_line("2026-11-24T22:31:06.002Z", "repair_started"));
+    std::filesystem::rename(journal, dir.path() / "journal.1.jsonl");
+    CHECK(tail_events(tail) == std::vector<std::string>{"repair_started"});
+    append(journal, record_line("2026-11-24T22:31:07.003Z", "repair_succeeded"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"repair_succeeded"});
+
+    // Rotated again while nobody looked: the rest of the old one, then the new one from its start.
+    append(journal, record_line("2026-11-24T22:31:08.004Z", "site_recovered"));
+    std::filesystem::rename(dir.path() / "journal.1.jsonl", dir.path() / "journal.2.jsonl");
+    std::filesystem::rename(journal, dir.path() / "journal.1.jsonl");
+    append(journal, record_line("2026-11-24T22:31:09.005Z", "service_stopped"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"site_recovered", "service_stopped"});
+}
+
+TEST_CASE("the journal tail skips an over-long line without holding it, and says so", "[journal][follow][hostile]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    append(journal, std::string(kMaxJournalLine + 10, 'x'));  // no newline yet
+    std::string warnings;
+    CHECK(tail_events(tail, &warnings) == std::vector<std::string>{"service_started"});
+    CHECK_THAT(warnings, Catch::Contains("Skipped 1 line"));
+    append(journal, std::string(1000, 'x') + "\n" + record_line("2026-11-24T22:31:06.002Z", "service_stopped"));
+    warnings.clear();
+    CHECK(tail_events(tail, &warnings) == std::vector<std::string>{"service_stopped"});
+    CHECK(warnings.empty());
+}
