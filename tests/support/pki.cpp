@@ -79,7 +79,9 @@ Cert make_cert(const CertSpec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* issu
     X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
     add_extension(cert.get(), signer, NID_basic_constraints, spec.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     add_extension(cert.get(), signer, NID_key_usage,
-                  spec.is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyAgreement");
+                  spec.is_ca                                  ? "critical,keyCertSign,cRLSign"
+                  : EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                              : "critical,digitalSignature,keyAgreement");
     add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
     if (issuer != nullptr) add_extension(cert.get(), signer, NID_authority_key_identifier, "keyid:always");
     if (!spec.subject_alt_names.empty()) add_extension(cert.get(), signer, NID_subject_alt_name, spec.subject_alt_names);
@@ -174,6 +176,10 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     Cert look_alike = make_cert({"certheal look-alike root", true, "", "", -day, 3650 * day}, look_alike_key_pair.get(),
                                 nullptr, ca_key_pair.get());
     Key stray_key = make_key();
+    Key rsa_client_key_pair(EVP_RSA_gen(2048));
+    if (!rsa_client_key_pair) fail("cannot generate an RSA key");
+    Cert rsa_client = make_cert({"certheal-probe-rsa", false, "", "clientAuth"}, rsa_client_key_pair.get(), ca.get(),
+                                ca_key_pair.get());
 
     ca_cert = write("ca.pem", to_pem(ca.get()));
     ca_key = write("ca.key", to_pem(ca_key_pair.get()));
@@ -193,6 +199,8 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     intermediate_ca_cert = write("intermediate-ca.pem", to_pem(intermediate.get()));
     look_alike_root_cert = write("look-alike-root.pem", to_pem(look_alike.get()));
     mismatched_key = write("mismatched.key", to_pem(stray_key.get()));
+    rsa_client_cert = write("rsa-client.pem", to_pem(rsa_client.get()));
+    rsa_client_key = write("rsa-client.key", to_pem(rsa_client_key_pair.get()));
     garbage_cert = write("garbage.pem",
                          "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n");
 }

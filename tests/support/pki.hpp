@@ -40,6 +40,7 @@ struct PkiOptions {
 //   intermediate_ca_cert            a CA certificate issued by the CA (not self-signed)
 //   look_alike_root_cert            names itself as its issuer but was signed by the CA's key
 //   mismatched_key                  a key that belongs to no certificate
+//   rsa_client_cert/key             CN=certheal-probe-rsa, clientAuth, an RSA-2048 key, issued by the CA
 //   garbage_cert                    a file that looks like PEM but does not parse
 class Pki {
 public:
@@ -57,6 +58,7 @@ public:
     std::filesystem::path intermediate_ca_cert;
     std::filesystem::path look_alike_root_cert;
     std::filesystem::path mismatched_key;
+    std::filesystem::path rsa_client_cert, rsa_client_key;
     std::filesystem::path garbage_cert;
 
     // Writes `name` into the PKI folder and returns its path.
