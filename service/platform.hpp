@@ -15,6 +15,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/model/events.hpp"
 #include "core/model/ports.hpp"
+#include "core/probe/client_identity_source.hpp"
 
 namespace certheal::platform {
 
@@ -31,10 +32,13 @@ struct Adapters {
     std::unique_ptr<EventSink> system_log;     // Event Log | syslog
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
     std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner and mode
+    std::unique_ptr<ClientIdentitySource> client_identities;  // LocalMachine store certificates | none
 };
 Adapters make_adapters();
 // Just the certificate stores, for commands that need nothing else (probe, check-config, status).
 std::unique_ptr<CertificateStores> make_certificate_stores();
+// Where a store client_cert is found (Windows: LocalMachine\My and its keys where they live).
+std::unique_ptr<ClientIdentitySource> make_client_identities();
 
 // The config decides what runs as SYSTEM/root: a sentence saying who else can change it,
 // or nothing when only administrators (root) can.
