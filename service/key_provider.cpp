@@ -41,7 +41,7 @@ int error_library() {
         const int number = ERR_get_next_error_library();
         static ERR_STRING_DATA strings[] = {
             {0, "certheal key provider"},
-            {0, "the client certificate's key could not sign (see the probe's message)"},
+            {0, "the client certificate's key could not sign the handshake"},
             {0, "the client certificate's key cannot make this kind of signature"},
             {0, nullptr},
         };
