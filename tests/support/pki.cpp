@@ -205,6 +205,26 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
                          "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n");
 }
 
+IssuedCertificate issue_client_certificate(const Pki& pki, const std::string& name, const std::string& common_name,
+                                           std::chrono::seconds not_before, std::chrono::seconds not_after, bool rsa) {
+    auto read_pem = [](const std::filesystem::path& file, bool key) -> void* {
+        std::unique_ptr<BIO, BioFree> bio(BIO_new_file(file.string().c_str(), "rb"));
+        if (!bio) fail("cannot read " + file.string());
+        void* read = key ? static_cast<void*>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr))
+                         : static_cast<void*>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (read == nullptr) fail("cannot parse " + file.string());
+        return read;
+    };
+    Cert ca(static_cast<X509*>(read_pem(pki.ca_cert, false)));
+    Key ca_key(static_cast<EVP_PKEY*>(read_pem(pki.ca_key, true)));
+    Key key(rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
+    if (!key) fail("cannot generate a key for " + common_name);
+    Cert cert = make_cert({common_name, false, "", "clientAuth", static_cast<long>(not_before.count()),
+                           static_cast<long>(not_after.count())},
+                          key.get(), ca.get(), ca_key.get());
+    return {pki.write(name + ".pem", to_pem(cert.get())), pki.write(name + ".key", to_pem(key.get()))};
+}
+
 void set_env(const std::string& name, const std::string& value) {
 #ifdef _WIN32
     _putenv_s(name.c_str(), value.c_str());

@@ -71,6 +71,15 @@ private:
     PkiOptions options_;
 };
 
+// A client certificate (clientAuth) issued by `pki`'s CA, valid from now + `not_before` to
+// now + `not_after`, with an RSA-2048 or EC P-256 key: `<name>.pem` and `<name>.key` in the PKI
+// folder (renewals and expired certificates for the store tests).
+struct IssuedCertificate {
+    std::filesystem::path cert, key;
+};
+IssuedCertificate issue_client_certificate(const Pki& pki, const std::string& name, const std::string& common_name,
+                                           std::chrono::seconds not_before, std::chrono::seconds not_after, bool rsa);
+
 // Sets (or with unset_env removes) an environment variable of this test process.
 void set_env(const std::string& name, const std::string& value);
 void unset_env(const std::string& name);
