@@ -23,10 +23,7 @@ namespace certheal {
 namespace {
 
 constexpr const char* kProviderName = "certheal-keys";
-constexpr const char* kAlgorithmProperties = "provider=certheal-keys,certheal.opaque=yes";
-// Every fetch that does not ask for certheal's keys prefers an implementation without them.
-constexpr const char* kDefaultProperties = "?certheal.opaque=no";
-constexpr const char* kSignerKeyQuery = "certheal.opaque=yes";
+constexpr const char* kAlgorithmProperties = "provider=certheal-keys";
 // The parameter that hands a signer to the key manager (a pointer to a KeyHandover).
 constexpr const char* kHandoverParam = "certheal-key-handover";
 // The names of the signature algorithms: their own, so OpenSSL never signs a certheal key with
@@ -125,7 +122,7 @@ int import_key(void* keydata, int selection, const OSSL_PARAM params[]) {
          OSSL_PARAM_locate_const(params, OSSL_PKEY_PARAM_PRIV_KEY) != nullptr)) {
         return 0;
     }
-    EVP_PKEY_CTX* context = EVP_PKEY_CTX_new_from_name(nullptr, key_type_name(key->kind), "provider=default");
+    EVP_PKEY_CTX* context = EVP_PKEY_CTX_new_from_name(nullptr, key_type_name(key->kind), nullptr);
     EVP_PKEY* imported = nullptr;
     const bool ok = context != nullptr && EVP_PKEY_fromdata_init(context) == 1 &&
                     EVP_PKEY_fromdata(context, &imported, EVP_PKEY_PUBLIC_KEY, const_cast<OSSL_PARAM*>(params)) == 1;
@@ -605,25 +602,31 @@ int provider_init(const OSSL_CORE_HANDLE*, const OSSL_DISPATCH*, const OSSL_DISP
     return 1;
 }
 
-Result<Done> load_provider() {
+// The library context the provider lives in, alone: its "RSA" and "EC" key managers are never
+// what anyone else fetches (key generation for key exchange, certificate decoding), and what
+// OpenSSL caches when it signs with a certheal key stays in this context's method store. (In the
+// default context, OpenSSL 3.0's query cache answers a plain fetch of "RSA" with the key manager
+// last fetched from any one provider: after the first signature, RSA key generation failed.)
+Result<OSSL_LIB_CTX*> provider_context() {
     static std::once_flag once;
-    static bool loaded = false;
+    static OSSL_LIB_CTX* context = nullptr;
     static std::string failure;
     std::call_once(once, [] {
         error_library();
-        if (OSSL_PROVIDER_add_builtin(nullptr, kProviderName, provider_init) != 1 ||
-            OSSL_PROVIDER_try_load(nullptr, kProviderName, /*retain_fallbacks=*/1) == nullptr ||
-            EVP_set_default_properties(nullptr, kDefaultProperties) != 1) {
+        OSSL_LIB_CTX* made = OSSL_LIB_CTX_new();
+        if (made == nullptr || OSSL_PROVIDER_add_builtin(made, kProviderName, provider_init) != 1 ||
+            OSSL_PROVIDER_load(made, kProviderName) == nullptr) {
             failure = openssl_error_text();
+            OSSL_LIB_CTX_free(made);
             return;
         }
-        loaded = true;
+        context = made;  // for the life of the process
     });
-    if (!loaded) {
+    if (context == nullptr) {
         return Failure{std::make_error_code(std::errc::not_supported),
                        "certheal could not load its OpenSSL provider for keys that stay in their store: " + failure};
     }
-    return success();
+    return context;
 }
 
 struct PkeyContextDeleter { void operator()(EVP_PKEY_CTX* context) const noexcept { EVP_PKEY_CTX_free(context); } };
@@ -650,7 +653,8 @@ std::string_view to_string(SignaturePadding padding) noexcept {
 }
 
 Result<EvpPkeyPtr> make_signer_key(std::shared_ptr<KeySigner> signer, const X509& certificate) {
-    if (auto loaded = load_provider(); !loaded) return loaded.error();
+    auto keys_context = provider_context();
+    if (!keys_context) return keys_context.error();
     EVP_PKEY* public_key = X509_get0_pubkey(&certificate);
     const char* type = nullptr;
     if (public_key != nullptr && EVP_PKEY_is_a(public_key, "RSA")) {
@@ -663,7 +667,7 @@ Result<EvpPkeyPtr> make_signer_key(std::shared_ptr<KeySigner> signer, const X509
                            " has neither an RSA nor an EC key, so certheal cannot sign with it"};
     }
     std::unique_ptr<EVP_PKEY_CTX, PkeyContextDeleter> context(
-        EVP_PKEY_CTX_new_from_name(nullptr, type, kSignerKeyQuery));
+        EVP_PKEY_CTX_new_from_name(keys_context.value(), type, nullptr));
     KeyHandover handover{std::move(signer), public_key};
     void* pointer = &handover;
     OSSL_PARAM params[] = {

@@ -11,11 +11,11 @@
 // software signer against real servers, and on Windows with the real providers.
 //
 // How the provider keeps out of everyone else's way: its key managers answer to "RSA" and "EC"
-// (libssl recognises a key by these names), so loading it sets the process-wide default property
-// query "?certheal.opaque=no", which makes every fetch that does not ask for certheal's keys
-// prefer another provider's implementation (key generation for key exchange, certificate
-// decoding); certheal's keys are made with "certheal.opaque=yes". Its signatures have names of
-// their own, so OpenSSL signs a certheal key only through them.
+// (libssl recognises a key by these names), so it lives alone in an OpenSSL library context of
+// its own, where only certheal's keys are made; everything else (key generation for key
+// exchange, certificate decoding) fetches from the default context and never meets it. Its
+// signatures have names of their own, so OpenSSL signs a certheal key only through them (it
+// finds them through the key's provider), never with another provider's RSA or ECDSA.
 
 #include <memory>
 #include <optional>

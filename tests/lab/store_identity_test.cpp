@@ -5,6 +5,9 @@
 #include <mutex>
 #include <optional>
 
+#include <openssl/evp.h>
+#include <openssl/provider.h>
+
 #include "core/probe/certificate_info.hpp"
 #include "core/probe/client_cert_selection.hpp"
 #include "core/probe/https_prober.hpp"
@@ -242,11 +245,28 @@ TEST_CASE("a renewed store certificate is presented from the next probe on, in t
     CHECK(identities.selections() == 2);
 }
 
-TEST_CASE("the key provider keeps out of other keys' way: a file key, key exchange and verification still work",
+TEST_CASE("the key provider keeps out of other keys' way: key generation, P-256 key exchange and file keys still work",
           "[lab][identity]") {
-    // Load the provider first (a store identity), then probe with an ordinary PEM key.
-    (void)software_store_identity(pki().rsa_client_cert, rsa_signer());
-    SServer server(s_server({}));
+    // Sign with store keys of both kinds first: that is what once made OpenSSL hand certheal's
+    // key managers to plain fetches of "RSA" and "EC".
+    for (const bool rsa : {true, false}) {
+        SServer server(s_server({"-groups", "P-256"}));
+        auto signer = rsa ? rsa_signer() : ec_signer();
+        ScriptedIdentities identities;
+        identities.hand_out(software_store_identity(rsa ? pki().rsa_client_cert : pki().client_cert, signer));
+        CHECK(probe_once(store_site(server.port()), identities).cls == ProbeClass::healthy);
+        CHECK(signer->signed_so_far().size() == 1);
+    }
+    EvpPkeyPtr rsa_key(EVP_RSA_gen(2048));
+    CHECK(rsa_key);
+    EvpPkeyPtr ec_key(EVP_EC_gen("P-256"));
+    CHECK(ec_key);
+    EVP_KEYMGMT* rsa_manager = EVP_KEYMGMT_fetch(nullptr, "RSA", nullptr);
+    REQUIRE(rsa_manager != nullptr);
+    CHECK(std::string(OSSL_PROVIDER_get0_name(EVP_KEYMGMT_get0_provider(rsa_manager))) == "default");
+    EVP_KEYMGMT_free(rsa_manager);
+
+    SServer server(s_server({"-groups", "P-256"}));  // ECDHE on P-256: an "EC" key generated per handshake
     auto site = store_site(server.port());
     site.tls.client_cert = PemClientCert{pki().client_cert, pki().client_key};
     ScriptedIdentities unused;

@@ -80,7 +80,7 @@ StoreClientCert by_issuer(const std::string& store) {
     return wanted;
 }
 
-const SharedIdentity& identity_of(const Result<SharedIdentity>& selected) {
+SharedIdentity identity_of(const Result<SharedIdentity>& selected) {
     if (!selected) FAIL(selected.error().message);
     return selected.value();
 }
@@ -126,7 +126,7 @@ TEST_CASE("a LocalMachine certificate found by its issuer signs with its CryptoA
     StoreDeletedAtEnd cleanup(store);
     identity_test::install_capi_certificate(store, pki().rsa_client_cert, pki().rsa_client_key, unused_container());
     win::StoreClientIdentities identities;
-    const auto& identity = identity_of(identities.select(by_issuer(store)));
+    const SharedIdentity identity = identity_of(identities.select(by_issuer(store)));
     CHECK(subject_text(*identity->certificate) == "CN=certheal-probe-rsa,O=certheal tests");
     REQUIRE(identity->key_home);
     const KeyHome& home = *identity->key_home;
@@ -174,7 +174,7 @@ TEST_CASE("a thumbprint names its certificate even when a newer match is there",
     wanted.store = store;
     wanted.thumbprint = sha1_thumbprint(*identity_test::read_certificate(old.cert));
     win::StoreClientIdentities identities;
-    const auto& identity = identity_of(identities.select(wanted));
+    const SharedIdentity identity = identity_of(identities.select(wanted));
     CHECK(subject_text(*identity->certificate) == "CN=thumb old,O=certheal tests");
 }
 
@@ -224,7 +224,7 @@ TEST_CASE("a certificate imported with Wine's own PFXImportCertStore (one user c
     wanted.store = store;
     wanted.thumbprint = sha1_thumbprint(*cert);
     win::StoreClientIdentities identities;
-    const auto& identity = identity_of(identities.select(wanted));
+    const SharedIdentity identity = identity_of(identities.select(wanted));
     REQUIRE(identity->key_home);
     CHECK_THAT(identity->key_home->provider, Catch::Contains("CryptoAPI"));
     CHECK(signs_and_verifies(*identity, RSA_PKCS1_PADDING));
