@@ -536,7 +536,8 @@ int command_check_config(const Options& options) {
     // The host as it is now: a valid config may still meet an expired certificate or a trust
     // that is already out of sync. Said, never fatal.
     const auto stores = platform::make_certificate_stores();
-    for (const auto& finding : preflight(*config, *stores, std::chrono::system_clock::now())) {
+    const auto identities = platform::make_client_identities();
+    for (const auto& finding : preflight(*config, *stores, std::chrono::system_clock::now(), identities.get())) {
         std::cout << "pre-flight: " << format_finding(finding) << '\n';
     }
     return ok;
@@ -557,9 +558,10 @@ int command_probe(const Options& options) {
     }
     boost::asio::io_context io;
     const auto system_stores = platform::make_certificate_stores();
+    const auto identities = platform::make_client_identities();
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, system_stores.get(), material);
+    HttpsProber prober(io, prober_options, system_stores.get(), material, identities.get());
     std::vector<ProbeResult> results(selected.size());
     for (std::size_t index = 0; index < selected.size(); ++index) {
         prober.probe(*selected[index], [&results, index](ProbeResult result) { results[index] = std::move(result); });

@@ -133,7 +133,8 @@ int command_repair(const Options& options) {
     ThreadWorkerPool workers(io, 2);
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material,
+                       adapters.client_identities.get());
     FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
     CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
     auto& events = sinks.events;

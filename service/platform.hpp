@@ -16,6 +16,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/model/events.hpp"
 #include "core/model/ports.hpp"
+#include "core/probe/client_identity_source.hpp"
 
 namespace certheal::platform {
 
@@ -33,12 +34,15 @@ struct Adapters {
     std::unique_ptr<CertificateStores> certificate_stores;  // LocalMachine stores | none
     std::unique_ptr<FileReplacer> files;       // ReplaceFileW | rename keeping owner, mode, ACL and labels
     std::unique_ptr<OwnFiles> own_files;       // the journal, state.json, status.json, certheal.prom
+    std::unique_ptr<ClientIdentitySource> client_identities;  // LocalMachine store certificates | none
 };
 Adapters make_adapters();
 // Just certheal's own files, for commands and tests that need nothing else.
 std::unique_ptr<OwnFiles> make_own_files();
 // Just the certificate stores, for commands that need nothing else (probe, check-config, status).
 std::unique_ptr<CertificateStores> make_certificate_stores();
+// Where a store client_cert is found (Windows: LocalMachine\My and its keys where they live).
+std::unique_ptr<ClientIdentitySource> make_client_identities();
 
 // The config decides what runs as SYSTEM/root: a sentence saying who else can change it,
 // or nothing when only administrators (root) can.

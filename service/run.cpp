@@ -224,7 +224,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     ThreadWorkerPool workers(io, 2);
     ProberOptions prober_options;
     prober_options.max_in_flight = config.service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material);
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material,
+                       adapters.client_identities.get());
     FileStateStore state(config.service.state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
     JournalSink journal(config.service.state_dir, *adapters.own_files);
     ConsoleEcho echo;

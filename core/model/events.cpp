@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 21> kEvents{{
+constexpr std::array<EventDefinition, 22> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -45,6 +45,9 @@ constexpr std::array<EventDefinition, 21> kEvents{{
     {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
      "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
      "subject, issuer, sha1, sha256, not_after"},
+    {EventId::client_cert_changed, "client_cert_changed", Severity::information,
+     "A store client certificate (client_cert with store) now selects another certificate, usually a renewal; certheal presents it from the next probe on. Said once per selector.",
+     "store, selector, sha1, subject, not_before, not_after, previous_sha1, previous_subject, previous_not_after, sites"},
     {EventId::probe_recovered, "probe_recovered", Severity::information,
      "A site that failed with a class that is not a symptom (probe_failed) is healthy again.",
      "class, status, timings_ms, failed_class, failed_since, failed_probes"},

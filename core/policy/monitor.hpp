@@ -151,6 +151,8 @@ private:
     void check_server_certificate(SiteState& site, const ProbeResult& result);
     void status_changed(StatusChange change = StatusChange::significant);
     void report_unhealthy(SiteState& site, const ProbeResult& result, SiteHealth::Reading reading, bool was_confirmed);
+    void check_store_client_certificate(SiteState& site, const ProbeResult& result);
+    void warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires);
     void check_root_store();
     std::string next_incident_id();
     // Who an event is about; named fields, so a site can never be passed as an incident.
@@ -169,6 +171,8 @@ private:
     std::string repair_incident_;  // incident of the repair that is running, if any
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
+    // The store client certificate each selector (store_selector_key) last presented.
+    std::map<std::string, PresentedCertificate> presented_store_certificates_;
     std::function<void()> on_stopped_;
     std::function<void(StatusChange)> status_listener_;
     std::string stop_reason_;

@@ -29,6 +29,8 @@ ConfigContext config_context() { return {default_state_dir(), /*certificate_stor
 
 std::unique_ptr<CertificateStores> make_certificate_stores() { return std::make_unique<NoCertificateStores>(); }
 
+std::unique_ptr<ClientIdentitySource> make_client_identities() { return std::make_unique<NoClientIdentitySource>(); }
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
@@ -40,6 +42,7 @@ Adapters make_adapters() {
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<PosixFileReplacer>();
     adapters.own_files = make_own_files();
+    adapters.client_identities = make_client_identities();
     return adapters;
 }
 

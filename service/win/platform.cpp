@@ -24,6 +24,7 @@
 #include "service/win/own_files.hpp"
 #include "service/win/process_runner.hpp"
 #include "service/win/scm_service_manager.hpp"
+#include "service/win/store_identities.hpp"
 #include "service/win/win_error.hpp"
 
 namespace certheal::platform {
@@ -122,6 +123,10 @@ std::unique_ptr<CertificateStores> make_certificate_stores() {
     return std::make_unique<win::SystemCertificateStores>();
 }
 
+std::unique_ptr<ClientIdentitySource> make_client_identities() {
+    return std::make_unique<win::StoreClientIdentities>();
+}
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<win::WinProcessRunner>();
@@ -130,6 +135,7 @@ Adapters make_adapters() {
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<win::WinFileReplacer>();
     adapters.own_files = make_own_files();
+    adapters.client_identities = make_client_identities();
     return adapters;
 }
 
