@@ -107,7 +107,7 @@ TEST_CASE("update reads, merges and saves under the state lock", "[state_store]"
     std::vector<std::string> log;
     auto lock = std::make_unique<RecordingStateLock>();
     lock->log = &log;
-    FileStateStore store(scratch.path(), std::move(lock));
+    FileStateStore store(scratch.path(), own_files(), std::move(lock));
     REQUIRE(store.save("old").ok());
     std::optional<std::string> seen;
     const auto updated = store.update([&](const std::optional<std::string>& saved) {
@@ -127,7 +127,7 @@ TEST_CASE("update gives up, saving nothing, while another process holds the stat
     auto lock = std::make_unique<RecordingStateLock>();
     lock->log = &log;
     lock->held_elsewhere = true;
-    FileStateStore store(scratch.path(), std::move(lock));
+    FileStateStore store(scratch.path(), own_files(), std::move(lock));
     bool merged = false;
     const auto updated = store.update([&](const std::optional<std::string>&) {
         merged = true;
@@ -142,7 +142,7 @@ TEST_CASE("update gives up, saving nothing, while another process holds the stat
 
 TEST_CASE("update replaces a saved state it cannot read with what merge makes of none", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore store(scratch.path());
+    FileStateStore store(scratch.path(), own_files());
     std::filesystem::create_directories(scratch.path());
     {
         std::ofstream big(store.path(), std::ios::binary);
