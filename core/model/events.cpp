@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 22> kEvents{{
+constexpr std::array<EventDefinition, 23> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -50,6 +50,9 @@ constexpr std::array<EventDefinition, 22> kEvents{{
      "sites' http.sys bindings, or the certificates of Root, CA, ClientAuthIssuer or a binding's store). Check that "
      "the change was meant; certheal diagnose says whether it breaks a site.",
      "fingerprint, previous_fingerprint, changed, trust_mode, send_trusted_issuer_list, causes"},
+    {EventId::client_cert_changed, "client_cert_changed", Severity::information,
+     "A store client certificate (client_cert with store) now selects another certificate, usually a renewal; certheal presents it from the next probe on. Said once per selector.",
+     "store, selector, sha1, subject, not_before, not_after, previous_sha1, previous_subject, previous_not_after, sites"},
     {EventId::probe_recovered, "probe_recovered", Severity::information,
      "A site that failed with a class that is not a symptom (probe_failed) is healthy again.",
      "class, status, timings_ms, failed_class, failed_since, failed_probes"},

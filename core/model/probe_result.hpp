@@ -39,6 +39,14 @@ struct PhaseTimings {
     double total_ms = 0.0;
 };
 
+// The client certificate a probe presented (or had ready, when the server asked for none).
+struct PresentedCertificate {
+    std::string sha1;     // thumbprint, upper-case hex
+    std::string subject;  // RFC 2253
+    std::chrono::system_clock::time_point not_before;
+    std::chrono::system_clock::time_point not_after;
+};
+
 struct ProbeResult {
     std::string site;
     std::string url;
@@ -58,6 +66,9 @@ struct ProbeResult {
     // (for certificate_expiring and the expiry metric: a server certificate that lapses breaks
     // the site as surely as a lost trust).
     std::optional<std::chrono::system_clock::time_point> server_cert_not_after;
+    // certheal's own client certificate at this probe: for a store client_cert the one the store
+    // selected this time (a renewal shows here first: client_cert_changed, the expiry metric).
+    std::optional<PresentedCertificate> client_cert;
 };
 
 // The pattern that recognises IIS's "HTTP Error 403.7" in a 403's body when a site names none.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/probe/certificate_info.hpp"
+#include "core/probe/client_cert_selection.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/base/time_format.hpp"
@@ -224,6 +225,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     site.last_probe_at = now;
     site.last_result = result;
     check_server_certificate(site, result);
+    check_store_client_certificate(site, result);
     const bool was_confirmed = site.health.symptom_confirmed();
     const auto transition = site.health.record(reading);
 
@@ -319,6 +321,7 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
         case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
         case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
         case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
+        case RepairPolicy::Decision::Verdict::lock_unavailable: reason = "lock_unavailable"; break;
         case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
     }
     if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
@@ -503,20 +506,19 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
 }
 
 void Monitor::check_certificates() {
-    const auto now = ports_.clock.now();
-    std::set<std::string> reported_files;
     for (const auto& site : config_.sites) {
         if (!site.tls.client_cert) continue;
+        if (std::holds_alternative<StoreClientCert>(*site.tls.client_cert)) {
+            // The store's choice, as the last probe saw it (the first one says it itself).
+            const auto state = sites_.find(site.name);
+            if (state != sites_.end() && state->second.client_cert_not_after) {
+                warn_if_client_certificate_expiring(site, *state->second.client_cert_not_after);
+            }
+            continue;
+        }
         auto identity = load_client_identity(*site.tls.client_cert);
         if (!identity.ok()) continue;  // the probe reports it on every round
-        const auto expires = not_after(*identity.value().certificate);
-        if (expires - now > kCertificateWarningHorizon) continue;
-        const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
-        emit(EventId::certificate_expiring, {.site = site.name},
-             "The client certificate that certheal presents to site " + site.name +
-                 (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
-                 std::to_string(days_left) + " day(s) left). Renew it and update the configuration.",
-             {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+        warn_if_client_certificate_expiring(site, not_after(*identity.value().certificate));
     }
     // The host trust is diagnosed again on the same daily round: a farm node whose trust drifted
     // says so (host_trust_changed) even while its sites stay healthy.
@@ -524,6 +526,69 @@ void Monitor::check_certificates() {
         check_certificates();
         refresh_host_trust(Duration::zero());
     });
+}
+
+void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires) {
+    const auto now = ports_.clock.now();
+    if (expires - now > kCertificateWarningHorizon) return;
+    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
+    const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
+    emit(EventId::certificate_expiring, {.site = site.name},
+         "The client certificate that certheal presents to site " + site.name +
+             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
+             std::to_string(days_left) + " day(s) left). " +
+             (in_store ? "Renew it in the certificate store (certheal takes the renewed one by itself)."
+                       : "Renew it and update the configuration."),
+         {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+}
+
+// A store client certificate is chosen again at every probe, and the probe says which one it
+// presented. Another one than before (a renewal, or the old one back because the new one went)
+// is said once per selector, however many sites share it, with both thumbprints; from then on
+// its notAfter is what status and certificate_expiring watch.
+void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult& result) {
+    const auto& client_cert = site.config.tls.client_cert;
+    const auto* in_store = client_cert ? std::get_if<StoreClientCert>(&*client_cert) : nullptr;
+    if (in_store == nullptr || !result.client_cert) return;
+    const PresentedCertificate& now_presented = *result.client_cert;
+    site.client_cert_not_after = now_presented.not_after;
+    const std::string selector = store_selector_key(*in_store);
+    const auto known = presented_store_certificates_.find(selector);
+    if (known == presented_store_certificates_.end()) {
+        presented_store_certificates_.emplace(selector, now_presented);
+        warn_if_client_certificate_expiring(site.config, now_presented.not_after);
+        return;
+    }
+    if (known->second.sha1 == now_presented.sha1) return;
+    const PresentedCertificate before = std::exchange(known->second, now_presented);
+    std::vector<std::string> sharing;
+    for (const auto& other : config_.sites) {
+        const auto* other_store =
+            other.tls.client_cert ? std::get_if<StoreClientCert>(&*other.tls.client_cert) : nullptr;
+        if (other_store != nullptr && store_selector_key(*other_store) == selector) sharing.push_back(other.name);
+    }
+    const bool newer = now_presented.not_before > before.not_before;
+    emit(EventId::client_cert_changed, {.site = site.config.name},
+         "certheal now presents the client certificate " + now_presented.subject + " (SHA-1 " + now_presented.sha1 +
+             ", valid from " + format_time_utc(now_presented.not_before) + " to " +
+             format_time_utc(now_presented.not_after) + ") to " + (sharing.size() == 1 ? "site " : "sites ") +
+             list_text(sharing) + " instead of " + before.subject + " (SHA-1 " + before.sha1 + ", valid to " +
+             format_time_utc(before.not_after) + "): it is the valid certificate with the latest NotBefore among " +
+             describe_store_selector(*in_store) +
+             (newer ? ". Nothing needs doing; the old certificate can be removed from the store once nothing else "
+                      "uses it."
+                    : ". The newer certificate it used before is gone or no longer valid: check the store."),
+         {{"store", "LocalMachine\\" + in_store->store},
+          {"selector", describe_store_selector(*in_store)},
+          {"sha1", now_presented.sha1},
+          {"subject", now_presented.subject},
+          {"not_before", format_time_utc(now_presented.not_before)},
+          {"not_after", format_time_utc(now_presented.not_after)},
+          {"previous_sha1", before.sha1},
+          {"previous_subject", before.subject},
+          {"previous_not_after", format_time_utc(before.not_after)},
+          {"sites", sharing}});
+    warn_if_client_certificate_expiring(site.config, now_presented.not_after);
 }
 
 void Monitor::check_root_store() {
@@ -573,8 +638,11 @@ void Monitor::status_changed(StatusChange change) {
 
 void Monitor::record_client_certificate_expiry() {
     for (auto& [name, site] : sites_) {
+        const auto& client_cert = site.config.tls.client_cert;
+        // A store certificate's notAfter comes from the probes: the store chooses at each one.
+        if (client_cert && std::holds_alternative<StoreClientCert>(*client_cert)) continue;
         site.client_cert_not_after.reset();
-        if (!site.config.tls.client_cert) continue;
+        if (!client_cert) continue;
         auto identity = load_client_identity(*site.config.tls.client_cert);
         if (identity.ok()) site.client_cert_not_after = not_after(*identity.value().certificate);
     }

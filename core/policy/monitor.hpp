@@ -174,6 +174,8 @@ private:
     void check_server_certificate(SiteState& site, const ProbeResult& result);
     void status_changed(StatusChange change = StatusChange::significant);
     void report_unhealthy(SiteState& site, const ProbeResult& result, SiteHealth::Reading reading, bool was_confirmed);
+    void check_store_client_certificate(SiteState& site, const ProbeResult& result);
+    void warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires);
     void check_root_store();
     std::string next_incident_id();
     // Who an event is about; named fields, so a site can never be passed as an incident.
@@ -195,6 +197,8 @@ private:
     bool diagnosing_before_repair_ = false;
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
+    // The store client certificate each selector (store_selector_key) last presented.
+    std::map<std::string, PresentedCertificate> presented_store_certificates_;
     std::function<void()> on_stopped_;
     std::function<void(StatusChange)> status_listener_;
     std::string stop_reason_;

@@ -113,15 +113,18 @@ void trace_tls_message(int write_p, int /*version*/, int content_type, const voi
     }
 }
 
+PresentedCertificate presented_certificate(const X509& certificate) {
+    return PresentedCertificate{sha1_thumbprint(certificate), subject_text(certificate), not_before(certificate),
+                                not_after(certificate)};
+}
+
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
 public:
-    ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<ssl::context> context,
-                 std::shared_ptr<const RejectionPattern> pattern, const ProberOptions& options,
-                 std::function<void(ProbeResult)> done)
+    ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<const RejectionPattern> pattern,
+                 const ProberOptions& options, std::function<void(ProbeResult)> done)
         : io_(io),
           site_(site),
           options_(options),
-          context_(std::move(context)),
           pattern_(std::move(pattern)),
           resolver_(io),
           timer_(io),
@@ -132,8 +135,24 @@ public:
         peer_ = site.connect_to.value_or(site.host) + ":" + std::to_string(site.port);
     }
 
-    void start() {
+    // Starts with the TLS context of the site's settings, or ends at once when there is none: a
+    // store client certificate that cannot be had is certheal's own certificate problem
+    // (client_cert_invalid), anything else a local set-up failure.
+    void start(Result<ClientTlsContext> context) {
         if (finished_) return;
+        if (!context) {
+            const std::string& message = context.error().message;
+            if (context.error().code == client_identity_unavailable()) {
+                if (!clock_started_) begin_clock();
+                identity_unavailable_ = true;
+                finish(message);
+                return;
+            }
+            fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
+            return;
+        }
+        context_ = std::move(context.value().context);
+        identity_ = std::move(context.value().client_identity);
         begin_clock();
         if (cancelled_) {
             finish(interruption_sentence());
@@ -410,6 +429,15 @@ private:
         } else {
             reason = ec.message();
         }
+        // A key that signs where it lives may have refused to sign, or may not sign everything
+        // TLS can ask for: say so.
+        if (identity_ && identity_->key_home) {
+            const KeyHome& home = *identity_->key_home;
+            if (home.last_signing_failure) {
+                if (auto refused = home.last_signing_failure()) reason += ". " + as_clause(*refused);
+            }
+            if (!home.limitation.empty()) reason += ". " + as_clause(home.limitation);
+        }
         finish(context + ": " + reason + ".");
     }
 
@@ -485,7 +513,7 @@ private:
 
         const SiteRules rules{site_.expect_status, pattern_};
         const Classification classification = classify(observation_, rules);
-        result_.cls = classification.cls;
+        result_.cls = identity_unavailable_ ? ProbeClass::client_cert_invalid : classification.cls;
         result_.iis_substatus = classification.iis_substatus;
         result_.status = observation_.status;
         result_.tls_alert = observation_.tls_alert;
@@ -515,6 +543,7 @@ private:
     void record_client_certificate_evidence(SSL* ssl) {
         X509* own = SSL_get_certificate(ssl);
         if (own != nullptr) {
+            result_.client_cert = presented_certificate(*own);
             own_subject_ = name_text(X509_get_subject_name(own));
             own_issuer_ = name_text(X509_get_issuer_name(own));
             own_certificate_problem_ = validity_problem(*own);
@@ -591,6 +620,8 @@ private:
     SiteConfig site_;
     ProberOptions options_;
     std::shared_ptr<ssl::context> context_;
+    SharedIdentity identity_;          // the client identity context_ presents, if any
+    bool identity_unavailable_ = false;  // a store client certificate could not be had
     std::shared_ptr<const RejectionPattern> pattern_;
     tcp::resolver resolver_;
     std::optional<ssl::stream<tcp::socket>> stream_;
@@ -638,11 +669,11 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
     };
 
     Impl(asio::io_context& home_io, ProberOptions prober_options, CertificateStores* stores,
-         std::shared_ptr<TlsMaterialCache> shared_material)
+         std::shared_ptr<TlsMaterialCache> shared_material, ClientIdentitySource* identities)
         : home(home_io),
           options(prober_options),
           material(shared_material ? std::move(shared_material) : std::make_shared<TlsMaterialCache>()),
-          contexts(*material, stores) {
+          contexts(*material, stores, identities) {
         if (options.max_in_flight == 0) options.max_in_flight = 1;
         for (std::size_t index = 0; index < options.threads; ++index) {
             auto probe_thread = std::make_unique<ProbeThread>();
@@ -676,7 +707,6 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
     void start(Pending next) {
         asio::io_context& where = threads.empty() ? home : threads[next_thread++ % threads.size()]->io;
         const std::uint64_t id = ++last_id;
-        auto context = contexts.context_for(next.site.tls, next.site.name);
         // Runs on the session's thread; the result goes back to the home thread, where the
         // caller's callback runs and the freed slot starts the next queued probe.
         auto finished = [weak = weak_from_this(), id, done = std::move(next.done)](ProbeResult result) mutable {
@@ -689,17 +719,14 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
                 if (impl) impl->pump();
             });
         };
-        auto session = std::make_shared<ProbeSession>(where, next.site, context ? context.value() : nullptr,
-                                                      pattern_for(next.site.rejection_pattern), options,
-                                                      std::move(finished));
+        auto session = std::make_shared<ProbeSession>(where, next.site, pattern_for(next.site.rejection_pattern),
+                                                      options, std::move(finished));
         live[id] = Live{session, &where};
-        if (!context) {
-            asio::post(where, [session, message = context.error().message] {
-                session->fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
-            });
-            return;
-        }
-        asio::post(where, [session] { session->start(); });
+        // The context is found where the probe runs: a store client certificate is chosen there
+        // (reading the store and opening its key block), never on the home thread.
+        asio::post(where, [session, weak = weak_from_this(), tls = next.site.tls, name = next.site.name] {
+            if (auto self = weak.lock()) session->start(self->contexts.context_for(tls, name));
+        });
     }
 
     // Each distinct pattern is compiled once, however many sites and probes use it. Config
@@ -736,8 +763,8 @@ std::size_t default_probe_threads() noexcept {
 }
 
 HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores,
-                         std::shared_ptr<TlsMaterialCache> material)
-    : impl_(std::make_shared<Impl>(io, options, system_stores, std::move(material))) {}
+                         std::shared_ptr<TlsMaterialCache> material, ClientIdentitySource* identities)
+    : impl_(std::make_shared<Impl>(io, options, system_stores, std::move(material), identities)) {}
 
 HttpsProber::~HttpsProber() noexcept { impl_->stop_threads(); }
 

@@ -1,5 +1,7 @@
 #include "core/record/status_report.hpp"
 
+#include "core/record/status_server.hpp"
+
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
 
@@ -48,7 +50,7 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
         {"version", kStatusVersion},
         {"generated_at", format_time_utc(status.generated_at)},
         {"pid", pid},
-        {"remediation", {{"enabled", status.remediation_enabled}, {"dry_run", status.dry_run}}},
+        {"remediation", remediation_document(status.remediation_enabled, status.dry_run)},
         {"policy",
          {{"repair_running", status.repair_running},
           {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
@@ -68,6 +70,14 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
 }
 
 }  // namespace
+
+nlohmann::json remediation_document(bool enabled, bool dry_run) {
+    // The mode by the metric's own rule (certheal_remediation_mode), so the two never disagree.
+    MonitorStatus flags;
+    flags.remediation_enabled = enabled;
+    flags.dry_run = dry_run;
+    return {{"enabled", enabled}, {"dry_run", dry_run}, {"mode", std::string(to_string(remediation_mode(flags)))}};
+}
 
 nlohmann::json status_document(const MonitorStatus& status, long long pid) {
     auto document = head_document(status, pid);

@@ -277,19 +277,25 @@ public:
 };
 
 // --- files others read -----------------------------------------------------------------
-// Writes the new contents straight into the file (tests care what is written, not how) and
-// logs each replaced path; fail_next makes the next call fail and leave the file alone.
+// Reads the file plainly and writes the new contents straight into it (tests care what is
+// written, not how) and logs each replaced path; fail_next makes the next replace fail and
+// leave the file alone; set_link_count says how many names the next opened files have.
 class RecordingFileReplacer final : public FileReplacer {
 public:
     void fail_next(Failure failure);
+    void set_link_count(std::uint64_t links);
     std::vector<std::filesystem::path> replaced() const;
 
-    Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) override;
+    Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) override;
 
 private:
+    friend class RecordedFile;
+    Result<Done> write(const std::filesystem::path& file, const std::string& contents);
+
     mutable std::mutex mutex_;
     std::deque<Failure> failures_;
     std::vector<std::filesystem::path> replaced_;
+    std::uint64_t link_count_ = 1;
 };
 
 // --- persisted state -------------------------------------------------------------------

@@ -261,6 +261,65 @@ TEST_CASE("trust_ca and fix_root_store name Windows stores where the host has th
           "fix_root_store: move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\CA");
 }
 
+TEST_CASE("a client certificate of the Windows store is read by thumbprint or by selector", "[config][identity]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    json document = valid_config();
+    document["sites"][0]["tls"] = json::parse(R"({"client_cert": {"store": "my",
+        "thumbprint": "\u200e01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 01 23 45 67"}})");
+    document["defaults"]["tls"] = json::parse(R"({"client_cert": {"store": "My",
+        "issuer": "CN=Contoso Issuing CA, DC=contoso, DC=com", "subject": "CN=web01.contoso.com",
+        "eku": "clientAuth"}})");
+    const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", windows);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const auto& by_thumbprint = std::get<StoreClientCert>(*load.config->sites[0].tls.client_cert);
+    CHECK(by_thumbprint.store == "My");  // Windows' own spelling
+    CHECK(by_thumbprint.thumbprint == "0123456789ABCDEF0123456789ABCDEF01234567");
+    CHECK_FALSE(by_thumbprint.issuer);
+    const auto& by_selector = std::get<StoreClientCert>(*load.config->sites[1].tls.client_cert);  // from defaults
+    CHECK(by_selector.issuer == "CN=Contoso Issuing CA, DC=contoso, DC=com");
+    CHECK(by_selector.subject == "CN=web01.contoso.com");
+    CHECK(by_selector.eku == "clientAuth");
+    CHECK_FALSE(by_selector.thumbprint);
+}
+
+TEST_CASE("a store client certificate written wrong is an error at its key, and one elsewhere than Windows too",
+          "[config][identity]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    const auto error_at = [&](const char* client_cert, const ConfigContext& context) {
+        json document = valid_config();
+        document["sites"][0]["tls"]["client_cert"] = json::parse(client_cert);
+        const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", context);
+        CHECK_FALSE(load.config.has_value());
+        return all_issues(load);
+    };
+    const std::string where = "/sites/0/tls/client_cert";
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA"})", kContext),
+               Catch::Contains(where + "/store: names a Windows certificate store, and this host has none"));
+    CHECK_THAT(error_at(R"({"store": "Personal", "thumbprint": "0123456789abcdef0123456789abcdef01234567"})", windows),
+               Catch::Contains(where + "/store: must name a LocalMachine certificate store (") &&
+                   Catch::Contains(R"(got "Personal")"));
+    CHECK_THAT(error_at(R"({"store": "My", "thumbprint": "0123456789abcdef"})", windows),
+               Catch::Contains(where + R"(/thumbprint: must be a SHA-1 thumbprint (40 hexadecimal digits)") &&
+                   Catch::Contains(R"(got "0123456789abcdef")"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "Contoso Issuing CA"})", windows),
+               Catch::Contains(where + "/issuer: must be a distinguished name") &&
+                   Catch::Contains(R"(got "Contoso Issuing CA")"));
+    CHECK_THAT(error_at(R"({"store": "My", "subject": "CN=web01", "eku": "client"})", windows),
+               Catch::Contains(where + R"(/eku: must be an extended key usage such as clientAuth, or a dotted OID, got "client")"));
+    CHECK_THAT(error_at(R"({"store": "My", "thumbprint": "0123456789abcdef0123456789abcdef01234567",
+                            "issuer": "CN=Contoso CA"})", windows),
+               Catch::Contains(where + ": names one certificate by its thumbprint"));
+    CHECK_THAT(error_at(R"({"store": "My", "eku": "clientAuth"})", windows),
+               Catch::Contains(where + ": must say which certificate of the store"));
+    CHECK_THAT(error_at(R"({"issuer": "CN=Contoso CA"})", windows), Catch::Contains(where + ": must name its certificate store"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA", "cert_file": "client.pem"})", windows),
+               Catch::Contains(where + ": must name either files (cert_file and key_file, or pfx_file) or a certificate "
+                                       "of a Windows store"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA", "friendly_name": "x"})", windows),
+               Catch::Contains(where + "/friendly_name: is not a known key here"));
+}
+
 TEST_CASE("fix_root_store refuses Root as its target", "[config]") {
     const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
     json document = valid_config();
