@@ -106,14 +106,17 @@ std::string fixed(double value) {
 void print_probe_table(const std::vector<ProbeResult>& results) {
     std::size_t name_width = 4;
     for (const auto& result : results) name_width = std::max(name_width, result.site.size());
-    std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << "SITE" << std::setw(22) << "CLASS"
+    std::size_t class_width = 20;  // client_cert_negotiation_unsupported is longer
+    for (const auto& result : results) class_width = std::max(class_width, to_string(result.cls).size());
+    const int class_column = static_cast<int>(class_width) + 2;
+    std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << "SITE" << std::setw(class_column) << "CLASS"
               << std::setw(8) << "STATUS" << std::setw(22) << "TLS ALERT" << std::setw(10) << "TOTAL ms"
               << "DETAIL\n";
     for (const auto& result : results) {
         std::string status = optional_text(result.status);
         if (result.status && result.iis_substatus) status += "." + std::to_string(*result.iis_substatus);
-        std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << result.site << std::setw(22)
-                  << to_string(result.cls) << std::setw(8) << status << std::setw(22)
+        std::cout << std::left << std::setw(static_cast<int>(name_width) + 2) << result.site
+                  << std::setw(class_column) << to_string(result.cls) << std::setw(8) << status << std::setw(22)
                   << result.tls_alert.value_or("-") << std::setw(10) << fixed(result.timings.total_ms)
                   << result.error.value_or(result.cls == ProbeClass::healthy ? "ok" : "-") << '\n';
     }
