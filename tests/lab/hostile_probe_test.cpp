@@ -123,3 +123,50 @@ TEST_CASE("TLS 1.3: a server that refuses the certificate and closes is read for
         CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
     }
 }
+
+TEST_CASE("interim answers (100 Continue, 103 Early Hints) are skipped and the final 403.16 classified",
+          "[lab][probe][hostile]") {
+    const auto server =
+        hostile("forbidden-page", {"--interim", "2", "--size", "2000", "--title",
+                                   "IIS 10.0 Detailed Error - 403.16 - Forbidden", "--marker",
+                                   "<h3>HTTP Error 403.16 - Forbidden</h3>", "--at", "100"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.status == 403);
+    CHECK(result.iis_substatus == 16);
+    CHECK(result.cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a server that sends interim answers without end is not HTTP, and the probe ends", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--interim", "1000", "--size", "100"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::unexpected_status);
+    CHECK_FALSE(result.status);
+    REQUIRE(result.error);
+    CHECK_THAT(*result.error, Catch::Contains("more than 16 interim (1xx) answers"));
+}
+
+TEST_CASE("a TLS 1.3 server that asks for the certificate after the request gets it by post-handshake "
+          "authentication",
+          "[lab][probe][hostile]") {
+    const auto server = hostile("post-handshake-auth", {"--client-ca", shared_lab().file("good_ca").string()});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.status == 200);
+    CHECK(result.client_ca_names.has_value());  // a CertificateRequest came, after the request
+}
+
+TEST_CASE("only the capped part of the body is searched for the rejection pattern", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--size", "2000", "--at", "300", "--title", "Forbidden"});
+    ProberOptions tiny;
+    tiny.body_limit = 100;  // the 403.7 lies beyond the cap
+    boost::asio::io_context io;
+    HttpsProber prober(io, tiny);
+    std::optional<ProbeResult> capped;
+    prober.probe(site_on(server.port()), [&](ProbeResult result) { capped = std::move(result); });
+    io.run();
+    REQUIRE(capped);
+    CHECK(capped->status == 403);
+    CHECK(capped->cls == ProbeClass::unexpected_status);
+    // The same page with the whole body: found.
+    CHECK(probe_once(site_on(server.port())).cls == ProbeClass::client_cert_rejected);
+}
