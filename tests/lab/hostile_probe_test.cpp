@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/probe/https_prober.hpp"
@@ -169,4 +170,27 @@ TEST_CASE("only the capped part of the body is searched for the rejection patter
     CHECK(capped->cls == ProbeClass::unexpected_status);
     // The same page with the whole body: found.
     CHECK(probe_once(site_on(server.port())).cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a rejection pattern that goes over its limit on a page is said once per pattern, not on every probe",
+          "[lab][probe][hostile]") {
+    // 1000 spaces each start a new partial match of " .{0,100}Q": far more than 64 alive at once.
+    const auto server = hostile("forbidden-page", {"--size", "2000", "--at", "1990", "--marker", "Q", "--title", "x"});
+    auto site = site_on(server.port());
+    site.rejection_pattern = " .{0,100}Q";
+    boost::asio::io_context io;
+    HttpsProber prober(io);
+    std::vector<ProbeResult> results;
+    for (int probe = 0; probe < 2; ++probe) {
+        prober.probe(site, [&](ProbeResult result) { results.push_back(std::move(result)); });
+        io.run();
+        io.restart();
+    }
+    REQUIRE(results.size() == 2);
+    for (const auto& result : results) CHECK(result.cls == ProbeClass::unexpected_status);  // not found
+    REQUIRE(results[0].error);
+    CHECK_THAT(*results[0].error, Catch::Contains("The rejection_pattern of site hostile (\" .{0,100}Q\") was given up "
+                                                  "on this page: more than 64 partial matches of it were alive at once"));
+    REQUIRE(results[1].error);
+    CHECK_THAT(*results[1].error, !Catch::Contains("given up"));
 }
