@@ -144,7 +144,7 @@ int command_repair(const Options& options) {
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
     HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
-    FileStateStore state(state_dir);
+    FileStateStore state(state_dir, platform::make_state_lock(state_dir));
     CommandEvents sinks(state_dir, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;
@@ -273,6 +273,8 @@ int command_repair(const Options& options) {
 int command_resume(const Options& options) {
     auto config = load_config_or_report(options, nullptr);
     if (!config) return usage;
+    // Resuming lets the configured steps run again: the same rule as run and repair.
+    if (refuse_unprotected_config(options, *config, "resume")) return usage;
     const auto& state_dir = config->service.state_dir;
 
     if (const auto running = platform::find_running_service(state_dir)) {
@@ -320,7 +322,7 @@ int command_resume(const Options& options) {
     auto adapters = platform::make_adapters();
     boost::asio::io_context io;
     AsioClock clock(io);
-    FileStateStore state(state_dir);
+    FileStateStore state(state_dir, platform::make_state_lock(state_dir));
     CommandEvents sinks(state_dir, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;

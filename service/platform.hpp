@@ -52,6 +52,11 @@ inline constexpr unsigned long kResumeControlCode = 200;
 // flock on <state_dir>/repair.lock), held by whoever repairs: the service or `certheal repair`.
 std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_dir);
 
+// The lock every certheal process takes around one read-merge-write of <state_dir>/state.json
+// (POSIX: an flock on <state_dir>/state.lock; Windows: the named mutex Global\certheal-state),
+// so that the service and an operator's command never save over each other's changes.
+std::unique_ptr<StateLock> make_state_lock(const std::filesystem::path& state_dir);
+
 long long current_process_id();
 
 // Gives the heap's free pages back to the system (glibc: malloc_trim). A probe round frees

@@ -7,6 +7,8 @@
 
 #include "config/config.hpp"
 #include "core/runtime/asio_runtime.hpp"
+#include "core/base/request_coalescer.hpp"
+#include "core/record/event_folding.hpp"
 #include "core/record/file_state_store.hpp"
 #include "core/probe/https_prober.hpp"
 #include "core/record/journal.hpp"
@@ -26,8 +28,10 @@ constexpr Duration kJournalRetry = std::chrono::seconds(30);
 // status.json, certheal.prom and the pid file are for others to read; they hold no secret.
 constexpr auto kReadableByAll = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
                                 std::filesystem::perms::group_read | std::filesystem::perms::others_read;
-// status.json and certheal.prom are rewritten at most this often, however busy the sites are.
-constexpr Duration kStatusWriteDelay = std::chrono::seconds(1);
+// A burst of reload or resume requests (SIGHUP, SIGUSR1, SCM controls) is answered once, when
+// the requests have stopped for kControlQuiet, at the latest kControlLongest after the first.
+constexpr Duration kControlQuiet = std::chrono::milliseconds(300);
+constexpr Duration kControlLongest = std::chrono::seconds(2);
 // How often free heap pages go back to the system (see platform::release_free_memory).
 constexpr auto kTrimInterval = std::chrono::minutes(1);
 constexpr Duration kSettleBeforeTrim = std::chrono::seconds(3);
@@ -145,7 +149,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     ProberOptions prober_options;
     prober_options.max_in_flight = config.service.max_concurrent_probes;
     HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material);
-    FileStateStore state(config.service.state_dir);
+    FileStateStore state(config.service.state_dir, platform::make_state_lock(state_dir));
     JournalSink journal(config.service.state_dir);
     ConsoleEcho echo;
     FanOutSink events;
@@ -199,65 +203,68 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         beside_journal.emit(event);
     });
 
-    Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, events,
+    // What probing causes, folded when it repeats (core/record/event_folding.hpp).
+    FoldingSink folding(events, clock);
+    Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, folding,
                                  *adapters.certificate_stores, *adapters.files, repair_lock.get()});
 
-    // The live status for `certheal status` and the textfile collector: written a moment after
-    // something changed, so a burst of probe results makes one write; nothing runs while idle.
+    // The live status for `certheal status` and the textfile collector: written soon after a
+    // significant change, seldom for counters alone (StatusWriteSchedule); nothing runs while idle.
     PublishedFile status_file("status file", events);
     PublishedFile textfile("metrics textfile", events);
-    std::unique_ptr<TimerHandle> status_write;
-    bool status_write_pending = false;
-    std::optional<MonotonicTime> last_trim;
-    std::unique_ptr<TimerHandle> quiet_trim;
     auto write_status = [&](bool quiet) {
-        status_write_pending = false;
-        {
-            const auto status = monitor.status();
-            status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
-            if (const auto& dir = monitor.config().service.textfile_dir) {
-                textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
-            }
-        }
-        // Free heap goes back once a round has settled (no status change for a few seconds), and
-        // at least once a minute when sites are probed so often that it never settles.
-        if (quiet) return;
-        const auto trim = [&] {
-            last_trim = clock.monotonic_now();
-            platform::release_free_memory();
-        };
-        if (!last_trim || clock.monotonic_now() - *last_trim >= kTrimInterval) {
-            trim();
-        } else {
-            quiet_trim = clock.after(kSettleBeforeTrim, trim);
+        const auto status = monitor.status();
+        status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
+        if (const auto& dir = monitor.config().service.textfile_dir) {
+            textfile.write(*dir / "certheal.prom", render_metrics(status), clock.now(), quiet);
         }
     };
-    monitor.on_status_change([&] {
-        if (status_write_pending) return;
-        status_write_pending = true;
-        status_write = clock.after(kStatusWriteDelay, [&] { write_status(/*quiet=*/false); });
+    // Free heap goes back once a round has settled (no status change for a few seconds), and at
+    // least once a minute when sites are probed so often that it never settles.
+    RequestCoalescer trims(clock, kSettleBeforeTrim, kTrimInterval,
+                           [](std::size_t) { platform::release_free_memory(); });
+    StatusWriteSchedule status_write(clock, [&] { write_status(/*quiet=*/false); });
+    monitor.on_status_change([&](StatusChange change) {
+        status_write.changed(change);
+        trims.request();
     });
 
     StatusServer status_server(io, [&monitor] { return monitor.status(); });
 
     bool stop_requested = false;
+    std::string resume_reason;
+    RequestCoalescer resumes(clock, kControlQuiet, kControlLongest, [&](std::size_t requests) {
+        monitor.resume(requests > 1 ? resume_reason + ", " + std::to_string(requests) +
+                                          " requests at once answered as one"
+                                    : resume_reason);
+    });
+    std::function<void(std::size_t)> reload;
+    RequestCoalescer reloads(clock, kControlQuiet, kControlLongest, [&](std::size_t requests) { reload(requests); });
     auto controls = host.attach(io, [&](platform::ControlRequest request, const std::string& reason) {
         if (request == platform::ControlRequest::stop) {
             if (stop_requested) return;
             stop_requested = true;
             host.stopping();
-            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &quiet_trim] {
-                status_write.reset();
-                quiet_trim.reset();
+            resumes.cancel();
+            reloads.cancel();
+            folding.flush();
+            monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &trims] {
+                status_write.cancel();
+                trims.cancel();
                 status_server.close();
                 io.stop();
             });
             return;
         }
+        if (stop_requested) return;
         if (request == platform::ControlRequest::resume) {
-            monitor.resume(reason);
+            resume_reason = reason;
+            resumes.request();
             return;
         }
+        reloads.request();
+    });
+    reload = [&](std::size_t requests) {
         try {
             // Checked on every reload, not only at start: a config made writable since would let
             // anyone choose what runs as SYSTEM/root. Whether that is allowed is the running
@@ -275,7 +282,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
                 return;
             }
             prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
-            monitor.reload(std::move(*reloaded.config));
+            monitor.reload(std::move(*reloaded.config), requests);
         } catch (const std::exception& error) {
             // A reload never ends the service: the last good configuration stays in force.
             Event event;
@@ -286,7 +293,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             event.details = {{"config", config_path.string()}, {"error", error.what()}};
             events.emit(event);
         }
-    });
+    };
 
     const std::optional<ListenAddress> status_listen = config.service.status_listen;
     monitor.start(std::move(config));
@@ -306,8 +313,10 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     io.run();
     controls.reset();
     workers.join();
-    status_write.reset();
-    quiet_trim.reset();
+    status_write.cancel();
+    resumes.cancel();
+    reloads.cancel();
+    trims.cancel();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
     std::error_code ignored;
     std::filesystem::remove(pid_file, ignored);

@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 20> kEvents{{
+constexpr std::array<EventDefinition, 21> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -18,7 +18,7 @@ constexpr std::array<EventDefinition, 20> kEvents{{
      "config, errors"},
     {EventId::config_reloaded, "config_reloaded", Severity::information,
      "A new configuration was validated and is now in force.",
-     "config, sites"},
+     "config, sites, needs_restart, requests"},
     {EventId::status_endpoint_failed, "status_endpoint_failed", Severity::warning,
      "certheal could not serve its status endpoint (service.status_listen); it keeps monitoring and repairing without it.",
      "listen, error"},
@@ -29,7 +29,8 @@ constexpr std::array<EventDefinition, 20> kEvents{{
      "The state folder is writable again; certheal wrote what it had kept in memory.",
      "what, path, written, dropped"},
     {EventId::probe_failed, "probe_failed", Severity::warning,
-     "One probe of a site did not come back healthy; not yet a confirmed symptom.",
+     "A probe of a site did not come back healthy; not yet a confirmed symptom. For a class that is not a symptom it "
+     "is written when the class changes, not on every probe (the metrics count every probe).",
      "class, status, tls_alert, error, timings_ms, consecutive"},
     {EventId::symptom_confirmed, "symptom_confirmed", Severity::error,
      "A site failed failure_threshold consecutive probes with a symptom class; a repair will be considered.",
@@ -44,6 +45,9 @@ constexpr std::array<EventDefinition, 20> kEvents{{
     {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
      "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
      "subject, issuer, sha1, sha256, not_after"},
+    {EventId::probe_recovered, "probe_recovered", Severity::information,
+     "A site that failed with a class that is not a symptom (probe_failed) is healthy again.",
+     "class, status, timings_ms, failed_class, failed_since, failed_probes"},
     {EventId::repair_started, "repair_started", Severity::warning,
      "certheal started the configured repair workflow for an incident.",
      "sites, steps, dry_run, evidence"},
@@ -61,7 +65,7 @@ constexpr std::array<EventDefinition, 20> kEvents{{
      "duration_ms, failed_step, error, attempts_in_window"},
     {EventId::repair_skipped, "repair_skipped", Severity::warning,
      "A confirmed symptom was not repaired because of policy: cooldown, budget, open circuit, remediation disabled, or dry run.",
-     "reason, retry_after"},
+     "reason, retry_after, clamped, ahead_by"},
     {EventId::circuit_opened, "circuit_opened", Severity::error,
      "The repair budget for the window is spent; certheal only reports until the circuit resets. A person must look at the host.",
      "attempts, window, reset_after"},

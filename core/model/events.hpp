@@ -28,6 +28,7 @@ enum class EventId : std::uint16_t {
     site_recovered = 2002,
     certificate_expiring = 2003,
     root_store_misplaced = 2004,
+    probe_recovered = 2007,
     repair_started = 3000,
     step_succeeded = 3001,
     step_failed = 3002,

@@ -71,12 +71,38 @@ public:
 // --- persisted repair policy state (attempt history, circuit) --------------------------
 class StateStore {
 public:
+    // Given what is saved now (nullopt when nothing is), returns what to save instead.
+    using Merge = std::function<std::string(const std::optional<std::string>& saved)>;
+
     virtual ~StateStore() = default;
     // Empty optional when there is no saved state yet. A Failure means the state is
     // unreadable or corrupt; the caller reports it and starts afresh.
     virtual Result<std::optional<std::string>> load() = 0;
     // Replaces the saved state atomically (write a temporary file, then rename).
     virtual Result<Done> save(const std::string& contents) = 0;
+    // Reads the saved state, hands it to `merge` and saves what merge returns, with no other
+    // certheal process writing in between: a store that several processes share (the service
+    // and the operator's commands) holds a lock across the read and the write. This default is
+    // for a store only one process uses. A saved state that cannot be read is merged as none
+    // (what merge returns replaces it). A Failure (the lock or the write) means nothing was
+    // saved; `merge` may or may not have been called.
+    virtual Result<Done> update(const Merge& merge) {
+        auto saved = load();
+        return save(merge(saved ? saved.value() : std::nullopt));
+    }
+};
+
+// --- the state lock ---------------------------------------------------------------------
+// Held by any certheal process for the few milliseconds of one read-merge-write of the saved
+// state (POSIX: an flock on <state_dir>/state.lock; Windows: a named mutex). Not re-entrant;
+// acquire and release on the same thread.
+class StateLock {
+public:
+    virtual ~StateLock() = default;
+    // Waits up to `wait` for the lock: true when taken, false when another holder kept it all
+    // that time. A Failure means the lock itself could not be made.
+    virtual Result<bool> acquire(Duration wait) = 0;
+    virtual void release() noexcept = 0;
 };
 
 // --- the host-wide repair lock ------------------------------------------------------

@@ -60,8 +60,6 @@ void Monitor::start(Config config) {
     running_ = true;
     policy_ = std::make_unique<RepairPolicy>(config_.remediation, ports_.clock, ports_.state, ports_.events);
     policy_->set_host_lock(ports_.repair_lock);
-    const auto state_warning = policy_->load();
-    policy_->close_circuit_on_time();
     workflow_ = std::make_unique<Workflow>(WorkflowPorts{ports_.services, ports_.processes, ports_.workers,
                                                          ports_.prober, ports_.clock, ports_.events, ports_.stores,
                                                          ports_.files});
@@ -76,6 +74,11 @@ void Monitor::start(Config config) {
           {"dry_run", config_.remediation.dry_run},
           {"remediation_enabled", config_.remediation.enabled},
           {"version", CERTHEAL_VERSION}});
+    // After service_started, so that what reading the history says (a circuit that closed while
+    // certheal was stopped, times from the future) follows it in the journal.
+    const auto state_warning = policy_->load();
+    policy_->close_circuit_on_time();
+    policy_->on_change([this] { status_changed(); });
     if (state_warning) {
         emit(EventId::repair_skipped, {}, *state_warning + " The repair budget starts afresh.",
              {{"reason", "state_reset"}});
@@ -122,15 +125,43 @@ void Monitor::install_sites(const std::vector<SiteConfig>& sites) {
     }
 }
 
-void Monitor::reload(Config config) {
+void Monitor::reload(Config config, std::size_t requests) {
+    // Bound at start: the journal, state.json and the locks live in state_dir, and the endpoint
+    // listens on status_listen. Switching them under a running service would split its records
+    // (and its one-instance lock) between two folders, so the running value stays until a restart.
+    nlohmann::json needs_restart = nlohmann::json::array();
+    std::string restart_sentence;
+    if (config.service.state_dir != config_.service.state_dir) {
+        needs_restart.push_back("service.state_dir");
+        restart_sentence += " service.state_dir changed from " + config_.service.state_dir.string() + " to " +
+                            config.service.state_dir.string() + ", which needs a restart: certheal keeps using " +
+                            config_.service.state_dir.string() + " until then.";
+        config.service.state_dir = config_.service.state_dir;
+    }
+    const auto listen_text = [](const std::optional<ListenAddress>& listen) {
+        return listen ? listen->text() : std::string("none");
+    };
+    if (listen_text(config.service.status_listen) != listen_text(config_.service.status_listen)) {
+        needs_restart.push_back("service.status_listen");
+        restart_sentence += " service.status_listen changed from " + listen_text(config_.service.status_listen) +
+                            " to " + listen_text(config.service.status_listen) +
+                            ", which needs a restart: the status endpoint stays as it is until then.";
+        config.service.status_listen = config_.service.status_listen;
+    }
     config_ = std::move(config);
     // The attempt history and the circuit stay: a reload never grants a fresh budget.
     policy_->update_config(config_.remediation);
     install_sites(config_.sites);
+    nlohmann::json details = {{"config", config_.source.string()}, {"sites", config_.sites.size()}};
+    if (!needs_restart.empty()) details["needs_restart"] = needs_restart;
+    if (requests > 1) details["requests"] = requests;
     emit(EventId::config_reloaded, {},
          "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
-             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + ".",
-         {{"config", config_.source.string()}, {"sites", config_.sites.size()}});
+             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + "." +
+             restart_sentence +
+             (requests > 1 ? " (" + std::to_string(requests) + " reload requests came at once; one reload answered them.)"
+                           : std::string()),
+         std::move(details));
     record_client_certificate_expiry();
     check_root_store();
     status_changed();
@@ -174,10 +205,13 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
 
     policy_->tick();  // saves the history again when the last save failed
     ++site.probes;
+    ++site.class_counts[result.cls];
     const auto reading = reading_of(result, site.config);
     if (reading != SiteHealth::Reading::healthy) ++site.failed_probes;
     const auto now = ports_.clock.now();
-    if (!site.last_result || site.last_result->cls != result.cls) site.class_since = now;
+    const bool class_changed = !site.last_result || site.last_result->cls != result.cls;
+    const bool expiry_changed = !site.last_result || site.last_result->server_cert_not_after != result.server_cert_not_after;
+    if (class_changed) site.class_since = now;
     site.last_probe_at = now;
     site.last_result = result;
     check_server_certificate(site, result);
@@ -189,6 +223,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         site.evidence = result;
         site.last_skip_reason.clear();
         site.dry_run_reported = false;
+        site.non_symptom_reported = false;  // the symptom's events tell the rest of this run
         emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
              "Site " + site.config.name + " (" + site.config.url + ") failed " +
                  std::to_string(site.config.failure_threshold) + " probe(s) in a row with " +
@@ -203,21 +238,8 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
              probe_evidence(result));
         site.incident.clear();
         site.evidence.reset();
-    } else if (reading != SiteHealth::Reading::healthy && !was_confirmed) {
-        const bool symptom = reading == SiteHealth::Reading::symptomatic;
-        emit(EventId::probe_failed, {.site = site.config.name},
-             "Probe of site " + site.config.name + " (" + site.config.url + ") returned " + describe_outcome(result) +
-                 error_clause(result) + "." +
-                 (symptom ? " " + std::to_string(site.health.consecutive_symptomatic()) + " of " +
-                                std::to_string(site.config.failure_threshold) +
-                                " consecutive failures needed to confirm the symptom."
-                          : " This class is not configured as a symptom; certheal only reports it."),
-             [&] {
-                 auto details = probe_evidence(result);
-                 details["consecutive"] = site.health.consecutive_symptomatic();
-                 return details;
-             }());
     }
+    report_unhealthy(site, result, reading, was_confirmed);
 
     if (site.health.symptom_confirmed() && reading == SiteHealth::Reading::symptomatic) {
         consider_repair(site);
@@ -226,7 +248,58 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     // (probe_now skips while the repair runs).
     auto again = sites_.find(site_name);
     if (again != sites_.end() && running_) schedule_probe(again->second, again->second.config.interval);
-    status_changed();
+    const bool significant = class_changed || expiry_changed || transition != SiteHealth::Transition::none;
+    status_changed(significant ? StatusChange::significant : StatusChange::routine);
+}
+
+// probe_failed and probe_recovered: the journal says what changes, not every probe. A symptom
+// class is said on every probe until it is confirmed (failure_threshold bounds them); a class
+// that is not a symptom (a 500 all day) is said when a run of failures starts and each time its
+// class changes, and probe_recovered ends the run. certheal_probe_class_total counts every probe.
+void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteHealth::Reading reading,
+                               bool was_confirmed) {
+    if (reading == SiteHealth::Reading::healthy) {
+        if (site.non_symptom_reported && !site.health.symptom_confirmed()) {
+            auto details = probe_evidence(result);
+            details["failed_class"] = std::string(to_string(site.failing_class.value_or(ProbeClass::healthy)));
+            details["failed_since"] = site.failing_since ? nlohmann::json(format_time_utc(*site.failing_since))
+                                                         : nlohmann::json(nullptr);
+            details["failed_probes"] = site.failing_probes;
+            emit(EventId::probe_recovered, {.site = site.config.name},
+                 "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
+                     std::to_string(site.failing_probes) + " failed probe(s) since " +
+                     (site.failing_since ? format_time_utc(*site.failing_since) : std::string("-")) +
+                     " (last " + std::string(to_string(site.failing_class.value_or(ProbeClass::healthy))) + ").",
+                 std::move(details));
+        }
+        site.failing_class.reset();
+        site.failing_since.reset();
+        site.failing_probes = 0;
+        site.non_symptom_reported = false;
+        return;
+    }
+    const bool changed = site.failing_class != result.cls;
+    if (!site.failing_class) site.failing_since = ports_.clock.now();
+    site.failing_class = result.cls;
+    ++site.failing_probes;
+    if (was_confirmed || site.health.symptom_confirmed()) return;  // the incident's events tell it
+
+    const bool symptom = reading == SiteHealth::Reading::symptomatic;
+    if (!symptom && !changed) return;  // the same class as the probe before: counted, not written
+    if (!symptom) site.non_symptom_reported = true;
+    emit(EventId::probe_failed, {.site = site.config.name},
+         "Probe of site " + site.config.name + " (" + site.config.url + ") returned " + describe_outcome(result) +
+             error_clause(result) + "." +
+             (symptom ? " " + std::to_string(site.health.consecutive_symptomatic()) + " of " +
+                            std::to_string(site.config.failure_threshold) +
+                            " consecutive failures needed to confirm the symptom."
+                      : " This class is not configured as a symptom; certheal only reports it, again when the class "
+                        "changes, and with probe_recovered when the site is healthy again."),
+         [&] {
+             auto details = probe_evidence(result);
+             details["consecutive"] = site.health.consecutive_symptomatic();
+             return details;
+         }());
 }
 
 void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
@@ -425,8 +498,8 @@ bool Monitor::resume(const std::string& who) {
     return true;
 }
 
-void Monitor::status_changed() {
-    if (status_listener_) status_listener_();
+void Monitor::status_changed(StatusChange change) {
+    if (status_listener_) status_listener_(change);
 }
 
 void Monitor::record_client_certificate_expiry() {
@@ -471,6 +544,7 @@ MonitorStatus Monitor::status() const {
         shown.last_probe_at = site.last_probe_at;
         shown.next_probe_at = site.timer ? site.next_probe_at : std::nullopt;
         shown.client_cert_not_after = site.client_cert_not_after;
+        shown.class_counts = site.class_counts;
         status.sites.push_back(std::move(shown));
     }
     status.remediation_enabled = config_.remediation.enabled;

@@ -48,7 +48,13 @@ struct SiteStatus {
     std::optional<TimePoint> last_probe_at;
     std::optional<TimePoint> next_probe_at;
     std::optional<TimePoint> client_cert_not_after;  // of the certificate certheal presents
+    std::map<ProbeClass, std::uint64_t> class_counts;  // every probe since certheal started, by class
 };
+
+// What changed in status(): a state a person or an alert acts on (a site's class or incident, a
+// repair, the policy, the configuration), or only counters and probe times. The service writes
+// status.json and the metrics textfile soon after the first kind, and seldom for the second.
+enum class StatusChange { routine, significant };
 
 struct MonitorStatus {
     TimePoint generated_at{};
@@ -82,7 +88,11 @@ public:
 
     // Puts a validated config in force. Sites that keep their name keep their health and
     // incident; a repair that is running finishes under the policy it started with.
-    void reload(Config config);
+    // service.state_dir and service.status_listen are bound at start (the journal, the state
+    // and its locks live in the one, the endpoint listens on the other): a change of either is
+    // said in config_reloaded (needs_restart) and the running value is kept until a restart.
+    // `requests`: how many reload requests this one answers (a burst of SIGHUPs is one reload).
+    void reload(Config config, std::size_t requests = 1);
 
     // Stops scheduling probes and cancels a running repair (its current step finishes or is
     // abandoned safely), writes service_stopped, then calls `done` on the monitor thread.
@@ -97,7 +107,7 @@ public:
 
     // Called (on the monitor's thread) whenever what status() shows has changed: a probe
     // result, a repair, the policy. The caller decides how often to write it out.
-    void on_status_change(std::function<void()> listener) { status_listener_ = std::move(listener); }
+    void on_status_change(std::function<void(StatusChange)> listener) { status_listener_ = std::move(listener); }
 
 private:
     struct SiteState {
@@ -118,6 +128,14 @@ private:
         std::optional<TimePoint> next_probe_at;
         std::optional<TimePoint> client_cert_not_after;
         std::optional<TimePoint> server_expiry_reported;  // certificate_expiring said for this notAfter
+        std::map<ProbeClass, std::uint64_t> class_counts;
+        // The current run of unhealthy probes (empty while healthy): the class of the latest,
+        // since when, how many, and whether probe_failed said a class that is not a symptom in it
+        // (then probe_recovered ends it).
+        std::optional<ProbeClass> failing_class;
+        std::optional<TimePoint> failing_since;
+        std::uint64_t failing_probes = 0;
+        bool non_symptom_reported = false;
     };
 
     void install_sites(const std::vector<SiteConfig>& sites);
@@ -131,7 +149,8 @@ private:
     void check_certificates();
     void record_client_certificate_expiry();
     void check_server_certificate(SiteState& site, const ProbeResult& result);
-    void status_changed();
+    void status_changed(StatusChange change = StatusChange::significant);
+    void report_unhealthy(SiteState& site, const ProbeResult& result, SiteHealth::Reading reading, bool was_confirmed);
     void check_root_store();
     std::string next_incident_id();
     // Who an event is about; named fields, so a site can never be passed as an incident.
@@ -151,7 +170,7 @@ private:
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
     std::function<void()> on_stopped_;
-    std::function<void()> status_listener_;
+    std::function<void(StatusChange)> status_listener_;
     std::string stop_reason_;
     bool running_ = false;
     bool stopping_ = false;

@@ -20,13 +20,35 @@
 // and the persisted history is read again before each decision, so the other one's repairs
 // count too.
 //
+// Time. While certheal runs, every duration of the policy (cooldown, attempt window, quiet
+// period of the circuit) is measured on the monotonic clock, so a step of the wall clock (an
+// administrator, NTP, a VM restored from a snapshot) neither holds repairs for the length of
+// the step nor grants them early. state.json keeps wall times, since a monotonic clock means
+// nothing after a restart; a saved time later than now (the clock ran ahead when it was written
+// and was set back since) is counted as now, said once (repair_skipped, reason
+// state_times_clamped) and saved as now, so it never keeps the budget spent or the circuit
+// open for longer than the configured durations from the moment it is read, and never makes
+// certheal drop the whole history.
+//
+// Merging. The service and the command line (`certheal repair`, `certheal resume`) each keep
+// the history in memory and change it while the other may have changed the file. Every change
+// is therefore made under the state store's lock on the history merged with what is saved, and
+// every decision re-reads it first; no writer ever replaces the file with its own older copy:
+// - attempts are a union keyed by their start time (as first recorded) and incident;
+// - an operator's reset (`certheal resume`) wins over everything recorded before it: attempts
+//   that started before the latest reset no longer count, and a circuit opened before it is
+//   closed;
+// - the circuit's latest decision (opened, closed by its quiet period, reset) wins;
+// - the last repair's end and the last repair are the latest either side knows.
+//
 // Single-threaded: call everything on the monitor's thread.
 
 #include <cstddef>
-#include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/model/config_model.hpp"
 #include "core/base/clock.hpp"
@@ -50,7 +72,8 @@ public:
     // Reads the persisted state. Returns a sentence for the caller to log when the state was
     // unreadable or corrupt (it is then replaced by a fresh state; never fatal). A missing
     // state (first start) is not a warning. May emit circuit_closed when the circuit was open
-    // and its quiet period, or the whole attempt window, has passed since.
+    // and its quiet period, or the whole attempt window, has passed since, and repair_skipped
+    // (reason state_times_clamped) when saved times lay in the future.
     std::optional<std::string> load();
 
     // Asks to start a repair for `incident`. When allowed (and not a dry run) the attempt is
@@ -81,15 +104,22 @@ public:
     // An operator's reset (`certheal resume`): closes the circuit and clears the attempt
     // history (a fresh budget), and says so with circuit_closed, reason "operator", also when
     // the circuit was already closed (then only the budget starts afresh). The cooldown after
-    // the last repair still applies. Refused (false) while a repair runs.
+    // the last repair still applies. Refused (false) while a repair of this policy runs; a
+    // repair another process runs meanwhile cannot write the old attempts back (see Merging).
     bool reset_circuit(const std::string& reason);
+
+    // Called after the history changed: this policy saved a change, or found one another
+    // process saved (the status shows the policy).
+    void on_change(std::function<void()> listener) { change_listener_ = std::move(listener); }
 
     // Replaces the policy (config reload). The history is kept.
     void update_config(const RemediationConfig& config);
 
     bool busy() const noexcept { return busy_.has_value(); }
-    bool circuit_open() const noexcept { return circuit_opened_at_.has_value(); }
-    std::optional<TimePoint> circuit_opened_at() const noexcept { return circuit_opened_at_; }
+    bool circuit_open() const noexcept { return history_.circuit && history_.circuit->open; }
+    // Wall times below are on the wall clock as it reads now (the monotonic measurement shown
+    // in today's wall time).
+    std::optional<TimePoint> circuit_opened_at() const;
     int attempts_in_window() const;  // counted attempts whose start lies within attempt_window of now
     // Earliest time a request would be allowed as far as time-based policy goes (cooldown,
     // budget, circuit), ignoring busy and disabled; now() or earlier when nothing blocks.
@@ -104,7 +134,7 @@ public:
         bool succeeded = false;
         bool manual = false;
     };
-    const std::optional<LastRepair>& last_repair() const noexcept { return last_repair_; }
+    std::optional<LastRepair> last_repair() const;
 
 private:
     struct InFlight {
@@ -114,23 +144,69 @@ private:
         bool holds_lock = false;
     };
 
-    struct SavedState {
-        std::deque<TimePoint> attempts;
-        std::optional<TimePoint> last_repair_end;
-        std::optional<TimePoint> circuit_opened_at;
-        std::string circuit_incident;
-        std::optional<LastRepair> last_repair;
+    // A moment the policy remembers. `recorded` is the wall time it happened at, to the
+    // millisecond, by the clock of that moment: what state.json keeps, and (with the incident)
+    // what names an attempt across processes. `measured` is the same moment on this process's
+    // monotonic clock, from which every duration is measured.
+    struct Moment {
+        TimePoint recorded{};
+        MonotonicTime measured{};
     };
+    struct Attempt {
+        Moment started;
+        std::string incident;
+    };
+    struct CircuitDecision {
+        bool open = false;
+        Moment at;             // when it opened, or closed
+        std::string incident;  // the incident whose failure opened it
+    };
+    struct LastRepairRecord {
+        Moment ended;
+        std::string incident;
+        bool succeeded = false;
+        bool manual = false;
+    };
+    struct History {
+        std::vector<Attempt> attempts;  // counted (non-dry-run) attempts, by `measured`, oldest first
+        std::optional<Moment> last_repair_end;
+        std::optional<CircuitDecision> circuit;  // the latest decision; none before the first
+        std::optional<Moment> operator_reset;    // the latest `certheal resume`
+        std::optional<LastRepairRecord> last_repair;
+    };
+    // What reading a saved state found beyond the history itself.
+    struct Reading {
+        TimePoint wall_now{};
+        MonotonicTime monotonic_now{};
+        int clamped = 0;          // saved times later than now, counted as now
+        Duration furthest_ahead{};  // the latest of them, ahead of now by this much
+    };
+
     // Throws std::runtime_error saying what is wrong with the text.
-    static SavedState parse_saved_state(const std::string& text, TimePoint now);
-    void adopt(SavedState&& saved);
-    Decision decide(const std::string& incident, bool dry_run, bool manual, bool force);
+    History parse_saved_state(const std::string& text, Reading& reading) const;
+    static void merge_into(History& mine, History&& saved);
+    Moment moment_now() const;
+    Moment moment_from_saved(TimePoint recorded, Reading& reading) const;
+    MonotonicTime measured_from_saved(TimePoint saved, Reading& reading) const;
+    TimePoint saved_time(const Moment& moment) const;
+    void normalize_future_times(History& history) const;
+    TimePoint wall_of(MonotonicTime measured) const;
+    // Re-reads the saved history and merges it into memory (no write unless times were clamped).
     void refresh_from_store();
+    // Makes `change` on the history merged with what is saved, under the store's lock, and
+    // saves the result; when that fails the change holds in memory and tick() saves it later.
+    void commit(const std::function<void(History&)>& change);
+    void say_clamped(const Reading& reading);
+    Decision decide(const std::string& incident, bool dry_run, bool manual, bool force);
     void arm_circuit_timer();
-    void prune_attempts();
-    std::optional<TimePoint> budget_frees_at() const;  // when the oldest counted attempt leaves the window
+    void prune_attempts(History& history) const;
+    std::optional<MonotonicTime> cooldown_end() const;
+    std::optional<MonotonicTime> budget_frees() const;  // when the oldest counted attempt leaves the window
+    std::optional<MonotonicTime> circuit_close() const;
+    // Closes an open circuit for `reason_code` unless, on the saved history, it is closed already
+    // or was opened again since; says circuit_closed when this call closed it.
     void close_circuit(const std::string& reason_sentence, const std::string& reason_code);
-    void persist();
+    void after_save(const Result<Done>& saved);
     std::string serialize() const;
 
     RemediationConfig config_;
@@ -138,16 +214,14 @@ private:
     StateStore& store_;
     EventSink& events_;
 
-    std::deque<TimePoint> attempts_;  // start times of counted (non-dry-run) attempts, oldest first
-    std::optional<TimePoint> last_repair_end_;
-    std::optional<TimePoint> circuit_opened_at_;
-    std::string circuit_incident_;  // the incident whose failure opened the circuit
-    std::optional<LastRepair> last_repair_;
+    History history_;
     std::optional<InFlight> busy_;
     bool unsaved_ = false;  // the last save failed: storage_failed said, tick() retries
+    bool clamps_said_unsaved_ = false;  // times from the future said while they could not be saved
     RepairLock* host_lock_ = nullptr;
     bool close_on_time_ = false;
     std::unique_ptr<TimerHandle> circuit_timer_;
+    std::function<void()> change_listener_;
 };
 
 std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept;  // "cooldown", "circuit_open", ...

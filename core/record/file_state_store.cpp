@@ -52,9 +52,40 @@ Result<Done> write_file_atomically(const std::filesystem::path& file, const std:
     return success();
 }
 
-FileStateStore::FileStateStore(std::filesystem::path state_dir, ReplaceFile replace)
-    : state_dir_(std::move(state_dir)), path_(state_dir_ / "state.json"), replace_(std::move(replace)) {
+FileStateStore::FileStateStore(std::filesystem::path state_dir, ReplaceFile replace, std::unique_ptr<StateLock> lock)
+    : state_dir_(std::move(state_dir)),
+      path_(state_dir_ / "state.json"),
+      replace_(std::move(replace)),
+      lock_(std::move(lock)) {
     if (!replace_) replace_ = replace_file_portably;
+}
+
+Result<Done> FileStateStore::update(const Merge& merge) {
+    std::error_code folder_error;
+    std::filesystem::create_directories(state_dir_, folder_error);  // where the lock lives
+    struct Held {
+        StateLock* lock = nullptr;
+        ~Held() {
+            if (lock) lock->release();
+        }
+    } held;
+    if (lock_) {
+        const auto taken = lock_->acquire(kLockWait);
+        if (!taken) {
+            return Failure{taken.error().code, taken.error().message + ". The repair budget is kept in memory only."};
+        }
+        if (!taken.value()) {
+            return Failure{std::make_error_code(std::errc::resource_unavailable_try_again),
+                           "another certheal process held the lock on " + path_.string() + " for more than " +
+                               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(kLockWait).count()) +
+                               " s. The repair budget is kept in memory only"};
+        }
+        held.lock = lock_.get();
+    }
+    // A state that cannot be read (too large, damaged) is replaced by what the caller merges
+    // without it; load() said so when it first met it.
+    auto saved = load();
+    return save(merge(saved ? saved.value() : std::nullopt));
 }
 
 Result<std::optional<std::string>> FileStateStore::load() {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -34,7 +35,15 @@ class FileStateStore : public StateStore {
 public:
     static constexpr std::uintmax_t kMaxStateBytes = std::uintmax_t{1024} * 1024;
 
-    explicit FileStateStore(std::filesystem::path state_dir, ReplaceFile replace = replace_file_portably);
+    // How long update() waits for another certheal process's read-merge-write to finish.
+    static constexpr Duration kLockWait = std::chrono::seconds(5);
+
+    // `lock`: the state lock every certheal process of the host takes around update(); none
+    // (unit tests, one process) leaves update() unlocked.
+    explicit FileStateStore(std::filesystem::path state_dir, ReplaceFile replace = replace_file_portably,
+                            std::unique_ptr<StateLock> lock = nullptr);
+    FileStateStore(std::filesystem::path state_dir, std::unique_ptr<StateLock> lock)
+        : FileStateStore(std::move(state_dir), replace_file_portably, std::move(lock)) {}
 
     // The file's text, or nullopt when there is none yet. Whether the text makes sense is for
     // the caller to judge; a Failure means the file exists but could not be read.
@@ -45,12 +54,17 @@ public:
     // disk when the OS flushes it, so a power cut right after save() may keep the old state.
     Result<Done> save(const std::string& contents) override;
 
+    // load(), merge and save() under the state lock, so that the service and `certheal repair`
+    // or `certheal resume` never save over each other's changes.
+    Result<Done> update(const Merge& merge) override;
+
     const std::filesystem::path& path() const noexcept { return path_; }
 
 private:
     std::filesystem::path state_dir_;
     std::filesystem::path path_;
     ReplaceFile replace_;
+    std::unique_ptr<StateLock> lock_;
 };
 
 }  // namespace certheal

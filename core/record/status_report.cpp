@@ -3,6 +3,8 @@
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
 
+#include <algorithm>
+
 namespace certheal {
 namespace {
 
@@ -83,5 +85,32 @@ std::string status_document_text(const MonitorStatus& status, long long pid) {
     return text;
 }
 
+StatusWriteSchedule::StatusWriteSchedule(Clock& clock, std::function<void()> write, StatusWriteLimits limits)
+    : clock_(clock), write_(std::move(write)), limits_(limits) {}
+
+void StatusWriteSchedule::changed(StatusChange change) {
+    const auto now = clock_.monotonic_now();
+    auto due = now + limits_.settle;
+    if (last_write_) {
+        const auto gap = change == StatusChange::significant ? limits_.min_gap : limits_.routine_gap;
+        due = std::max(due, *last_write_ + gap);
+    }
+    if (due_ && *due_ <= due) return;  // a write is already coming, no later than this one would
+    due_ = due;
+    timer_ = clock_.after(std::chrono::ceil<Duration>(due - now), [this] { write_now(); });
+}
+
+void StatusWriteSchedule::write_now() {
+    due_.reset();
+    timer_.reset();
+    last_write_ = clock_.monotonic_now();
+    ++writes_;
+    if (write_) write_();
+}
+
+void StatusWriteSchedule::cancel() {
+    due_.reset();
+    timer_.reset();
+}
 
 }  // namespace certheal

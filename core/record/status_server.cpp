@@ -51,10 +51,35 @@ void metric_header(std::ostringstream& out, const char* name, const char* type, 
 
 }  // namespace
 
+std::string_view to_string(RemediationMode mode) noexcept {
+    switch (mode) {
+        case RemediationMode::enabled: return "enabled";
+        case RemediationMode::dry_run: return "dry_run";
+        case RemediationMode::disabled: return "disabled";
+    }
+    return "enabled";
+}
+
+RemediationMode remediation_mode(const MonitorStatus& status) noexcept {
+    // Disabled wins over dry run: with remediation off, not even a dry run is started.
+    if (!status.remediation_enabled) return RemediationMode::disabled;
+    if (status.dry_run) return RemediationMode::dry_run;
+    return RemediationMode::enabled;
+}
+
 std::string render_metrics(const MonitorStatus& status) {
     std::ostringstream out;
     metric_header(out, "certheal_up", "gauge", "1 while the certheal monitor runs.");
     out << "certheal_up 1\n";
+    metric_header(out, "certheal_build_info", "gauge", "Always 1; the label says which certheal version runs.");
+    out << "certheal_build_info{version=\"" << label(CERTHEAL_VERSION) << "\"} 1\n";
+    metric_header(out, "certheal_remediation_mode", "gauge",
+                  "1 for what certheal does about a confirmed symptom (enabled: repairs; dry_run: logs what it "
+                  "would do; disabled: only reports), 0 for the other modes.");
+    const auto mode = remediation_mode(status);
+    for (const auto shown : kAllRemediationModes) {
+        out << "certheal_remediation_mode{mode=\"" << to_string(shown) << "\"} " << (shown == mode ? 1 : 0) << '\n';
+    }
 
     metric_header(out, "certheal_site_healthy", "gauge", "1 when the site's last probe was healthy.");
     for (const auto& site : status.sites) {
@@ -74,6 +99,15 @@ std::string render_metrics(const MonitorStatus& status) {
     metric_header(out, "certheal_probe_failures_total", "counter", "Probes of the site that were not healthy.");
     for (const auto& site : status.sites) {
         out << "certheal_probe_failures_total{site=\"" << label(site.name) << "\"} " << site.failed_probes << '\n';
+    }
+    metric_header(out, "certheal_probe_class_total", "counter",
+                  "Probes of the site since certheal started, by the class they returned (every probe counts; the "
+                  "journal only says when a class that is not a symptom starts or changes).");
+    for (const auto& site : status.sites) {
+        for (const auto& [cls, count] : site.class_counts) {
+            out << "certheal_probe_class_total{site=\"" << label(site.name) << "\",class=\"" << to_string(cls)
+                << "\"} " << count << '\n';
+        }
     }
     metric_header(out, "certheal_probe_duration_seconds", "gauge", "Total duration of the site's last probe.");
     for (const auto& site : status.sites) {
@@ -261,17 +295,32 @@ private:
         response_.version(request.version());
         response_.keep_alive(false);
         response_.set(http::field::server, "certheal");
-        if (request.method() == http::verb::get && (request.target() == "/metrics" || request.target() == "/")) {
+        // A query string (Prometheus' `params:`) does not change the answer.
+        const auto target = request.target();
+        const auto path = target.substr(0, target.find('?'));
+        const bool head = request.method() == http::verb::head;
+        if (path != "/metrics" && path != "/") {
+            response_.result(http::status::not_found);
+            response_.set(http::field::content_type, "text/plain; charset=utf-8");
+            response_.body() = "certheal serves its metrics at GET /metrics.\n";
+        } else if (request.method() != http::verb::get && !head) {
+            response_.result(http::status::method_not_allowed);
+            response_.set(http::field::allow, "GET, HEAD");
+            response_.set(http::field::content_type, "text/plain; charset=utf-8");
+            response_.body() = "certheal's metrics answer GET and HEAD only.\n";
+        } else {
             response_.result(http::status::ok);
             response_.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
             response_.body() =
                 render_metrics(server_->source()) + render_status_endpoint_metrics(server_->counters(), server_->limits);
-        } else {
-            response_.result(http::status::not_found);
-            response_.set(http::field::content_type, "text/plain; charset=utf-8");
-            response_.body() = "certheal serves its metrics at GET /metrics.\n";
         }
         response_.prepare_payload();
+        if (head) {
+            // The headers a GET would get (Content-Length included), without the body.
+            const auto length = response_.body().size();
+            response_.body().clear();
+            response_.content_length(length);
+        }
         http::async_write(stream_, response_, [self = shared_from_this()](beast::error_code written, std::size_t) {
             if (written == beast::error::timeout) ++self->server_->timed_out;
             beast::error_code ignored;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/io_context.hpp>
 
@@ -26,6 +27,15 @@
 #include "core/base/result.hpp"
 
 namespace certheal {
+
+// What certheal does about a confirmed symptom, as certheal_remediation_mode{mode} shows it.
+// A pause of repairs (planned) will be one more mode here: add it to the enum, to
+// kAllRemediationModes and to remediation_mode(), and the metric shows it.
+enum class RemediationMode { enabled, dry_run, disabled };
+inline constexpr RemediationMode kAllRemediationModes[] = {RemediationMode::enabled, RemediationMode::dry_run,
+                                                           RemediationMode::disabled};
+std::string_view to_string(RemediationMode mode) noexcept;
+RemediationMode remediation_mode(const MonitorStatus& status) noexcept;
 
 // The Prometheus text exposition of a monitor status.
 std::string render_metrics(const MonitorStatus& status);

@@ -32,6 +32,7 @@ std::optional<DWORD> event_log_message_id(EventId id) noexcept {
         case EventId::probe_failed: return MSG_PROBE_FAILED;
         case EventId::symptom_confirmed: return MSG_SYMPTOM_CONFIRMED;
         case EventId::site_recovered: return MSG_SITE_RECOVERED;
+        case EventId::probe_recovered: return MSG_PROBE_RECOVERED;
         case EventId::certificate_expiring: return MSG_CERTIFICATE_EXPIRING;
         case EventId::root_store_misplaced: return MSG_ROOT_STORE_MISPLACED;
         case EventId::repair_started: return MSG_REPAIR_STARTED;

@@ -7,6 +7,7 @@
 #include <shlobj.h>
 
 #include <atomic>
+#include <chrono>
 #include <iostream>
 #include <mutex>
 
@@ -235,9 +236,16 @@ namespace {
 constexpr const wchar_t* kRepairLockName = L"Global\\certheal-repair";
 constexpr const wchar_t* kRepairLockSddl = L"D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 std::atomic<bool> g_repair_lock_held_in_process{false};
+// The state lock (see make_state_lock) is the same kind of mutex under another name.
+constexpr const wchar_t* kStateLockName = L"Global\\certheal-state";
+std::atomic<bool> g_state_lock_held_in_process{false};
 
 class NamedMutexRepairLock : public RepairLock {
 public:
+    // `what` names the lock in messages: "repair lock Global\certheal-repair".
+    NamedMutexRepairLock(const wchar_t* name, std::string what, std::atomic<bool>& held_in_process)
+        : name_(name), what_(std::move(what)), held_in_process_(held_in_process) {}
+
     Result<bool> try_acquire() override {
         if (held_) return true;
         if (!mutex_) {
@@ -246,9 +254,9 @@ public:
         const DWORD waited = ::WaitForSingleObject(mutex_.get(), 0);
         if (waited == WAIT_TIMEOUT) return false;
         if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED) {
-            return win::last_error_failure("certheal could not take its repair lock Global\\certheal-repair");
+            return win::last_error_failure("certheal could not take its " + what_);
         }
-        if (g_repair_lock_held_in_process.exchange(true)) {
+        if (held_in_process_.exchange(true)) {
             // This thread already held it through another lock object: the wait only counted
             // up the recursion. Give that count back; the other holder keeps the lock.
             ::ReleaseMutex(mutex_.get());
@@ -261,12 +269,11 @@ public:
     void release() noexcept override {
         if (!held_) return;
         ::ReleaseMutex(mutex_.get());
-        g_repair_lock_held_in_process = false;
+        held_in_process_ = false;
         held_ = false;
     }
 
     ~NamedMutexRepairLock() override { release(); }
-    NamedMutexRepairLock() = default;
     NamedMutexRepairLock(const NamedMutexRepairLock&) = delete;
     NamedMutexRepairLock& operator=(const NamedMutexRepairLock&) = delete;
 
@@ -279,10 +286,10 @@ private:
         }
         std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
         SECURITY_ATTRIBUTES attributes{sizeof(attributes), descriptor.get(), FALSE};
-        win::UniqueHandle mutex(::CreateMutexW(&attributes, FALSE, kRepairLockName));
+        win::UniqueHandle mutex(::CreateMutexW(&attributes, FALSE, name_));
         if (!mutex) {
             const DWORD error = ::GetLastError();
-            auto failure = win::win32_failure(error, "certheal could not open its repair lock Global\\certheal-repair");
+            auto failure = win::win32_failure(error, "certheal could not open its " + what_);
             if (error == ERROR_ACCESS_DENIED) {
                 failure.message += " Run it from an elevated prompt (Run as administrator)";
             }
@@ -295,14 +302,13 @@ private:
                                                  nullptr, nullptr, nullptr, &raw_existing);
             std::unique_ptr<void, LocalFreeDeleter> existing(raw_existing);
             if (read != ERROR_SUCCESS) {
-                return win::win32_failure(read, "certheal could not read who created its repair lock "
-                                                "Global\\certheal-repair");
+                return win::win32_failure(read, "certheal could not read who created its " + what_);
             }
             // Windows gives every named object an owner; Wine 8 gives none to one created
             // without a security descriptor, and there is nobody to check then.
             if (owner != nullptr && !is_trusted(owner) && !is_process_default_owner(owner)) {
                 return Failure{std::make_error_code(std::errc::permission_denied),
-                               "certheal does not use its repair lock Global\\certheal-repair: " +
+                               "certheal does not use its " + what_ + ": " +
                                    account_name(owner) +
                                    " created it, not SYSTEM or Administrators (someone may be keeping repairs from "
                                    "running)"};
@@ -312,8 +318,32 @@ private:
         return success();
     }
 
+    const wchar_t* name_;
+    std::string what_;
+    std::atomic<bool>& held_in_process_;
     win::UniqueHandle mutex_;
     bool held_ = false;
+};
+
+// Held for the milliseconds of one read-merge-write of state.json: the mutex is tried again
+// every few milliseconds until `wait` has passed (a mutex owned by a thread cannot be waited
+// for with a timeout and still refuse a second holder in this process, see above).
+class NamedMutexStateLock : public StateLock {
+public:
+    NamedMutexStateLock() : lock_(kStateLockName, "state lock Global\\certheal-state", g_state_lock_held_in_process) {}
+    Result<bool> acquire(Duration wait) override {
+        const auto deadline = std::chrono::steady_clock::now() + wait;
+        for (;;) {
+            auto taken = lock_.try_acquire();
+            if (!taken || taken.value()) return taken;
+            if (std::chrono::steady_clock::now() >= deadline) return false;
+            ::Sleep(5);
+        }
+    }
+    void release() noexcept override { lock_.release(); }
+
+private:
+    NamedMutexRepairLock lock_;
 };
 
 constexpr const wchar_t* kServiceName = L"certheal";
@@ -321,7 +351,12 @@ constexpr const wchar_t* kServiceName = L"certheal";
 }  // namespace
 
 std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path&) {
-    return std::make_unique<NamedMutexRepairLock>();
+    return std::make_unique<NamedMutexRepairLock>(kRepairLockName, "repair lock Global\\certheal-repair",
+                                                  g_repair_lock_held_in_process);
+}
+
+std::unique_ptr<StateLock> make_state_lock(const std::filesystem::path&) {
+    return std::make_unique<NamedMutexStateLock>();
 }
 
 long long current_process_id() { return static_cast<long long>(::GetCurrentProcessId()); }

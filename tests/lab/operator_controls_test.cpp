@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -284,14 +285,22 @@ TEST_CASE("the metrics textfile is replaced whole, never half-written, and carri
     const auto textfile = lab.textfiles / "certheal.prom";
     REQUIRE(eventually([&] { return std::filesystem::exists(textfile); }, 20s));
 
-    // Read it as a collector would, as fast as possible, across several rewrites (one a second
-    // at most, with a probe every 300 ms): every read is a whole exposition.
+    // Read it as a collector would, as fast as possible, across several rewrites: every read is
+    // a whole exposition. A healthy site's probes only move counters (rewritten once a minute),
+    // so reloads (a significant change: rewritten within seconds, at most every 5 s) make the
+    // rewrites come while it is read.
     int reads = 0;
     int torn = 0;
     int stray = 0;
     std::set<std::string> generations;
-    const auto until = std::chrono::steady_clock::now() + 3500ms;
+    const auto started = std::chrono::steady_clock::now();
+    const auto until = started + 7500ms;
+    auto next_reload = started;
     while (std::chrono::steady_clock::now() < until) {
+        if (std::chrono::steady_clock::now() >= next_reload) {
+            ::kill(run.pid, SIGHUP);
+            next_reload += 500ms;
+        }
         std::ifstream in(textfile);
         std::stringstream text;
         text << in.rdbuf();

@@ -214,3 +214,55 @@ TEST_CASE("out of descriptors, the endpoint pauses accepting instead of spinning
     CHECK(response.result() == http::status::ok);
     CHECK_THAT(response.body(), Catch::Contains("certheal_status_accept_errors_total "));
 }
+
+namespace {
+
+// One raw exchange: what the server sent until it closed the connection.
+std::string raw_exchange(unsigned short port, const std::string& request) {
+    boost::asio::io_context io;
+    tcp::socket socket(io);
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    boost::asio::write(socket, boost::asio::buffer(request));
+    std::string answer;
+    boost::system::error_code error;
+    char chunk[4096];
+    for (;;) {
+        const auto read = socket.read_some(boost::asio::buffer(chunk), error);
+        answer.append(chunk, read);
+        if (error) break;
+    }
+    return answer;
+}
+
+}  // namespace
+
+TEST_CASE("the status endpoint ignores a query string, answers HEAD without a body and other methods with 405",
+          "[status][lab]") {
+    RunningServer running(StatusServerLimits{});
+    const auto port = running.server.port();
+
+    // Prometheus' `params:` add a query string to the scrape.
+    const auto with_query = get(port, "/metrics?x=1&module=certheal");
+    CHECK(with_query.result() == http::status::ok);
+    CHECK_THAT(with_query.body(), Catch::Contains("certheal_up 1\n") && Catch::Contains("certheal_build_info{version="));
+    CHECK(get(port, "/?x=1").result() == http::status::ok);
+    CHECK(get(port, "/nothing?metrics").result() == http::status::not_found);
+
+    const auto head = raw_exchange(port, "HEAD /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    INFO(head);
+    CHECK(head.rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    const auto end_of_header = head.find("\r\n\r\n");
+    REQUIRE(end_of_header != std::string::npos);
+    CHECK(end_of_header + 4 == head.size());  // no body
+    const auto length_at = head.find("Content-Length: ");
+    REQUIRE(length_at != std::string::npos);
+    CHECK(std::stoul(head.substr(length_at + 16)) > 100);  // the length a GET's body has
+
+    for (const char* method : {"POST", "PUT", "DELETE", "OPTIONS"}) {
+        const auto refused = raw_exchange(port, std::string(method) + " /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                                   "Content-Length: 0\r\n\r\n");
+        INFO(refused);
+        CHECK(refused.rfind("HTTP/1.1 405 Method Not Allowed\r\n", 0) == 0);
+        CHECK_THAT(refused, Catch::Contains("Allow: GET, HEAD\r\n"));
+    }
+}

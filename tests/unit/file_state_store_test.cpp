@@ -4,6 +4,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <vector>
 
 #include "support/pki.hpp"
 #include "core/record/file_state_store.hpp"
@@ -93,4 +94,75 @@ TEST_CASE("the portable replace works when the target exists and when it does no
     CHECK_FALSE(replace_file_portably(source, target));
     CHECK(read_whole(target) == "two");
     CHECK_FALSE(std::filesystem::exists(source));
+}
+
+namespace {
+
+// A state lock another process may hold: acquire waits (here: says how long it was asked to).
+struct RecordingStateLock : StateLock {
+    bool held_elsewhere = false;
+    std::vector<std::string>* log = nullptr;
+    Result<bool> acquire(Duration wait) override {
+        log->push_back("acquire " + std::to_string(wait.count()) + "ms");
+        return !held_elsewhere;
+    }
+    void release() noexcept override { log->push_back("release"); }
+};
+
+}  // namespace
+
+TEST_CASE("update reads, merges and saves under the state lock", "[state_store]") {
+    test::TempDir scratch;
+    std::vector<std::string> log;
+    auto lock = std::make_unique<RecordingStateLock>();
+    lock->log = &log;
+    FileStateStore store(scratch.path(), std::move(lock));
+    REQUIRE(store.save("old").ok());
+    std::optional<std::string> seen;
+    const auto updated = store.update([&](const std::optional<std::string>& saved) {
+        seen = saved;
+        log.push_back("merge");
+        return *saved + "+new";
+    });
+    REQUIRE(updated.ok());
+    CHECK(seen == std::optional<std::string>("old"));
+    CHECK(read_whole(store.path()) == "old+new");
+    CHECK(log == std::vector<std::string>{"acquire 5000ms", "merge", "release"});
+}
+
+TEST_CASE("update gives up, saving nothing, while another process holds the state lock", "[state_store]") {
+    test::TempDir scratch;
+    std::vector<std::string> log;
+    auto lock = std::make_unique<RecordingStateLock>();
+    lock->log = &log;
+    lock->held_elsewhere = true;
+    FileStateStore store(scratch.path(), std::move(lock));
+    bool merged = false;
+    const auto updated = store.update([&](const std::optional<std::string>&) {
+        merged = true;
+        return std::string("new");
+    });
+    REQUIRE_FALSE(updated.ok());
+    CHECK_THAT(updated.error().message, Catch::Contains("another certheal process held the lock"));
+    CHECK_FALSE(merged);
+    CHECK_FALSE(std::filesystem::exists(store.path()));
+    CHECK(log == std::vector<std::string>{"acquire 5000ms"});
+}
+
+TEST_CASE("update replaces a saved state it cannot read with what merge makes of none", "[state_store]") {
+    test::TempDir scratch;
+    FileStateStore store(scratch.path());
+    std::filesystem::create_directories(scratch.path());
+    {
+        std::ofstream big(store.path(), std::ios::binary);
+        big << std::string(FileStateStore::kMaxStateBytes + 1, 'x');
+    }
+    std::optional<std::string> seen = "unset";
+    REQUIRE(store.update([&](const std::optional<std::string>& saved) {
+                    seen = saved;
+                    return std::string("fresh");
+                })
+                .ok());
+    CHECK_FALSE(seen.has_value());
+    CHECK(read_whole(store.path()) == "fresh");
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/policy/monitor.hpp"
+#include "core/base/time_format.hpp"
 #include "core/probe/certificate_info.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
@@ -115,15 +116,75 @@ TEST_CASE("a desynchronised site is confirmed after failure_threshold probes, re
     CHECK(started->details.at("evidence").at("class") == "client_cert_rejected");
 }
 
-TEST_CASE("a failure class that is not a symptom is reported but never repaired", "[monitor]") {
+TEST_CASE("a failure class that is not a symptom is reported once per site but never repaired", "[monitor]") {
     Harness h;
     h.prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::tls_error); });
     h.monitor.start(lab_config());
     h.clock.advance(5min);
-    CHECK(h.count(EventId::probe_failed) > 10);
+    // 11 probes of each site, all tls_error: said when the run started, counted every time.
+    CHECK(h.count(EventId::probe_failed) == 2);
     CHECK(h.count(EventId::symptom_confirmed) == 0);
     CHECK(h.count(EventId::repair_started) == 0);
     CHECK(h.processes.calls().empty());
+    const auto status = h.monitor.status();
+    REQUIRE(status.sites.size() == 2);
+    CHECK(status.sites[0].class_counts.at(ProbeClass::tls_error) == 11);
+    CHECK(status.sites[0].probes == 11);
+}
+
+TEST_CASE("probe_failed for a class that is not a symptom is written when the class changes, probe_recovered "
+          "when the site is healthy again",
+          "[monitor]") {
+    Harness h;
+    auto config = lab_config();
+    config.sites = {site_named("intranet")};
+    h.prober.script("intranet", {ProbeClass::unexpected_status, ProbeClass::unexpected_status, ProbeClass::timeout,
+                                 ProbeClass::timeout, ProbeClass::unexpected_status, ProbeClass::healthy,
+                                 ProbeClass::healthy, ProbeClass::timeout, ProbeClass::healthy});
+    h.monitor.start(config);
+    h.clock.advance(4min);  // nine probes, 30 s apart
+
+    const auto failed = h.events.all(EventId::probe_failed);
+    REQUIRE(failed.size() == 4);  // unexpected_status, timeout, unexpected_status; then timeout again
+    CHECK(failed[0].details["class"] == "unexpected_status");
+    CHECK(failed[1].details["class"] == "timeout");
+    CHECK(failed[2].details["class"] == "unexpected_status");
+    CHECK(failed[3].details["class"] == "timeout");
+    CHECK_THAT(failed[0].message, Catch::Contains("again when the class changes"));
+
+    const auto recovered = h.events.all(EventId::probe_recovered);
+    REQUIRE(recovered.size() == 2);
+    CHECK(recovered[0].site == "intranet");
+    CHECK(recovered[0].details["failed_class"] == "unexpected_status");
+    CHECK(recovered[0].details["failed_probes"] == 5);
+    CHECK(recovered[0].details["failed_since"] == format_time_utc(FakeClock::default_start()));
+    CHECK(recovered[0].details["class"] == "healthy");
+    CHECK(recovered[1].details["failed_probes"] == 1);
+    CHECK(h.count(EventId::site_recovered) == 0);  // no symptom was confirmed
+
+    const auto counts = h.monitor.status().sites.at(0).class_counts;
+    CHECK(counts.at(ProbeClass::unexpected_status) == 3);
+    CHECK(counts.at(ProbeClass::timeout) == 3);
+    CHECK(counts.at(ProbeClass::healthy) == 3);
+}
+
+TEST_CASE("a symptom class is said on every probe until it is confirmed, and its recovery is site_recovered",
+          "[monitor]") {
+    Harness h;
+    h.repair_heals = false;
+    auto config = lab_config();
+    config.sites = {site_named("intranet")};
+    config.remediation.enabled = false;
+    h.monitor.start(config);
+    h.clock.advance(2min);  // five probes: two said, the third confirms, the rest belong to the incident
+    CHECK(h.count(EventId::probe_failed) == 2);
+    CHECK(h.count(EventId::symptom_confirmed) == 1);
+    h.repair_heals = true;
+    h.processes.set_default(exited(0));
+    h.prober.script("intranet", {ProbeClass::healthy});
+    h.clock.advance(30s);
+    CHECK(h.count(EventId::site_recovered) == 1);
+    CHECK(h.count(EventId::probe_recovered) == 0);
 }
 
 TEST_CASE("a repair that does not help runs exactly max_attempts times, then the circuit opens", "[monitor]") {
@@ -349,7 +410,7 @@ TEST_CASE("a server certificate that expires within 30 days is said once per cer
 TEST_CASE("the status says each site's class since when, its next probe, and the policy's budget", "[monitor][status]") {
     Harness h;
     int changes = 0;
-    h.monitor.on_status_change([&] { ++changes; });
+    h.monitor.on_status_change([&](StatusChange) { ++changes; });
     h.monitor.start(lab_config());
     const auto started = h.clock.now();
     h.clock.advance(0ms);
@@ -381,4 +442,49 @@ TEST_CASE("resume through the monitor closes an open circuit with reason operato
     REQUIRE(h.count(EventId::circuit_closed) == 1);
     CHECK(h.events.last(EventId::circuit_closed)->details["reason"] == "operator");
     CHECK_FALSE(h.monitor.status().circuit_open);
+}
+
+TEST_CASE("probe results that change only counters and times are routine; a new class is significant",
+          "[monitor][status]") {
+    Harness h;
+    auto config = lab_config();
+    config.sites = {site_named("intranet")};
+    h.prober.script("intranet", {ProbeClass::healthy, ProbeClass::healthy, ProbeClass::timeout});
+    std::vector<StatusChange> changes;
+    h.monitor.on_status_change([&](StatusChange change) { changes.push_back(change); });
+    h.monitor.start(config);
+    h.clock.advance(0ms);  // the first probe: a class where there was none
+    REQUIRE_FALSE(changes.empty());
+    CHECK(changes.back() == StatusChange::significant);
+    changes.clear();
+    h.clock.advance(30s);  // healthy again: only the counters moved
+    CHECK(changes == std::vector<StatusChange>{StatusChange::routine});
+    changes.clear();
+    h.clock.advance(30s);  // timeout
+    CHECK(changes == std::vector<StatusChange>{StatusChange::significant});
+}
+
+TEST_CASE("a reload that changes state_dir or status_listen says it needs a restart and keeps the running values",
+          "[monitor]") {
+    Harness h;
+    auto config = lab_config();
+    config.service.status_listen = ListenAddress{"127.0.0.1", 9464};
+    h.monitor.start(config);
+    auto changed = config;
+    changed.service.state_dir = "/srv/certheal";
+    changed.service.status_listen = ListenAddress{"127.0.0.1", 9555};
+    h.monitor.reload(changed, /*requests=*/3);
+    const auto reloaded = *h.events.last(EventId::config_reloaded);
+    CHECK(reloaded.details["needs_restart"] == nlohmann::json{"service.state_dir", "service.status_listen"});
+    CHECK(reloaded.details["requests"] == 3);
+    CHECK_THAT(reloaded.message, Catch::Contains("service.state_dir changed from /var/lib/certheal to /srv/certheal") &&
+                                     Catch::Contains("needs a restart") && Catch::Contains("127.0.0.1:9555"));
+    CHECK(h.monitor.config().service.state_dir == "/var/lib/certheal");
+    REQUIRE(h.monitor.config().service.status_listen);
+    CHECK(h.monitor.config().service.status_listen->port == 9464);
+
+    h.monitor.reload(config);  // nothing bound at start changed: nothing said
+    const auto again = *h.events.last(EventId::config_reloaded);
+    CHECK_FALSE(again.details.contains("needs_restart"));
+    CHECK_FALSE(again.details.contains("requests"));
 }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "core/policy/repair_policy.hpp"
@@ -89,14 +91,14 @@ TEST_CASE("the repair budget slides with the attempt window", "[policy]") {
     f.repair("inc-3", true);  // attempt at +40m
     CHECK(f.policy.attempts_in_window() == 3);
 
-    f.clock.set_now(start + 59min);  // the first attempt is still inside the window
+    f.clock.advance_to(start + 59min);  // the first attempt is still inside the window
     const auto spent = f.policy.request("inc-4");
     CHECK(spent.verdict == Verdict::budget_spent);
     REQUIRE(spent.retry_after);
     CHECK(*spent.retry_after == start + 1h);
     CHECK_FALSE(f.policy.circuit_open());  // the repairs worked: nothing to break
 
-    f.clock.set_now(start + 1h);
+    f.clock.advance_to(start + 1h);
     CHECK(f.policy.attempts_in_window() == 2);
     CHECK(f.policy.request("inc-4").verdict == Verdict::allowed);
     CHECK(f.sink.count(EventId::circuit_opened) == 0);
@@ -134,12 +136,12 @@ TEST_CASE("the circuit closes once circuit_reset_after has passed", "[policy]") 
     REQUIRE(f.policy.circuit_open());
     const auto opened_at = *f.policy.circuit_opened_at();
 
-    f.clock.set_now(opened_at + 6h - 1s);
+    f.clock.advance_to(opened_at + 6h - 1s);
     f.policy.tick();
     CHECK(f.policy.circuit_open());
     CHECK(f.sink.count(EventId::circuit_closed) == 0);
 
-    f.clock.set_now(opened_at + 6h);
+    f.clock.advance_to(opened_at + 6h);
     f.policy.tick();
     CHECK_FALSE(f.policy.circuit_open());
     REQUIRE(f.sink.count(EventId::circuit_closed) == 1);
@@ -275,7 +277,7 @@ TEST_CASE("a corrupt state file is reported and replaced by a fresh state", "[po
     CHECK(f.policy.attempts_in_window() == 0);
     REQUIRE(f.store.contents());
     const auto saved = nlohmann::json::parse(*f.store.contents());
-    CHECK(saved["version"] == 1);
+    CHECK(saved["version"] == 2);
     CHECK(saved["attempts"].empty());
     CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
 }
@@ -505,4 +507,231 @@ TEST_CASE("the policy decides on the history the other repairer saved since", "[
                                    {"circuit", {{"opened_at", now}, {"incident", "manual-3"}}}}
                             .dump());
     CHECK(f.policy.request("inc-1").verdict == Verdict::circuit_open);
+}
+
+// --- time: the wall clock steps, saved times from the future ---------------------------------
+
+TEST_CASE("a wall clock set back while certheal runs does not hold repairs for the length of the step",
+          "[policy][time]") {
+    Fixture f;
+    f.repair("inc-1", true);
+    f.clock.set_now(f.clock.now() - 20h);  // NTP corrects a clock that ran 20 hours ahead
+    CHECK(f.policy.request("inc-2").verdict == Verdict::cooldown);
+    f.clock.advance(10min);  // the cooldown, measured on the monotonic clock
+    CHECK(f.policy.request("inc-2").verdict == Verdict::allowed);
+}
+
+TEST_CASE("a wall clock set forward while certheal runs neither closes the circuit nor frees the budget early",
+          "[policy][time]") {
+    Fixture f;
+    f.policy.close_circuit_on_time();
+    f.fail_until_the_circuit_opens();
+    REQUIRE(f.policy.circuit_open());
+    f.clock.set_now(f.clock.now() + 20h);
+    f.policy.tick();
+    CHECK(f.policy.circuit_open());
+    CHECK(f.policy.attempts_in_window() == 3);
+    CHECK(f.policy.request("inc-4").verdict == Verdict::circuit_open);
+    // The times the status shows are in today's wall time: the circuit closes 6 hours after it
+    // opened, as the clock reads now.
+    REQUIRE(f.policy.circuit_closes_at());
+    CHECK(*f.policy.circuit_closes_at() - *f.policy.circuit_opened_at() == 6h);
+    CHECK(*f.policy.circuit_opened_at() > f.clock.now() - 1h);
+
+    f.clock.advance(6h);
+    CHECK_FALSE(f.policy.circuit_open());
+    CHECK(f.sink.last(EventId::circuit_closed)->details["reason"] == "quiet_period");
+}
+
+TEST_CASE("a wall clock step does not make a saved moment of this process look newer when it is read back",
+          "[policy][time]") {
+    Fixture f;
+    f.repair("inc-1", true);
+    f.clock.set_now(f.clock.now() + 20h);
+    // Each decision re-reads the saved history (written before the step): the cooldown still
+    // ends 10 minutes after the repair, not 20 hours later.
+    f.clock.advance(10min);
+    CHECK(f.policy.request("inc-2").verdict == Verdict::allowed);
+}
+
+namespace {
+
+std::string future_state(TimePoint now, Duration ahead, int attempts, bool circuit_open) {
+    const auto when = format_time_utc(now + ahead);
+    nlohmann::json state = {{"version", 1}, {"attempts", nlohmann::json::array()}, {"last_repair_end", when}};
+    for (int i = 0; i < attempts; ++i) state["attempts"].push_back(when);
+    state["circuit"] = circuit_open ? nlohmann::json{{"opened_at", when}, {"incident", "inc-3"}} : nlohmann::json();
+    return state.dump();
+}
+
+}  // namespace
+
+TEST_CASE("times in the saved state from the future are counted as now and said, and the history is kept",
+          "[policy][time]") {
+    Fixture f;
+    f.store.set_contents(future_state(f.clock.now(), 20h, 3, true));
+    CHECK_FALSE(f.policy.load().has_value());  // not a reason to start afresh
+
+    CHECK(f.policy.circuit_open());
+    CHECK(f.policy.attempts_in_window() == 3);
+    CHECK(f.policy.circuit_opened_at() == f.clock.now());
+    CHECK(f.policy.circuit_closes_at() == f.clock.now() + 6h);
+    REQUIRE(f.sink.count(EventId::repair_skipped) == 1);
+    const auto said = *f.sink.last(EventId::repair_skipped);
+    CHECK(said.details["reason"] == "state_times_clamped");
+    CHECK(said.details["clamped"] == 5);
+    CHECK(said.details["ahead_by"] == "20h");
+    CHECK_THAT(said.message, Catch::Contains("20h ahead") && Catch::Contains("counts them as now"));
+
+    // Saved as now: nothing in the file lies in the future any more.
+    const auto saved = nlohmann::json::parse(*f.store.contents());
+    const auto not_after_now = [&](const nlohmann::json& text) {
+        return *parse_time_utc(text.get<std::string>()) <= f.clock.now();
+    };
+    CHECK(not_after_now(saved["circuit"]["opened_at"]));
+    CHECK(not_after_now(saved["last_repair_end"]));
+    for (const auto& attempt : saved["attempts"]) CHECK(not_after_now(attempt["counted_from"]));
+
+    f.clock.advance(6h);
+    f.policy.tick();
+    CHECK_FALSE(f.policy.circuit_open());  // 6 hours from when it was read, not 26
+}
+
+TEST_CASE("a restart after saved times were clamped measures from the first reading, not from each start",
+          "[policy][time]") {
+    Fixture f;
+    f.config.attempt_window = 24h;  // so only the quiet period can close the circuit
+    f.policy.update_config(f.config);
+    f.store.set_contents(future_state(f.clock.now(), 20h, 3, true));
+    REQUIRE_FALSE(f.policy.load().has_value());
+    f.clock.advance(5h);
+
+    RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
+    REQUIRE_FALSE(restarted.load().has_value());
+    CHECK(restarted.circuit_open());
+    CHECK(f.sink.count(EventId::repair_skipped) == 1);  // said once, at the first reading
+    f.clock.advance(1h);
+    restarted.tick();
+    CHECK_FALSE(restarted.circuit_open());
+}
+
+TEST_CASE("saved attempts are pruned whatever their order", "[policy][time]") {
+    Fixture f;
+    const auto now = f.clock.now();
+    const auto at = [&](Duration ago) { return format_time_utc(now - ago); };
+    // Newest first, the old ones in between: only the two within the hour count.
+    f.store.set_contents(nlohmann::json{{"version", 1},
+                                        {"attempts", {at(5min), at(3h), at(10min), at(2h)}},
+                                        {"last_repair_end", at(5min)},
+                                        {"circuit", nullptr}}
+                             .dump());
+    REQUIRE_FALSE(f.policy.load().has_value());
+    CHECK(f.policy.attempts_in_window() == 2);
+    f.clock.advance(10min);
+    const auto decision = f.policy.request("inc-1");
+    REQUIRE(decision.verdict == Verdict::allowed);
+    CHECK_THAT(decision.reason_sentence, Catch::Contains("3rd of at most 3"));
+}
+
+// --- merging: two processes, one saved history --------------------------------------------------
+
+namespace {
+
+// The service and `certheal repair` (or `certheal resume`) on the same host: two policies, one store.
+struct TwoProcesses {
+    RemediationConfig config = seed_settings();
+    FakeClock clock;
+    MemoryStateStore store;
+    RecordingSink service_events;
+    RecordingSink command_events;
+    RepairPolicy service{config, clock, store, service_events};
+    RepairPolicy command{config, clock, store, command_events};
+
+    TwoProcesses() {
+        REQUIRE_FALSE(service.load());
+        REQUIRE_FALSE(command.load());
+    }
+    nlohmann::json saved() const { return nlohmann::json::parse(*store.contents()); }
+};
+
+}  // namespace
+
+TEST_CASE("a resume during another process's repair is not undone when that repair ends", "[policy][merge]") {
+    TwoProcesses p;
+    // The service spent its budget and opened the circuit.
+    for (int i = 1; i <= 3; ++i) {
+        REQUIRE(p.service.request("inc-" + std::to_string(i)).allowed());
+        p.service.finished("inc-" + std::to_string(i), false);
+        p.clock.advance(10min);
+    }
+    REQUIRE(p.service.circuit_open());
+    // An operator forces a repair by hand; while it runs, another operator resumes the service.
+    REQUIRE(p.command.request_manual("manual-1", false, /*force=*/true).allowed());
+    p.clock.advance(1min);
+    REQUIRE(p.service.reset_circuit("certheal resume"));
+    p.clock.advance(1min);
+    p.command.finished("manual-1", false);
+
+    const auto saved = p.saved();
+    CHECK(saved["circuit"].is_null());
+    CHECK(saved["attempts"].empty());  // every attempt started before the resume
+    CHECK(saved["last_repair"]["incident"] == "manual-1");  // the repair's end is kept
+    CHECK(saved["operator_reset_at"].is_string());
+    CHECK(p.command_events.count(EventId::circuit_opened) == 0);
+    CHECK_FALSE(p.command.circuit_open());
+    // The service decides on the same: a fresh budget, after the manual repair's cooldown.
+    CHECK(p.service.request("inc-4").verdict == Verdict::cooldown);
+    p.clock.advance(10min);
+    CHECK(p.service.request("inc-4").verdict == Verdict::allowed);
+}
+
+TEST_CASE("attempts that two processes record are merged, never saved over", "[policy][merge]") {
+    TwoProcesses p;
+    REQUIRE(p.service.request("inc-1").allowed());
+    REQUIRE(p.command.request_manual("manual-1", false, false).allowed());
+    p.command.finished("manual-1", true);
+    p.clock.advance(1min);
+    p.service.finished("inc-1", true);  // saved last, from a copy that never saw manual-1
+    const auto saved = p.saved();
+    REQUIRE(saved["attempts"].size() == 2);
+    std::set<std::string> incidents;
+    for (const auto& attempt : saved["attempts"]) incidents.insert(attempt["incident"].get<std::string>());
+    CHECK(incidents == std::set<std::string>{"inc-1", "manual-1"});
+    CHECK(p.service.attempts_in_window() == 2);
+    CHECK(p.command.attempts_in_window() == 2);
+    CHECK(saved["last_repair"]["incident"] == "inc-1");  // the later end
+}
+
+TEST_CASE("the circuit's latest decision wins over a copy that was saved from before it", "[policy][merge]") {
+    TwoProcesses p;
+    // The command line opens the circuit with three failed repairs...
+    for (int i = 1; i <= 3; ++i) {
+        REQUIRE(p.command.request_manual("manual-" + std::to_string(i), false, false).allowed());
+        p.command.finished("manual-" + std::to_string(i), false);
+    }
+    REQUIRE(p.command.circuit_open());
+    // ...while the service, which still holds a closed circuit in memory, saves its own change.
+    p.clock.advance(1min);
+    p.service.tick();
+    REQUIRE(p.service.reset_circuit("certheal resume") == true);
+    CHECK(p.saved()["circuit"].is_null());  // the resume is later than the opening: it wins
+    p.clock.advance(1min);
+    // The command line, still holding the open circuit, saves again: it cannot reopen it.
+    REQUIRE(p.command.request_manual("manual-4", false, /*force=*/false).allowed());
+    CHECK_FALSE(p.command.circuit_open());
+    CHECK(p.saved()["circuit"].is_null());
+    CHECK(p.saved()["attempts"].size() == 1);
+}
+
+TEST_CASE("a version 1 state with identical attempt times counts each attempt", "[policy][merge]") {
+    Fixture f;
+    const auto now = format_time_utc(f.clock.now() - 1min);
+    f.store.set_contents(
+        nlohmann::json{{"version", 1}, {"attempts", {now, now}}, {"last_repair_end", now}, {"circuit", nullptr}}
+            .dump());
+    REQUIRE_FALSE(f.policy.load().has_value());
+    CHECK(f.policy.attempts_in_window() == 2);
+    f.clock.advance(10min);
+    REQUIRE(f.policy.request("inc-1").allowed());
+    CHECK(nlohmann::json::parse(*f.store.contents())["attempts"].size() == 3);
 }

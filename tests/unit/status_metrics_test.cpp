@@ -2,6 +2,7 @@
 
 #include "core/record/status_report.hpp"
 #include "core/record/status_server.hpp"
+#include "support/fakes.hpp"
 
 using namespace certheal;
 
@@ -118,4 +119,96 @@ TEST_CASE("the status file's text is the status document, a site per line", "[st
     CHECK(nlohmann::json::parse(text) == status_document(status, 7));
     CHECK(std::count(text.begin(), text.end(), '\n') == 5);  // the head, "sites", one line each, the end
     CHECK(nlohmann::json::parse(status_document_text(MonitorStatus{}, 7)) == status_document(MonitorStatus{}, 7));
+}
+
+TEST_CASE("the metrics page says the version and the remediation mode", "[status][metrics]") {
+    MonitorStatus status;
+    auto text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_build_info{version=\"" CERTHEAL_VERSION "\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"enabled\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"dry_run\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"disabled\"} 0\n"));
+
+    status.dry_run = true;
+    text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"dry_run\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"enabled\"} 0\n"));
+
+    status.remediation_enabled = false;  // disabled wins: not even a dry run starts
+    text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"disabled\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"dry_run\"} 0\n"));
+}
+
+TEST_CASE("the metrics page counts every probe of a site by class", "[status][metrics]") {
+    MonitorStatus status;
+    SiteStatus intranet;
+    intranet.name = "intranet";
+    intranet.class_counts = {{ProbeClass::healthy, 2879}, {ProbeClass::unexpected_status, 1}};
+    status.sites = {intranet};
+    const auto text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("# TYPE certheal_probe_class_total counter\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_probe_class_total{site=\"intranet\",class=\"healthy\"} 2879\n"));
+    CHECK_THAT(text,
+               Catch::Contains("certheal_probe_class_total{site=\"intranet\",class=\"unexpected_status\"} 1\n"));
+    CHECK_THAT(text, !Catch::Contains("class=\"timeout\"} 0"));  // a class never seen has no line
+}
+
+// --- when status.json and certheal.prom are rewritten ------------------------------------------
+
+namespace {
+
+struct Schedule {
+    certheal::testing::FakeClock clock;
+    int writes = 0;
+    StatusWriteSchedule schedule{clock, [this] { ++writes; }};
+};
+
+}  // namespace
+
+TEST_CASE("a significant change is written a second later, at most every five seconds", "[status][schedule]") {
+    using namespace std::chrono_literals;
+    Schedule s;
+    s.schedule.changed(StatusChange::significant);
+    s.clock.advance(999ms);
+    CHECK(s.writes == 0);
+    s.clock.advance(1ms);
+    CHECK(s.writes == 1);
+    for (int i = 0; i < 20; ++i) {  // a change every 100 ms for 2 s
+        s.schedule.changed(StatusChange::significant);
+        s.clock.advance(100ms);
+    }
+    CHECK(s.writes == 1);
+    s.clock.advance(3s);  // five seconds after the first write
+    CHECK(s.writes == 2);
+    CHECK(s.clock.pending_timers() == 0);
+}
+
+TEST_CASE("counters and probe times alone are written at most once a minute; nothing while nothing changes",
+          "[status][schedule]") {
+    using namespace std::chrono_literals;
+    Schedule s;
+    s.schedule.changed(StatusChange::significant);
+    s.clock.advance(1s);
+    REQUIRE(s.writes == 1);
+    for (int second = 0; second < 120; ++second) {  // a probe result every second for two minutes
+        s.schedule.changed(StatusChange::routine);
+        s.clock.advance(1s);
+    }
+    CHECK(s.writes == 3);
+    s.clock.advance(10min);
+    CHECK(s.writes == 3);
+    CHECK(s.clock.pending_timers() == 0);
+}
+
+TEST_CASE("a significant change is not held back by a routine write waiting for its minute", "[status][schedule]") {
+    using namespace std::chrono_literals;
+    Schedule s;
+    s.schedule.changed(StatusChange::significant);
+    s.clock.advance(1s);
+    s.schedule.changed(StatusChange::routine);  // due a minute after that write
+    s.clock.advance(10s);
+    s.schedule.changed(StatusChange::significant);
+    s.clock.advance(1s);
+    CHECK(s.writes == 2);
 }
