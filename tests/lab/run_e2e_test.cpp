@@ -117,7 +117,7 @@ TEST_CASE("certheal run detects the 403.7 symptom, repairs it once by re-syncing
             incident = record.value("incident", "");
             CHECK(record.value("class", "") == "client_cert_rejected");
             CHECK(record.value("status", 0) == 403);
-            CHECK(record.value("iis_substatus", 0) == 7);
+            CHECK(record.at("iis_substatus").is_null());  // "403.7" in nginx's plain text is no IIS error page
         }
     }
     REQUIRE_FALSE(incident.empty());
