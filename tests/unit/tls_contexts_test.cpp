@@ -16,7 +16,7 @@ TEST_CASE("a probe's TLS context keeps no session and takes no ticket, so no pro
     tls.client_cert = PemClientCert{pki.client_cert, pki.client_key};
     auto context = contexts.context_for(tls, "site");
     REQUIRE(context.ok());
-    SSL_CTX* native = context.value()->native_handle();
+    SSL_CTX* native = context.value().context->native_handle();
     CHECK(SSL_CTX_get_session_cache_mode(native) == SSL_SESS_CACHE_OFF);
     CHECK((SSL_CTX_get_options(native) & SSL_OP_NO_TICKET) != 0);
     // A server may ask for the certificate after the request: TLS 1.2 renegotiation stays
