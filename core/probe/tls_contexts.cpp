@@ -72,14 +72,18 @@ Result<std::shared_ptr<ssl::context>> TlsContextCache::build(const TlsSettings& 
     auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
     SSL_CTX* native = context->native_handle();
 
-    // Full handshake every time: no session cache, no tickets.
+    // Full handshake every time: a resumed session skips the server's check of the client
+    // certificate, so it would hide exactly what certheal probes for. No session cache (nothing
+    // is kept to resume from) and no tickets; each probe's SSL is new and never given a session.
     SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET | SSL_OP_NO_COMPRESSION);
-    // IIS asks for the client certificate by renegotiating after the request (TLS 1.2), so
-    // server-initiated renegotiation must stay allowed. Only secure (RFC 5746) renegotiation:
-    // legacy server connect stays off.
+    // Sites that ask for the client certificate only after the request (on some paths): IIS and
+    // Apache renegotiate on TLS 1.2, so server-initiated renegotiation stays allowed (only
+    // secure, RFC 5746, renegotiation: legacy server connect stays off); Apache uses TLS 1.3
+    // post-handshake authentication, which certheal offers as curl and browsers do.
     SSL_CTX_clear_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_LEGACY_SERVER_CONNECT |
                                       SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION);
+    SSL_CTX_set_post_handshake_auth(native, 1);
     static constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
     if (SSL_CTX_set_alpn_protos(native, kAlpnHttp11, sizeof kAlpnHttp11) != 0) {
         return Failure{std::make_error_code(std::errc::protocol_error),

@@ -267,8 +267,16 @@ JournalTail::JournalTail(std::filesystem::path state_dir) : state_dir_(std::move
 
 namespace {
 
+// Only a regular file is read: a FIFO planted at a journal name would make the read wait
+// forever for a writer, and a link may point anywhere.
+bool is_plain_file(const std::filesystem::path& file) {
+    std::error_code ignored;
+    return std::filesystem::symlink_status(file, ignored).type() == std::filesystem::file_type::regular;
+}
+
 // The first `length` bytes of a file, or fewer when it is shorter or cannot be read.
 std::string file_start(const std::filesystem::path& file, std::size_t length) {
+    if (!is_plain_file(file)) return {};
     std::ifstream in(file, std::ios::in | std::ios::binary);
     std::string bytes(length, '\0');
     in.read(bytes.data(), static_cast<std::streamsize>(length));
@@ -289,6 +297,7 @@ template <class Position>
 TailRead read_lines_from(const std::filesystem::path& file, Position& position, const std::optional<TimePoint>& since,
                          const std::function<void(nlohmann::json&&)>& visit) {
     TailRead result;
+    if (!is_plain_file(file)) return result;
     std::ifstream in(file, std::ios::in | std::ios::binary);
     if (!in) return result;
     in.seekg(static_cast<std::streamoff>(position.offset));

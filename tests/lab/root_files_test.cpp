@@ -367,7 +367,7 @@ TEST_CASE("a second certheal run on the same state folder exits 3 and names the 
     CHECK(lab.events("service_started").size() == 1);
 
     const auto status = run_certheal(lab.args("status"), lab.dir.path());
-    CHECK_THAT(status.out, Catch::Contains("certheal: running (pid " + std::to_string(first.pid)));
+    CHECK_THAT(status.out, Catch::Contains("running (pid " + std::to_string(first.pid)));
     CHECK(first.stop() == 0);
     CHECK_FALSE(fs::exists(pid_file));
 }
@@ -381,7 +381,7 @@ TEST_CASE("status finds the running service by its lock even when the pid file's
     std::ofstream(lab.state / "certheal.pid", std::ios::trunc) << "1\n";
     const auto status = run_certheal(lab.args("status"), lab.dir.path());
     INFO(status.out);
-    CHECK_THAT(status.out, Catch::Contains("certheal: running (pid " + std::to_string(run.pid)));
+    CHECK_THAT(status.out, Catch::Contains("running (pid " + std::to_string(run.pid)));
     CHECK(run.stop() == 0);
 }
 
@@ -400,7 +400,7 @@ TEST_CASE("a pid file naming a zombie or a live program that is not the service 
         const auto resumed = run_certheal(lab.args("resume"), lab.dir.path());
         ::waitpid(zombie, nullptr, 0);
         INFO(status.out);
-        CHECK_THAT(status.out, Catch::Contains("certheal: not running"));
+        CHECK_THAT(status.out, Catch::Contains("not running"));
         INFO(resumed.out);
         CHECK(resumed.exit_code == 0);  // resumed the saved state itself
     }
@@ -414,7 +414,7 @@ TEST_CASE("a pid file naming a zombie or a live program that is not the service 
         const bool still_alive = ::kill(pid, 0) == 0 && ::waitpid(pid, nullptr, WNOHANG) == 0;
         certheal::test::stop_process(pid, 1s);
         INFO(status.out);
-        CHECK_THAT(status.out, Catch::Contains("certheal: not running"));
+        CHECK_THAT(status.out, Catch::Contains("not running"));
         INFO(resumed.out);
         CHECK(resumed.exit_code == 0);
         CHECK(still_alive);  // never sent SIGUSR1, which would have ended it

@@ -173,13 +173,18 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/remediation/enabled", R"("true")", "/remediation/enabled", "must be true or false"},
         {"/defaults/symptoms", R"(["client_cert_rejected", "flaky"])", "/defaults/symptoms/1", R"(got "flaky")"},
         {"/defaults/symptoms", R"(["healthy"])", "/defaults/symptoms/0", R"(got "healthy")"},
+        {"/defaults/symptoms", R"(["revoked"])", "/defaults/symptoms/0",
+         R"(must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, tls_error, unexpected_status, revocation_unavailable, client_cert_negotiation_unsupported; got "revoked")"},
+        {"/sites/0/rejection_pattern", R"("(.*)\\1")", "/sites/0/rejection_pattern", "it uses a back-reference"},
+        {"/sites/0/rejection_pattern", R"x("403(?=\\.7)")x", "/sites/0/rejection_pattern",
+         "it uses a lookahead ((?= at character 3)"},
         {"/sites/1/symptoms", R"("timeout")", "/sites/1/symptoms", "must be an array of probe classes"},
         {"/sites/0/expect_status", "[200, 700]", "/sites/0/expect_status/1", "must be between 100 and 599, got 700"},
         {"/sites/0/expect_status", "[99]", "/sites/0/expect_status/0", "must be between 100 and 599, got 99"},
         {"/sites/0/expect_status", R"(["200"])", "/sites/0/expect_status/0", "must be a whole number"},
         {"/sites/0/expect_status", "[]", "/sites/0/expect_status", "must be a non-empty array"},
         {"/sites/0/rejection_pattern", R"("403(")", "/sites/0/rejection_pattern",
-         R"(must be a valid regular expression (Perl/ECMAScript syntax), got "403(")"},
+         R"(must be a regular expression certheal can search (Perl syntax, PCRE2; see docs/classification.md), got "403(": missing closing parenthesis at character 4)"},
         {"/sites/0/connect_to", R"("")", "/sites/0/connect_to", "must not be empty"},
         {"/defaults/connect_to", "1", "/defaults/connect_to", "must be a string"},
         {"/service/status_listen", R"("0.0.0.0:9464")", "/service/status_listen",
@@ -466,6 +471,20 @@ TEST_CASE("sites inherit every setting from defaults unless they override it", "
     CHECK(overrides.tls.ca_file == pki.dir() / "ca.pem");
     REQUIRE(overrides.tls.client_cert.has_value());
     CHECK(std::get<PemClientCert>(*overrides.tls.client_cert).cert_file == pki.dir() / "other-client.pem");
+}
+
+TEST_CASE("revocation_unavailable and client_cert_negotiation_unsupported are valid symptoms, not default ones",
+          "[config]") {
+    json document = valid_config();
+    document["defaults"]["symptoms"] = {"client_cert_rejected", "revocation_unavailable",
+                                        "client_cert_negotiation_unsupported"};
+    const auto load = parse(document);
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->sites[0].symptoms ==
+          std::set<ProbeClass>{ProbeClass::client_cert_rejected, ProbeClass::revocation_unavailable,
+                               ProbeClass::client_cert_negotiation_unsupported});
+    CHECK_FALSE(SiteConfig{}.symptoms.count(ProbeClass::revocation_unavailable));
+    CHECK_FALSE(SiteConfig{}.symptoms.count(ProbeClass::client_cert_negotiation_unsupported));
 }
 
 TEST_CASE("a site without defaults gets the documented built-in values", "[config]") {
