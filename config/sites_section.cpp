@@ -16,6 +16,15 @@ using json = nlohmann::json;
 
 using SiteKey = KeyReader<SiteConfig>;
 
+// Every class but healthy, as the error lists them.
+std::string symptom_class_names() {
+    std::string names;
+    for (const auto known : kAllProbeClasses) {
+        if (known != ProbeClass::healthy) names += (names.empty() ? "" : ", ") + std::string(to_string(known));
+    }
+    return names;
+}
+
 void read_symptoms(const SectionReading& reading, const json& value, const std::string& pointer, SiteConfig& site) {
     JsonReader& reader = reading.reader;
     if (!value.is_array()) {
@@ -28,10 +37,7 @@ void read_symptoms(const SectionReading& reading, const json& value, const std::
         const json& item = value[i];
         const auto probe_class = item.is_string() ? probe_class_from_string(item.get<std::string>()) : std::nullopt;
         if (!probe_class || *probe_class == ProbeClass::healthy) {
-            reader.error(child_pointer(pointer, i),
-                         "must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, "
-                         "tls_error, unexpected_status; got " +
-                             shown_value(item));
+            reader.error(child_pointer(pointer, i), "must be one of " + symptom_class_names() + "; got " + shown_value(item));
             ok = false;
             continue;
         }
@@ -68,7 +74,8 @@ void read_rejection_pattern(const SectionReading& reading, const json& value, co
     // The same engine and bounds the prober uses.
     auto compiled = RejectionPattern::compile(*pattern);
     if (!compiled) {
-        reading.reader.error(pointer, "must be a valid regular expression (Perl/ECMAScript syntax), got " +
+        reading.reader.error(pointer, "must be a regular expression certheal can search (Perl syntax, PCRE2; see "
+                                      "docs/classification.md), got " +
                                           shown_value(value) + ": " + compiled.error().message);
         return;
     }

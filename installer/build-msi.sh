@@ -1,6 +1,9 @@
 #!/bin/sh
 # Builds the certheal MSI with wixl (msitools), then sets what wixl cannot express.
-#   [STRIP=x86_64-w64-mingw32-strip] build-msi.sh <certheal.wxs> <certheal.exe> <example config> <version> <output.msi>
+#   [STRIP=x86_64-w64-mingw32-strip] build-msi.sh <certheal.wxs> <certheal.exe> <example config> <version> <output.msi> <certheal.1>
+#
+# The man page (docs/certheal.1) goes in as certheal-manual.txt: rendered by groff to plain text
+# (no overstrike, no escapes) with CRLF line ends, so Notepad on any Windows reads it.
 #
 # wixl resolves File/@Source relative to the .wxs and rejects absolute paths, so everything is
 # staged into one folder next to the output first.
@@ -11,12 +14,13 @@
 # config the admin has edited, and a repair would overwrite it with the example.
 set -eu
 
-[ $# -eq 5 ] || { echo "usage: $0 <certheal.wxs> <certheal.exe> <example config> <version> <output.msi>" >&2; exit 2; }
+[ $# -eq 6 ] || { echo "usage: $0 <certheal.wxs> <certheal.exe> <example config> <version> <output.msi> <certheal.1>" >&2; exit 2; }
 wxs=$1
 exe=$2
 example_config=$3
 version=$4
 output=$5
+man_page=$6
 
 data_folder_sddl='D:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;OICI;0x1200a9;;;BU)'
 
@@ -31,10 +35,12 @@ else
     cp "$exe" "$stage/certheal.exe"
 fi
 cp "$example_config" "$stage/certheal.example.json"
+MANWIDTH=80 groff -man -Tascii -P-cbou -rLL=78n "$man_page" | sed 's/$/\r/' >"$stage/certheal-manual.txt"
 
 (
     cd "$stage"
     wixl -a x64 -D Version="$version" -D CerthealExe=certheal.exe -D ExampleConfig=certheal.example.json \
+        -D ManualText=certheal-manual.txt \
         -o certheal.msi certheal.wxs
     msibuild certheal.msi -q "UPDATE Component SET Attributes = 400 WHERE Component = 'ExampleConfig'"
     # The data folder's access list, the one `certheal install` sets (service/win/install.hpp,

@@ -15,7 +15,8 @@ namespace {
 int run_command_line(const std::vector<std::string>& args) {
     const auto parsed = certheal::cli::parse_arguments(args);
     if (!parsed.options) {
-        std::cerr << parsed.error << "\n\n" << certheal::cli::usage_text();
+        // The sentence, then only the usage of the command at hand: not the whole help.
+        std::cerr << parsed.error << '\n' << parsed.usage;
         return certheal::cli::usage;
     }
     const auto& options = *parsed.options;

@@ -22,7 +22,10 @@
 #include "core/repair/repair_ladder.hpp"
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
+#include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
+#include "service/start_checks.hpp"
+#include "service/status_view.hpp"
 
 namespace certheal::cli {
 namespace {
@@ -44,31 +47,27 @@ std::optional<Config> load_config_or_report(const Options& options, std::shared_
     return std::move(loaded.config);
 }
 
-// The steps run with full privileges: the same rule as `certheal run`.
+// The steps run with full privileges: the same start checks as `certheal run`.
 bool refuse_unprotected_config(const Options& options, const Config& config, const std::string& command) {
-    const auto problem = platform::config_write_protection_problem(config_path_of(options));
-    if (!problem || config.service.allow_insecure_config_acl) return false;
-    std::cerr << "certheal " << command << " refused to run: " << *problem
-              << ". The configuration decides which programs run with full privileges, so only administrators may "
-                 "be able to change it. Restrict its permissions, or set service.allow_insecure_config_acl to true if "
-                 "you accept the risk.\n";
-    return true;
+    const auto problems = start_problems(config_path_of(options), config);
+    for (const auto& problem : problems) std::cerr << "certheal " << command << " refused to run: " << problem.sentence << '\n';
+    return !problems.empty();
 }
 
 std::string join_site_names(const std::vector<SiteConfig>& sites) {
     return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
 }
 
-std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, std::string_view what,
+// Read without following a link or waiting on a FIFO planted at the name (OwnFiles).
+std::optional<nlohmann::json> read_json_file(OwnFiles& files, const std::filesystem::path& file, std::string_view what,
                                              std::size_t limit, std::string& problem) {
-    std::error_code error;
-    if (!std::filesystem::exists(file, error)) return std::nullopt;
-    auto text = read_file_bounded(file, what, limit);
+    auto text = files.read(file, limit);
     if (!text) {
-        problem = text.error().message;
+        problem = std::string(what) + ": " + text.error().message;
         return std::nullopt;
     }
-    auto parsed = parse_json_bounded(text.value());
+    if (!text.value()) return std::nullopt;
+    auto parsed = parse_json_bounded(*text.value());
     if (!parsed.value) {
         problem = std::string(what) + " " + file.string() + " is not valid JSON: " + parsed.error;
         return std::nullopt;
@@ -76,30 +75,21 @@ std::optional<nlohmann::json> read_json_file(const std::filesystem::path& file, 
     return std::move(parsed.value);
 }
 
-// The repair policy goes on without the host-wide lock when the lock cannot be made (this
-// process still repairs one at a time), silently; an operator at the console is told.
-class WarnedRepairLock : public RepairLock {
-public:
-    explicit WarnedRepairLock(std::unique_ptr<RepairLock> inner) : inner_(std::move(inner)) {}
-    Result<bool> try_acquire() override {
-        auto taken = inner_->try_acquire();
-        if (!taken) {
-            std::cerr << "WARNING: " << taken.error().message
-                      << "; this repair runs without the host-wide repair lock, so nothing keeps the certheal service "
-                         "from repairing at the same time.\n";
-        }
-        return taken;
-    }
-    void release() noexcept override { inner_->release(); }
-
-private:
-    std::unique_ptr<RepairLock> inner_;
-};
+// The files these commands write as root go into the state folder: the same rule as `run`.
+bool refuse_unprotected_state_folder(const Config& config, const std::string& command) {
+    const auto problem = platform::folder_protection_problem(config.service.state_dir, "the state folder");
+    if (!problem) return false;
+    std::cerr << "certheal " << command << " refused to run: " << *problem
+              << ". certheal writes its journal and state there with full privileges, so only administrators may be "
+                 "able to change that folder. Fix its owner and permissions, or choose another service.state_dir.\n";
+    return true;
+}
 
 // Where an operator's command writes its events: the journal, the system log and the console,
 // each marked "manual": true.
 struct CommandEvents {
-    CommandEvents(const std::filesystem::path& state_dir, EventSink& system_log) : journal(state_dir) {
+    CommandEvents(const std::filesystem::path& state_dir, OwnFiles& files, EventSink& system_log)
+        : journal(state_dir, files) {
         all.add(journal);
         all.add(system_log);
         all.add(echo);
@@ -145,6 +135,7 @@ int command_repair(const Options& options) {
     auto config = load_config_or_report(options, material);
     if (!config) return usage;
     if (refuse_unprotected_config(options, *config, "repair")) return usage;
+    if (refuse_unprotected_state_folder(*config, "repair")) return usage;
 
     std::vector<SiteConfig> sites;
     for (const auto& site : config->sites) {
@@ -166,12 +157,14 @@ int command_repair(const Options& options) {
     ThreadWorkerPool workers(io, 2);
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material);
-    FileStateStore state(state_dir, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.system_log);
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material,
+                       adapters.client_identities.get());
+    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
+    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;
-    const auto lock = std::make_unique<WarnedRepairLock>(platform::make_repair_lock(state_dir));
+    // A lock that cannot be made refuses the repair (RepairPolicy), said in the journal.
+    const auto lock = platform::make_repair_lock(state_dir);
 
     RepairPolicy policy(config->remediation, clock, state, events);
     policy.set_host_lock(lock.get());
@@ -358,6 +351,7 @@ int command_resume(const Options& options) {
     }
 
     // No service runs: change the saved state ourselves, under the repair lock.
+    if (refuse_unprotected_state_folder(*config, "resume")) return usage;
     std::error_code dir_error;
     std::filesystem::create_directories(state_dir, dir_error);
     const auto lock = platform::make_repair_lock(state_dir);
@@ -374,8 +368,8 @@ int command_resume(const Options& options) {
     auto adapters = platform::make_adapters();
     boost::asio::io_context io;
     AsioClock clock(io);
-    FileStateStore state(state_dir, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.system_log);
+    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
+    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
     auto& events = sinks.events;
     auto& journal = sinks.journal;
     RepairPolicy policy(config->remediation, clock, state, events);
@@ -391,64 +385,6 @@ int command_resume(const Options& options) {
 
 // --- certheal status ------------------------------------------------------------------------------
 
-namespace {
-
-std::string text_or_dash(const nlohmann::json& value) {
-    if (value.is_string()) return value.get<std::string>();
-    if (value.is_number() || value.is_boolean()) return value.dump();
-    return "-";
-}
-
-void print_policy(const nlohmann::json& policy) {
-    std::cout << "repairs: ";
-    if (policy.value("repair_running", false)) {
-        std::cout << "repair " << text_or_dash(policy.value("repair_incident", nlohmann::json())) << " is running; ";
-    }
-    if (policy.value("circuit_open", false)) {
-        std::cout << "circuit breaker OPEN since " << text_or_dash(policy.value("circuit_opened_at", nlohmann::json()))
-                  << " (closes by itself at " << text_or_dash(policy.value("circuit_closes_at", nlohmann::json()))
-                  << ", or run certheal resume)";
-    } else {
-        std::cout << "circuit breaker closed";
-    }
-    std::cout << "; " << text_or_dash(policy.value("attempts_in_window", nlohmann::json())) << " of "
-              << text_or_dash(policy.value("max_attempts", nlohmann::json())) << " attempts used in the window ("
-              << text_or_dash(policy.value("attempts_left", nlohmann::json())) << " left)";
-    const auto cooldown = policy.value("cooldown_until", nlohmann::json());
-    std::cout << (cooldown.is_string() ? "; cooldown until " + cooldown.get<std::string>() : "; no cooldown") << '\n';
-    const auto last = policy.value("last_repair", nlohmann::json());
-    if (last.is_object()) {
-        std::cout << "last repair: " << text_or_dash(last.value("incident", nlohmann::json())) << " ended "
-                  << text_or_dash(last.value("ended_at", nlohmann::json())) << ", "
-                  << (last.value("succeeded", false) ? "succeeded" : "FAILED")
-                  << (last.value("manual", false) ? " (run by hand)" : "") << '\n';
-    } else {
-        std::cout << "last repair: none recorded\n";
-    }
-}
-
-void print_sites(const nlohmann::json& sites) {
-    if (!sites.is_array()) return;
-    std::size_t width = 4;
-    for (const auto& site : sites) width = std::max(width, text_or_dash(site.value("name", nlohmann::json())).size());
-    const int name_width = static_cast<int>(width) + 2;
-    std::cout << std::left << std::setw(name_width) << "SITE" << std::setw(22) << "CLASS" << std::setw(26) << "SINCE"
-              << std::setw(22) << "INCIDENT" << std::setw(26) << "NEXT PROBE" << std::setw(26) << "CLIENT CERT UNTIL"
-              << "SERVER CERT UNTIL\n";
-    for (const auto& site : sites) {
-        if (!site.is_object()) continue;
-        std::cout << std::left << std::setw(name_width) << text_or_dash(site.value("name", nlohmann::json()))
-                  << std::setw(22) << text_or_dash(site.value("class", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("since", nlohmann::json())) << std::setw(22)
-                  << text_or_dash(site.value("incident", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("next_probe", nlohmann::json())) << std::setw(26)
-                  << text_or_dash(site.value("client_cert_not_after", nlohmann::json()))
-                  << text_or_dash(site.value("server_cert_not_after", nlohmann::json())) << '\n';
-    }
-}
-
-}  // namespace
-
 int command_status(const Options& options) {
     auto loaded = load_config(config_path_of(options), platform::config_context());
     const bool config_ok = loaded.config.has_value();
@@ -461,53 +397,43 @@ int command_status(const Options& options) {
 
     std::vector<std::string> problems;
     std::string problem;
-    auto live = read_json_file(state_dir / "status.json", "certheal's status file", kMaxStatusBytes, problem);
+    const auto files = platform::make_own_files();
+    auto live = read_json_file(*files, state_dir / "status.json", "certheal's status file", kMaxStatusBytes, problem);
     if (!problem.empty()) problems.push_back(problem);
     report["status"] = live ? *live : nlohmann::json(nullptr);
     problem.clear();
-    auto saved = read_json_file(state_dir / "state.json", "certheal's saved state", FileStateStore::kMaxStateBytes,
+    auto saved = read_json_file(*files, state_dir / "state.json", "certheal's saved state", FileStateStore::kMaxStateBytes,
                                 problem);
     if (!problem.empty()) problems.push_back(problem);
     report["state"] = saved ? *saved : nlohmann::json(nullptr);
+    // What the configuration says, for when no service says what is in force.
+    report["configured_remediation"] =
+        config_ok ? remediation_document(loaded.config->remediation.enabled, loaded.config->remediation.dry_run)
+                  : nlohmann::json(nullptr);
 
     const auto stores = platform::make_certificate_stores();
     nlohmann::json host_warnings = nlohmann::json::array();
     for (const auto& finding : check_root_store(*stores)) host_warnings.push_back(finding.message);
     report["host_warnings"] = host_warnings;
+    // Windows: the host trust diagnosis now, and its fingerprint (a farm node that drifted
+    // stands out). Without a valid config there are no sites to diagnose.
+    std::optional<HostDiagnosis> diagnosis;
+    if (config_ok) diagnosis = diagnose_now(loaded.config->sites);
+    report["host_trust"] = diagnosis ? host_trust_status_json(*diagnosis) : nlohmann::json(nullptr);
     report["problems"] = problems;
 
+    const auto verdict = judge_status(report);
+    report["health"] = to_string(verdict.health);
     if (options.json) {
         std::cout << report.dump() << '\n';
-        return ok;
-    }
-    std::cout << "certheal: "
-              << (running ? "running (pid " + std::to_string(running->pid) + ", found through " + running->found_by + ")"
-                          : std::string("not running"))
-              << '\n';
-    std::cout << "state folder: " << state_dir.string()
-              << (config_ok ? "" : "  (the configuration is not valid: run certheal check-config)") << '\n';
-    if (live && live->is_object()) {
-        if (!running) {
-            std::cout << "What certheal saw when it last ran (" << text_or_dash(live->value("generated_at", nlohmann::json()))
-                      << "):\n";
-        }
-        print_policy(live->value("policy", nlohmann::json::object()));
-        print_sites(live->value("sites", nlohmann::json::array()));
     } else {
-        std::cout << "No live status yet (" << (state_dir / "status.json").string()
-                  << " is written by the running service).\n";
-        if (saved && saved->is_object()) {
-            const auto& circuit = saved->value("circuit", nlohmann::json());
-            std::cout << "saved repair history: " << (saved->value("attempts", nlohmann::json::array()).size())
-                      << " attempt(s) recorded, circuit breaker "
-                      << (circuit.is_object() ? "OPEN since " + text_or_dash(circuit.value("opened_at", nlohmann::json()))
-                                              : std::string("closed"))
-                      << '\n';
+        std::cout << render_status(report, verdict, std::chrono::system_clock::now(), options.wide);
+        if (diagnosis) {
+            std::cout << "host trust fingerprint: " << diagnosis->fingerprint.value << '\n';
+            for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';
         }
     }
-    for (const auto& text : problems) std::cout << "problem: " << text << '\n';
-    for (const auto& warning : host_warnings) std::cout << "warning: " << warning.get<std::string>() << '\n';
-    return ok;
+    return exit_code_of(verdict);
 }
 
 }  // namespace certheal::cli

@@ -19,6 +19,7 @@
 #include "core/base/text.hpp"
 #include "service/cli.hpp"
 #include "service/console_echo.hpp"
+#include "service/start_checks.hpp"
 
 namespace certheal {
 namespace {
@@ -40,11 +41,12 @@ constexpr Duration kSettleBeforeTrim = std::chrono::seconds(3);
 // a failure to write it is said once, and its recovery once, never on every write.
 class PublishedFile {
 public:
-    PublishedFile(std::string what, EventSink& events) : what_(std::move(what)), events_(events) {}
+    PublishedFile(std::string what, OwnFiles& files, EventSink& events)
+        : what_(std::move(what)), files_(files), events_(events) {}
 
     // `quiet`: the last write at exit, after service_stopped, which must stay the last event.
     void write(const std::filesystem::path& file, const std::string& contents, TimePoint now, bool quiet = false) {
-        const auto written = write_file_atomically(file, contents, kReadableByAll);
+        const auto written = files_.write_atomically(file, contents, kReadableByAll);
         if (quiet) return;
         if (!written && !failing_) {
             failing_ = true;
@@ -69,6 +71,7 @@ public:
 
 private:
     std::string what_;
+    OwnFiles& files_;
     EventSink& events_;
     bool failing_ = false;
 };
@@ -108,6 +111,76 @@ std::optional<Event> write_protection_refusal(const std::filesystem::path& path,
     return event;
 }
 
+// certheal writes its journal, state, pid file and metrics with full privileges: into a folder
+// that another account could change (put links or FIFOs in, swap), it does not write at all.
+std::optional<Event> folder_refusal(const Config& config, const std::string& what) {
+    std::vector<std::pair<std::string, std::filesystem::path>> folders = {
+        {"the state folder", config.service.state_dir}};
+    if (config.service.textfile_dir) folders.emplace_back("the textfile folder", *config.service.textfile_dir);
+    for (const auto& [name, folder] : folders) {
+        const auto problem = platform::folder_protection_problem(folder, name);
+        if (!problem) continue;
+        Event event;
+        event.id = EventId::config_invalid;
+        event.time = std::chrono::system_clock::now();
+        event.message = what + ": " + *problem +
+                        ". certheal writes its journal, state and metrics there with full privileges, so only "
+                        "administrators may be able to change that folder. Fix its owner and permissions, or choose "
+                        "another " + std::string(name == "the state folder" ? "service.state_dir" : "service.textfile_dir") + ".";
+        event.details = {{"path", folder.string()}, {"problem", *problem}};
+        return event;
+    }
+    return std::nullopt;
+}
+
+// The state folder before anything is written there: created, protected from other accounts,
+// locked for this process (one certheal per state folder; `certheal status` and `resume` find
+// the running one by this lock, its pid is in certheal.pid), and cleared of what a killed
+// rewrite left. The exit code when certheal must not start; the reason is said on stderr and
+// in the system log (the journal is another certheal's, or cannot be trusted).
+std::optional<int> claim_state_folder(const Config& config, EventSink& system_log, platform::StateFolderLock& lock) {
+    const std::filesystem::path state_dir = config.service.state_dir;
+    const auto refuse = [&](Event event, int exit_code) {
+        event.time = std::chrono::system_clock::now();
+        system_log.emit(event);
+        std::cerr << event.message << '\n';
+        return exit_code;
+    };
+    std::error_code dir_error;
+    std::filesystem::create_directories(state_dir, dir_error);
+    if (dir_error) {
+        Event event;
+        event.id = EventId::storage_failed;
+        event.message = "certheal did not start: it could not create its state folder " + state_dir.string() + ": " +
+                        dir_error.message() + ". Fix the path or its parent's permissions (service.state_dir).";
+        event.details = {{"what", "state folder"}, {"path", state_dir.string()}, {"error", dir_error.message()}};
+        return refuse(std::move(event), cli::runtime_failure);
+    }
+    if (auto refusal = folder_refusal(config, "certheal refused to start")) return refuse(std::move(*refusal), cli::usage);
+    auto taken = platform::lock_state_folder(state_dir);
+    if (!taken || taken.value().running_pid) {
+        Event event;
+        event.id = EventId::storage_failed;
+        event.message =
+            taken ? "certheal did not start: certheal is already running (" +
+                        (*taken.value().running_pid > 0 ? "pid " + std::to_string(*taken.value().running_pid)
+                                                         : std::string("its pid could not be read")) +
+                        ") with the state folder " + state_dir.string() +
+                        "; one certheal runs per state folder. Stop that one first, or give this one another "
+                        "service.state_dir."
+                  : "certheal did not start: " + as_clause(taken.error().message) +
+                        ". It takes a lock on its state folder so that only one certheal uses it.";
+        event.details = {{"what", "state folder lock"}, {"path", (state_dir / "certheal.pid").string()}};
+        if (taken) event.details["running_pid"] = *taken.value().running_pid;
+        return refuse(std::move(event), cli::runtime_failure);
+    }
+    lock = std::move(taken.value());
+    // No other certheal writes here now: what is left of a rewrite is a killed one's.
+    platform::remove_leftover_temporaries(state_dir);
+    if (config.service.textfile_dir) platform::remove_leftover_temporaries(*config.service.textfile_dir);
+    return std::nullopt;
+}
+
 }  // namespace
 
 int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
@@ -127,20 +200,23 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     }
     Config config = std::move(*loaded.config);
 
-    if (auto refusal = write_protection_refusal(config_path, config.service.allow_insecure_config_acl,
-                                                "certheal refused to start")) {
-        adapters.system_log->emit(*refusal);
-        std::cerr << refusal->message << '\n';
-        return cli::usage;
+    // The same list `certheal check-config` applies (service/start_checks.hpp).
+    const auto refusals = start_problems(config_path, config);
+    for (const auto& problem : refusals) {
+        Event refusal;
+        refusal.id = EventId::config_invalid;
+        refusal.time = std::chrono::system_clock::now();
+        refusal.message = "certheal refused to start: " + problem.sentence;
+        refusal.details = problem.details;
+        adapters.system_log->emit(refusal);
+        std::cerr << refusal.message << '\n';
     }
+    if (!refusals.empty()) return cli::usage;
 
-    std::error_code dir_error;
-    std::filesystem::create_directories(config.service.state_dir, dir_error);
     const std::filesystem::path state_dir = config.service.state_dir;
-    // `certheal resume` and `certheal status` find the running daemon by this file.
+    platform::StateFolderLock instance;
+    if (const auto refused = claim_state_folder(config, *adapters.system_log, instance)) return *refused;
     const auto pid = platform::current_process_id();
-    const auto pid_file = state_dir / "certheal.pid";
-    (void)write_file_atomically(pid_file, std::to_string(pid) + "\n", kReadableByAll);
     const auto repair_lock = platform::make_repair_lock(state_dir);
 
     boost::asio::io_context io;
@@ -148,9 +224,10 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     ThreadWorkerPool workers(io, 2);
     ProberOptions prober_options;
     prober_options.max_in_flight = config.service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material);
-    FileStateStore state(config.service.state_dir, platform::make_state_lock(state_dir));
-    JournalSink journal(config.service.state_dir);
+    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), config_context.tls_material,
+                       adapters.client_identities.get());
+    FileStateStore state(config.service.state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
+    JournalSink journal(config.service.state_dir, *adapters.own_files);
     ConsoleEcho echo;
     FanOutSink events;
     events.add(journal);
@@ -207,12 +284,12 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     FoldingSink folding(events, clock);
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, folding,
                                  *adapters.certificate_stores, *adapters.files, repair_lock.get(),
-                                 adapters.schannel.get(), adapters.binding_trust.get()});
+                                 adapters.host_trust.get(), adapters.schannel.get(), adapters.binding_trust.get()});
 
     // The live status for `certheal status` and the textfile collector: written soon after a
     // significant change, seldom for counters alone (StatusWriteSchedule); nothing runs while idle.
-    PublishedFile status_file("status file", events);
-    PublishedFile textfile("metrics textfile", events);
+    PublishedFile status_file("status file", *adapters.own_files, events);
+    PublishedFile textfile("metrics textfile", *adapters.own_files, events);
     auto write_status = [&](bool quiet) {
         const auto status = monitor.status();
         status_file.write(state_dir / "status.json", status_document_text(status, pid), clock.now(), quiet);
@@ -282,6 +359,11 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
                                                  "certheal keeps running with the last good configuration."));
                 return;
             }
+            if (auto refusal = folder_refusal(*reloaded.config, "certheal refused to reload its configuration and "
+                                                                 "keeps running with the last good one")) {
+                events.emit(*refusal);
+                return;
+            }
             prober.set_max_in_flight(reloaded.config->service.max_concurrent_probes);
             monitor.reload(std::move(*reloaded.config), requests);
         } catch (const std::exception& error) {
@@ -319,8 +401,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     reloads.cancel();
     trims.cancel();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
-    std::error_code ignored;
-    std::filesystem::remove(pid_file, ignored);
+    instance.held.reset();  // removes the pid file it wrote
 
     journal_retry.reset();
     if (!journal.flush_pending()) {

@@ -17,6 +17,12 @@ std::string format_time_utc(TimePoint time);
 // outside 1970-2200, is nullopt.
 std::optional<TimePoint> parse_time_utc(std::string_view text);
 
+// An RFC 3339 time as an admin types it on the command line: "2026-12-01T00:00Z",
+// "2026-12-01 08:30:15.5+01:00", or a date alone ("2026-12-01", midnight UTC). Seconds and
+// their fraction are optional; a time of day needs its zone ('Z' or an offset): certheal says
+// every time in UTC and will not guess a local one. Years outside 1970-2200 are nullopt.
+std::optional<TimePoint> parse_time_rfc3339(std::string_view text);
+
 // "20261124T223105-1": the UTC second the incident began and a per-process sequence number,
 // so ids sort by time and stay unique when two incidents start within one second.
 std::string make_incident_id(TimePoint started, int sequence);

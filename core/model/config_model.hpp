@@ -33,7 +33,19 @@ struct PfxClientCert {
     std::optional<std::filesystem::path> password_file;  // file holding the password
 };
 
-using ClientCert = std::variant<PemClientCert, PfxClientCert>;
+// A certificate of a LocalMachine system store (Windows), found again at every probe: by its
+// SHA-1 thumbprint, or by a selector (issuer, subject, EKU) that takes the valid match with the
+// latest NotBefore, so that a renewed certificate takes over by itself. Its private key stays
+// where it lives (a CNG or CryptoAPI provider) and signs the handshake there.
+struct StoreClientCert {
+    std::string store = "My";               // LocalMachine\<store>, canonical spelling
+    std::optional<std::string> thumbprint;  // SHA-1, 40 upper-case hex digits
+    std::optional<std::string> issuer;      // distinguished names as written ("CN=Contoso Issuing CA, DC=contoso")
+    std::optional<std::string> subject;
+    std::optional<std::string> eku;         // "clientAuth" or a dotted OID, as written
+};
+
+using ClientCert = std::variant<PemClientCert, PfxClientCert, StoreClientCert>;
 
 struct TlsSettings {
     bool verify = true;

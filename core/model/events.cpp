@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 25> kEvents{{
+constexpr std::array<EventDefinition, 27> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, dry_run, version"},
@@ -34,7 +34,7 @@ constexpr std::array<EventDefinition, 25> kEvents{{
      "class, status, tls_alert, error, timings_ms, consecutive"},
     {EventId::symptom_confirmed, "symptom_confirmed", Severity::error,
      "A site failed failure_threshold consecutive probes with a symptom class; a repair will be considered.",
-     "class, status, iis_substatus, tls_alert, error, timings_ms"},
+     "class, status, iis_substatus, tls_alert, error, timings_ms, cause, host_trust"},
     {EventId::site_recovered, "site_recovered", Severity::information,
      "A site that had a confirmed symptom passed success_threshold consecutive probes.",
      "class, status, timings_ms"},
@@ -45,6 +45,14 @@ constexpr std::array<EventDefinition, 25> kEvents{{
     {EventId::root_store_misplaced, "root_store_misplaced", Severity::warning,
      "A certificate that is not self-signed sits in LocalMachine\\Root; Schannel then rejects client certificates (403.16/403.7, KB 2802568). Move it to the CA store.",
      "subject, issuer, sha1, sha256, not_after"},
+    {EventId::host_trust_changed, "host_trust_changed", Severity::warning,
+     "The client-certificate trust settings of this Windows host changed (Schannel trust mode or issuer list, the "
+     "sites' http.sys bindings, or the certificates of Root, CA, ClientAuthIssuer or a binding's store). Check that "
+     "the change was meant; certheal diagnose says whether it breaks a site.",
+     "fingerprint, previous_fingerprint, changed, trust_mode, send_trusted_issuer_list, causes"},
+    {EventId::client_cert_changed, "client_cert_changed", Severity::information,
+     "A store client certificate (client_cert with store) now selects another certificate, usually a renewal; certheal presents it from the next probe on. Said once per selector.",
+     "store, selector, sha1, subject, not_before, not_after, previous_sha1, previous_subject, previous_not_after, sites"},
     {EventId::probe_recovered, "probe_recovered", Severity::information,
      "A site that failed with a class that is not a symptom (probe_failed) is healthy again.",
      "class, status, timings_ms, failed_class, failed_since, failed_probes"},

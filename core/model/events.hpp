@@ -28,6 +28,8 @@ enum class EventId : std::uint16_t {
     site_recovered = 2002,
     certificate_expiring = 2003,
     root_store_misplaced = 2004,
+    host_trust_changed = 2005,
+    client_cert_changed = 2006,
     probe_recovered = 2007,
     repair_started = 3000,
     step_succeeded = 3001,

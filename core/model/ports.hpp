@@ -7,8 +7,10 @@
 // on a small pool and posts the result back to the monitor's io_context.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -119,14 +121,71 @@ public:
 };
 
 // --- files that other programs read (the web server's CA bundle) ------------------
+// One file opened to be replaced: read once, through a handle that stays open, and replaced
+// only while its name still names that very file.
+class FileToReplace {
+public:
+    virtual ~FileToReplace() = default;
+    // What the file held when it was opened, read through the open handle.
+    virtual const std::string& contents() const = 0;
+    // How many names (hard links) the file has. The replacement is a new file under this
+    // name: the other names keep the old contents.
+    virtual std::uint64_t link_count() const = 0;
+    // Replaces the opened file with `contents` in one step: a reader sees the old or the new
+    // contents, never part of either, and the new file keeps the old one's owner and
+    // permissions (POSIX: uid, gid, mode, ACL and extended attributes such as security
+    // labels; Windows: its ACL and attributes). Refused, with nothing written, when the name
+    // no longer names the file that was opened. Blocks.
+    virtual Result<Done> replace(const std::string& contents) = 0;
+};
+
 class FileReplacer {
 public:
     virtual ~FileReplacer() = default;
-    // Replaces the contents of the existing `file` in one step: a reader sees the old or the
-    // new contents, never part of either, and the file keeps its owner and permissions (POSIX:
-    // uid, gid and mode; Windows: its ACL and attributes). On failure the file is unchanged.
-    // Blocks: call it from the WorkerPool.
-    virtual Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) = 0;
+    // Opens `file` to replace it later and reads it, at most `limit` bytes. Refused with a
+    // sentence when it is not a regular file, is larger than `limit`, or when someone other
+    // than the administrators could change the file or its folder (certheal writes it with
+    // full privileges). Blocks: call it from the WorkerPool.
+    virtual Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) = 0;
+
+    // open() and replace() in one call, for callers that need not look at the contents.
+    Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents,
+                                  std::size_t limit = std::size_t{16} * 1024 * 1024) {
+        auto opened = open(file, limit);
+        if (!opened) return opened.error();
+        return opened.value()->replace(contents);
+    }
+};
+
+// --- certheal's own files (the state folder, the metrics textfile) ------------------
+// The files certheal writes with full privileges in folders it owns: the journal,
+// state.json, status.json, certheal.prom. Whatever sits at one of these names (a symbolic
+// link, a FIFO, a device, a file another account owns) is never followed, never opened for
+// writing and never waited on: the call fails at once with a sentence saying what is there.
+// Blocks (file I/O), briefly.
+class OwnFiles {
+public:
+    virtual ~OwnFiles() = default;
+
+    // Replaces (or creates) `file` with `contents` whole: a temporary file beside it with a
+    // random name (core/base/temporary_name.hpp), created exclusively and given `mode`
+    // through its handle (POSIX; on Windows the folder's ACL applies), flushed, then renamed
+    // over `file`. A reader sees the old or the new contents; a link at `file` is replaced,
+    // never followed. On failure the temporary is gone and `file` is as it was.
+    virtual Result<Done> write_atomically(const std::filesystem::path& file, const std::string& contents,
+                                          std::filesystem::perms mode) = 0;
+
+    enum class Appended { yes, full };
+    // Appends `record` to the regular file `file`, created with `mode` when missing, in one
+    // write. `full`: nothing was written because the file already holds data and would pass
+    // `limit` bytes with the record (the caller rotates it). A record not written whole is cut
+    // back off, never left as part of a line.
+    virtual Result<Appended> append(const std::filesystem::path& file, const std::string& record,
+                                    std::filesystem::perms mode, std::uintmax_t limit) = 0;
+
+    // The contents of the regular file `file`, or nothing when there is no file of that name.
+    // Refused when something else is there or it holds more than `limit` bytes.
+    virtual Result<std::optional<std::string>> read(const std::filesystem::path& file, std::size_t limit) = 0;
 };
 
 // --- probing ---------------------------------------------------------------------

@@ -5,7 +5,7 @@
 
 namespace certheal {
 namespace {
-constexpr std::array<std::pair<ProbeClass, std::string_view>, 7> kNames{{
+constexpr std::array<std::pair<ProbeClass, std::string_view>, 9> kNames{{
     {ProbeClass::healthy, "healthy"},
     {ProbeClass::client_cert_rejected, "client_cert_rejected"},
     {ProbeClass::client_cert_invalid, "client_cert_invalid"},
@@ -13,6 +13,8 @@ constexpr std::array<std::pair<ProbeClass, std::string_view>, 7> kNames{{
     {ProbeClass::timeout, "timeout"},
     {ProbeClass::tls_error, "tls_error"},
     {ProbeClass::unexpected_status, "unexpected_status"},
+    {ProbeClass::revocation_unavailable, "revocation_unavailable"},
+    {ProbeClass::client_cert_negotiation_unsupported, "client_cert_negotiation_unsupported"},
 }};
 }  // namespace
 
@@ -39,6 +41,7 @@ nlohmann::json probe_evidence(const ProbeResult& result, bool with_site) {
     evidence["class"] = to_string(result.cls);
     evidence["status"] = or_null(result.status);
     evidence["iis_substatus"] = or_null(result.iis_substatus);
+    evidence["iis_win32_status"] = or_null(result.iis_win32_status);
     evidence["tls_alert"] = or_null(result.tls_alert);
     evidence["client_ca_names"] = or_null(result.client_ca_names);
     evidence["client_issuer_listed"] = or_null(result.client_issuer_listed);

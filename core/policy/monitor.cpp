@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/probe/certificate_info.hpp"
+#include "core/probe/client_cert_selection.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/base/time_format.hpp"
@@ -16,6 +17,9 @@ namespace {
 
 constexpr auto kCertificateCheckInterval = std::chrono::hours(24);
 constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
+// A host trust diagnosis younger than this is good enough for a symptom or a repair: the one made
+// when the symptom was confirmed serves the repair that follows at once.
+constexpr Duration kFreshDiagnosis = std::chrono::seconds(10);
 
 std::string join_names(const std::vector<SiteConfig>& sites) {
     return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
@@ -40,7 +44,11 @@ std::string describe_outcome(const ProbeResult& result) {
 
 }  // namespace
 
-Monitor::Monitor(MonitorPorts ports) : ports_(ports) {}
+Monitor::Monitor(MonitorPorts ports)
+    : ports_(ports), host_trust_(ports.host_trust, ports.stores, ports.workers, ports.clock) {
+    host_trust_.on_fingerprint_change(
+        [this](const HostTrustFingerprint& before, const HostDiagnosis& now) { report_host_trust_change(before, now); });
+}
 
 Monitor::~Monitor() = default;
 
@@ -88,6 +96,7 @@ void Monitor::start(Config config) {
     record_client_certificate_expiry();
     check_certificates();
     check_root_store();
+    refresh_host_trust(Duration::zero());
     status_changed();
 }
 
@@ -164,6 +173,7 @@ void Monitor::reload(Config config, std::size_t requests) {
          std::move(details));
     record_client_certificate_expiry();
     check_root_store();
+    refresh_host_trust(Duration::zero());
     status_changed();
 }
 
@@ -215,6 +225,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     site.last_probe_at = now;
     site.last_result = result;
     check_server_certificate(site, result);
+    check_store_client_certificate(site, result);
     const bool was_confirmed = site.health.symptom_confirmed();
     const auto transition = site.health.record(reading);
 
@@ -224,12 +235,11 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         site.last_skip_reason.clear();
         site.dry_run_reported = false;
         site.non_symptom_reported = false;  // the symptom's events tell the rest of this run
-        emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
-             "Site " + site.config.name + " (" + site.config.url + ") failed " +
-                 std::to_string(site.config.failure_threshold) + " probe(s) in a row with " +
-                 describe_outcome(result) + error_clause(result) +
-                 ". certheal treats this as the client-certificate symptom and considers a repair.",
-             probe_evidence(result));
+        site.incident_cause.reset();
+        // The host trust diagnosis runs first (on a worker, where there is one), so that the
+        // event names the cause; the repair is considered after it.
+        const std::string incident = site.incident;
+        refresh_host_trust(kFreshDiagnosis, [this, site_name, incident] { confirm_symptom(site_name, incident); });
     } else if (transition == SiteHealth::Transition::recovered) {
         emit(EventId::site_recovered, {.site = site.config.name, .incident = site.incident},
              "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
@@ -241,7 +251,8 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
     }
     report_unhealthy(site, result, reading, was_confirmed);
 
-    if (site.health.symptom_confirmed() && reading == SiteHealth::Reading::symptomatic) {
+    if (site.health.symptom_confirmed() && reading == SiteHealth::Reading::symptomatic &&
+        transition != SiteHealth::Transition::symptom_confirmed) {
         consider_repair(site);
     }
     // consider_repair may have started a repair; the next regular probe still gets scheduled
@@ -310,22 +321,72 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
         case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
         case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
         case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
+        case RepairPolicy::Decision::Verdict::lock_unavailable: reason = "lock_unavailable"; break;
         case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
     }
     if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
     site.last_skip_reason = reason;
-    nlohmann::json details = {{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}};
+    nlohmann::json details = with_host_trust({{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}},
+                                             site.config.name);
     if (decision.retry_after) details["retry_after"] = format_time_utc(*decision.retry_after);
     emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident},
          "certheal did not repair site " + site.config.name + ": " + decision.reason_sentence, std::move(details));
 }
 
+void Monitor::confirm_symptom(const std::string& site_name, const std::string& incident) {
+    auto found = sites_.find(site_name);
+    if (!running_ || found == sites_.end() || found->second.incident != incident || !found->second.evidence) return;
+    auto& site = found->second;
+    site.incident_cause = host_trust_.cause_of(site_name);
+    const ProbeResult& result = *site.evidence;
+    std::string diagnosis;
+    if (const auto* latest = host_trust_.latest(); latest != nullptr && site.incident_cause &&
+                                                   *site.incident_cause != TrustCause::none_found) {
+        if (const auto* found_site = latest->site(site_name); found_site && !found_site->findings.empty()) {
+            diagnosis = " The host trust diagnosis names the cause " + std::string(to_string(*site.incident_cause)) +
+                        ": " + found_site->findings.front().sentence;
+        }
+    }
+    emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
+         "Site " + site.config.name + " (" + site.config.url + ") failed " +
+             std::to_string(site.config.failure_threshold) + " probe(s) in a row with " + describe_outcome(result) +
+             error_clause(result) + ". certheal treats this as the client-certificate symptom and considers a repair." +
+             diagnosis,
+         with_host_trust(probe_evidence(result), site_name));
+    if (site.health.symptom_confirmed() && site.last_result &&
+        reading_of(*site.last_result, site.config) == SiteHealth::Reading::symptomatic) {
+        consider_repair(site);
+    }
+}
+
 void Monitor::consider_repair(SiteState& trigger) {
     if (stopping_) return;
-    if (workflow_->running()) return;  // the running repair verifies every confirmed site
+    // The running repair verifies every confirmed site; a diagnosis about to start one is the same.
+    if (workflow_->running() || diagnosing_before_repair_) return;
     if (config_.remediation.dry_run && trigger.dry_run_reported) return;
-    if (no_stage_matches(trigger)) return;
+    // Before a repair the host trust is diagnosed again (unless that just happened), so the
+    // repair's events say what it was for. Only when the policy would let a repair start: a
+    // diagnosis on every probe of a cooling-down incident would be waste.
+    const bool may_start = config_.remediation.enabled && !policy_->busy() && policy_->next_allowed() <= ports_.clock.now();
+    if (may_start && host_trust_.stale(kFreshDiagnosis)) {
+        diagnosing_before_repair_ = true;
+        const std::string name = trigger.config.name;
+        const std::string incident = trigger.incident;
+        host_trust_.refresh(config_.sites, kFreshDiagnosis, [this, name, incident] {
+            diagnosing_before_repair_ = false;
+            auto found = sites_.find(name);
+            if (!running_ || stopping_ || found == sites_.end() || found->second.incident != incident) return;
+            if (workflow_->running() || !found->second.health.symptom_confirmed()) return;
+            found->second.incident_cause = host_trust_.cause_of(name);
+            decide_repair(found->second);
+        });
+        return;
+    }
+    decide_repair(trigger);
+}
 
+void Monitor::decide_repair(SiteState& trigger) {
+    if (no_stage_matches(trigger)) return;
     auto decision = policy_->request(trigger.incident, config_.remediation.dry_run);
     if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
         report_skip(trigger, decision);
@@ -354,6 +415,8 @@ void Monitor::start_repair(SiteState& trigger) {
                                     : std::to_string(steps.size()) + " step(s)";
 
     repair_incident_ = trigger.incident;
+    repair_site_ = trigger.config.name;
+    if (const auto cause = host_trust_.cause_of(trigger.config.name)) trigger.incident_cause = cause;
     if (dry_run) {
         trigger.dry_run_reported = true;
         report_skip(trigger, {RepairPolicy::Decision::Verdict::allowed, std::nullopt,
@@ -374,7 +437,7 @@ void Monitor::start_repair(SiteState& trigger) {
                  (ladder ? ", least disruptive first, stopping at the first that heals them" : std::string()) +
                  "; attempt " + std::to_string(policy_->attempts_in_window()) + " of " +
                  std::to_string(remediation.max_attempts) + " in the current window.",
-             std::move(details));
+             with_host_trust(std::move(details), trigger.config.name));
     }
     const std::string incident = trigger.incident;
     status_changed();
@@ -385,6 +448,7 @@ void Monitor::start_repair(SiteState& trigger) {
 IncidentFacts Monitor::incident_facts(const SiteState& site) const {
     IncidentFacts facts;
     if (site.last_result) facts.cls = site.last_result->cls;
+    facts.cause = site.incident_cause;  // the host trust diagnosis (Windows); none elsewhere
     return facts;
 }
 
@@ -442,9 +506,10 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                                        : ". No verify step is configured, so certheal did not check the sites "
                                          "within the repair; it probes them again now, and site_recovered will say "
                                          "when they are healthy."),
-                 {{"duration_ms", duration_ms},
-                  {"verified", outcome.verified},
-                  {"attempts_in_window", policy_->attempts_in_window()}});
+                 with_host_trust({{"duration_ms", duration_ms},
+                                  {"verified", outcome.verified},
+                                  {"attempts_in_window", policy_->attempts_in_window()}},
+                                 repair_site_));
         } else {
             ++repairs_failed_;
             emit(EventId::repair_failed, {.incident = incident},
@@ -455,7 +520,7 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                            (outcome.ladder() ? ". Check the stages' events and the site by hand"
                                              : ". Check that step's event and the site by hand") +
                            "; certheal retries after the cooldown while the budget allows.",
-                 [&] {
+                 with_host_trust([&] {
                      nlohmann::json details = {
                          {"duration_ms", duration_ms},
                          {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
@@ -467,7 +532,7 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                          details["stages"] = outcome.stage_count;
                      }
                      return details;
-                 }());
+                 }(), repair_site_));
         }
     }
     policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
@@ -492,6 +557,7 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
     stopping_ = true;
     running_ = false;
     stop_reason_ = std::move(reason);
+    host_trust_.stop();
     for (auto& [name, site] : sites_) site.timer.reset();
     certificate_timer_.reset();
     if (workflow_ && workflow_->running()) {
@@ -504,23 +570,89 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
 }
 
 void Monitor::check_certificates() {
-    const auto now = ports_.clock.now();
-    std::set<std::string> reported_files;
     for (const auto& site : config_.sites) {
         if (!site.tls.client_cert) continue;
+        if (std::holds_alternative<StoreClientCert>(*site.tls.client_cert)) {
+            // The store's choice, as the last probe saw it (the first one says it itself).
+            const auto state = sites_.find(site.name);
+            if (state != sites_.end() && state->second.client_cert_not_after) {
+                warn_if_client_certificate_expiring(site, *state->second.client_cert_not_after);
+            }
+            continue;
+        }
         auto identity = load_client_identity(*site.tls.client_cert);
         if (!identity.ok()) continue;  // the probe reports it on every round
-        const auto expires = not_after(*identity.value().certificate);
-        if (expires - now > kCertificateWarningHorizon) continue;
-        const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
-        emit(EventId::certificate_expiring, {.site = site.name},
-             "The client certificate that certheal presents to site " + site.name +
-                 (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
-                 std::to_string(days_left) + " day(s) left). Renew it and update the configuration.",
-             {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+        warn_if_client_certificate_expiring(site, not_after(*identity.value().certificate));
     }
-    certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval),
-                                            [this] { check_certificates(); });
+    // The host trust is diagnosed again on the same daily round: a farm node whose trust drifted
+    // says so (host_trust_changed) even while its sites stay healthy.
+    certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval), [this] {
+        check_certificates();
+        refresh_host_trust(Duration::zero());
+    });
+}
+
+void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires) {
+    const auto now = ports_.clock.now();
+    if (expires - now > kCertificateWarningHorizon) return;
+    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
+    const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
+    emit(EventId::certificate_expiring, {.site = site.name},
+         "The client certificate that certheal presents to site " + site.name +
+             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
+             std::to_string(days_left) + " day(s) left). " +
+             (in_store ? "Renew it in the certificate store (certheal takes the renewed one by itself)."
+                       : "Renew it and update the configuration."),
+         {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
+}
+
+// A store client certificate is chosen again at every probe, and the probe says which one it
+// presented. Another one than before (a renewal, or the old one back because the new one went)
+// is said once per selector, however many sites share it, with both thumbprints; from then on
+// its notAfter is what status and certificate_expiring watch.
+void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult& result) {
+    const auto& client_cert = site.config.tls.client_cert;
+    const auto* in_store = client_cert ? std::get_if<StoreClientCert>(&*client_cert) : nullptr;
+    if (in_store == nullptr || !result.client_cert) return;
+    const PresentedCertificate& now_presented = *result.client_cert;
+    site.client_cert_not_after = now_presented.not_after;
+    const std::string selector = store_selector_key(*in_store);
+    const auto known = presented_store_certificates_.find(selector);
+    if (known == presented_store_certificates_.end()) {
+        presented_store_certificates_.emplace(selector, now_presented);
+        warn_if_client_certificate_expiring(site.config, now_presented.not_after);
+        return;
+    }
+    if (known->second.sha1 == now_presented.sha1) return;
+    const PresentedCertificate before = std::exchange(known->second, now_presented);
+    std::vector<std::string> sharing;
+    for (const auto& other : config_.sites) {
+        const auto* other_store =
+            other.tls.client_cert ? std::get_if<StoreClientCert>(&*other.tls.client_cert) : nullptr;
+        if (other_store != nullptr && store_selector_key(*other_store) == selector) sharing.push_back(other.name);
+    }
+    const bool newer = now_presented.not_before > before.not_before;
+    emit(EventId::client_cert_changed, {.site = site.config.name},
+         "certheal now presents the client certificate " + now_presented.subject + " (SHA-1 " + now_presented.sha1 +
+             ", valid from " + format_time_utc(now_presented.not_before) + " to " +
+             format_time_utc(now_presented.not_after) + ") to " + (sharing.size() == 1 ? "site " : "sites ") +
+             list_text(sharing) + " instead of " + before.subject + " (SHA-1 " + before.sha1 + ", valid to " +
+             format_time_utc(before.not_after) + "): it is the valid certificate with the latest NotBefore among " +
+             describe_store_selector(*in_store) +
+             (newer ? ". Nothing needs doing; the old certificate can be removed from the store once nothing else "
+                      "uses it."
+                    : ". The newer certificate it used before is gone or no longer valid: check the store."),
+         {{"store", "LocalMachine\\" + in_store->store},
+          {"selector", describe_store_selector(*in_store)},
+          {"sha1", now_presented.sha1},
+          {"subject", now_presented.subject},
+          {"not_before", format_time_utc(now_presented.not_before)},
+          {"not_after", format_time_utc(now_presented.not_after)},
+          {"previous_sha1", before.sha1},
+          {"previous_subject", before.subject},
+          {"previous_not_after", format_time_utc(before.not_after)},
+          {"sites", sharing}});
+    warn_if_client_certificate_expiring(site.config, now_presented.not_after);
 }
 
 void Monitor::check_root_store() {
@@ -570,8 +702,11 @@ void Monitor::status_changed(StatusChange change) {
 
 void Monitor::record_client_certificate_expiry() {
     for (auto& [name, site] : sites_) {
+        const auto& client_cert = site.config.tls.client_cert;
+        // A store certificate's notAfter comes from the probes: the store chooses at each one.
+        if (client_cert && std::holds_alternative<StoreClientCert>(*client_cert)) continue;
         site.client_cert_not_after.reset();
-        if (!site.config.tls.client_cert) continue;
+        if (!client_cert) continue;
         auto identity = load_client_identity(*site.config.tls.client_cert);
         if (identity.ok()) site.client_cert_not_after = not_after(*identity.value().certificate);
     }
@@ -610,6 +745,7 @@ MonitorStatus Monitor::status() const {
         shown.last_probe_at = site.last_probe_at;
         shown.next_probe_at = site.timer ? site.next_probe_at : std::nullopt;
         shown.client_cert_not_after = site.client_cert_not_after;
+        shown.cause = host_trust_.cause_of(name);
         shown.class_counts = site.class_counts;
         status.sites.push_back(std::move(shown));
     }
@@ -629,7 +765,55 @@ MonitorStatus Monitor::status() const {
     status.repairs_started = repairs_started_;
     status.repairs_succeeded = repairs_succeeded_;
     status.repairs_failed = repairs_failed_;
+    if (const auto* diagnosis = host_trust_.latest()) {
+        HostTrustStatus host;
+        host.fingerprint = diagnosis->fingerprint.value;
+        host.diagnosed_at = diagnosis->facts.gathered_at;
+        for (const auto cause : kAllTrustCauses) {
+            if (cause == TrustCause::none_found) continue;
+            const bool found = std::any_of(diagnosis->sites.begin(), diagnosis->sites.end(),
+                                           [cause](const SiteDiagnosis& site) { return site.cause() == cause; });
+            if (found) host.causes.emplace_back(to_string(cause));
+        }
+        status.host_trust = std::move(host);
+    }
     return status;
+}
+
+void Monitor::refresh_host_trust(Duration fresh_for, std::function<void()> then) {
+    host_trust_.refresh(config_.sites, fresh_for, [this, then = std::move(then)] {
+        if (host_trust_.enabled()) status_changed();
+        if (then) then();
+    });
+}
+
+nlohmann::json Monitor::with_host_trust(nlohmann::json details, const std::string& site) const {
+    const auto evidence = host_trust_.evidence_of(site);
+    for (const auto& [key, value] : evidence.items()) details[key] = value;
+    return details;
+}
+
+void Monitor::report_host_trust_change(const HostTrustFingerprint& before, const HostDiagnosis& now) {
+    const auto parts = changed_parts(before, now.fingerprint);
+    nlohmann::json causes = nlohmann::json::object();
+    std::vector<std::string> found;
+    for (const auto& site : now.sites) {
+        causes[site.site] = std::string(to_string(site.cause()));
+        if (site.cause() != TrustCause::none_found) found.push_back(site.site + ": " + std::string(to_string(site.cause())));
+    }
+    emit(EventId::host_trust_changed, {},
+         "The client-certificate trust settings of this host changed (" +
+             (parts.empty() ? std::string("fingerprint") : list_text(parts)) + "): the host trust fingerprint is now " +
+             now.fingerprint.value + ", it was " + before.value + ". " +
+             (found.empty() ? std::string("certheal finds no cause of a rejection in them.")
+                            : "certheal now finds: " + join(found, "; ") + " (certheal diagnose says more).") +
+             " If nobody meant to change them, compare this host with the other nodes of its farm.",
+         {{"fingerprint", now.fingerprint.value},
+          {"previous_fingerprint", before.value},
+          {"changed", parts},
+          {"trust_mode", now.facts.schannel.trust_mode},
+          {"send_trusted_issuer_list", now.facts.schannel.send_issuer_list},
+          {"causes", causes}});
 }
 
 }  // namespace certheal

@@ -17,6 +17,8 @@
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
 #include "core/model/ports.hpp"
+#include "core/model/trust_cause.hpp"
+#include "core/policy/host_trust_watch.hpp"
 #include "core/policy/repair_policy.hpp"
 #include "core/policy/site_health.hpp"
 #include "core/repair/repair_ladder.hpp"
@@ -34,6 +36,8 @@ struct MonitorPorts {
     CertificateStores& stores;
     FileReplacer& files;
     RepairLock* repair_lock = nullptr;  // the host-wide lock; none in unit tests
+    // Schannel, http.sys and crypt32 for the host trust diagnosis (Windows); none: no diagnosis.
+    HostTrustInspector* host_trust = nullptr;
     SchannelSettings* schannel = nullptr;         // set_schannel (Windows)
     BindingTrustSource* binding_trust = nullptr;  // trust_ca "store": "auto" (Windows)
 };
@@ -50,7 +54,15 @@ struct SiteStatus {
     std::optional<TimePoint> last_probe_at;
     std::optional<TimePoint> next_probe_at;
     std::optional<TimePoint> client_cert_not_after;  // of the certificate certheal presents
+    std::optional<TrustCause> cause;  // the host trust diagnosis for this site, where it ran
     std::map<ProbeClass, std::uint64_t> class_counts;  // every probe since certheal started, by class
+};
+
+// The latest host trust diagnosis, where one ran (Windows).
+struct HostTrustStatus {
+    std::string fingerprint;
+    TimePoint diagnosed_at{};
+    std::vector<std::string> causes;  // every cause found for some site, in the order of kAllTrustCauses
 };
 
 // What changed in status(): a state a person or an alert acts on (a site's class or incident, a
@@ -75,6 +87,7 @@ struct MonitorStatus {
     std::uint64_t repairs_started = 0;
     std::uint64_t repairs_succeeded = 0;
     std::uint64_t repairs_failed = 0;
+    std::optional<HostTrustStatus> host_trust;
 };
 
 class Monitor {
@@ -106,6 +119,8 @@ public:
 
     MonitorStatus status() const;
     const Config& config() const { return config_; }
+    // The latest host trust diagnosis (Windows; null elsewhere or before the first one returns).
+    const HostDiagnosis* host_diagnosis() const noexcept { return host_trust_.latest(); }
 
     // Called (on the monitor's thread) whenever what status() shows has changed: a probe
     // result, a repair, the policy. The caller decides how often to write it out.
@@ -130,6 +145,9 @@ private:
         std::optional<TimePoint> next_probe_at;
         std::optional<TimePoint> client_cert_not_after;
         std::optional<TimePoint> server_expiry_reported;  // certificate_expiring said for this notAfter
+        // The cause the host trust diagnosis named when the incident's symptom was confirmed, and
+        // again before its repair; unset where no diagnosis runs.
+        std::optional<TrustCause> incident_cause;
         std::map<ProbeClass, std::uint64_t> class_counts;
         // The current run of unhealthy probes (empty while healthy): the class of the latest,
         // since when, how many, and whether probe_failed said a class that is not a symptom in it
@@ -145,16 +163,23 @@ private:
     void probe_now(const std::string& site_name);
     void on_probe_result(const std::string& site_name, ProbeResult result);
     void consider_repair(SiteState& trigger);
+    void decide_repair(SiteState& trigger);
     void start_repair(SiteState& trigger);
     void on_repair_finished(const std::string& incident, const RepairLadder::Outcome& outcome);
     IncidentFacts incident_facts(const SiteState& site) const;
     bool no_stage_matches(SiteState& trigger);
+    void confirm_symptom(const std::string& site_name, const std::string& incident);
+    void refresh_host_trust(Duration fresh_for, std::function<void()> then = nullptr);
+    void report_host_trust_change(const HostTrustFingerprint& before, const HostDiagnosis& now);
+    nlohmann::json with_host_trust(nlohmann::json details, const std::string& site) const;
     void report_skip(SiteState& site, const RepairPolicy::Decision& decision);
     void check_certificates();
     void record_client_certificate_expiry();
     void check_server_certificate(SiteState& site, const ProbeResult& result);
     void status_changed(StatusChange change = StatusChange::significant);
     void report_unhealthy(SiteState& site, const ProbeResult& result, SiteHealth::Reading reading, bool was_confirmed);
+    void check_store_client_certificate(SiteState& site, const ProbeResult& result);
+    void warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires);
     void check_root_store();
     std::string next_incident_id();
     // Who an event is about; named fields, so a site can never be passed as an incident.
@@ -171,8 +196,13 @@ private:
     std::unique_ptr<RepairPolicy> policy_;
     std::unique_ptr<RepairLadder> workflow_;  // the repair: a ladder of stages, or one list of steps
     std::string repair_incident_;  // incident of the repair that is running, if any
+    std::string repair_site_;      // the site whose symptom started it
+    HostTrustWatch host_trust_;
+    bool diagnosing_before_repair_ = false;
     std::unique_ptr<TimerHandle> certificate_timer_;
     std::set<std::string> reported_root_certificates_;  // SHA-1 of misplaced ones already reported
+    // The store client certificate each selector (store_selector_key) last presented.
+    std::map<std::string, PresentedCertificate> presented_store_certificates_;
     std::function<void()> on_stopped_;
     std::function<void(StatusChange)> status_listener_;
     std::string stop_reason_;

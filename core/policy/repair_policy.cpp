@@ -75,6 +75,7 @@ std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept {
         case Verdict::cooldown: return "cooldown";
         case Verdict::budget_spent: return "budget_spent";
         case Verdict::circuit_open: return "circuit_open";
+        case Verdict::lock_unavailable: return "lock_unavailable";
     }
     return "allowed";
 }
@@ -528,9 +529,15 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
                     "command line); certheal runs one repair at a time, so it does not start one for incident " +
                         incident + " now."};
         }
-        // A lock that cannot even be made (the state folder is gone) must not stop repairs: this
-        // process still runs one at a time.
-        holds_lock = taken && taken.value();
+        // A lock that cannot be made (a folder planted at its name, a read-only or immutable
+        // state folder) keeps nothing else from repairing at the same time: no repair then.
+        if (!taken) {
+            return {Verdict::lock_unavailable, std::nullopt,
+                    as_clause(taken.error().message) + ". Without its host-wide repair lock certheal cannot be sure that "
+                    "no other repair runs at the same time, so it does not repair incident " + incident +
+                    "; fix the lock file or the state folder."};
+        }
+        holds_lock = taken.value();
     }
     busy_ = InFlight{incident, dry_run, manual, holds_lock};
     if (dry_run) {

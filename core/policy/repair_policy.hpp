@@ -16,7 +16,8 @@
 // Manual repairs (`certheal repair`) ask through request_manual(): they count against the
 // budget like any repair but ignore the cooldown, and --force overrides an open circuit or a
 // spent budget. Whoever repairs holds the host-wide RepairLock (when one is set) from an
-// allowed request to finished(), so the service and the command line never repair at once;
+// allowed request to finished(), so the service and the command line never repair at once (a
+// lock that cannot be made refuses the repair: nothing else would keep the two apart);
 // and the persisted history is read again before each decision, so the other one's repairs
 // count too.
 //
@@ -60,7 +61,7 @@ namespace certheal {
 class RepairPolicy {
 public:
     struct Decision {
-        enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open };
+        enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open, lock_unavailable };
         Verdict verdict = Verdict::allowed;
         std::optional<TimePoint> retry_after;  // earliest time a request could be allowed; empty when unknown
         std::string reason_sentence;           // for repair_skipped: why, and when it may be retried

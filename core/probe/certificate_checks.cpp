@@ -70,7 +70,8 @@ Result<CaCertificatesCheck> check_ca_certificates(TlsMaterialCache& cache, const
 
 std::vector<ClientIdentityProblem> check_client_identity(TlsMaterialCache& cache, const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return check_pem_pair(cache, *pem);
-    return check_pkcs12(cache, std::get<PfxClientCert>(client_cert));
+    if (const auto* pfx = std::get_if<PfxClientCert>(&client_cert)) return check_pkcs12(cache, *pfx);
+    return {};  // a store certificate has no files: the store decides at every probe
 }
 
 }  // namespace certheal

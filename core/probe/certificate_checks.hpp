@@ -40,7 +40,7 @@ struct ClientIdentityProblem {
 
 // Every problem of the identity, checked file by file first and then as a whole (only when
 // each file is there): empty when it loads. A PKCS#12 that does not open is a problem of its
-// pfx_file. Never says a password.
+// pfx_file. Never says a password. A store certificate has no files: none.
 std::vector<ClientIdentityProblem> check_client_identity(TlsMaterialCache& cache, const ClientCert& client_cert);
 
 }  // namespace certheal

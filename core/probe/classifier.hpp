@@ -1,7 +1,9 @@
 #pragma once
-// Deciding what one probe means. A pure function of what the prober observed and the
-// site's rules, so every row of DESIGN.md's table can be tested without a network.
+// Deciding what one probe means. A function of what the prober observed and the site's rules
+// only, so every row of the classification table (docs/classification.md) can be tested
+// without a network.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,28 +44,85 @@ struct ProbeObservation {
     std::optional<std::string> tls_alert;  // alert name received from the peer, e.g. "unknown_ca"
     bool client_cert_configured = false;
     bool server_requested_client_cert = false;  // a CertificateRequest was seen in a handshake
+    // Whether the issuer of certheal's certificate is among the CA names of the server's
+    // CertificateRequest; unset when the list was empty or absent, or no certificate is configured.
+    std::optional<bool> client_issuer_listed;
     // certheal's own client certificate was expired or not yet valid when it was presented:
     // then no answer of the server can be cured by re-syncing its trust.
     bool client_cert_outside_validity = false;
-    std::optional<int> status;                  // set once the status line was read
-    std::string body;                           // what was read of the body (capped)
+    bool tls13 = false;         // the connection was TLS 1.3
+    bool request_sent = false;  // the whole request went out
+    std::optional<int> status;  // the final answer's status (1xx interim answers are skipped)
+    std::string body;           // what was read of the body (capped)
 };
 
 struct SiteRules {
     std::vector<int> expect_status{200};
-    // Searched in a 403's body; null: the default pattern (403.7).
+    // Searched in the body of any answer whose status is not expected; null: the default
+    // pattern (403.7).
     std::shared_ptr<const RejectionPattern> rejection_pattern = nullptr;
+};
+
+// Which row of the classification table (docs/classification.md) decided. The prober words its
+// sentence after it.
+enum class ClassRule {
+    expected_status,                 // healthy
+    transport_failure,               // how the connection ended, without an answer
+    tls_alert,                       // a fatal alert about the client certificate
+    iis_win32_status,                // the "Error Code" line of an IIS detailed error page
+    iis_substatus,                   // 403.7/.13/.16/.17 in an IIS error page's title or heading
+    nginx_no_certificate,            // nginx 400 "No required SSL certificate was sent"
+    nginx_certificate_error,         // nginx 400 "The SSL certificate error"
+    apache_post_handshake_auth,      // Apache 403 "Cannot perform Post-Handshake Authentication"
+    issuer_not_listed,               // 400/401/403 from a server whose CA list lacks certheal's issuer
+    rejection_pattern,               // the site's rejection_pattern (default 403\.7) in the body
+    rejection_phrase,                // "client certificate required" in a 403
+    tls13_per_path_certificate,      // IIS on TLS 1.3 asking for the certificate after the request
+    own_certificate_outside_validity,  // certheal's certificate expired or not yet valid
+    other_status,                    // none of the above
+};
+
+std::string_view to_string(ClassRule rule) noexcept;
+
+// A Windows error code as IIS shows it in its detailed error page ("Error Code 0x800b0109").
+struct IisWin32Status {
+    std::uint32_t code = 0;
+    std::string_view name;  // "CERT_E_UNTRUSTEDROOT"; empty when certheal does not know the code
+
+    // "0x800B0109 CERT_E_UNTRUSTEDROOT" (or just "0x800B0109").
+    std::string text() const;
+    bool operator==(const IisWin32Status&) const = default;
 };
 
 struct Classification {
     ProbeClass cls = ProbeClass::connect_failed;
-    std::optional<int> iis_substatus;  // 7 for "HTTP Error 403.7", found in a 403's body
+    ClassRule rule = ClassRule::transport_failure;
+    std::optional<int> iis_substatus;  // 16 for "HTTP Error 403.16" in an IIS error page's heading
+    std::optional<IisWin32Status> iis_win32_status;
+    // The rejection_pattern gave up on this page (see RejectionPattern): counted as not found.
+    bool pattern_over_limit = false;
+    // IIS on TLS 1.3 could not ask for the certificate after the request (a reset right after it,
+    // or 500.0 with 0x80070032): only a probe on TLS 1.2 tells whether the site works by
+    // renegotiation (then the class is client_cert_negotiation_unsupported).
+    bool retry_with_tls12 = false;
 };
 
 Classification classify(const ProbeObservation& observation, const SiteRules& rules);
 
-// The IIS sub-status in a 403 body ("HTTP Error 403.16" -> 16); empty when there is none.
-std::optional<int> find_iis_substatus(std::string_view body);
+// The IIS sub-status of a `status` answer ("HTTP Error 403.16" -> 16), read only where IIS
+// writes it: in the page's <title> or an <h1>..<h6> heading. Empty when there is none.
+std::optional<int> find_iis_substatus(int status, std::string_view body);
+
+// The "Error Code 0x........" of an IIS detailed error page; empty when there is none.
+std::optional<IisWin32Status> find_iis_win32_status(std::string_view body);
+
+// What an IIS error code says about the client certificate (client_cert_rejected,
+// client_cert_invalid, revocation_unavailable); empty for any other code.
+std::optional<ProbeClass> certificate_class_of_win32_status(std::uint32_t code) noexcept;
+
+// 0x80070032, HRESULT_FROM_WIN32(ERROR_NOT_SUPPORTED): what IIS on Windows Server 2025 answers
+// (500.0) when it would have to ask a TLS 1.3 client for its certificate after the request.
+inline constexpr std::uint32_t kIisCertificateNegotiationNotSupported = 0x80070032;
 
 // What a fatal TLS alert from the server says about the client certificate:
 // client_cert_rejected for "your certificate (or its CA) is not accepted here" (a trust

@@ -95,9 +95,13 @@ std::string bounded(std::string text, std::size_t limit) {
     return text;
 }
 
-// What the OpenSSL message callback saw during the handshake.
+// What the OpenSSL message callback saw on the connection.
 struct HandshakeTrace {
     bool certificate_requested = false;
+    // A CertificateRequest after the request went out: by a TLS 1.2 renegotiation or TLS 1.3
+    // post-handshake authentication (a site that asks only on some paths).
+    bool certificate_requested_after_request = false;
+    bool request_sent = false;
     std::optional<int> received_alert;
 };
 
@@ -108,32 +112,59 @@ void trace_tls_message(int write_p, int /*version*/, int content_type, const voi
     const auto* bytes = static_cast<const unsigned char*>(buf);
     if (content_type == SSL3_RT_HANDSHAKE && bytes[0] == SSL3_MT_CERTIFICATE_REQUEST) {
         trace->certificate_requested = true;
+        if (trace->request_sent) trace->certificate_requested_after_request = true;
     } else if (content_type == SSL3_RT_ALERT && len >= 2 && bytes[1] != SSL_AD_CLOSE_NOTIFY) {
         trace->received_alert = bytes[1];
     }
 }
 
+PresentedCertificate presented_certificate(const X509& certificate) {
+    return PresentedCertificate{sha1_thumbprint(certificate), subject_text(certificate), not_before(certificate),
+                                not_after(certificate)};
+}
+
+// Interim answers (100 Continue, 103 Early Hints) skipped before the final one; a server that
+// sends more is not answering.
+constexpr int kMaxInterimAnswers = 16;
+
 class ProbeSession : public std::enable_shared_from_this<ProbeSession> {
 public:
-    ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<ssl::context> context,
-                 std::shared_ptr<const RejectionPattern> pattern, const ProberOptions& options,
-                 std::function<void(ProbeResult)> done)
+    // `tls12_retry`: the second probe of a site that failed on TLS 1.3 in the way of an IIS that
+    // asks for the certificate after the request; it offers TLS 1.2 at most.
+    ProbeSession(asio::io_context& io, const SiteConfig& site, std::shared_ptr<const RejectionPattern> pattern,
+                 const ProberOptions& options, std::function<void(ProbeResult)> done, bool tls12_retry = false)
         : io_(io),
           site_(site),
           options_(options),
-          context_(std::move(context)),
           pattern_(std::move(pattern)),
           resolver_(io),
           timer_(io),
-          done_(std::move(done)) {
+          done_(std::move(done)),
+          tls12_retry_(tls12_retry) {
         result_.site = site.name;
         result_.url = site.url;
         observation_.client_cert_configured = site.tls.client_cert.has_value();
         peer_ = site.connect_to.value_or(site.host) + ":" + std::to_string(site.port);
     }
 
-    void start() {
+    // Starts with the TLS context of the site's settings, or ends at once when there is none: a
+    // store client certificate that cannot be had is certheal's own certificate problem
+    // (client_cert_invalid), anything else a local set-up failure.
+    void start(Result<ClientTlsContext> context) {
         if (finished_) return;
+        if (!context) {
+            const std::string& message = context.error().message;
+            if (context.error().code == client_identity_unavailable()) {
+                if (!clock_started_) begin_clock();
+                identity_unavailable_ = true;
+                finish(message);
+                return;
+            }
+            fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
+            return;
+        }
+        context_ = std::move(context.value().context);
+        identity_ = std::move(context.value().client_identity);
         begin_clock();
         if (cancelled_) {
             finish(interruption_sentence());
@@ -141,6 +172,10 @@ public:
         }
         stream_.emplace(io_, *context_);
         SSL* ssl = stream_->native_handle();
+        if (tls12_retry_ && SSL_set_max_proto_version(ssl, TLS1_2_VERSION) != 1) {
+            fail_setup("could not limit the probe to TLS 1.2: " + openssl_error_text());
+            return;
+        }
         SSL_set_msg_callback(ssl, trace_tls_message);
         SSL_set_msg_callback_arg(ssl, &trace_);
         const std::string host = strip_brackets(site_.host);
@@ -182,6 +217,10 @@ public:
     // session finished. (A resolver blocked in getaddrinfo cannot be interrupted, so
     // waiting for it would overrun the deadline.)
     void cancel() {
+        if (auto retry = retry_.lock()) {  // this attempt is over; its TLS 1.2 retry is not
+            retry->cancel();
+            return;
+        }
         if (finished_) return;
         cancelled_ = true;
         if (stream_ || phase_generation_ > 0) finish(interruption_sentence());
@@ -304,6 +343,12 @@ private:
             finish_with_tls_failure(ec, "Sending the request to " + site_.host + " (" + peer_ + ") failed");
             return;
         }
+        trace_.request_sent = true;
+        observation_.request_sent = true;
+        read_header();
+    }
+
+    void read_header() {
         parser_.emplace();
         parser_->header_limit(kHeaderLimit);
         // The body is read in chunks and kept up to body_limit, whatever its Content-Length says:
@@ -338,7 +383,22 @@ private:
             finish_with_tls_failure(ec, "Reading the answer of " + site_.host + " (" + peer_ + ") failed");
             return;
         }
-        observation_.status = parser_->get().result_int();
+        const int status = static_cast<int>(parser_->get().result_int());
+        // 100 Continue, 103 Early Hints: interim answers, the final one follows on the same
+        // connection (RFC 9110 section 15.2). 101 would switch protocols, which certheal never
+        // asks for: it is the answer.
+        if (status >= 100 && status < 200 && status != 101) {
+            if (++interim_answers_ > kMaxInterimAnswers) {
+                result_.timings.response_ms = end_phase();
+                observation_.failure = TransportFailure::http_protocol;
+                finish("Reading the answer of " + site_.host + " (" + peer_ + ") failed: the server sent more than " +
+                       std::to_string(kMaxInterimAnswers) + " interim (1xx) answers and no final one.");
+                return;
+            }
+            read_header();
+            return;
+        }
+        observation_.status = status;
         read_body_chunk();
     }
 
@@ -409,6 +469,15 @@ private:
                      ec.message() + "); another service, such as SSH or plain HTTP, may answer there. Check the URL's port";
         } else {
             reason = ec.message();
+        }
+        // A key that signs where it lives may have refused to sign, or may not sign everything
+        // TLS can ask for: say so.
+        if (identity_ && identity_->key_home) {
+            const KeyHome& home = *identity_->key_home;
+            if (home.last_signing_failure) {
+                if (auto refused = home.last_signing_failure()) reason += ". " + as_clause(*refused);
+            }
+            if (!home.limitation.empty()) reason += ". " + as_clause(home.limitation);
         }
         finish(context + ": " + reason + ".");
     }
@@ -481,12 +550,15 @@ private:
             SSL* ssl = stream_->native_handle();
             SSL_set_msg_callback_arg(ssl, nullptr);
             record_client_certificate_evidence(ssl);
+            observation_.client_issuer_listed = result_.client_issuer_listed;
+            observation_.tls13 = SSL_is_init_finished(ssl) == 1 && SSL_version(ssl) == TLS1_3_VERSION;
         }
 
         const SiteRules rules{site_.expect_status, pattern_};
-        const Classification classification = classify(observation_, rules);
-        result_.cls = classification.cls;
-        result_.iis_substatus = classification.iis_substatus;
+        classification_ = classify(observation_, rules);
+        result_.cls = identity_unavailable_ ? ProbeClass::client_cert_invalid : classification_.cls;
+        result_.iis_substatus = classification_.iis_substatus;
+        if (classification_.iis_win32_status) result_.iis_win32_status = classification_.iis_win32_status->text();
         result_.status = observation_.status;
         result_.tls_alert = observation_.tls_alert;
         if (result_.cls == ProbeClass::client_cert_invalid && own_certificate_problem_) {
@@ -500,14 +572,92 @@ private:
         if (result_.cls != ProbeClass::healthy && result_.client_issuer_listed == false && result_.error) {
             *result_.error += " " + issuer_not_listed_sentence();
         }
+        if (classification_.pattern_over_limit && pattern_ && pattern_->claim_over_limit_report() && result_.error) {
+            *result_.error += " " + pattern_over_limit_sentence();
+        }
         result_.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
         // The parser, the buffers and the stream stay until the last pending handler has run and
         // released the session: an async_read still in flight may parse into them after a
         // deadline ended the probe (freeing them here was the 3000-site crash).
         observation_.body.clear();
         observation_.body.shrink_to_fit();
+        if (classification_.retry_with_tls12 && !tls12_retry_ && !cancelled_ && start_tls12_retry()) return;
         auto done = std::move(done_);
         done(std::move(result_));
+    }
+
+    // IIS on TLS 1.3 could not ask for the certificate after the request: the same probe once
+    // more on TLS 1.2, within what is left of the site's timeout, tells whether the site works
+    // by renegotiation. Its result and this one become one.
+    bool start_tls12_retry() {
+        const auto left = std::chrono::duration_cast<Duration>(deadline_ - SteadyClock::now());
+        if (left <= Duration::zero()) return false;
+        SiteConfig retry_site = site_;
+        retry_site.timeout = left;
+        auto retry = std::make_shared<ProbeSession>(io_, retry_site, pattern_, options_, nullptr, true);
+        retry->done_ = [self = shared_from_this(), raw = retry.get()](ProbeResult second) {
+            self->finish_after_retry(std::move(second), raw->trace_.certificate_requested_after_request);
+        };
+        retry_ = retry;
+        retry->start(ClientTlsContext{context_, identity_});
+        return true;
+    }
+
+    void finish_after_retry(ProbeResult second, bool asked_by_renegotiation) {
+        ProbeResult merged = std::move(result_);
+        const std::string on_tls13 = tls13_failure_clause();
+        const bool certificate_class = second.cls == ProbeClass::client_cert_rejected ||
+                                       second.cls == ProbeClass::client_cert_invalid ||
+                                       second.cls == ProbeClass::revocation_unavailable;
+        if (asked_by_renegotiation && second.cls == ProbeClass::healthy) {
+            merged.cls = ProbeClass::client_cert_negotiation_unsupported;
+            merged.client_ca_names = second.client_ca_names;
+            merged.client_issuer_listed = second.client_issuer_listed;
+            merged.error = negotiation_unsupported_sentence(on_tls13, second);
+        } else if (asked_by_renegotiation && certificate_class) {
+            // The certificate problem comes first: TLS 1.2 clients meet it too.
+            const std::string note = " Over TLS 1.3 the site fails before that: " + on_tls13 +
+                                     ", because it asks for the client certificate only after the request.";
+            merged = std::move(second);
+            merged.error = merged.error.value_or("") + note;
+        } else {
+            merged.error = merged.error.value_or("") + " A second probe limited to TLS 1.2 did not get further (" +
+                           std::string(to_string(second.cls)) +
+                           (second.error ? ": " + as_clause(*second.error) : std::string()) + ").";
+        }
+        merged.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
+        auto done = std::move(done_);
+        done(std::move(merged));
+    }
+
+    // What the TLS 1.3 attempt met, as a clause.
+    std::string tls13_failure_clause() const {
+        if (observation_.status) {
+            std::string answer = std::to_string(*observation_.status);
+            if (classification_.iis_substatus) answer += "." + std::to_string(*classification_.iis_substatus);
+            if (classification_.iis_win32_status) answer += " with " + classification_.iis_win32_status->text();
+            return "it answered " + answer + " (Windows Server 2025 and later)";
+        }
+        return "it reset the connection right after the request (Windows Server 2022)";
+    }
+
+    std::string negotiation_unsupported_sentence(const std::string& on_tls13, const ProbeResult& second) const {
+        const std::string tls12_answer = second.status ? std::to_string(*second.status) : std::string("a healthy answer");
+        return "Site " + site_.name + " (" + site_.host + ", " + peer_ +
+               ") asks for the client certificate only after the request, which TLS 1.3 cannot do: over TLS 1.3 " +
+               on_tls13 + ", while over TLS 1.2 it asked for the certificate by renegotiation and answered " +
+               tls12_answer +
+               ". Browsers and other TLS 1.3 clients fail on this site; restarting IIS or re-syncing the trust does "
+               "not help. Fix the binding: enable \"Negotiate Client Certificate\" on it (netsh http update sslcert "
+               "... clientcertnegotiation=enable) so that the certificate is asked for in the handshake, or disable "
+               "TLS 1.3 on it (disabletls13=enable).";
+    }
+
+    std::string pattern_over_limit_sentence() const {
+        return "The rejection_pattern of site " + site_.name + " (\"" + pattern_->text() + "\") was given up on this page: " +
+               RejectionPattern::over_limit_clause() +
+               ", so certheal counted it as not found. Simplify the pattern (fewer overlapping alternatives, no long "
+               "counted repeats such as .{0,200}); certheal says this once per pattern.";
     }
 
     // The CA names the server asked for and whether certheal's issuer is among them (the
@@ -515,6 +665,7 @@ private:
     void record_client_certificate_evidence(SSL* ssl) {
         X509* own = SSL_get_certificate(ssl);
         if (own != nullptr) {
+            result_.client_cert = presented_certificate(*own);
             own_subject_ = name_text(X509_get_subject_name(own));
             own_issuer_ = name_text(X509_get_issuer_name(own));
             own_certificate_problem_ = validity_problem(*own);
@@ -573,24 +724,64 @@ private:
     std::string status_sentence() const {
         std::string answer = std::to_string(*result_.status);
         if (result_.iis_substatus) answer += "." + std::to_string(*result_.iis_substatus);
-        if (result_.cls == ProbeClass::client_cert_rejected) {
-            return site_.host + " (" + peer_ + ") answered " + answer +
-                   ": the server did not accept the client certificate. Check the server's client-certificate trust.";
+        if (result_.iis_win32_status) answer += " (Error Code " + *result_.iis_win32_status + ")";
+        const std::string answered = site_.host + " (" + peer_ + ") answered " + answer;
+        switch (classification_.rule) {
+        case ClassRule::nginx_no_certificate:
+            return answered + " \"No required SSL certificate was sent\": the server requires a client certificate and " +
+                   (observation_.client_cert_configured ? "did not get one that it asked for. Check the server's "
+                                                          "client-certificate trust."
+                                                        : "none is configured for this site in certheal.");
+        case ClassRule::nginx_certificate_error:
+            if (result_.cls == ProbeClass::client_cert_invalid) {
+                return answered + " \"The SSL certificate error\" although it names certheal's issuer (" + own_issuer_ +
+                       ") among the CAs it accepts: the server trusts that CA and still refused this certificate "
+                       "(revoked, or not meant for client authentication); no re-sync of the server's trust cures "
+                       "that. Check the client certificate and the server's CRL.";
+            }
+            return answered + " \"The SSL certificate error\": the server did not accept the client certificate. Check "
+                              "the server's client-certificate trust (nginx: ssl_client_certificate).";
+        case ClassRule::apache_post_handshake_auth:
+            return answered + " \"Cannot perform Post-Handshake Authentication\": the server (Apache) asks for the "
+                              "client certificate after the request by TLS 1.3 post-handshake authentication, which "
+                              "certheal offers; something between certheal and the server (a proxy or load balancer "
+                              "that ends TLS) did not pass the offer on. This says nothing about the server's trust. "
+                              "Have the server ask for the certificate in the handshake (SSLVerifyClient require for "
+                              "the whole virtual host), or let that hop speak TLS 1.2.";
+        case ClassRule::tls13_per_path_certificate:
+            return answered + ": IIS would have to ask a TLS 1.3 client for its certificate after the request, "
+                              "which it cannot do.";
+        default:
+            break;
         }
-        if (result_.cls == ProbeClass::client_cert_invalid) {
-            return site_.host + " (" + peer_ + ") answered " + answer +
-                   ": the server refused certheal's client certificate itself (expired, not yet valid or revoked); "
-                   "no re-sync of the server's trust cures that. Renew the client certificate.";
+        switch (result_.cls) {
+        case ProbeClass::client_cert_rejected:
+            return answered + ": the server did not accept the client certificate. Check the server's "
+                              "client-certificate trust.";
+        case ProbeClass::client_cert_invalid:
+            return answered + ": the server refused certheal's client certificate itself (expired, not yet valid or "
+                              "revoked); no re-sync of the server's trust cures that. Renew the client certificate.";
+        case ProbeClass::revocation_unavailable:
+            return answered + ": the server could not check whether certheal's client certificate is revoked, because "
+                              "it cannot reach the CRL or OCSP server of the certificate's CA (IIS checks as "
+                              "LocalSystem, through the WinHTTP proxy). Restarting IIS or re-syncing the trust does "
+                              "not help: let the host reach the CRL distribution point or OCSP responder (network, "
+                              "firewall, `netsh winhttp show proxy`), or import the CA's current CRL on the host "
+                              "(certutil -addstore CA FILE.crl).";
+        default:
+            break;
         }
         const std::string expected =
             join(site_.expect_status, ", ", [](int status) { return std::to_string(status); });
-        return site_.host + " (" + peer_ + ") answered " + answer + " where " + expected + " was expected.";
+        return answered + " where " + expected + " was expected.";
     }
 
     asio::io_context& io_;
     SiteConfig site_;
     ProberOptions options_;
     std::shared_ptr<ssl::context> context_;
+    SharedIdentity identity_;          // the client identity context_ presents, if any
+    bool identity_unavailable_ = false;  // a store client certificate could not be had
     std::shared_ptr<const RejectionPattern> pattern_;
     tcp::resolver resolver_;
     std::optional<ssl::stream<tcp::socket>> stream_;
@@ -614,9 +805,13 @@ private:
     std::string own_issuer_;
     std::optional<std::string> own_certificate_problem_;
     std::size_t omitted_ca_names_ = 0;
+    int interim_answers_ = 0;
     HandshakeTrace trace_;
     ProbeObservation observation_;
+    Classification classification_;
     ProbeResult result_;
+    const bool tls12_retry_;
+    std::weak_ptr<ProbeSession> retry_;  // the TLS 1.2 retry in flight, if any
 };
 
 }  // namespace
@@ -638,11 +833,11 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
     };
 
     Impl(asio::io_context& home_io, ProberOptions prober_options, CertificateStores* stores,
-         std::shared_ptr<TlsMaterialCache> shared_material)
+         std::shared_ptr<TlsMaterialCache> shared_material, ClientIdentitySource* identities)
         : home(home_io),
           options(prober_options),
           material(shared_material ? std::move(shared_material) : std::make_shared<TlsMaterialCache>()),
-          contexts(*material, stores) {
+          contexts(*material, stores, identities) {
         if (options.max_in_flight == 0) options.max_in_flight = 1;
         for (std::size_t index = 0; index < options.threads; ++index) {
             auto probe_thread = std::make_unique<ProbeThread>();
@@ -676,7 +871,6 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
     void start(Pending next) {
         asio::io_context& where = threads.empty() ? home : threads[next_thread++ % threads.size()]->io;
         const std::uint64_t id = ++last_id;
-        auto context = contexts.context_for(next.site.tls, next.site.name);
         // Runs on the session's thread; the result goes back to the home thread, where the
         // caller's callback runs and the freed slot starts the next queued probe.
         auto finished = [weak = weak_from_this(), id, done = std::move(next.done)](ProbeResult result) mutable {
@@ -689,17 +883,14 @@ struct HttpsProber::Impl : std::enable_shared_from_this<HttpsProber::Impl> {
                 if (impl) impl->pump();
             });
         };
-        auto session = std::make_shared<ProbeSession>(where, next.site, context ? context.value() : nullptr,
-                                                      pattern_for(next.site.rejection_pattern), options,
-                                                      std::move(finished));
+        auto session = std::make_shared<ProbeSession>(where, next.site, pattern_for(next.site.rejection_pattern),
+                                                      options, std::move(finished));
         live[id] = Live{session, &where};
-        if (!context) {
-            asio::post(where, [session, message = context.error().message] {
-                session->fail_setup(message.empty() ? std::string("the TLS settings could not be loaded") : message);
-            });
-            return;
-        }
-        asio::post(where, [session] { session->start(); });
+        // The context is found where the probe runs: a store client certificate is chosen there
+        // (reading the store and opening its key block), never on the home thread.
+        asio::post(where, [session, weak = weak_from_this(), tls = next.site.tls, name = next.site.name] {
+            if (auto self = weak.lock()) session->start(self->contexts.context_for(tls, name));
+        });
     }
 
     // Each distinct pattern is compiled once, however many sites and probes use it. Config
@@ -736,8 +927,8 @@ std::size_t default_probe_threads() noexcept {
 }
 
 HttpsProber::HttpsProber(asio::io_context& io, ProberOptions options, CertificateStores* system_stores,
-                         std::shared_ptr<TlsMaterialCache> material)
-    : impl_(std::make_shared<Impl>(io, options, system_stores, std::move(material))) {}
+                         std::shared_ptr<TlsMaterialCache> material, ClientIdentitySource* identities)
+    : impl_(std::make_shared<Impl>(io, options, system_stores, std::move(material), identities)) {}
 
 HttpsProber::~HttpsProber() noexcept { impl_->stop_threads(); }
 

@@ -14,6 +14,7 @@
 #include "core/model/certificate_stores.hpp"
 #include "core/base/clock.hpp"
 #include "core/model/ports.hpp"
+#include "core/probe/client_identity_source.hpp"
 #include "core/probe/tls_files.hpp"
 
 namespace boost::asio {
@@ -48,9 +49,12 @@ public:
     // null, OpenSSL's default paths. Must outlive the prober.
     // `material`: the TLS file cache config validation filled, so the prober decodes nothing
     // twice; null: a cache of its own.
+    // `identities`: where a store client_cert is found (Windows: LocalMachine\My), asked at
+    // every probe on the probe's thread; null: nowhere (such a probe is client_cert_invalid).
     explicit HttpsProber(boost::asio::io_context& io, ProberOptions options = {},
                          CertificateStores* system_stores = nullptr,
-                         std::shared_ptr<TlsMaterialCache> material = nullptr);
+                         std::shared_ptr<TlsMaterialCache> material = nullptr,
+                         ClientIdentitySource* identities = nullptr);
     // Stops the probe threads; probes still in flight end without calling back.
     ~HttpsProber() noexcept override;
     HttpsProber(const HttpsProber&) = delete;

@@ -1,6 +1,7 @@
 #include "core/probe/tls_files.hpp"
 
 #include "core/base/bounded_input.hpp"
+#include "core/probe/client_cert_selection.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -206,13 +207,16 @@ Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_
 
 Result<ClientIdentity> load_client_identity(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return load_pem_identity(*pem);
-    return load_pfx_identity(std::get<PfxClientCert>(client_cert));
+    if (const auto* pfx = std::get_if<PfxClientCert>(&client_cert)) return load_pfx_identity(*pfx);
+    return invalid("a client certificate of LocalMachine\\" + std::get<StoreClientCert>(client_cert).store +
+                   " is found in the certificate store, not in a file");
 }
 
 std::string TlsMaterialCache::identity_key(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) {
         return "pem:" + pem->cert_file.string() + "|" + pem->key_file.string();
     }
+    if (const auto* store = std::get_if<StoreClientCert>(&client_cert)) return store_selector_key(*store);
     const auto& pfx = std::get<PfxClientCert>(client_cert);
     return "pfx:" + pfx.pfx_file.string() + "|env:" + pfx.password_env.value_or("") +
            "|file:" + (pfx.password_file ? pfx.password_file->string() : std::string());
@@ -230,6 +234,8 @@ std::string TlsMaterialCache::identity_stamp(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) {
         return "pem:" + file_stamp(pem->cert_file) + "|" + file_stamp(pem->key_file);
     }
+    // Which certificate of the store is a question for ClientIdentitySource, asked at every probe.
+    if (std::holds_alternative<StoreClientCert>(client_cert)) return identity_key(client_cert);
     const auto& pfx = std::get<PfxClientCert>(client_cert);
     return "pfx:" + file_stamp(pfx.pfx_file) + "|env:" + pfx.password_env.value_or("") +
            "|file:" + (pfx.password_file ? file_stamp(*pfx.password_file) : std::string());

@@ -6,9 +6,11 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,10 +28,27 @@ struct EvpPkeyDeleter { void operator()(EVP_PKEY* key) const noexcept { EVP_PKEY
 using X509Ptr = std::unique_ptr<X509, X509Deleter>;
 using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
 
+// Where a key that is not in a file lives (a Windows certificate store's CNG or CryptoAPI
+// provider), and what that provider cannot sign, so that the TLS context offers only what it can.
+struct KeyHome {
+    std::string thumbprint;  // SHA-1 of the certificate, upper-case hex
+    std::string store;       // "LocalMachine\My"
+    std::string provider;    // "the CNG key storage provider \"Microsoft Software Key Storage Provider\""
+    // The signature algorithms the provider can make, as an OpenSSL list for client
+    // authentication (SSL_CTX_set1_client_sigalgs_list); empty: every one TLS asks for.
+    std::string signature_algorithms;
+    bool signs_tls13 = true;  // false: no RSA-PSS, so TLS 1.2 at most
+    std::string limitation;   // what that means for a handshake, a sentence; empty when nothing
+    // Why the provider refused to sign since this was last asked, if it did (a failed
+    // handshake says it).
+    std::function<std::optional<std::string>()> last_signing_failure;
+};
+
 struct ClientIdentity {
     X509Ptr certificate;
     EvpPkeyPtr private_key;            // checked to match `certificate`
     std::vector<X509Ptr> chain;        // intermediates, possibly empty
+    std::optional<KeyHome> key_home;   // set when the key signs where it lives (a store)
 };
 
 // The largest certificate, key or password file certheal reads (a CA bundle of every root
@@ -40,9 +59,10 @@ inline constexpr std::size_t kMaxTlsFileBytes = std::size_t{4} * 1024 * 1024;
 // holds no certificate.
 Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_file);
 
-// The client identity a site presents. Failure messages name the file and what is wrong
-// ("key does not match the certificate", "password_env CERT_PW is not set",
-// "wrong password or corrupt PKCS#12") and never the password.
+// The client identity a site presents from its files. Failure messages name the file and what
+// is wrong ("key does not match the certificate", "password_env CERT_PW is not set",
+// "wrong password or corrupt PKCS#12") and never the password. A store certificate is no file:
+// ClientIdentitySource selects it, and this fails for it.
 Result<ClientIdentity> load_client_identity(const ClientCert& client_cert);
 
 using SharedCertificates = std::shared_ptr<const std::vector<X509Ptr>>;

@@ -1,64 +1,10 @@
 #include "core/record/file_state_store.hpp"
 #include "core/base/text.hpp"
 
-#include <cerrno>
-#include <fstream>
-#include <iterator>
-#include <sstream>
-
 namespace certheal {
-std::error_code replace_file_portably(const std::filesystem::path& source, const std::filesystem::path& target) {
-    std::error_code error;
-    std::filesystem::rename(source, target, error);
-    if (!error) return {};
-    // Some platforms (older Windows runtimes) refuse to rename over an existing file.
-    std::error_code exists_error;
-    if (!std::filesystem::exists(target, exists_error)) return error;
-    std::error_code remove_error;
-    std::filesystem::remove(target, remove_error);
-    if (remove_error) return remove_error;
-    std::filesystem::rename(source, target, error);
-    return error;
-}
 
-Result<Done> write_file_atomically(const std::filesystem::path& file, const std::string& contents,
-                                   std::filesystem::perms mode, const ReplaceFile& replace) {
-    auto temporary = file;
-    temporary += ".tmp";
-    {
-        errno = 0;
-        std::ofstream out(temporary, std::ios::out | std::ios::trunc | std::ios::binary);
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::permission_denied);
-            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message()};
-        }
-        out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-        out.close();
-        if (!out) {
-            const auto code = last_os_error_or(std::errc::io_error);
-            std::error_code ignored;
-            std::filesystem::remove(temporary, ignored);
-            return Failure{code, "certheal could not write " + temporary.string() + ": " + code.message() +
-                                     " (check free disk space)"};
-        }
-    }
-    std::error_code mode_error;
-    std::filesystem::permissions(temporary, mode, std::filesystem::perm_options::replace, mode_error);
-    if (const auto error = (replace ? replace : ReplaceFile(replace_file_portably))(temporary, file)) {
-        std::error_code ignored;
-        std::filesystem::remove(temporary, ignored);
-        return Failure{error, "certheal could not replace " + file.string() + ": " + error.message()};
-    }
-    return success();
-}
-
-FileStateStore::FileStateStore(std::filesystem::path state_dir, ReplaceFile replace, std::unique_ptr<StateLock> lock)
-    : state_dir_(std::move(state_dir)),
-      path_(state_dir_ / "state.json"),
-      replace_(std::move(replace)),
-      lock_(std::move(lock)) {
-    if (!replace_) replace_ = replace_file_portably;
-}
+FileStateStore::FileStateStore(std::filesystem::path state_dir, OwnFiles& files, std::unique_ptr<StateLock> lock)
+    : state_dir_(std::move(state_dir)), path_(state_dir_ / "state.json"), files_(files), lock_(std::move(lock)) {}
 
 Result<Done> FileStateStore::update(const Merge& merge) {
     std::error_code folder_error;
@@ -89,40 +35,13 @@ Result<Done> FileStateStore::update(const Merge& merge) {
 }
 
 Result<std::optional<std::string>> FileStateStore::load() {
-    std::error_code status_error;
-    const auto status = std::filesystem::status(path_, status_error);
-    if (status.type() == std::filesystem::file_type::not_found) return std::optional<std::string>{};
-    if (status_error) {
-        return Failure{status_error, "certheal could not look at its saved state " + path_.string() + ": " +
-                                         status_error.message() + ". It starts with a fresh repair budget."};
+    auto loaded = files_.read(path_, kMaxStateBytes);
+    if (!loaded) {
+        return Failure{loaded.error().code, "certheal could not read its saved state: " +
+                                                as_clause(loaded.error().message) +
+                                                ". It starts with a fresh repair budget; remove or fix the file."};
     }
-    if (status.type() != std::filesystem::file_type::regular) {
-        return Failure{std::make_error_code(std::errc::is_a_directory),
-                       "certheal's saved state " + path_.string() +
-                           " is not a regular file. Remove it; certheal starts with a fresh repair budget."};
-    }
-    // A state certheal wrote is a few KiB; a bigger file is not ours to read whole.
-    if (std::error_code size_error; std::filesystem::file_size(path_, size_error) > kMaxStateBytes) {
-        return Failure{std::make_error_code(std::errc::file_too_large),
-                       "certheal's saved state " + path_.string() + " is larger than " +
-                           std::to_string(kMaxStateBytes / 1024) +
-                           " KiB, which certheal never writes. It starts with a fresh repair budget; check the file."};
-    }
-    errno = 0;
-    std::ifstream in(path_, std::ios::in | std::ios::binary);
-    if (!in) {
-        const auto code = last_os_error_or(std::errc::permission_denied);
-        return Failure{code, "certheal could not read its saved state " + path_.string() + ": " + code.message() +
-                                 ". It starts with a fresh repair budget."};
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) {
-        const auto code = std::make_error_code(std::errc::io_error);
-        return Failure{code, "certheal could not read its saved state " + path_.string() + ": " + code.message() +
-                                 ". It starts with a fresh repair budget."};
-    }
-    return std::optional<std::string>{text.str()};
+    return std::move(loaded.value());
 }
 
 Result<Done> FileStateStore::save(const std::string& contents) {
@@ -135,9 +54,9 @@ Result<Done> FileStateStore::save(const std::string& contents) {
     // The repair history is certheal's own business (POSIX mode 0600; on Windows the state
     // folder's ACL protects it).
     using std::filesystem::perms;
-    if (auto written = write_file_atomically(path_, contents, perms::owner_read | perms::owner_write, replace_);
-        !written) {
-        return Failure{written.error().code, written.error().message + ". The repair budget is kept in memory only."};
+    if (auto written = files_.write_atomically(path_, contents, perms::owner_read | perms::owner_write); !written) {
+        return Failure{written.error().code, as_clause(written.error().message) +
+                                                 ". The repair budget is kept in memory only."};
     }
     return success();
 }

@@ -3,11 +3,14 @@
 #include "core/base/time_format.hpp"
 #include "core/base/text.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <system_error>
+#include <vector>
 
 namespace certheal {
 namespace {
@@ -44,8 +47,8 @@ nlohmann::ordered_json journal_record(const Event& event) {
     return record;
 }
 
-JournalSink::JournalSink(std::filesystem::path state_dir, Limits limits)
-    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)), limits_(limits) {}
+JournalSink::JournalSink(std::filesystem::path state_dir, OwnFiles& files, Limits limits)
+    : state_dir_(std::move(state_dir)), path_(journal_path(state_dir_)), files_(files), limits_(limits) {}
 
 void JournalSink::on_change(std::function<void(const Change&)> listener) {
     std::lock_guard lock(mutex_);
@@ -60,38 +63,16 @@ std::optional<Failure> JournalSink::write_line_locked(const std::string& line) {
                                   " for the journal: " + error.message() +
                                   ". Check that the folder's parent exists and is writable."};
     }
-    const bool existed = std::filesystem::exists(path_, error);
-    const std::uintmax_t size_before = existed ? std::filesystem::file_size(path_, error) : 0;
-    if (existed && size_before + line.size() > limits_.rotate_at) rotate_locked();
-    const bool fresh = !std::filesystem::exists(path_, error);
-    const std::uintmax_t keep = fresh ? 0 : std::filesystem::file_size(path_, error);
-
-    errno = 0;
-    std::ofstream out(path_, std::ios::out | std::ios::app | std::ios::binary);
-    if (!out) {
-        const auto code = last_os_error_or(std::errc::permission_denied);
-        return Failure{code, "certheal could not open its journal " + path_.string() + ": " + code.message() +
-                                 ". Check the permissions of the state folder."};
+    // Events name sites and show what repair steps printed: not for every local user.
+    constexpr auto mode = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                          std::filesystem::perms::group_read;
+    auto appended = files_.append(path_, line, mode, limits_.rotate_at);
+    if (appended && appended.value() == OwnFiles::Appended::full) {
+        rotate_locked();
+        // If the rotation failed the journal just grows on; nothing is lost.
+        appended = files_.append(path_, line, mode, std::numeric_limits<std::uintmax_t>::max());
     }
-    if (fresh) {
-        // Events name sites and show what repair steps printed: not for every local user.
-        std::filesystem::permissions(path_,
-                                     std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
-                                         std::filesystem::perms::group_read,
-                                     std::filesystem::perm_options::replace, error);
-    }
-    errno = 0;
-    out.write(line.data(), static_cast<std::streamsize>(line.size()));
-    out.flush();
-    if (!out) {
-        const auto code = last_os_error_or(std::errc::io_error);
-        out.close();
-        // Whole or not at all: cut off what part of the record did reach the file.
-        std::error_code ignored;
-        std::filesystem::resize_file(path_, keep, ignored);
-        return Failure{code, "certheal could not write to its journal " + path_.string() + ": " + code.message() +
-                                 ". Check free disk space."};
-    }
+    if (!appended) return appended.error();
     return std::nullopt;
 }
 
@@ -199,13 +180,18 @@ bool JournalSink::last_write_ok() const {
 
 std::vector<std::filesystem::path> journal_files(const std::filesystem::path& state_dir) {
     std::vector<std::filesystem::path> files;
-    std::error_code ignored;
+    // Regular files only, not followed through a link: a FIFO or a device planted at a
+    // journal's name would block or never end a reader.
+    const auto is_journal = [](const std::filesystem::path& file) {
+        std::error_code ignored;
+        return std::filesystem::symlink_status(file, ignored).type() == std::filesystem::file_type::regular;
+    };
     for (int number = JournalSink::Limits{}.keep_rotated; number >= 1; --number) {
         const auto rotated = state_dir / ("journal." + std::to_string(number) + ".jsonl");
-        if (std::filesystem::exists(rotated, ignored)) files.push_back(rotated);
+        if (is_journal(rotated)) files.push_back(rotated);
     }
     const auto current = journal_path(state_dir);
-    if (std::filesystem::exists(current, ignored)) files.push_back(current);
+    if (is_journal(current)) files.push_back(current);
     return files;
 }
 
@@ -233,6 +219,32 @@ LineRead next_line(std::istream& in, std::string& line, std::size_t limit) {
 
 }  // namespace
 
+namespace {
+
+// Hands one line to `visit` when it is a journal record at or after `since`. False when the
+// line is not a record (a line cut short by a crash, damage, a hostile file).
+bool deliver_line(std::string& line, const std::optional<TimePoint>& since,
+                  const std::function<void(nlohmann::json&&)>& visit) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) return true;
+    auto parsed = parse_json_bounded(line);
+    if (!parsed.value || !parsed.value->is_object()) return false;
+    if (since) {
+        const auto time = parse_time_utc(string_field(*parsed.value, "time"));
+        if (!time || *time < *since) return true;
+    }
+    visit(std::move(*parsed.value));
+    return true;
+}
+
+std::string skipped_sentence(std::size_t corrupt, const std::filesystem::path& path, std::string_view where) {
+    return "Skipped " + std::to_string(corrupt) + (corrupt == 1 ? " line" : " lines") + " of " + path.string() +
+           " that " + (corrupt == 1 ? "is" : "are") + " not a journal record (" + std::string(where) +
+           "); the rest of the journal was read.";
+}
+
+}  // namespace
+
 void visit_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
                    const std::function<void(nlohmann::json&&)>& visit, std::string* warnings) {
     std::ifstream in(path, std::ios::in | std::ios::binary);
@@ -242,32 +254,121 @@ void visit_journal(const std::filesystem::path& path, std::optional<TimePoint> s
     for (LineRead read = next_line(in, line, kMaxJournalLine); read != LineRead::end;
          read = next_line(in, line, kMaxJournalLine)) {
         ++line_number;
-        const auto count_corrupt = [&] {
+        if (read == LineRead::too_long || !deliver_line(line, since, visit)) {
             if (corrupt++ == 0) first_corrupt_line = line_number;
-        };
-        if (read == LineRead::too_long) {
-            count_corrupt();
-            continue;
         }
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.find_first_not_of(" \t") == std::string::npos) continue;
-        auto parsed = parse_json_bounded(line);
-        if (!parsed.value || !parsed.value->is_object()) {
-            count_corrupt();
-            continue;
-        }
-        if (since) {
-            const auto time = parse_time_utc(string_field(*parsed.value, "time"));
-            if (!time || *time < *since) continue;
-        }
-        visit(std::move(*parsed.value));
     }
     if (corrupt > 0 && warnings) {
-        *warnings = "Skipped " + std::to_string(corrupt) + (corrupt == 1 ? " line" : " lines") + " of " +
-                    path.string() + " that " + (corrupt == 1 ? "is" : "are") +
-                    " not a journal record (first at line " + std::to_string(first_corrupt_line) +
-                    "); the rest of the journal was read.";
+        *warnings = skipped_sentence(corrupt, path, "first at line " + std::to_string(first_corrupt_line));
     }
+}
+
+JournalTail::JournalTail(std::filesystem::path state_dir) : state_dir_(std::move(state_dir)) {}
+
+namespace {
+
+// Only a regular file is read: a FIFO planted at a journal name would make the read wait
+// forever for a writer, and a link may point anywhere.
+bool is_plain_file(const std::filesystem::path& file) {
+    std::error_code ignored;
+    return std::filesystem::symlink_status(file, ignored).type() == std::filesystem::file_type::regular;
+}
+
+// The first `length` bytes of a file, or fewer when it is shorter or cannot be read.
+std::string file_start(const std::filesystem::path& file, std::size_t length) {
+    if (!is_plain_file(file)) return {};
+    std::ifstream in(file, std::ios::in | std::ios::binary);
+    std::string bytes(length, '\0');
+    in.read(bytes.data(), static_cast<std::streamsize>(length));
+    bytes.resize(in ? length : static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    return bytes;
+}
+
+// How much of the first line identifies a file: its time to the millisecond and its event.
+constexpr std::size_t kIdentifyingBytes = 128;
+
+struct TailRead {
+    std::size_t corrupt = 0;
+};
+
+// Reads whole lines of `file` from `offset` on, moving `offset` past each; a last line without
+// its newline is left for the next read (unless it is already too long to keep).
+template <class Position>
+TailRead read_lines_from(const std::filesystem::path& file, Position& position, const std::optional<TimePoint>& since,
+                         const std::function<void(nlohmann::json&&)>& visit) {
+    TailRead result;
+    if (!is_plain_file(file)) return result;
+    std::ifstream in(file, std::ios::in | std::ios::binary);
+    if (!in) return result;
+    in.seekg(static_cast<std::streamoff>(position.offset));
+    if (!in) return result;
+    std::string line;
+    std::uintmax_t consumed = position.offset;  // through the end of the last whole line
+    std::uintmax_t read_so_far = position.offset;
+    std::vector<char> chunk(64 * 1024);
+    while (in) {
+        in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        const auto got = static_cast<std::size_t>(in.gcount());
+        if (got == 0) break;
+        for (std::size_t index = 0; index < got; ++index) {
+            const char c = chunk[index];
+            ++read_so_far;
+            if (c == '\n') {
+                const bool first = consumed == 0;
+                if (position.in_long_line) {
+                    position.in_long_line = false;
+                } else if (!deliver_line(line, since, visit)) {
+                    ++result.corrupt;
+                }
+                if (first && position.first_line.empty()) {
+                    position.first_line = file_start(file, std::min<std::size_t>(
+                                                               kIdentifyingBytes, static_cast<std::size_t>(read_so_far)));
+                }
+                line.clear();
+                consumed = read_so_far;
+                continue;
+            }
+            if (position.in_long_line) continue;
+            if (line.size() >= kMaxJournalLine) {
+                position.in_long_line = true;
+                ++result.corrupt;
+                line.clear();
+                continue;
+            }
+            line.push_back(c);
+        }
+    }
+    // Inside an over-long line, what was read of it is dropped for good; otherwise the
+    // unfinished line is read again, whole, once its newline is there.
+    position.offset = position.in_long_line ? read_so_far : consumed;
+    return result;
+}
+
+}  // namespace
+
+bool JournalTail::still_reading(const std::filesystem::path& file) const {
+    std::error_code error;
+    const auto size = std::filesystem::file_size(file, error);
+    if (error || size < position_.offset) return false;
+    return position_.first_line.empty() || file_start(file, position_.first_line.size()) == position_.first_line;
+}
+
+void JournalTail::read_new(std::optional<TimePoint> since, const std::function<void(nlohmann::json&&)>& visit,
+                           std::string* warnings) {
+    const auto current = journal_path(state_dir_);
+    std::size_t corrupt = 0;
+    if (position_.offset > 0 && !still_reading(current)) {
+        // Rotated (or emptied by hand): what was appended to our file before it moved on is in
+        // journal.1.jsonl, if that is still our file.
+        const auto rotated = state_dir_ / "journal.1.jsonl";
+        if (!position_.first_line.empty() &&
+            file_start(rotated, position_.first_line.size()) == position_.first_line) {
+            corrupt += read_lines_from(rotated, position_, since, visit).corrupt;
+        }
+        position_ = Position{};
+    }
+    corrupt += read_lines_from(current, position_, since, visit).corrupt;
+    if (corrupt > 0 && warnings) *warnings = skipped_sentence(corrupt, current, "while following it");
 }
 
 std::vector<nlohmann::json> read_journal(const std::filesystem::path& path, std::optional<TimePoint> since,

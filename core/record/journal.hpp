@@ -17,6 +17,7 @@
 
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
+#include "core/model/ports.hpp"
 #include "core/base/result.hpp"
 
 namespace certheal {
@@ -38,7 +39,9 @@ nlohmann::ordered_json journal_record(const Event& event);
 // at once in the system log and arm a retry. Nothing already written is ever rewritten: when
 // the file passes `rotate_at` bytes it becomes journal.1.jsonl (the older ones move on to
 // journal.<keep>.jsonl, the oldest is deleted). The journal is readable by its owner and group
-// only (POSIX mode 0640; on Windows the state folder's ACL protects it).
+// only (POSIX mode 0640; on Windows the state folder's ACL protects it). Every write goes
+// through `files` (OwnFiles): a link, a FIFO or a device at the journal's name is refused at
+// once, as a failed write, never followed or waited on.
 // Sinks must not throw; this one never does.
 struct JournalLimits {
     std::uintmax_t rotate_at = std::uintmax_t{10} * 1024 * 1024;  // bytes of journal.jsonl
@@ -57,7 +60,7 @@ public:
         std::size_t dropped = 0;         // records lost because the queue was full
     };
 
-    explicit JournalSink(std::filesystem::path state_dir, Limits limits = {});
+    JournalSink(std::filesystem::path state_dir, OwnFiles& files, Limits limits = {});
 
     void emit(const Event& event) override;
     // Writes what is queued. True when nothing is left waiting.
@@ -82,6 +85,7 @@ private:
 
     std::filesystem::path state_dir_;
     std::filesystem::path path_;
+    OwnFiles& files_;
     Limits limits_;
     mutable std::mutex mutex_;
     std::deque<std::string> queue_;
@@ -93,7 +97,7 @@ private:
 };
 
 // The journal files of a state folder, oldest first: journal.<keep>.jsonl ... journal.jsonl
-// (those that exist).
+// (those that exist as regular files: a link, a FIFO or a device at a journal's name is left out).
 std::vector<std::filesystem::path> journal_files(const std::filesystem::path& state_dir);
 
 // Reads journal records one at a time, never the whole file at once: `visit` gets each record
@@ -108,6 +112,32 @@ void visit_journal(const std::filesystem::path& path, std::optional<TimePoint> s
 // Every record of one file, for tests and small files.
 std::vector<nlohmann::json> read_journal(const std::filesystem::path& path, std::optional<TimePoint> since,
                                          std::string* warnings);
+
+// Reads a state folder's journal.jsonl as it grows (`certheal history --follow`): each
+// read_new() passes on the complete records appended since the one before (the first call:
+// the whole file); a line still being written waits for its end. When the journal was rotated
+// in between, the rest of the file it was reading (now journal.1.jsonl) comes first, then the
+// new journal.jsonl from its start. A file is told from its successor by the start of its first
+// line (a millisecond time and an event), so this works the same on every platform. No file is
+// kept open between calls: Windows could not rename an open journal. Lines are bounded and
+// checked as visit_journal does; `warnings` receives one sentence when any were skipped.
+class JournalTail {
+public:
+    explicit JournalTail(std::filesystem::path state_dir);
+    void read_new(std::optional<TimePoint> since, const std::function<void(nlohmann::json&&)>& visit,
+                  std::string* warnings);
+
+private:
+    struct Position {
+        std::uintmax_t offset = 0;  // bytes read, up to the end of the last whole line
+        bool in_long_line = false;  // inside a line longer than kMaxJournalLine: skip to its end
+        std::string first_line;     // the start of the file's first line, once read
+    };
+    bool still_reading(const std::filesystem::path& file) const;
+
+    std::filesystem::path state_dir_;
+    Position position_;
+};
 
 // One journal record for people (`certheal history`):
 // "2026-11-24 22:31:05Z  symptom_confirmed  intranet  [20261124T223105-1]  <message>".

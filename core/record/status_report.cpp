@@ -1,5 +1,7 @@
 #include "core/record/status_report.hpp"
 
+#include "core/record/status_server.hpp"
+
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
 
@@ -31,6 +33,7 @@ nlohmann::json site_document(const SiteStatus& site) {
             {"probes", site.probes},
             {"failed_probes", site.failed_probes},
             {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
+            {"cause", site.cause ? nlohmann::json(std::string(to_string(*site.cause))) : nlohmann::json(nullptr)},
         };
 }
 
@@ -47,7 +50,7 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
         {"version", kStatusVersion},
         {"generated_at", format_time_utc(status.generated_at)},
         {"pid", pid},
-        {"remediation", {{"enabled", status.remediation_enabled}, {"dry_run", status.dry_run}}},
+        {"remediation", remediation_document(status.remediation_enabled, status.dry_run)},
         {"policy",
          {{"repair_running", status.repair_running},
           {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
@@ -59,10 +62,22 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
           {"attempts_left", std::max(0, status.max_attempts - status.attempts_in_window)},
           {"cooldown_until", time_or_null(status.cooldown_until)},
           {"last_repair", last_repair}}},
+        {"host_trust", status.host_trust ? nlohmann::json{{"fingerprint", status.host_trust->fingerprint},
+                                                          {"diagnosed_at", format_time_utc(status.host_trust->diagnosed_at)},
+                                                          {"causes", status.host_trust->causes}}
+                                         : nlohmann::json(nullptr)},
     };
 }
 
 }  // namespace
+
+nlohmann::json remediation_document(bool enabled, bool dry_run) {
+    // The mode by the metric's own rule (certheal_remediation_mode), so the two never disagree.
+    MonitorStatus flags;
+    flags.remediation_enabled = enabled;
+    flags.dry_run = dry_run;
+    return {{"enabled", enabled}, {"dry_run", dry_run}, {"mode", std::string(to_string(remediation_mode(flags)))}};
+}
 
 nlohmann::json status_document(const MonitorStatus& status, long long pid) {
     auto document = head_document(status, pid);

@@ -17,6 +17,10 @@ namespace certheal {
 
 inline constexpr int kStatusVersion = 1;
 
+// The "remediation" object of status.json: {"enabled", "dry_run", "mode"}, mode being
+// "enabled", "dry_run" or "disabled" (the certheal_remediation_mode metric's values).
+nlohmann::json remediation_document(bool enabled, bool dry_run);
+
 // {"version", "generated_at", "pid", "remediation": {...}, "policy": {...}, "sites": [...]}: times
 // in UTC (format_time_utc) or null, see docs/monitoring/README.md for every field.
 nlohmann::json status_document(const MonitorStatus& status, long long pid);

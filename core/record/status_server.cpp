@@ -166,6 +166,16 @@ std::string render_metrics(const MonitorStatus& status) {
         out << "certheal_server_cert_not_after_seconds{site=\"" << label(site.name) << "\"} "
             << unix_seconds(*site.last_result->server_cert_not_after) << '\n';
     }
+    if (status.host_trust) {
+        // Every cause, 0 included, so that an alert can watch one series per cause.
+        metric_header(out, "certheal_host_trust_cause", "gauge",
+                      "Sites for which the host trust diagnosis (Windows) names this cause now.");
+        for (const auto cause : kAllTrustCauses) {
+            const auto count = std::count_if(status.sites.begin(), status.sites.end(),
+                                             [cause](const SiteStatus& site) { return site.cause == cause; });
+            out << "certheal_host_trust_cause{cause=\"" << to_string(cause) << "\"} " << count << '\n';
+        }
+    }
     if (status.last_repair) {
         metric_header(out, "certheal_last_repair_timestamp_seconds", "gauge",
                       "Unix time when the last repair (the service's or certheal repair's) ended.");

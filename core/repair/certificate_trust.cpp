@@ -1,6 +1,5 @@
 #include "core/repair/certificate_trust.hpp"
 
-#include "core/base/bounded_input.hpp"
 #include "core/base/text.hpp"
 
 #include <algorithm>
@@ -73,13 +72,20 @@ Result<TrustCaReport> trust_ca_in_bundle(const std::vector<X509Ptr>& authorities
                                          FileReplacer& files, bool apply) {
     TrustCaReport report;
     report.target = bundle.string();
-    auto content = read_file_bounded(bundle, "the bundle", kMaxBundleBytes);
-    if (!content) {
-        auto problem = content.error();
-        problem.message += "; certheal only adds to a bundle the web server already reads";
+    // Opened once: what is parsed is what was read through that handle, and the replacement
+    // goes in only while the name still names that file.
+    auto opened = files.open(bundle, kMaxBundleBytes);
+    if (!opened) {
+        auto problem = opened.error();
+        if (problem.code == std::errc::no_such_file_or_directory) {
+            problem.message += "; certheal only adds to a bundle the web server already reads";
+        }
         return problem;
     }
-    auto present = bundle_certificates(content.value(), bundle);
+    FileToReplace& file = *opened.value();
+    report.hard_links = file.link_count();
+    const std::string& content = file.contents();
+    auto present = bundle_certificates(content, bundle);
     if (!present) return present.error();
 
     std::string appended;
@@ -99,10 +105,10 @@ Result<TrustCaReport> trust_ca_in_bundle(const std::vector<X509Ptr>& authorities
     }
     if (!apply || appended.empty()) return report;
 
-    std::string updated = std::move(content.value());
+    std::string updated = content;
     if (!updated.empty() && updated.back() != '\n') updated += '\n';
     updated += appended;
-    if (auto written = files.replace_contents(bundle, updated); !written) return written.error();
+    if (auto written = file.replace(updated); !written) return written.error();
     report.changed = true;
     return report;
 }

@@ -8,6 +8,7 @@
 // Every function reads files or stores and blocks: call them from the WorkerPool or the
 // command line. `apply = false` only looks (dry run, pre-flight) and changes nothing.
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct TrustCaReport {
     std::vector<CertificateSummary> missing;   // added, or with apply = false: would be added
     std::vector<CertificateSummary> present;   // already trusted there: left alone
     bool changed = false;                      // something was written
+    // A bundle's names (hard links). With more than one, the new file takes the place of this
+    // name only: the others keep the old contents (the step's event says so).
+    std::uint64_t hard_links = 1;
 };
 
 // The largest bundle certheal reads: far beyond any real CA bundle, and a bound on what a

@@ -1,7 +1,10 @@
 #include "core/repair/preflight.hpp"
 
+#include <memory>
 #include <set>
 
+#include "core/base/bounded_input.hpp"
+#include "core/probe/client_cert_selection.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/base/text.hpp"
@@ -12,6 +15,31 @@ namespace {
 std::string client_certificate_file(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return pem->cert_file.string();
     return std::get<PfxClientCert>(client_cert).pfx_file.string();
+}
+
+// What the probe will present for a store client_cert, chosen as the probe chooses it.
+PreflightFinding store_certificate_finding(const StoreClientCert& wanted, const SiteConfig& site,
+                                           const std::string& pointer, ClientIdentitySource& identities) {
+    const std::string used_by = " (used by site " + site.name + " and every site with the same client_cert)";
+    auto selected = identities.select(wanted);
+    if (!selected) {
+        return {PreflightFinding::Level::warning, pointer,
+                "certheal has no client certificate to present" + used_by + ": " +
+                    as_sentence(as_clause(selected.error().message)) +
+                    " Every probe of these sites is client_cert_invalid until one fits."};
+    }
+    const ClientIdentity& identity = *selected.value();
+    const X509& certificate = *identity.certificate;
+    std::string message = "selects " + subject_text(certificate) + " (SHA-1 " + sha1_thumbprint(certificate) +
+                          ", issued by " + issuer_text(certificate) + ", valid from " +
+                          asn1_time_text(X509_get0_notBefore(&certificate)) + " to " +
+                          asn1_time_text(X509_get0_notAfter(&certificate)) + ")";
+    if (identity.key_home) message += " with its key in " + identity.key_home->provider;
+    message += used_by + ".";
+    if (identity.key_home && !identity.key_home->limitation.empty()) {
+        return {PreflightFinding::Level::warning, pointer, message + " " + as_sentence(identity.key_home->limitation)};
+    }
+    return {PreflightFinding::Level::ok, pointer, message};
 }
 
 std::string names_of(const std::vector<CertificateSummary>& certificates) {
@@ -27,12 +55,20 @@ std::string format_finding(const PreflightFinding& finding) {
     return where + ": " + (finding.level == PreflightFinding::Level::warning ? "warning: " : "") + finding.message;
 }
 
-std::vector<PreflightFinding> check_client_certificates(const Config& config, TimePoint now) {
+std::vector<PreflightFinding> check_client_certificates(const Config& config, TimePoint now,
+                                                        ClientIdentitySource* identities) {
     std::vector<PreflightFinding> findings;
     std::set<std::string> checked;
     for (std::size_t index = 0; index < config.sites.size(); ++index) {
         const auto& site = config.sites[index];
         if (!site.tls.client_cert) continue;
+        if (const auto* in_store = std::get_if<StoreClientCert>(&*site.tls.client_cert)) {
+            if (identities == nullptr || !checked.insert(store_selector_key(*in_store)).second) continue;
+            findings.push_back(store_certificate_finding(*in_store, site,
+                                                         "/sites/" + std::to_string(index) + "/tls/client_cert",
+                                                         *identities));
+            continue;
+        }
         const std::string file = client_certificate_file(*site.tls.client_cert);
         if (!checked.insert(file).second) continue;
         auto identity = load_client_identity(*site.tls.client_cert);
@@ -58,10 +94,26 @@ std::vector<PreflightFinding> check_client_certificates(const Config& config, Ti
 
 std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, CertificateStores& stores) {
     std::vector<PreflightFinding> findings;
-    // Pre-flight only looks: nothing is written, so no file replacer is needed.
+    // Pre-flight only looks: it reads the bundle and never writes it.
+    class ReadOnlyFile final : public FileToReplace {
+    public:
+        explicit ReadOnlyFile(std::string contents) : contents_(std::move(contents)) {}
+        const std::string& contents() const override { return contents_; }
+        std::uint64_t link_count() const override { return 1; }
+        Result<Done> replace(const std::string&) override {
+            return Failure{std::make_error_code(std::errc::operation_not_permitted), "pre-flight writes nothing"};
+        }
+
+    private:
+        std::string contents_;
+    };
     class NoWrites final : public FileReplacer {
     public:
-        Result<Done> replace_contents(const std::filesystem::path&, const std::string&) override { return success(); }
+        Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) override {
+            auto contents = read_file_bounded(file, "the bundle", limit);
+            if (!contents) return contents.error();
+            return std::unique_ptr<FileToReplace>(std::make_unique<ReadOnlyFile>(std::move(contents.value())));
+        }
     } no_writes;
     const auto check = [&](const std::vector<Step>& steps, const std::string& steps_pointer) {
         for (std::size_t index = 0; index < steps.size(); ++index) {
@@ -110,8 +162,9 @@ std::vector<PreflightFinding> check_root_store(CertificateStores& stores) {
     return findings;
 }
 
-std::vector<PreflightFinding> preflight(const Config& config, CertificateStores& stores, TimePoint now) {
-    auto findings = check_client_certificates(config, now);
+std::vector<PreflightFinding> preflight(const Config& config, CertificateStores& stores, TimePoint now,
+                                        ClientIdentitySource* identities) {
+    auto findings = check_client_certificates(config, now, identities);
     for (auto& finding : check_trust_ca_steps(config, stores)) findings.push_back(std::move(finding));
     for (auto& finding : check_root_store(stores)) findings.push_back(std::move(finding));
     return findings;

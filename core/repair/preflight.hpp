@@ -14,6 +14,7 @@
 #include "core/model/config_model.hpp"
 #include "core/model/certificate_stores.hpp"
 #include "core/base/clock.hpp"
+#include "core/probe/client_identity_source.hpp"
 
 namespace certheal {
 
@@ -28,8 +29,11 @@ struct PreflightFinding {
 std::string format_finding(const PreflightFinding& finding);
 
 // The client certificates of every site (each file once) that are expired or not yet valid
-// at `now`, with their dates.
-std::vector<PreflightFinding> check_client_certificates(const Config& config, TimePoint now);
+// at `now`, with their dates. A store client_cert (each selector once) is selected through
+// `identities` as the probe selects it: which certificate, valid until when, where its key
+// lives and what that key cannot sign; or why none fits. Without `identities` it is skipped.
+std::vector<PreflightFinding> check_client_certificates(const Config& config, TimePoint now,
+                                                        ClientIdentitySource* identities = nullptr);
 
 // For every trust_ca step: is its CA in that bundle or store now?
 std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, CertificateStores& stores);
@@ -39,6 +43,7 @@ std::vector<PreflightFinding> check_trust_ca_steps(const Config& config, Certifi
 std::vector<PreflightFinding> check_root_store(CertificateStores& stores);
 
 // All of the above.
-std::vector<PreflightFinding> preflight(const Config& config, CertificateStores& stores, TimePoint now);
+std::vector<PreflightFinding> preflight(const Config& config, CertificateStores& stores, TimePoint now,
+                                        ClientIdentitySource* identities = nullptr);
 
 }  // namespace certheal

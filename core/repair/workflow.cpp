@@ -580,18 +580,30 @@ private:
         const TrustCaReport& trust = result.value();
         report.extra["target"] = trust.target;
         report.extra["already_present"] = summaries(trust.present);
+        // A bundle with other names (hard links): the new file takes this name's place only.
+        const bool other_names = trust.hard_links > 1;
+        if (other_names) report.extra["hard_links"] = trust.hard_links;
+        const auto other_names_note = [&](bool would) {
+            const auto others = std::to_string(trust.hard_links - 1);
+            return "; the bundle has " + std::to_string(trust.hard_links) + " names (hard links), and certheal " +
+                   (would ? "would put" : "put") + " a new file in place of " + trust.target + " only, so the other " +
+                   others + (trust.hard_links == 2 ? " name keeps" : " names keep") +
+                   " the old contents: point the web server at " + trust.target + " or link the other names to it again";
+        };
         if (dry_run_) {
             report.extra["would_add"] = summaries(trust.missing);
             report.extra["changed"] = false;
             dry_run_inspected(trust.missing.empty()
                                   ? "would change nothing: " + names_text(trust.present) + " already in " + trust.target
-                                  : "would add " + names_text(trust.missing) + " to " + trust.target,
+                                  : "would add " + names_text(trust.missing) + " to " + trust.target +
+                                        (other_names ? other_names_note(true) : std::string()),
                               report.extra);
             return;
         }
         report.extra["added"] = summaries(trust.missing);
         report.extra["changed"] = trust.changed;
-        report.summary = trust.changed ? "added " + names_text(trust.missing) + " to " + trust.target
+        report.summary = trust.changed ? "added " + names_text(trust.missing) + " to " + trust.target +
+                                             (other_names ? other_names_note(false) : std::string())
                                        : names_text(trust.present) + (trust.present.size() == 1 ? " was" : " were") +
                                              " already in " + trust.target + "; nothing changed";
         step_succeeded(report);

@@ -24,6 +24,8 @@ public:
     ~FileDescriptor() { reset(); }
     int get() const noexcept { return fd_; }
     explicit operator bool() const noexcept { return fd_ >= 0; }
+    // Gives up ownership: the caller closes it (and sees what close says).
+    int release() noexcept { return std::exchange(fd_, -1); }
     void reset() noexcept {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;

@@ -5,18 +5,18 @@
 #include <iostream>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <malloc.h>
-#include <fstream>
 #include <thread>
 
 #include <boost/asio/signal_set.hpp>
 
+#include "service/posix/file_locks.hpp"
 #include "service/posix/file_replacer.hpp"
+#include "service/posix/own_files.hpp"
 #include "service/posix/process_runner.hpp"
 #include "service/posix/syslog_sink.hpp"
 #include "service/posix/systemd_service_manager.hpp"
@@ -29,6 +29,9 @@ ConfigContext config_context() { return {default_state_dir(), /*certificate_stor
 
 std::unique_ptr<CertificateStores> make_certificate_stores() { return std::make_unique<NoCertificateStores>(); }
 
+std::unique_ptr<HostTrustInspector> make_host_trust_inspector() { return std::make_unique<NoHostTrustInspector>(); }
+std::unique_ptr<ClientIdentitySource> make_client_identities() { return std::make_unique<NoClientIdentitySource>(); }
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<PosixProcessRunner>();
@@ -40,7 +43,29 @@ Adapters make_adapters() {
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<PosixFileReplacer>();
     adapters.schannel = std::make_unique<NoSchannelSettings>();
+    adapters.host_trust = make_host_trust_inspector();
+    adapters.own_files = make_own_files();
+    adapters.client_identities = make_client_identities();
     return adapters;
+}
+
+std::unique_ptr<OwnFiles> make_own_files() { return std::make_unique<posix::PosixOwnFiles>(); }
+
+std::optional<std::string> folder_protection_problem(const std::filesystem::path& folder, std::string_view what) {
+    return posix::folder_protection_problem(folder, what);
+}
+
+std::size_t remove_leftover_temporaries(const std::filesystem::path& folder) {
+    return posix::remove_leftover_temporaries(folder);
+}
+
+Result<StateFolderLock> lock_state_folder(const std::filesystem::path& state_dir) {
+    auto taken = posix::InstanceLock::take(state_dir / "certheal.pid");
+    if (!taken) return taken.error();
+    StateFolderLock lock;
+    lock.running_pid = taken.value().holder;
+    lock.held = std::shared_ptr<posix::InstanceLock>(std::move(taken.value().lock));
+    return lock;
 }
 
 std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config) {
@@ -64,50 +89,10 @@ std::optional<std::string> config_write_protection_problem(const std::filesystem
     return std::nullopt;
 }
 
-namespace {
-
-// flock on a file in the state folder: released by the kernel when the holder dies, so a
-// crashed repair never leaves the host locked.
-class FileRepairLock : public RepairLock {
-public:
-    explicit FileRepairLock(std::filesystem::path file) : file_(std::move(file)) {}
-    ~FileRepairLock() override { release(); }
-    FileRepairLock(const FileRepairLock&) = delete;
-    FileRepairLock& operator=(const FileRepairLock&) = delete;
-
-    Result<bool> try_acquire() override {
-        if (descriptor_ >= 0) return true;
-        const int descriptor = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (descriptor < 0) {
-            const std::error_code error(errno, std::generic_category());
-            return Failure{error, "certheal could not open its repair lock " + file_.string() + ": " + error.message()};
-        }
-        if (::flock(descriptor, LOCK_EX | LOCK_NB) != 0) {
-            const int saved = errno;
-            ::close(descriptor);
-            if (saved == EWOULDBLOCK) return false;
-            const std::error_code error(saved, std::generic_category());
-            return Failure{error, "certheal could not lock " + file_.string() + ": " + error.message()};
-        }
-        descriptor_ = descriptor;
-        return true;
-    }
-
-    void release() noexcept override {
-        if (descriptor_ < 0) return;
-        ::close(descriptor_);  // closing drops the flock
-        descriptor_ = -1;
-    }
-
-private:
-    std::filesystem::path file_;
-    int descriptor_ = -1;
-};
-
-}  // namespace
-
 std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_dir) {
-    return std::make_unique<FileRepairLock>(state_dir / "repair.lock");
+    auto lock = std::make_unique<posix::FileRepairLock>(state_dir / "repair.lock");
+    lock->prepare();
+    return lock;
 }
 
 namespace {
@@ -130,7 +115,7 @@ public:
     void release() noexcept override { lock_.release(); }
 
 private:
-    FileRepairLock lock_;
+    posix::FileRepairLock lock_;
 };
 
 }  // namespace
@@ -148,25 +133,12 @@ void release_free_memory() noexcept {
 }
 
 std::optional<RunningService> find_running_service(const std::filesystem::path& state_dir) {
+    // The lock says who runs, not the file's text or a program's name: a stale file, or one
+    // naming a zombie or a program that now has that pid, is held by nobody.
     const auto pid_file = state_dir / "certheal.pid";
-    std::ifstream in(pid_file);
-    if (!in) return std::nullopt;
-    std::string text(32, '\0');  // a pid is a few digits: read no more than that
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    long long pid = 0;
-    for (const char c : text) {
-        if (c == '\n') break;
-        if (c < '0' || c > '9' || pid > 100'000'000) return std::nullopt;
-        pid = pid * 10 + (c - '0');
-    }
-    if (pid <= 1) return std::nullopt;
-    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return std::nullopt;  // not running
-    // A stale file may name a pid that now belongs to something else: it must be certheal.
-    std::error_code error;
-    const auto executable = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", error);
-    if (!error && executable.filename().string().rfind("certheal", 0) != 0) return std::nullopt;
-    return RunningService{pid, pid_file.string()};
+    const auto holder = posix::instance_lock_holder(pid_file);
+    if (!holder) return std::nullopt;
+    return RunningService{*holder, pid_file.string()};
 }
 
 Result<Done> ask_service_to_resume(const RunningService& service) {
@@ -240,6 +212,11 @@ int install_service(const std::filesystem::path&) {
 
 int uninstall_service() {
     std::cerr << "certheal uninstall removes the Windows service. On Linux run: systemctl disable --now certheal\n";
+    return 2;
+}
+
+int configure_service_after_msi() {
+    std::cerr << "certheal install --msi-postinstall is the Windows installer's own step; it does nothing here.\n";
     return 2;
 }
 

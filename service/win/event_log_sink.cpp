@@ -35,6 +35,8 @@ std::optional<DWORD> event_log_message_id(EventId id) noexcept {
         case EventId::probe_recovered: return MSG_PROBE_RECOVERED;
         case EventId::certificate_expiring: return MSG_CERTIFICATE_EXPIRING;
         case EventId::root_store_misplaced: return MSG_ROOT_STORE_MISPLACED;
+        case EventId::host_trust_changed: return MSG_HOST_TRUST_CHANGED;
+        case EventId::client_cert_changed: return MSG_CLIENT_CERT_CHANGED;
         case EventId::repair_started: return MSG_REPAIR_STARTED;
         case EventId::step_succeeded: return MSG_STEP_SUCCEEDED;
         case EventId::step_failed: return MSG_STEP_FAILED;

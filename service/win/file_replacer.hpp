@@ -1,7 +1,9 @@
 #pragma once
-// FileReplacer on Windows: the new contents go into a temporary file beside the target, which
-// ReplaceFileW then swaps in. ReplaceFileW keeps the target's ACL, attributes, creation time
-// and streams, so the web server's account still reads the bundle it read before.
+// FileReplacer on Windows: the bundle is opened once (never through a reparse point) and read
+// through that handle; the new contents go into a temporary file created with CREATE_NEW under
+// a random name beside it, which ReplaceFileW swaps in only while the name still names the file
+// that was read (same volume and file index). ReplaceFileW keeps the target's ACL, attributes,
+// creation time and streams, so the web server's account still reads the bundle it read before.
 
 #include "core/model/ports.hpp"
 
@@ -9,7 +11,11 @@ namespace certheal::win {
 
 class WinFileReplacer final : public FileReplacer {
 public:
-    Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) override;
+    Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) override;
 };
+
+// Who other than Administrators, SYSTEM or the account certheal runs as could change `path`
+// (its owner, or a write right in its ACL), as a clause, or nothing. platform.cpp has it.
+std::optional<std::string> write_protection_problem(const std::filesystem::path& path);
 
 }  // namespace certheal::win

@@ -222,6 +222,29 @@ bool install_or_update_service(const InstallPlan& plan, std::ostream& out, std::
     return true;
 }
 
+// The service exists (the MSI's ServiceInstall registered it): give it what `certheal install`
+// gives a service it creates, by the same two functions.
+bool configure_existing_service(const InstallPlan& plan, std::ostream& out, std::ostream& err) {
+    const std::string name = shown(plan.service_name);
+    ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
+    if (!manager) {
+        err << explain(::GetLastError(), "certheal could not open the Service Control Manager") << '\n';
+        return false;
+    }
+    ScHandle service(::OpenServiceW(manager.get(), plan.service_name.c_str(),
+                                    SERVICE_CHANGE_CONFIG | SERVICE_QUERY_CONFIG | READ_CONTROL | WRITE_DAC));
+    if (!service) {
+        err << explain(::GetLastError(), "certheal could not open the service " + name +
+                                             " that the installer registered")
+            << '\n';
+        return false;
+    }
+    out << "Configuring the service " << name << " that the installer registered, as certheal install does.\n";
+    configure_service_extras(service.get(), plan, out, err);
+    restrict_service_access(service.get(), plan, out, err);
+    return true;
+}
+
 // --- the event source ----------------------------------------------------------------------------
 
 bool register_event_source(const InstallPlan& plan, std::ostream& out, std::ostream& err) {
@@ -406,6 +429,10 @@ int install_service(const InstallPlan& plan, std::ostream& out, std::ostream& er
     if (!install_or_update_service(plan, out, err)) return cli::runtime_failure;
     out << "Installed. Start it with: net start " << shown(plan.service_name) << '\n';
     return cli::ok;
+}
+
+int configure_installed_service(const InstallPlan& plan, std::ostream& out, std::ostream& err) {
+    return configure_existing_service(plan, out, err) ? cli::ok : cli::runtime_failure;
 }
 
 int uninstall_service(const InstallPlan& plan, std::ostream& out, std::ostream& err) {

@@ -44,4 +44,16 @@ std::string default_config_text();
 int install_service(const InstallPlan& plan, std::ostream& out, std::ostream& err);
 int uninstall_service(const InstallPlan& plan, std::ostream& out, std::ostream& err);
 
+// The MSI's custom action (`certheal install --msi-postinstall`, deferred, as SYSTEM, after
+// InstallServices): the service the MSI registered gets the recovery actions, the delayed
+// start, the preshutdown allowance, the description and the access rules of install_service,
+// set by the same code. wixl cannot write them into the MSI's tables. 3 when the service
+// cannot be opened (the install then fails and rolls back); settings the SCM refuses are
+// warnings, as for install_service.
+int configure_installed_service(const InstallPlan& plan, std::ostream& out, std::ostream& err);
+
+// Where the custom action writes what it did: the MSI cannot show an EXE custom action's
+// output, and an admin (or a test) reads it here. Appended to, one block per run.
+inline constexpr wchar_t kMsiLogName[] = L"msi-postinstall.log";
+
 }  // namespace certheal::win

@@ -8,19 +8,25 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <mutex>
 
 #include <boost/asio/post.hpp>
 
+#include "core/base/time_format.hpp"
 #include "service/win/certificate_stores.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/file_replacer.hpp"
 #include "service/win/handles.hpp"
+#include "service/win/host_trust_inspector.hpp"
 #include "service/win/install.hpp"
+#include "service/win/own_files.hpp"
 #include "service/win/process_runner.hpp"
 #include "service/win/schannel_registry.hpp"
 #include "service/win/scm_service_manager.hpp"
+#include "service/win/store_identities.hpp"
 #include "service/win/win_error.hpp"
 
 namespace certheal::platform {
@@ -119,6 +125,14 @@ std::unique_ptr<CertificateStores> make_certificate_stores() {
     return std::make_unique<win::SystemCertificateStores>();
 }
 
+std::unique_ptr<HostTrustInspector> make_host_trust_inspector() {
+    return std::make_unique<win::SchannelHostTrustInspector>();
+}
+
+std::unique_ptr<ClientIdentitySource> make_client_identities() {
+    return std::make_unique<win::StoreClientIdentities>();
+}
+
 Adapters make_adapters() {
     Adapters adapters;
     adapters.processes = std::make_unique<win::WinProcessRunner>();
@@ -127,43 +141,130 @@ Adapters make_adapters() {
     adapters.certificate_stores = make_certificate_stores();
     adapters.files = std::make_unique<win::WinFileReplacer>();
     adapters.schannel = std::make_unique<win::RegistrySchannelSettings>();
+    adapters.host_trust = make_host_trust_inspector();
+    adapters.own_files = make_own_files();
+    adapters.client_identities = make_client_identities();
     return adapters;
 }
+
+std::unique_ptr<OwnFiles> make_own_files() { return std::make_unique<win::WinOwnFiles>(); }
+
+}  // namespace certheal::platform
+
+namespace certheal::win {
+
+std::optional<std::string> write_protection_problem(const std::filesystem::path& path) {
+    PSID owner = nullptr;
+    PACL dacl = nullptr;
+    PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
+    const DWORD status =
+        ::GetNamedSecurityInfoW(path.c_str(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                                &owner, nullptr, &dacl, nullptr, &raw_descriptor);
+    if (status == ERROR_FILE_NOT_FOUND || status == ERROR_PATH_NOT_FOUND) return std::nullopt;  // said elsewhere
+    const std::string shown = win::to_utf8(path.wstring());
+    if (status != ERROR_SUCCESS) {
+        return "certheal could not read who may change " + shown + " (" + win::system_message(status) + ")";
+    }
+    std::unique_ptr<void, platform::LocalFreeDeleter> descriptor(raw_descriptor);
+    if (owner != nullptr && !platform::is_trusted(owner)) {
+        return shown + " is owned by " + platform::account_name(owner) +
+               ", not by Administrators, SYSTEM or the account certheal runs as";
+    }
+    if (dacl == nullptr) return shown + " has no access control list, so every user can change it";
+    for (DWORD index = 0; index < dacl->AceCount; ++index) {
+        void* raw_ace = nullptr;
+        if (!::GetAce(dacl, index, &raw_ace)) continue;
+        const auto* header = static_cast<const ACE_HEADER*>(raw_ace);
+        if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE) != 0) continue;
+        auto* ace = static_cast<ACCESS_ALLOWED_ACE*>(raw_ace);
+        PSID who = reinterpret_cast<PSID>(&ace->SidStart);
+        if ((ace->Mask & platform::kWriteRights) != 0 && !platform::is_trusted(who)) {
+            return shown + " can be changed by " + platform::account_name(who) +
+                   "; only Administrators and SYSTEM should be able to write it";
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace certheal::win
+
+namespace certheal::platform {
 
 std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config) {
     // The file and the folder holding it: whoever can write either can swap the config.
     const std::filesystem::path paths[] = {config, config.has_parent_path() ? config.parent_path() : "."};
     for (const auto& path : paths) {
-        PSID owner = nullptr;
-        PACL dacl = nullptr;
-        PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
-        const DWORD status =
-            ::GetNamedSecurityInfoW(path.c_str(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-                                    &owner, nullptr, &dacl, nullptr, &raw_descriptor);
-        if (status == ERROR_FILE_NOT_FOUND || status == ERROR_PATH_NOT_FOUND) continue;  // the loader reports it
-        const std::string shown = win::to_utf8(path.wstring());
-        if (status != ERROR_SUCCESS) {
-            return "certheal could not read who may change " + shown + " (" + win::system_message(status) + ")";
-        }
-        std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
-        if (owner != nullptr && !is_trusted(owner)) {
-            return shown + " is owned by " + account_name(owner) + ", not by Administrators, SYSTEM or the account certheal runs as";
-        }
-        if (dacl == nullptr) return shown + " has no access control list, so every user can change it";
-        for (DWORD index = 0; index < dacl->AceCount; ++index) {
-            void* raw_ace = nullptr;
-            if (!::GetAce(dacl, index, &raw_ace)) continue;
-            const auto* header = static_cast<const ACE_HEADER*>(raw_ace);
-            if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE) != 0) continue;
-            auto* ace = static_cast<ACCESS_ALLOWED_ACE*>(raw_ace);
-            PSID who = reinterpret_cast<PSID>(&ace->SidStart);
-            if ((ace->Mask & kWriteRights) != 0 && !is_trusted(who)) {
-                return shown + " can be changed by " + account_name(who) +
-                       "; only Administrators and SYSTEM should be able to write it";
-            }
-        }
+        if (auto problem = win::write_protection_problem(path)) return problem;
     }
     return std::nullopt;
+}
+
+std::optional<std::string> folder_protection_problem(const std::filesystem::path& folder, std::string_view what) {
+    // The nearest folder that exists: whoever may change it may create (or swap) the rest.
+    std::error_code error;
+    auto existing = std::filesystem::absolute(folder, error);
+    while (!existing.empty() && !std::filesystem::exists(existing, error) && existing.has_parent_path() &&
+           existing.parent_path() != existing) {
+        existing = existing.parent_path();
+    }
+    if (auto problem = win::write_protection_problem(existing)) {
+        return std::string(what) + " " + win::to_utf8(folder.wstring()) + " is not protected: " + *problem;
+    }
+    return std::nullopt;
+}
+
+std::size_t remove_leftover_temporaries(const std::filesystem::path& folder) {
+    return win::remove_leftover_temporaries(folder);
+}
+
+namespace {
+
+// The pid file opened for writing without write sharing: a second `run` cannot open it for
+// writing (ERROR_SHARING_VIOLATION) while this one holds it; Windows closes the handle, and
+// deletes the file, when the process ends however it ends.
+struct HeldPidFile {
+    win::UniqueHandle handle;
+};
+
+std::optional<long long> pid_in(const std::filesystem::path& pid_file) {
+    auto opened = win::open_own_file(pid_file, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                     OPEN_EXISTING, "its pid file");
+    if (!opened) return std::nullopt;
+    char text[32] = {};
+    DWORD got = 0;
+    if (!::ReadFile(opened.value().get(), text, sizeof text - 1, &got, nullptr)) return std::nullopt;
+    long long pid = 0;
+    for (DWORD index = 0; index < got && text[index] >= '0' && text[index] <= '9' && pid < 100'000'000; ++index) {
+        pid = pid * 10 + (text[index] - '0');
+    }
+    return pid > 0 ? std::optional<long long>(pid) : std::nullopt;
+}
+
+}  // namespace
+
+Result<StateFolderLock> lock_state_folder(const std::filesystem::path& state_dir) {
+    const auto pid_file = state_dir / L"certheal.pid";
+    auto opened = win::open_own_file(pid_file, GENERIC_READ | GENERIC_WRITE | DELETE, FILE_SHARE_READ, OPEN_ALWAYS,
+                                     "its pid file", FILE_FLAG_DELETE_ON_CLOSE);
+    if (!opened) {
+        if (opened.error().code.category() == std::system_category() &&
+            opened.error().code.value() == ERROR_SHARING_VIOLATION) {
+            StateFolderLock lock;
+            lock.running_pid = pid_in(pid_file).value_or(0);
+            return lock;
+        }
+        return opened.error();
+    }
+    const std::string text = std::to_string(::GetCurrentProcessId()) + "\r\n";
+    DWORD written = 0;
+    if (!::SetEndOfFile(opened.value().get()) ||
+        !::WriteFile(opened.value().get(), text.data(), static_cast<DWORD>(text.size()), &written, nullptr) ||
+        written != text.size() || !::FlushFileBuffers(opened.value().get())) {
+        return win::last_error_failure("certheal could not write its pid to " + win::to_utf8(pid_file.wstring()));
+    }
+    StateFolderLock lock;
+    lock.held = std::make_shared<HeldPidFile>(HeldPidFile{std::move(opened.value())});
+    return lock;
 }
 
 // --- console controls ------------------------------------------------------------------------
@@ -405,6 +506,25 @@ int install_service(const std::filesystem::path& config) {
 
 int uninstall_service() {
     return win::uninstall_service(win::default_install_plan(default_config_path()), std::cout, std::cerr);
+}
+
+int configure_service_after_msi() {
+    const auto plan = win::default_install_plan(default_config_path());
+    std::ostringstream out;
+    std::ostringstream err;
+    const int exit_code = win::configure_installed_service(plan, out, err);
+    std::cout << out.str();
+    std::cerr << err.str();
+    // msiexec shows nothing an EXE custom action prints: the data folder keeps it (the MSI
+    // created the folder, protected, before this action runs).
+    const auto log = plan.data_folder / win::kMsiLogName;
+    std::ofstream file(log, std::ios::app | std::ios::binary);
+    file << format_time_utc(std::chrono::system_clock::now()) << " certheal " CERTHEAL_VERSION
+         << " install --msi-postinstall (exit code " << exit_code << ")\r\n";
+    std::istringstream lines(out.str() + err.str());
+    for (std::string line; std::getline(lines, line);) file << line << "\r\n";
+    if (!file) std::cerr << "certheal could not write " << win::to_utf8(log.wstring()) << ".\n";
+    return exit_code;
 }
 
 }  // namespace certheal::platform

@@ -1,6 +1,8 @@
-// libFuzzer harness: what a site answered, as the prober hands it to the classifier. classify()
-// and find_iis_substatus() must decide any observation, with any site pattern, without a crash,
-// a hang or an exception. Nothing is caught here: whatever escapes must surface.
+// libFuzzer harness: what a site answered, as the prober hands it to the classifier. classify(),
+// find_iis_substatus() and find_iis_win32_status() must decide any observation, with any site
+// pattern, without a crash, a hang or an exception, within a bounded time: the rejection pattern
+// search is bounded by construction (RejectionPattern), so a slow input is a defect, never load.
+// Nothing is caught here: whatever escapes must surface.
 //
 // Input layout (so that seeds can be written by hand; see tests/fuzz/README.md):
 //   byte 0   status: 0-15 no status line (a transport failure), 16-191 403, 192-255 another status
@@ -10,6 +12,8 @@
 //            bits 6-7 how often the body repeats (1, 16, 256, 4096 times; at most 64 KiB in all)
 //   byte 3   the TLS alert's code (its name as tls_alert_name gives it)
 //   byte 4   length of the rejection_pattern (0: the default "403\.7"), at most kMaxPatternLength
+//   byte 5   bit 0 the server's CA list was compared with certheal's issuer, bit 1 the issuer was
+//            among them, bit 2 the connection was TLS 1.3, bit 3 the request went out
 //   ...      the rejection_pattern, then the body: everything that is left
 #include <algorithm>
 #include <array>
@@ -92,6 +96,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // As the prober does it: compile the site's pattern (config validation refused the ones
     // that do not compile; the default stands in for them).
     const std::size_t pattern_length = input.byte() % (kMaxPatternLength + 1);
+    const std::uint8_t more = input.byte();
+    if ((more & 0x01) != 0) observation.client_issuer_listed = (more & 0x02) != 0;
+    observation.tls13 = (more & 0x04) != 0;
+    observation.request_sent = (more & 0x08) != 0;
     const std::string pattern_text = input.text(pattern_length);
     if (pattern_length > 0) {
         if (auto compiled = certheal::RejectionPattern::compile(pattern_text)) rules.rejection_pattern = compiled.value();
@@ -103,7 +111,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (observation.body.size() > kProberBodyLimit) observation.body.resize(kProberBodyLimit);
 
     (void)certheal::classify(observation, rules);
-    (void)certheal::find_iis_substatus(observation.body);
+    (void)certheal::find_iis_substatus(observation.status.value_or(403), observation.body);
+    if (auto code = certheal::find_iis_win32_status(observation.body)) (void)code->text();
     if (observation.tls_alert) {
         (void)certheal::certificate_class_of_alert(*observation.tls_alert, observation.server_requested_client_cert);
     }

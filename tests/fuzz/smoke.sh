@@ -10,6 +10,10 @@ harness=$1 seeds=$2 regressions=$3 work=$4 seconds=$5
 shift 5
 # The harness reports through these; a report must abort the run with its stack.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# -timeout: one input over 10 s fails the run. That must be a defect a replay shows again, never
+# a busy machine: each harness bounds the work of one input far below it (the classifier's
+# pattern search at ~0.1 s at the very worst, tests/fuzz/README.md), so an input that trips it
+# is slow by construction and becomes a regression.
 limits=(-rss_limit_mb=2048 -timeout=10 -print_funcs=0)
 
 rm -rf "$work"

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/probe/https_prober.hpp"
@@ -122,4 +123,74 @@ TEST_CASE("TLS 1.3: a server that refuses the certificate and closes is read for
         CHECK(result.cls == ProbeClass::client_cert_rejected);
         CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
     }
+}
+
+TEST_CASE("interim answers (100 Continue, 103 Early Hints) are skipped and the final 403.16 classified",
+          "[lab][probe][hostile]") {
+    const auto server =
+        hostile("forbidden-page", {"--interim", "2", "--size", "2000", "--title",
+                                   "IIS 10.0 Detailed Error - 403.16 - Forbidden", "--marker",
+                                   "<h3>HTTP Error 403.16 - Forbidden</h3>", "--at", "100"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.status == 403);
+    CHECK(result.iis_substatus == 16);
+    CHECK(result.cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a server that sends interim answers without end is not HTTP, and the probe ends", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--interim", "1000", "--size", "100"});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::unexpected_status);
+    CHECK_FALSE(result.status);
+    REQUIRE(result.error);
+    CHECK_THAT(*result.error, Catch::Contains("more than 16 interim (1xx) answers"));
+}
+
+TEST_CASE("a TLS 1.3 server that asks for the certificate after the request gets it by post-handshake "
+          "authentication",
+          "[lab][probe][hostile]") {
+    const auto server = hostile("post-handshake-auth", {"--client-ca", shared_lab().file("good_ca").string()});
+    const auto result = probe_once(site_on(server.port()));
+    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.status == 200);
+    CHECK(result.client_ca_names.has_value());  // a CertificateRequest came, after the request
+}
+
+TEST_CASE("only the capped part of the body is searched for the rejection pattern", "[lab][probe][hostile]") {
+    const auto server = hostile("forbidden-page", {"--size", "2000", "--at", "300", "--title", "Forbidden"});
+    ProberOptions tiny;
+    tiny.body_limit = 100;  // the 403.7 lies beyond the cap
+    boost::asio::io_context io;
+    HttpsProber prober(io, tiny);
+    std::optional<ProbeResult> capped;
+    prober.probe(site_on(server.port()), [&](ProbeResult result) { capped = std::move(result); });
+    io.run();
+    REQUIRE(capped);
+    CHECK(capped->status == 403);
+    CHECK(capped->cls == ProbeClass::unexpected_status);
+    // The same page with the whole body: found.
+    CHECK(probe_once(site_on(server.port())).cls == ProbeClass::client_cert_rejected);
+}
+
+TEST_CASE("a rejection pattern that goes over its limit on a page is said once per pattern, not on every probe",
+          "[lab][probe][hostile]") {
+    // 1000 spaces each start a new partial match of " .{0,100}Q": far more than 64 alive at once.
+    const auto server = hostile("forbidden-page", {"--size", "2000", "--at", "1990", "--marker", "Q", "--title", "x"});
+    auto site = site_on(server.port());
+    site.rejection_pattern = " .{0,100}Q";
+    boost::asio::io_context io;
+    HttpsProber prober(io);
+    std::vector<ProbeResult> results;
+    for (int probe = 0; probe < 2; ++probe) {
+        prober.probe(site, [&](ProbeResult result) { results.push_back(std::move(result)); });
+        io.run();
+        io.restart();
+    }
+    REQUIRE(results.size() == 2);
+    for (const auto& result : results) CHECK(result.cls == ProbeClass::unexpected_status);  // not found
+    REQUIRE(results[0].error);
+    CHECK_THAT(*results[0].error, Catch::Contains("The rejection_pattern of site hostile (\" .{0,100}Q\") was given up "
+                                                  "on this page: more than 64 partial matches of it were alive at once"));
+    REQUIRE(results[1].error);
+    CHECK_THAT(*results[1].error, !Catch::Contains("given up"));
 }

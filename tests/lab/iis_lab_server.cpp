@@ -3,12 +3,37 @@
 // IIS on TLS 1.2 completes the first handshake without a CertificateRequest, reads the HTTP
 // request, and only then asks for the client certificate by a server-initiated renegotiation.
 // It answers at the HTTP level: 403 with the sub-status in the body only (403.7 no certificate,
-// 403.16 untrusted, 403.17 expired or not yet valid, 403.13 revoked), else 200. This server
-// does the same, so that certheal's lab tests and demo can meet that behaviour without Windows.
+// 403.16 untrusted, 403.17 expired or not yet valid, 403.13 revoked), else 200. To requests from
+// the host itself IIS sends its detailed error page, whose "Detailed Error Information" table
+// carries the Windows error code (Error Code 0x800b0109). On TLS 1.3 IIS cannot renegotiate: a
+// site that asks for the certificate only after the request (no "Negotiate Client Certificate"
+// on its binding) resets the connection right after the request on Windows Server 2022 and
+// answers 500.0 with 0x80070032 (ERROR_NOT_SUPPORTED) on Windows Server 2025. This server does
+// the same, so that certheal's lab tests and demo can meet that behaviour without Windows.
 //
 //   certheal_iis_lab_server --cert FILE --key FILE --client-ca-bundle FILE
-//       [--request renegotiate|handshake] [--tls 1.2|1.3] [--ca-names trusted|empty]
-//       [--answer 200|403.7|403.13|403.16|403.17] [--port-file FILE] [--log FILE]
+//       [--request renegotiate|handshake] [--tls 1.2|1.3|1.2-1.3] [--ca-names trusted|empty]
+//       [--tls13-renegotiation reset|500.0] [--resumption none|offer]
+//       [--answer 200|403.7|403.13|403.13-offline|403.16|403.16-chaining|403.17]
+//       [--port-file FILE] [--log FILE]
+//
+// --tls 1.2-1.3 accepts both, as IIS does by default on Windows Server 2022 and later; with
+// --request renegotiate it needs --tls13-renegotiation: what a TLS 1.3 connection meets when
+// the certificate would be asked for after the request (reset: Server 2022; 500.0: Server
+// 2025). --resumption offer keeps a session cache and issues session tickets (TLS 1.2 and 1.3),
+// so that a client that resumes shows in the log (resumed=yes); by default the server resumes
+// nothing, as a renegotiation must carry a full CertificateRequest.
+//
+// The answer to a presented certificate follows what Windows would say of its chain: none of
+// its issuers found (OpenSSL: unable to get the issuer) is 403.16 with 0x800b010a
+// CERT_E_CHAINING, a chain that ends in a root the server does not trust is 403.16 with
+// 0x800b0109 CERT_E_UNTRUSTEDROOT, an expired or not yet valid one 403.17 with 0x800b0101.
+// --answer forces one answer for every certificate: 403.13 is a revoked certificate
+// (0x80092010 CRYPT_E_REVOKED), 403.13-offline a revocation server out of reach (0x80092013
+// CRYPT_E_REVOCATION_OFFLINE), 403.16-chaining the missing intermediate. The pages have IIS 10's
+// structure (title, heading, "Most likely causes", "Things you can try", the "Detailed Error
+// Information" table, "More Information"); their sentences are IIS's where known, else written
+// in its manner.
 //
 // It listens on 127.0.0.1 on an ephemeral port, prints `port=N` and serves until SIGTERM or
 // SIGINT. The client CA bundle is read again for every connection, so that changing the file
@@ -17,13 +42,15 @@
 // --log appends one line per connection, space-separated key=value pairs:
 //   tls=TLSv1.2 request_mode=renegotiate initial_cert_request=no renegotiated=yes
 //   renegotiation_cert_request=yes client_cert=CN=certheal%20lab%20client
-//   cert_received_via=renegotiation verify=ok answer=200 path=/health trusted_cas=1 [error=...]
+//   cert_received_via=renegotiation verify=ok answer=200 path=/health trusted_cas=1 resumed=no
+//   [error=...]
 // Values are percent-encoded: space, '%' and bytes outside printable ASCII become %XX, so a
 // value never contains a space. client_cert is the subject in RFC 2253 form or `none`.
 // initial_cert_request, renegotiated and renegotiation_cert_request are what the server saw
 // on the wire (its message callback), not what it was told to do. verify is `ok`, `none` (no
 // certificate) or the first X509 verification error in OpenSSL's words with underscores, e.g.
-// certificate_has_expired. error is there only when something went wrong, e.g.
+// certificate_has_expired. resumed says whether the handshake resumed a session. error is there
+// only when something went wrong, e.g.
 // error=handshake_failed:wrong_version_number (then answer=none) or error=malformed_request
 // (answer=400, the HTTP.sys answer to a request IIS never sees).
 #include <arpa/inet.h>
@@ -111,33 +138,86 @@ private:
 // --- options -----------------------------------------------------------------------------
 enum class RequestMode { renegotiate, handshake };
 enum class CaNames { trusted, empty };
+enum class Tls13Renegotiation { none, reset, error_500 };  // what IIS does instead on TLS 1.3
 
 struct Options {
     std::string cert, key, client_ca_bundle;
     RequestMode request_mode = RequestMode::renegotiate;
-    int tls_version = TLS1_2_VERSION;
+    int min_tls_version = TLS1_2_VERSION;
+    int max_tls_version = TLS1_2_VERSION;
     CaNames ca_names = CaNames::trusted;
+    Tls13Renegotiation tls13_renegotiation = Tls13Renegotiation::none;
+    bool offer_resumption = false;
     std::optional<std::string> forced_answer;
     std::optional<std::string> port_file, log_file;
 };
 
-// What IIS sends for each answer; the status line never carries the sub-status.
+// What IIS sends for each answer; the status line never carries the sub-status. The sub-status
+// and the Windows error code are in the detailed error page only.
 struct Answer {
     std::string_view id;
     int status;
     std::string_view reason;
-    std::string_view description;  // empty for 200 and 400
+    std::string_view sub_status;  // "16" for 403.16
+    std::string_view error_code;  // as IIS prints it: 0x800b0109
+    std::string_view description; // the page's first heading; empty for 200 and 400
+    std::string_view likely_causes;  // <li> items
+    std::string_view things_to_try;
+    std::string_view more_information;
 };
+constexpr std::string_view kRenewCertificate =
+    "\t<li>Obtain a new client certificate from the certification authority and try the request again.</li>";
 constexpr Answer kAnswers[] = {
-    {"200", 200, "OK", ""},
-    {"400", 400, "Bad Request", ""},
-    {"403.7", 403, "Forbidden",
+    {"200", 200, "OK", "", "", "", "", "", ""},
+    {"400", 400, "Bad Request", "", "", "", "", "", ""},
+    {"403.7", 403, "Forbidden", "7", "0x80070005",
      "The page you are attempting to access requires your browser to have a Secure Sockets Layer (SSL) "
-     "client certificate that the Web server recognizes."},
-    {"403.13", 403, "Forbidden",
-     "The client certificate used for this request has been revoked by the Web server's certificate authority."},
-    {"403.16", 403, "Forbidden", "Your client certificate is either not trusted or is invalid."},
-    {"403.17", 403, "Forbidden", "Your client certificate has expired or is not yet valid."},
+     "client certificate that the Web server recognizes.",
+     "\t<li>The Web site is configured to require a client certificate, and the client did not send one, or sent "
+     "one that was not issued by a certification authority that the Web server trusts.</li>",
+     "\t<li>Install a client certificate that is issued by a certification authority that the Web server trusts, "
+     "and try the request again.</li>",
+     "This error occurs when the Web site requires a client certificate and the browser did not present an "
+     "acceptable one."},
+    {"403.13", 403, "Forbidden", "13", "0x80092010",
+     "The client certificate used for this request has been revoked by the Web server's certificate authority.",
+     "\t<li>The certification authority that issued the client certificate has revoked it.</li>", kRenewCertificate,
+     "This error occurs when the client certificate is listed in the certificate revocation list of its "
+     "certification authority."},
+    {"403.13-offline", 403, "Forbidden", "13", "0x80092013",
+     "The client certificate used for this request has been revoked by the Web server's certificate authority.",
+     "\t<li>The Web server could not check the revocation status of the client certificate because the revocation "
+     "server was offline.</li>",
+     "\t<li>Make sure that the Web server can reach the CRL distribution points and the OCSP responder of the "
+     "certification authority.</li>",
+     "This error occurs when the revocation function was unable to check revocation because the revocation "
+     "server was offline."},
+    {"403.16", 403, "Forbidden", "16", "0x800b0109", "Your client certificate is either not trusted or is invalid.",
+     "\t<li>The root certificate of the certification authority that issued the client certificate is not in the "
+     "Trusted Root Certification Authorities store of the Web server.</li>",
+     "\t<li>Install the root certificate of the certification authority in the Trusted Root Certification "
+     "Authorities store of the local computer.</li>",
+     "A certificate chain processed, but terminated in a root certificate which is not trusted by the trust "
+     "provider."},
+    {"403.16-chaining", 403, "Forbidden", "16", "0x800b010a",
+     "Your client certificate is either not trusted or is invalid.",
+     "\t<li>A certificate chain could not be built to a trusted root authority: an intermediate certificate of the "
+     "certification authority is missing on the Web server.</li>",
+     "\t<li>Install the intermediate certificates of the certification authority in the Intermediate "
+     "Certification Authorities store of the local computer.</li>",
+     "A certificate chain could not be built to a trusted root authority."},
+    {"403.17", 403, "Forbidden", "17", "0x800b0101", "Your client certificate has expired or is not yet valid.",
+     "\t<li>The client certificate has expired, or its validity period has not started yet.</li>", kRenewCertificate,
+     "A required certificate is not within its validity period when verifying against the current system clock."},
+    {"500.0", 500, "Internal Server Error", "0", "0x80070032",
+     "The page cannot be displayed because an internal server error has occurred.",
+     "\t<li>IIS received the request; however, an internal error occurred during the processing of the request. "
+     "The root cause of this error depends on which module handles the request and what was happening in the "
+     "worker process when this error occurred.</li>",
+     "\t<li>Ensure that the module is configured correctly.</li> \t<li>Check the event logs to see if any additional "
+     "information was logged.</li>",
+     "This error means that there was a problem while processing the request. The request was received by the "
+     "Web server, but during processing a fatal error occurred, causing the 500 error."},
 };
 
 const Answer* find_answer(std::string_view id) {
@@ -150,8 +230,10 @@ const Answer* find_answer(std::string_view id) {
 [[noreturn]] void usage_error(const std::string& message) {
     std::cerr << "certheal_iis_lab_server: " << message << "\n"
               << "usage: certheal_iis_lab_server --cert FILE --key FILE --client-ca-bundle FILE"
-                 " [--request renegotiate|handshake] [--tls 1.2|1.3] [--ca-names trusted|empty]"
-                 " [--answer 200|403.7|403.13|403.16|403.17] [--port-file FILE] [--log FILE]\n";
+                 " [--request renegotiate|handshake] [--tls 1.2|1.3|1.2-1.3] [--ca-names trusted|empty]"
+                 " [--tls13-renegotiation reset|500.0] [--resumption none|offer]"
+                 " [--answer 200|403.7|403.13|403.13-offline|403.16|403.16-chaining|403.17]"
+                 " [--port-file FILE] [--log FILE]\n";
     std::exit(kUsageError);
 }
 
@@ -168,18 +250,30 @@ Options parse_options(int argc, char** argv) {
         else if (name == "--log") options.log_file = value;
         else if (name == "--request" && (value == "renegotiate" || value == "handshake"))
             options.request_mode = value == "renegotiate" ? RequestMode::renegotiate : RequestMode::handshake;
-        else if (name == "--tls" && (value == "1.2" || value == "1.3"))
-            options.tls_version = value == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+        else if (name == "--tls" && (value == "1.2" || value == "1.3" || value == "1.2-1.3")) {
+            options.min_tls_version = value == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+            options.max_tls_version = value == "1.2" ? TLS1_2_VERSION : TLS1_3_VERSION;
+        } else if (name == "--tls13-renegotiation" && (value == "reset" || value == "500.0"))
+            options.tls13_renegotiation = value == "reset" ? Tls13Renegotiation::reset : Tls13Renegotiation::error_500;
+        else if (name == "--resumption" && (value == "none" || value == "offer"))
+            options.offer_resumption = value == "offer";
         else if (name == "--ca-names" && (value == "trusted" || value == "empty"))
             options.ca_names = value == "trusted" ? CaNames::trusted : CaNames::empty;
-        else if (name == "--answer" && find_answer(value) != nullptr) options.forced_answer = value;
+        else if (name == "--answer" && find_answer(value) != nullptr && value != "500.0") options.forced_answer = value;
         else usage_error("The option " + name + " " + value + " is not known or its value is not allowed.");
     }
     if (options.cert.empty() || options.key.empty() || options.client_ca_bundle.empty()) {
         usage_error("--cert, --key and --client-ca-bundle are required.");
     }
-    if (options.request_mode == RequestMode::renegotiate && options.tls_version == TLS1_3_VERSION) {
-        usage_error("--request renegotiate needs --tls 1.2: TLS 1.3 has no renegotiation.");
+    const bool may_be_tls13 = options.max_tls_version == TLS1_3_VERSION;
+    if (options.request_mode == RequestMode::renegotiate && may_be_tls13 &&
+        options.tls13_renegotiation == Tls13Renegotiation::none) {
+        usage_error("--request renegotiate with TLS 1.3 needs --tls13-renegotiation reset|500.0: TLS 1.3 has no "
+                    "renegotiation, and IIS resets the connection (Windows Server 2022) or answers 500.0 (2025).");
+    }
+    if (options.tls13_renegotiation != Tls13Renegotiation::none &&
+        (options.request_mode != RequestMode::renegotiate || !may_be_tls13)) {
+        usage_error("--tls13-renegotiation goes with --request renegotiate and a --tls that allows 1.3.");
     }
     return options;
 }
@@ -272,6 +366,7 @@ struct ConnectionRecord {
     std::string tls = "none", client_cert = "none", cert_received_via = "none", verify = "none";
     std::string answer = "none", path = "none", error;
     bool renegotiated = false;  // a renegotiation ran to completion
+    bool resumed = false;       // the handshake resumed a session
     int trusted_cas = 0;
 };
 
@@ -361,6 +456,7 @@ private:
     void serve(Fd connection);
     void handle(SSL* ssl, int fd, ConnectionRecord& record);
     const Answer& choose_answer(SSL* ssl, ConnectionRecord& record) const;
+    static void reset_connection(int fd, ConnectionRecord& record);
     void answer(SSL* ssl, int fd, const Answer& answer, ConnectionRecord& record);
     std::string log_line(const ConnectionRecord& record) const;
 
@@ -375,18 +471,26 @@ private:
 void Server::configure_tls() {
     ctx_.reset(SSL_CTX_new(TLS_server_method()));
     if (!ctx_) throw std::runtime_error("Cannot create the TLS context.");
-    SSL_CTX_set_min_proto_version(ctx_.get(), options_.tls_version);
-    SSL_CTX_set_max_proto_version(ctx_.get(), options_.tls_version);
+    SSL_CTX_set_min_proto_version(ctx_.get(), options_.min_tls_version);
+    SSL_CTX_set_max_proto_version(ctx_.get(), options_.max_tls_version);
     if (SSL_CTX_use_certificate_chain_file(ctx_.get(), options_.cert.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx_.get(), options_.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx_.get()) != 1) {
         throw std::runtime_error("Cannot load the server certificate " + options_.cert + " and its key " + options_.key +
                                  ".");
     }
-    // No resumption at all: a resumed renegotiation would skip the CertificateRequest.
-    SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(ctx_.get(), 0);
-    SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    if (options_.offer_resumption) {
+        // A session cache and tickets, so that a client that offers a session gets it resumed
+        // (and the log says so); never on a renegotiation.
+        SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_num_tickets(ctx_.get(), 2);
+        SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    } else {
+        // No resumption at all: a resumed renegotiation would skip the CertificateRequest.
+        SSL_CTX_set_session_cache_mode(ctx_.get(), SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx_.get(), 0);
+        SSL_CTX_set_options(ctx_.get(), SSL_OP_NO_TICKET | SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION);
+    }
     static constexpr unsigned char kSessionContext[] = "certheal_iis_lab_server";
     SSL_CTX_set_session_id_context(ctx_.get(), kSessionContext, sizeof kSessionContext - 1);
     SSL_CTX_set_msg_callback(ctx_.get(), observe_message);
@@ -441,6 +545,7 @@ void Server::serve(Fd connection) {
             record.error = "internal_error:" + with_underscores(error.what());
         }
         if (SSL_is_init_finished(ssl.get())) record.tls = SSL_get_version(ssl.get());
+        record.resumed = SSL_session_reused(ssl.get()) == 1;
         SSL_set_app_data(ssl.get(), nullptr);
     } else {
         record.error = "cannot_create_tls_session";
@@ -506,8 +611,16 @@ const Answer& Server::choose_answer(SSL* ssl, ConnectionRecord& record) const {
         return error == X509_V_ERR_CERT_HAS_EXPIRED || error == X509_V_ERR_CERT_NOT_YET_VALID;
     };
     if (options_.forced_answer) return *find_answer(*options_.forced_answer);
-    // An untrusted certificate is 403.16 even when it is also expired: trust comes first.
-    if (!std::all_of(errors.begin(), errors.end(), is_validity_error)) return *find_answer("403.16");
+    // An untrusted certificate is 403.16 even when it is also expired: trust comes first. Which
+    // 403.16: an issuer that cannot be found leaves Windows a partial chain (CERT_E_CHAINING);
+    // any other failure of the chain ends in a root it does not trust.
+    const auto is_issuer_missing = [](int error) {
+        return error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY || error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT;
+    };
+    if (!std::all_of(errors.begin(), errors.end(), is_validity_error)) {
+        const auto first_trust_error = *std::find_if_not(errors.begin(), errors.end(), is_validity_error);
+        return *find_answer(is_issuer_missing(first_trust_error) ? "403.16-chaining" : "403.16");
+    }
     return *find_answer(errors.empty() ? "200" : "403.17");
 }
 
@@ -534,22 +647,90 @@ void Server::handle(SSL* ssl, int fd, ConnectionRecord& record) {
     }
     record.path = *target;
     if (options_.request_mode == RequestMode::renegotiate && SSL_get0_peer_certificate(ssl) == nullptr) {
+        if (SSL_version(ssl) == TLS1_3_VERSION) {
+            // HTTP.sys cannot ask a TLS 1.3 client for its certificate after the request.
+            if (options_.tls13_renegotiation == Tls13Renegotiation::error_500) {
+                record.error = "tls13_cannot_renegotiate";
+                return answer(ssl, fd, *find_answer("500.0"), record);
+            }
+            reset_connection(fd, record);
+            return;
+        }
         renegotiate_for_certificate(ssl, fd, record);
     }
     answer(ssl, fd, choose_answer(ssl, record), record);
 }
 
-std::string detailed_error_page(const Answer& answer) {
-    const std::string title = "HTTP Error " + std::string(answer.id) + " - " + std::string(answer.reason);
-    return "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
-           "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\">\r\n"
-           "<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head>\r\n"
-           "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"/>\r\n"
-           "<title>IIS 10.0 Detailed Error - " + std::string(answer.id) + " - " + std::string(answer.reason) +
-           "</title>\r\n</head>\r\n<body>\r\n"
-           "<div id=\"header\"><h1>Server Error in Application \"Default Web Site\"</h1></div>\r\n"
-           "<div id=\"content\">\r\n<div class=\"content-container\">\r\n<h3>" + title + "</h3>\r\n<h4>" +
-           std::string(answer.description) + "</h4>\r\n</div>\r\n</div>\r\n</body>\r\n</html>\r\n";
+// Windows Server 2022 on TLS 1.3: a TCP reset right after the request, no alert, no answer.
+void Server::reset_connection(int fd, ConnectionRecord& record) {
+    const linger abort_on_close{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof abort_on_close);
+    record.answer = "reset";
+    record.error = "tls13_cannot_renegotiate";
+}
+
+// The URL as IIS shows it in its detailed error: the host the client named (SNI), the port.
+std::string request_url(SSL* ssl, const std::string& path) {
+    const char* server_name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    sockaddr_in local{};
+    socklen_t length = sizeof local;
+    std::uint16_t port = 443;
+    if (getsockname(SSL_get_fd(ssl), reinterpret_cast<sockaddr*>(&local), &length) == 0) port = ntohs(local.sin_port);
+    return "https://" + std::string(server_name != nullptr ? server_name : "localhost") + ":" + std::to_string(port) +
+           path;
+}
+
+// IIS 10's detailed error page (custerr's template, as IIS sends it to local requests): its
+// lines end in " \r\n", its values are indented with three &nbsp;.
+std::string detailed_error_page(const Answer& answer, const std::string& url, const std::string& path) {
+    const std::string status_dot_sub = std::to_string(answer.status) + "." + std::string(answer.sub_status);
+    const std::string title = status_dot_sub + " - " + std::string(answer.reason);
+    std::string physical_path = "C:\\inetpub\\wwwroot" + path;
+    std::replace(physical_path.begin(), physical_path.end(), '/', '\\');
+    const std::string nbsp = "&nbsp;&nbsp;&nbsp;";
+    std::string page =
+        "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Strict//EN\" "
+        "\"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd\"> \r\n"
+        "<html xmlns=\"http://www.w3.org/1999/xhtml\"> \r\n<head> \r\n"
+        "<title>IIS 10.0 Detailed Error - " + title + "</title> \r\n"
+        "<style type=\"text/css\"> \r\n<!-- \r\n"
+        "body{margin:0;font-size:.7em;font-family:Verdana,Arial,Helvetica,sans-serif;} \r\n"
+        "fieldset{padding:0 15px 10px 15px;word-break:break-all;} \r\n"
+        "h3{font-size:1.4em;margin:10px 0 0 0;color:#CC0000;} \r\n"
+        "h4{font-size:1.2em;margin:10px 0 5px 0; \r\n"
+        "}#content{margin:0 0 0 2%;position:relative;} \r\n"
+        ".summary-container,.content-container{background:#FFF;width:96%;margin-top:8px;padding:10px;position:relative;} \r\n"
+        "#details-left{width:35%;float:left;margin-right:2%; \r\n"
+        "}#details-right{width:63%;float:left;overflow:hidden; \r\n"
+        "}th{width:30%;text-align:right;padding-right:2%;font-weight:bold;} \r\n"
+        ".clear{clear:both;} \r\n--> \r\n</style> \r\n \r\n</head> \r\n<body> \r\n"
+        "<div id=\"content\"> \r\n<div class=\"content-container\"> \r\n"
+        "  <h3>HTTP Error " + title + "</h3> \r\n"
+        "  <h4>" + std::string(answer.description) + "</h4> \r\n</div> \r\n"
+        "<div class=\"content-container\"> \r\n <fieldset><h4>Most likely causes:</h4> \r\n"
+        "  <ul> " + std::string(answer.likely_causes) + " </ul> \r\n </fieldset> \r\n</div> \r\n"
+        "<div class=\"content-container\"> \r\n <fieldset><h4>Things you can try:</h4> \r\n"
+        "  <ul> " + std::string(answer.things_to_try) + " </ul> \r\n </fieldset> \r\n</div> \r\n \r\n"
+        "<div class=\"content-container\"> \r\n <fieldset><h4>Detailed Error Information:</h4> \r\n"
+        "  <div id=\"details-left\"> \r\n   <table border=\"0\" cellpadding=\"0\" cellspacing=\"0\"> \r\n"
+        "    <tr class=\"alt\"><th>Module</th><td>" + nbsp + "IIS Web Core</td></tr> \r\n"
+        "    <tr><th>Notification</th><td>" + nbsp + "BeginRequest</td></tr> \r\n"
+        "    <tr class=\"alt\"><th>Handler</th><td>" + nbsp + "StaticFile</td></tr> \r\n"
+        "    <tr><th>Error Code</th><td>" + nbsp + std::string(answer.error_code) + "</td></tr> \r\n"
+        "     \r\n   </table> \r\n  </div> \r\n"
+        "  <div id=\"details-right\"> \r\n   <table border=\"0\" cellpadding=\"0\" cellspacing=\"0\"> \r\n"
+        "    <tr class=\"alt\"><th>Requested URL</th><td>" + nbsp + url + "</td></tr> \r\n"
+        "    <tr><th>Physical Path</th><td>" + nbsp + physical_path + "</td></tr> \r\n"
+        "    <tr class=\"alt\"><th>Logon Method</th><td>" + nbsp + "Not yet determined</td></tr> \r\n"
+        "    <tr><th>Logon User</th><td>" + nbsp + "Not yet determined</td></tr> \r\n"
+        "     \r\n   </table> \r\n   <div class=\"clear\"></div> \r\n  </div> \r\n </fieldset> \r\n</div> \r\n \r\n"
+        "<div class=\"content-container\"> \r\n <fieldset><h4>More Information:</h4> \r\n  " +
+        std::string(answer.more_information) + " \r\n"
+        "  <p><a href=\"https://go.microsoft.com/fwlink/?LinkID=62293&amp;IIS70Error=" +
+        std::to_string(answer.status) + "," + std::string(answer.sub_status) + "," + std::string(answer.error_code) +
+        ",20348\">View more information &raquo;</a></p> \r\n  \r\n </fieldset> \r\n</div> \r\n</div> \r\n"
+        "</body> \r\n</html> \r\n";
+    return page;
 }
 
 void Server::answer(SSL* ssl, int fd, const Answer& answer, ConnectionRecord& record) {
@@ -558,11 +739,12 @@ void Server::answer(SSL* ssl, int fd, const Answer& answer, ConnectionRecord& re
     const bool from_http_sys = answer.status == 400;  // HTTP.sys rejects bad requests before IIS sees them
     const std::string body = is_ok           ? "ok"
                              : from_http_sys ? "<h2>Bad Request</h2>\r\n<hr><p>HTTP Error 400. The request is badly formed.</p>"
-                                             : detailed_error_page(answer);
+                                             : detailed_error_page(answer, request_url(ssl, record.path), record.path);
     const std::string response =
         "HTTP/1.1 " + std::to_string(answer.status) + " " + std::string(answer.reason) + "\r\n" +
         "Server: " + (from_http_sys ? "Microsoft-HTTPAPI/2.0" : "Microsoft-IIS/10.0") + "\r\n" +
-        "Content-Type: " + (is_ok ? "text/plain" : "text/html") + "\r\n" +
+        "Content-Type: " + (is_ok ? "text/plain" : "text/html; charset=utf-8") + "\r\n" +
+        (from_http_sys || is_ok ? "" : "X-Powered-By: ASP.NET\r\n") +
         "Content-Length: " + std::to_string(body.size()) + "\r\n" + "Connection: close\r\n\r\n" + body;
     drive(ssl, fd, Clock::now() + kWriteTimeout, "response",
           [&] { return SSL_write(ssl, response.data(), static_cast<int>(response.size())); });
@@ -593,7 +775,8 @@ std::string Server::log_line(const ConnectionRecord& record) const {
                        " client_cert=" + percent_encoded(record.client_cert) +
                        " cert_received_via=" + record.cert_received_via + " verify=" + percent_encoded(record.verify) +
                        " answer=" + record.answer + " path=" + percent_encoded(record.path) +
-                       " trusted_cas=" + std::to_string(record.trusted_cas);
+                       " trusted_cas=" + std::to_string(record.trusted_cas) +
+                       " resumed=" + (record.resumed ? "yes" : "no");
     if (!record.error.empty()) line += " error=" + percent_encoded(record.error);
     return line;
 }

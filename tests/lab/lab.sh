@@ -1,12 +1,16 @@
 #!/bin/sh
 # The certheal lab: a throwaway PKI and an nginx on loopback that requires client
-# certificates and answers like a desynchronised IIS ("HTTP Error 403.7") when its
-# trusted client CA is swapped. Used by the C++ lab tests and by the demo script.
+# certificates the way nginx admins configure it, and answers as nginx does: on its main port
+# `ssl_verify_client on` (a refused certificate gets nginx's own 400 "The SSL certificate error"
+# page, a missing one 400 "No required SSL certificate was sent"); on a second port
+# `ssl_verify_client optional_no_ca` and a rule that answers 403 unless the certificate verified.
+# Both check the good CA's CRL (`ssl_crl`). Used by the C++ lab tests and by the demo script.
 #
 #   lab.sh up DIR       create the PKI and config in DIR, start nginx, print key=value lines
 #   lab.sh desync DIR   trust the unrelated "other" CA for client certs, reload nginx
 #   lab.sh resync DIR   trust the "good" CA again, reload nginx (a certheal `run` step)
 #   lab.sh down DIR     stop nginx
+#   lab.sh pki DIR      only create the PKI (for the other servers' lab fixtures), print lab.env
 #
 # The IIS-like lab: certheal_iis_lab_server (tests/lab/iis_lab_server.cpp; its path in the
 # environment variable CERTHEAL_IIS_LAB_SERVER) asks for the client certificate by a TLS 1.2
@@ -22,7 +26,7 @@
 set -eu
 
 usage() {
-    echo "usage: $0 up|desync|resync|down|iis-desync|iis-resync|iis-down DIR" >&2
+    echo "usage: $0 up|desync|resync|down|pki|iis-desync|iis-resync|iis-down DIR" >&2
     echo "       $0 iis-up DIR [certheal_iis_lab_server args...]" >&2
     exit 2
 }
@@ -67,11 +71,13 @@ make_leaf() {  # name subject ca extensions
 
 # Issues a client certificate from the good CA that expired yesterday. `openssl x509 -req`
 # of OpenSSL 3.0 cannot set a validity in the past (-not_before/-not_after came in 3.4), so a
-# minimal `openssl ca` does it, with its database in DIR/ca-db.
-make_expired_client() {
+# minimal `openssl ca` does it, with its database in DIR/ca-db. The same database issues a
+# client certificate, revokes it and writes the good CA's CRL (good-ca.crl) that lists it.
+make_expired_and_revoked_clients() {
     rm -rf "$dir/ca-db"
     mkdir -p "$dir/ca-db"
     : >"$dir/ca-db/index.txt"
+    echo 01 >"$dir/ca-db/crlnumber"
     cat >"$dir/ca-db/ca.cnf" <<CNF
 [ca]
 default_ca = lab_ca
@@ -85,6 +91,8 @@ policy = lab_policy
 unique_subject = no
 copy_extensions = none
 x509_extensions = client_extensions
+crlnumber = $dir/ca-db/crlnumber
+default_crl_days = 30
 [lab_policy]
 commonName = supplied
 [client_extensions]
@@ -98,6 +106,15 @@ CNF
         -startdate "$(date -u -d '30 days ago' +%Y%m%d%H%M%SZ)" -enddate "$(date -u -d '1 day ago' +%Y%m%d%H%M%SZ)" \
         -in "$dir/expired_client.csr" -out "$dir/expired_client.pem" 2>/dev/null
     rm -f "$dir/expired_client.csr"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=certheal lab revoked client" \
+        -keyout "$dir/revoked_client.key" -out "$dir/revoked_client.csr" 2>/dev/null
+    openssl ca -batch -notext -config "$dir/ca-db/ca.cnf" -cert "$dir/good-ca.pem" -keyfile "$dir/good-ca.key" \
+        -days 365 -in "$dir/revoked_client.csr" -out "$dir/revoked_client.pem" 2>/dev/null
+    rm -f "$dir/revoked_client.csr"
+    openssl ca -batch -config "$dir/ca-db/ca.cnf" -cert "$dir/good-ca.pem" -keyfile "$dir/good-ca.key" \
+        -revoke "$dir/revoked_client.pem" -crl_reason keyCompromise 2>/dev/null
+    openssl ca -batch -config "$dir/ca-db/ca.cnf" -cert "$dir/good-ca.pem" -keyfile "$dir/good-ca.key" \
+        -gencrl -out "$dir/good-ca.crl" 2>/dev/null
 }
 
 # The throwaway PKI shared by the nginx and the IIS-like lab.
@@ -115,7 +132,7 @@ keyUsage=critical,digitalSignature"
     make_leaf stranger "certheal lab stranger" other \
         "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature"
-    make_expired_client
+    make_expired_and_revoked_clients
     openssl pkcs12 -export -in "$dir/client.pem" -inkey "$dir/client.key" -certfile "$dir/good-ca.pem" \
         -passout "pass:$pass" -out "$dir/client.p12"
     printf '%s' "$pass" >"$dir/client.p12.pass"
@@ -135,6 +152,9 @@ stranger_cert=$dir/stranger.pem
 stranger_key=$dir/stranger.key
 expired_client_cert=$dir/expired_client.pem
 expired_client_key=$dir/expired_client.key
+revoked_client_cert=$dir/revoked_client.pem
+revoked_client_key=$dir/revoked_client.key
+good_ca_crl=$dir/good-ca.crl
 good_ca=$dir/good-ca.pem
 other_ca=$dir/other-ca.pem
 server_cert=$dir/server.pem
@@ -200,6 +220,7 @@ up)
     python3 -c 'import sys; sys.stdout.write("0123456789abcdef" * 12800)' >"$dir/www/big"
 
     port=$(free_port)
+    optional_port=$(free_port)
     user_line=""
     [ "$(id -u)" = 0 ] && user_line="user root;"
     cat >"$dir/nginx.conf" <<CONF
@@ -218,24 +239,18 @@ http {
     uwsgi_temp_path $dir/temp/uwsgi;
     scgi_temp_path $dir/temp/scgi;
     default_type text/plain;
+    ssl_certificate $dir/server.pem;
+    ssl_certificate_key $dir/server.key;
+    ssl_session_cache off;
+    ssl_session_tickets off;
+    ssl_client_certificate $dir/trusted-client-ca.pem;
+    ssl_crl $dir/good-ca.crl;
+    ssl_verify_depth 2;
+    # Stock nginx: a missing or refused certificate ends the request with nginx's own 400 pages.
     server {
         listen 127.0.0.1:$port ssl;
         server_name localhost;
-        ssl_certificate $dir/server.pem;
-        ssl_certificate_key $dir/server.key;
-        ssl_session_cache off;
-        ssl_session_tickets off;
-        # optional_no_ca: an untrusted client certificate must not end the request with
-        # nginx's 400, but with the 403.7 that a desynchronised IIS sends.
-        ssl_verify_client optional_no_ca;
-        ssl_client_certificate $dir/trusted-client-ca.pem;
-        error_page 400 495 496 =403 /403.html;
-        if (\$ssl_client_verify != SUCCESS) {
-            return 403 "HTTP Error 403.7 - Forbidden: Client certificate required\n";
-        }
-        location = /403.html {
-            return 403 "HTTP Error 403.7 - Forbidden: Client certificate required\n";
-        }
+        ssl_verify_client on;
         location = /health { root $dir/www; }
         location = /big { root $dir/www; }
         # 200 only when both SNI and Host carry the name from the URL.
@@ -245,11 +260,22 @@ http {
             return 200 "sni ok\n";
         }
     }
+    # optional_no_ca and a rule: nginx's own 403 page unless the certificate verified (nginx
+    # still answers 400 to the errors optional_no_ca does not waive: expired, revoked, ...).
+    server {
+        listen 127.0.0.1:$optional_port ssl;
+        server_name localhost;
+        ssl_verify_client optional_no_ca;
+        if (\$ssl_client_verify != SUCCESS) { return 403; }
+        location = /health { root $dir/www; }
+    }
 }
 CONF
     {
         echo "port=$port"
         echo "url=https://localhost:$port/health"
+        echo "optional_port=$optional_port"
+        echo "optional_url=https://localhost:$optional_port/health"
         pki_env
         cat <<ENV
 trusted_client_ca=$dir/trusted-client-ca.pem
@@ -264,7 +290,7 @@ ENV
 desync)
     cp "$dir/other-ca.pem" "$dir/trusted-client-ca.pem"
     reload
-    wait_for_status 403
+    wait_for_status 400
     echo "lab: nginx in $dir now trusts the other CA for client certificates (desynchronised)"
     ;;
 resync)
@@ -272,6 +298,12 @@ resync)
     reload
     wait_for_status 200
     echo "lab: nginx in $dir trusts the good client CA again"
+    ;;
+pki)
+    mkdir -p "$dir"
+    make_pki
+    pki_env >"$dir/lab.env"
+    cat "$dir/lab.env"
     ;;
 down)
     if [ -f "$dir/nginx.pid" ]; then

@@ -15,6 +15,9 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <spawn.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -257,9 +260,16 @@ TEST_CASE("certheal status shows the running service, its policy and each site's
     const auto shown = run_certheal(lab.args("status"), lab.nginx.dir());
     INFO(shown.out);
     CHECK(shown.exit_code == 0);
-    CHECK_THAT(shown.out, Catch::Contains("certheal: running (pid " + std::to_string(run.pid)));
+    CHECK_THAT(shown.out, Catch::Contains("certheal:     running (pid " + std::to_string(run.pid)));
+    CHECK_THAT(shown.out, Catch::Contains("the site is healthy"));
+    CHECK_THAT(shown.out, Catch::Contains("remediation:  enabled"));
     CHECK_THAT(shown.out, Catch::Contains("circuit breaker closed") && Catch::Contains("0 of 3 attempts"));
     CHECK_THAT(shown.out, Catch::Contains("intranet") && Catch::Contains("healthy"));
+    std::istringstream lines(shown.out);
+    for (std::string line; std::getline(lines, line);) {
+        INFO(line);
+        CHECK(line.size() <= 80);
+    }
 
     const auto as_json = run_certheal(lab.args("status --json"), lab.nginx.dir());
     const auto report = nlohmann::json::parse(as_json.out);
@@ -272,10 +282,134 @@ TEST_CASE("certheal status shows the running service, its policy and each site's
     CHECK(site["server_cert_not_after"].is_string());
     CHECK(site["next_probe"].is_string());
     CHECK(report["status"]["policy"]["attempts_left"] == 3);
+    CHECK(report["status"]["remediation"]["mode"] == "enabled");
+    CHECK(report["health"] == "healthy");
+    CHECK(as_json.exit_code == 0);
 
     CHECK(run.stop() == 0);
     const auto stopped = run_certheal(lab.args("status"), lab.nginx.dir());
-    CHECK_THAT(stopped.out, Catch::Contains("certheal: not running") && Catch::Contains("when it last ran"));
+    CHECK_THAT(stopped.out, Catch::Contains("certheal:     not running") && Catch::Contains("when it last ran"));
+    CHECK(stopped.exit_code == 3);
+}
+
+TEST_CASE("certheal status exits 1 and names the site while a site is unhealthy", "[operator][lab]") {
+    Lab lab;
+    lab.write_state(0, /*circuit_open=*/true);  // no repair heals it behind the test's back
+    lab.nginx.desync();
+    CerthealRun run(lab.config.string(), lab.state.string());
+    REQUIRE(eventually(
+        [&] {
+            std::ifstream in(lab.state / "status.json");
+            const auto document = nlohmann::json::parse(in, nullptr, false);
+            return !document.is_discarded() && document["sites"].size() == 1 &&
+                   document["sites"][0]["class"] == "client_cert_rejected";
+        },
+        20s));
+    const auto down = run_certheal(lab.args("status"), lab.nginx.dir());
+    INFO(down.out);
+    CHECK(down.exit_code == 1);
+    CHECK_THAT(down.out, Catch::Contains("1 of 1 site not healthy: intranet"));
+    CHECK_THAT(down.out, Catch::Contains("circuit breaker OPEN") && Catch::Contains("certheal resume"));
+    const auto as_json = run_certheal(lab.args("status --json"), lab.nginx.dir());
+    CHECK(as_json.exit_code == 1);
+    CHECK(nlohmann::json::parse(as_json.out)["health"] == "unhealthy");
+    CHECK(run.stop() == 0);
+}
+
+TEST_CASE("certheal probe says whether the class would start a repair", "[operator][lab]") {
+    Lab lab;
+    lab.nginx.desync();
+    const auto table = run_certheal(lab.args("probe"), lab.nginx.dir());
+    INFO(table.out);
+    CHECK(table.exit_code == 1);
+    CHECK_THAT(table.out, Catch::Contains("REPAIR"));
+    CHECK_THAT(table.out, Catch::Contains("client_cert_rejected  yes"));
+    const auto as_json = run_certheal(lab.args("probe --json"), lab.nginx.dir());
+    const auto line = nlohmann::json::parse(as_json.out);
+    CHECK(line["class"] == "client_cert_rejected");
+    CHECK(line["symptom"] == true);
+    CHECK(line["would_repair"] == true);
+
+    lab.nginx.resync();
+    const auto healthy = nlohmann::json::parse(run_certheal(lab.args("probe --json"), lab.nginx.dir()).out);
+    CHECK(healthy["class"] == "healthy");
+    CHECK(healthy["symptom"] == false);
+    CHECK(healthy["would_repair"] == false);
+}
+
+TEST_CASE("certheal history --follow prints new events as they are written, across rotation, until SIGINT",
+          "[operator][lab][journal]") {
+    Lab lab;
+    const auto journal = lab.state / "journal.jsonl";
+    const auto line = [](const std::string& event, const std::string& site) {
+        const bool incident = event != "service_started" && site == "intranet";
+        return nlohmann::json{{"time", certheal::format_time_utc(std::chrono::system_clock::now())},
+                              {"id", 1001}, {"event", event}, {"site", site},
+                              {"incident", incident ? nlohmann::json("20261205T023001-7") : nlohmann::json(nullptr)},
+                              {"message", "m"}}
+                   .dump() +
+               "\n";
+    };
+    std::ofstream(journal) << line("service_started", "intranet") << line("probe_failed", "other");
+
+    const auto output = lab.nginx.dir() / "follow.out";
+    pid_t pid = -1;
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 1, output.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 2, output.c_str(), O_WRONLY | O_APPEND, 0644);
+    std::vector<std::string> args = {CERTHEAL_BINARY, "history", "--follow", "--json", "--site", "intranet",
+                                     "--config", lab.config.string()};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid, CERTHEAL_BINARY, &actions, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    const auto printed = [&output]() {
+        std::ifstream in(output);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    };
+    const auto count_of = [&printed](const std::string& event) {
+        const auto text = printed();
+        std::size_t found = 0;
+        for (auto at = text.find(event); at != std::string::npos; at = text.find(event, at + 1)) ++found;
+        return found;
+    };
+    CHECK(eventually([&] { return count_of("service_started") == 1; }, 10s));
+
+    // Appended as the service appends: the follower wakes up and prints it.
+    std::ofstream(journal, std::ios::app) << line("symptom_confirmed", "intranet") << line("probe_failed", "other");
+    CHECK(eventually([&] { return count_of("symptom_confirmed") == 1; }, 10s));
+    // Rotated, with one last record in the old file, then the new file.
+    std::ofstream(journal, std::ios::app) << line("repair_started", "intranet");
+    // A step of the incident names no site: --site shows it as part of the site's incident.
+    std::ofstream(journal, std::ios::app)
+        << nlohmann::json{{"time", certheal::format_time_utc(std::chrono::system_clock::now())}, {"id", 3001},
+                          {"event", "step_succeeded"}, {"site", nullptr}, {"incident", "20261205T023001-7"},
+                          {"message", "m"}}
+                   .dump()
+        << "\n";
+    std::filesystem::rename(journal, lab.state / "journal.1.jsonl");
+    std::ofstream(journal) << line("repair_succeeded", "intranet");
+    CHECK(eventually([&] { return count_of("repair_succeeded") == 1; }, 10s));
+    CHECK(count_of("repair_started") == 1);
+    CHECK(count_of("step_succeeded") == 1);
+    CHECK(count_of("other") == 0);  // --site keeps to its site
+
+    ::kill(pid, SIGINT);
+    int status = -1;
+    const bool ended = eventually([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, 10s);
+    if (!ended) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &status, 0);
+    }
+    CHECK(ended);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    INFO(printed());
+    CHECK(count_of("service_started") == 1);  // nothing twice
 }
 
 TEST_CASE("the metrics textfile is replaced whole, never half-written, and carries the expiry gauges",
@@ -340,7 +474,7 @@ TEST_CASE("certheal status reads a hostile state.json and status.json as problem
     for (const char* args : {"status", "status --json"}) {
         const auto shown = run_certheal(lab.args(args), lab.nginx.dir());
         INFO(shown.out);
-        CHECK(shown.exit_code == 0);
+        CHECK(shown.exit_code == 3);  // no service, no readable status: cannot tell
         CHECK_THAT(shown.out, Catch::Contains("nests deeper than 32 levels"));
     }
 }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,13 @@ extern char** environ;
 
 namespace certheal::test {
 
+// The certheal binary the lab tests run: CERTHEAL_TEST_BINARY when set (to run the same tests
+// against another build, an older one say), else the one built beside them.
+inline std::string certheal_binary() {
+    const char* chosen = std::getenv("CERTHEAL_TEST_BINARY");
+    return chosen != nullptr && *chosen != '\0' ? std::string(chosen) : std::string(CERTHEAL_BINARY);
+}
+
 // Started with `--config config`; its stdout and stderr go to <state>.stdout and <state>.stderr
 // (beside the state folder, not in it). Stopped with SIGTERM by stop(), killed by the destructor.
 struct CerthealRun {
@@ -34,7 +42,7 @@ struct CerthealRun {
         const std::string out = stdout_path(), err = stderr_path();
         posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        std::string binary = CERTHEAL_BINARY;
+        std::string binary = certheal_binary();
         std::vector<std::string> args = {binary, "run", "--console", "--config", config};
         std::vector<char*> argv;
         for (auto& arg : args) argv.push_back(arg.data());

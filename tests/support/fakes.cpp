@@ -1,5 +1,7 @@
 #include "support/fakes.hpp"
 
+#include "core/base/bounded_input.hpp"
+
 #include <fstream>
 
 #include <algorithm>
@@ -479,7 +481,35 @@ std::vector<std::filesystem::path> RecordingFileReplacer::replaced() const {
     return replaced_;
 }
 
-Result<Done> RecordingFileReplacer::replace_contents(const std::filesystem::path& file, const std::string& contents) {
+void RecordingFileReplacer::set_link_count(std::uint64_t links) {
+    std::lock_guard lock(mutex_);
+    link_count_ = links;
+}
+
+class RecordedFile final : public FileToReplace {
+public:
+    RecordedFile(RecordingFileReplacer& owner, std::filesystem::path file, std::string contents, std::uint64_t links)
+        : owner_(owner), file_(std::move(file)), contents_(std::move(contents)), links_(links) {}
+    const std::string& contents() const override { return contents_; }
+    std::uint64_t link_count() const override { return links_; }
+    Result<Done> replace(const std::string& contents) override { return owner_.write(file_, contents); }
+
+private:
+    RecordingFileReplacer& owner_;
+    std::filesystem::path file_;
+    std::string contents_;
+    std::uint64_t links_;
+};
+
+Result<std::unique_ptr<FileToReplace>> RecordingFileReplacer::open(const std::filesystem::path& file, std::size_t limit) {
+    auto contents = read_file_bounded(file, "the bundle", limit);
+    if (!contents) return contents.error();
+    std::lock_guard lock(mutex_);
+    return std::unique_ptr<FileToReplace>(
+        std::make_unique<RecordedFile>(*this, file, std::move(contents.value()), link_count_));
+}
+
+Result<Done> RecordingFileReplacer::write(const std::filesystem::path& file, const std::string& contents) {
     std::lock_guard lock(mutex_);
     if (!failures_.empty()) {
         auto failure = std::move(failures_.front());
@@ -522,6 +552,14 @@ Result<BindingTrust> FakeBindingTrustSource::binding_trust(const SiteConfig& sit
     if (const auto failed = failures_.find(site.name); failed != failures_.end()) return failed->second;
     const auto found = per_site_.find(site.name);
     return found == per_site_.end() ? all_ : found->second;
+}
+
+Result<BuiltChain> FakeHostTrustInspector::build_chain(const ChainRequest& request) {
+    requests.push_back(request);
+    if (chains) return chains(request);
+    BuiltChain built;
+    built.certificates = {request.leaf};
+    return built;
 }
 
 }  // namespace certheal::testing

@@ -21,6 +21,7 @@
 #include "core/base/clock.hpp"
 #include "core/model/events.hpp"
 #include "core/model/host_settings.hpp"
+#include "core/model/host_trust.hpp"
 #include "core/model/ports.hpp"
 
 namespace certheal::testing {
@@ -257,20 +258,45 @@ private:
     std::vector<std::string> calls_;
 };
 
+// --- Schannel and http.sys (the host trust diagnosis) ------------------------------------
+// What the registry, http.sys and crypt32 would answer, as a test sets it: build_chain answers
+// through `chains` (by default: the leaf alone, trusted) and logs every request.
+class FakeHostTrustInspector final : public HostTrustInspector {
+public:
+    SchannelRegistry registry;
+    HttpSysBindings found;
+    std::map<std::string, std::vector<std::string>> addresses;
+    std::function<BuiltChain(const ChainRequest&)> chains;
+    std::vector<ChainRequest> requests;
+    bool is_available = true;
+
+    bool available() const noexcept override { return is_available; }
+    Result<SchannelRegistry> schannel() override { return registry; }
+    Result<HttpSysBindings> bindings() override { return found; }
+    Result<std::vector<std::string>> addresses_of(const std::string& host) override { return addresses[host]; }
+    Result<BuiltChain> build_chain(const ChainRequest& request) override;
+};
+
 // --- files others read -----------------------------------------------------------------
-// Writes the new contents straight into the file (tests care what is written, not how) and
-// logs each replaced path; fail_next makes the next call fail and leave the file alone.
+// Reads the file plainly and writes the new contents straight into it (tests care what is
+// written, not how) and logs each replaced path; fail_next makes the next replace fail and
+// leave the file alone; set_link_count says how many names the next opened files have.
 class RecordingFileReplacer final : public FileReplacer {
 public:
     void fail_next(Failure failure);
+    void set_link_count(std::uint64_t links);
     std::vector<std::filesystem::path> replaced() const;
 
-    Result<Done> replace_contents(const std::filesystem::path& file, const std::string& contents) override;
+    Result<std::unique_ptr<FileToReplace>> open(const std::filesystem::path& file, std::size_t limit) override;
 
 private:
+    friend class RecordedFile;
+    Result<Done> write(const std::filesystem::path& file, const std::string& contents);
+
     mutable std::mutex mutex_;
     std::deque<Failure> failures_;
     std::vector<std::filesystem::path> replaced_;
+    std::uint64_t link_count_ = 1;
 };
 
 // --- persisted state -------------------------------------------------------------------

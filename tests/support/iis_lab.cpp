@@ -68,6 +68,14 @@ IisLabServer::IisLabServer(const IisLabServerOptions& options) {
         argv.push_back("--answer");
         argv.push_back(*options.forced_answer);
     }
+    if (options.tls13_renegotiation) {
+        argv.push_back("--tls13-renegotiation");
+        argv.push_back(*options.tls13_renegotiation);
+    }
+    if (options.offer_resumption) {
+        argv.push_back("--resumption");
+        argv.push_back("offer");
+    }
     server_.emplace(argv);
 }
 

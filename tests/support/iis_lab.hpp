@@ -1,7 +1,8 @@
 #pragma once
 // certheal_iis_lab_server (tests/lab/iis_lab_server.cpp) as a child process for lab tests: a
 // peer that asks for the client certificate the way IIS does (TLS 1.2 renegotiation after the
-// request) and answers 403 with "HTTP Error 403.7/.13/.16/.17" bodies. POSIX only; the Windows
+// request) and answers 403 with IIS's detailed error pages (403.7/.13/.16/.17 and their Error
+// Codes), and on TLS 1.3 the way Windows Server 2022 and 2025 do. POSIX only; the Windows
 // build of the unit tests sees an empty header.
 #if defined(__unix__) || defined(__APPLE__)
 
@@ -33,9 +34,13 @@ struct IisLabServerOptions {
     std::filesystem::path key;
     std::filesystem::path client_ca_bundle;  // read again by the server for every connection
     IisRequestMode request_mode = IisRequestMode::renegotiate;
-    std::string tls_version = "1.2";  // "1.2" or "1.3"
+    std::string tls_version = "1.2";  // "1.2", "1.3" or "1.2-1.3"
     IisCaNames ca_names = IisCaNames::trusted;
-    std::optional<std::string> forced_answer;  // e.g. "403.13": the answer to every certificate
+    // e.g. "403.13": the answer to every certificate ("403.13-offline", "403.16-chaining", ...)
+    std::optional<std::string> forced_answer;
+    // With renegotiate and TLS 1.3: "reset" (Windows Server 2022) or "500.0" (Server 2025).
+    std::optional<std::string> tls13_renegotiation;
+    bool offer_resumption = false;  // a session cache and tickets; the log says resumed=yes|no
 };
 
 // One line of the server's log: key=value pairs, values percent-decoded

@@ -180,6 +180,9 @@ void NginxLab::run_script(const std::string& command) {
 }
 
 std::uint16_t NginxLab::port() const { return static_cast<std::uint16_t>(std::stoi(value("port"))); }
+std::uint16_t NginxLab::optional_port() const {
+    return static_cast<std::uint16_t>(std::stoi(value("optional_port")));
+}
 
 std::string NginxLab::value(const std::string& key) const {
     const auto found = values_.find(key);

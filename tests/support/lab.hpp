@@ -63,22 +63,32 @@ std::vector<std::string> hostile_server_command(const std::string& mode, const s
                                                 const std::filesystem::path& key,
                                                 const std::vector<std::string>& extra = {});
 
-// nginx with a client-certificate requirement, run by lab.sh in its own temporary folder.
-class NginxLab {
+// The files of a lab made by lab.sh, by their lab.env names.
+class LabFiles {
 public:
-    NginxLab();   // lab.sh up; throws std::runtime_error with lab.sh's output on failure
-    ~NginxLab();  // lab.sh down
+    virtual ~LabFiles() = default;
+    // A value from lab.env, e.g. "client_cert", "server_ca", "client_p12", "revoked_client_cert".
+    virtual std::string value(const std::string& key) const = 0;
+    std::filesystem::path file(const std::string& key) const { return value(key); }
+};
+
+// nginx with a client-certificate requirement, run by lab.sh in its own temporary folder:
+// port() is `ssl_verify_client on` (nginx's own 400 pages), optional_port() is
+// `ssl_verify_client optional_no_ca` with a rule that answers nginx's 403 page.
+class NginxLab : public LabFiles {
+public:
+    NginxLab();            // lab.sh up; throws std::runtime_error with lab.sh's output on failure
+    ~NginxLab() override;  // lab.sh down
     NginxLab(const NginxLab&) = delete;
     NginxLab& operator=(const NginxLab&) = delete;
 
     std::uint16_t port() const;
+    std::uint16_t optional_port() const;
     const std::filesystem::path& dir() const noexcept { return dir_.path(); }
-    // A value from lab.env, e.g. "client_cert", "server_ca", "client_p12".
-    std::string value(const std::string& key) const;
-    std::filesystem::path file(const std::string& key) const { return value(key); }
+    std::string value(const std::string& key) const override;
     std::string pfx_password() const;
 
-    void desync();  // nginx trusts the unrelated CA: the good client certificate gets 403.7
+    void desync();  // nginx trusts the unrelated CA: the good client certificate gets 400 "The SSL certificate error"
     void resync();  // nginx trusts the good CA again
 
 private:

@@ -79,7 +79,9 @@ Cert make_cert(const CertSpec& spec, EVP_PKEY* key, X509* issuer, EVP_PKEY* issu
     X509_set_issuer_name(cert.get(), X509_get_subject_name(signer));
     add_extension(cert.get(), signer, NID_basic_constraints, spec.is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
     add_extension(cert.get(), signer, NID_key_usage,
-                  spec.is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyAgreement");
+                  spec.is_ca                                  ? "critical,keyCertSign,cRLSign"
+                  : EVP_PKEY_is_a(key, "RSA") ? "critical,digitalSignature,keyEncipherment"
+                                              : "critical,digitalSignature,keyAgreement");
     add_extension(cert.get(), signer, NID_subject_key_identifier, "hash");
     if (issuer != nullptr) add_extension(cert.get(), signer, NID_authority_key_identifier, "keyid:always");
     if (!spec.subject_alt_names.empty()) add_extension(cert.get(), signer, NID_subject_alt_name, spec.subject_alt_names);
@@ -174,6 +176,10 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     Cert look_alike = make_cert({"certheal look-alike root", true, "", "", -day, 3650 * day}, look_alike_key_pair.get(),
                                 nullptr, ca_key_pair.get());
     Key stray_key = make_key();
+    Key rsa_client_key_pair(EVP_RSA_gen(2048));
+    if (!rsa_client_key_pair) fail("cannot generate an RSA key");
+    Cert rsa_client = make_cert({"certheal-probe-rsa", false, "", "clientAuth"}, rsa_client_key_pair.get(), ca.get(),
+                                ca_key_pair.get());
 
     ca_cert = write("ca.pem", to_pem(ca.get()));
     ca_key = write("ca.key", to_pem(ca_key_pair.get()));
@@ -193,8 +199,30 @@ Pki::Pki(PkiOptions options) : options_(std::move(options)) {
     intermediate_ca_cert = write("intermediate-ca.pem", to_pem(intermediate.get()));
     look_alike_root_cert = write("look-alike-root.pem", to_pem(look_alike.get()));
     mismatched_key = write("mismatched.key", to_pem(stray_key.get()));
+    rsa_client_cert = write("rsa-client.pem", to_pem(rsa_client.get()));
+    rsa_client_key = write("rsa-client.key", to_pem(rsa_client_key_pair.get()));
     garbage_cert = write("garbage.pem",
                          "-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n");
+}
+
+IssuedCertificate issue_client_certificate(const Pki& pki, const std::string& name, const std::string& common_name,
+                                           std::chrono::seconds not_before, std::chrono::seconds not_after, bool rsa) {
+    auto read_pem = [](const std::filesystem::path& file, bool key) -> void* {
+        std::unique_ptr<BIO, BioFree> bio(BIO_new_file(file.string().c_str(), "rb"));
+        if (!bio) fail("cannot read " + file.string());
+        void* read = key ? static_cast<void*>(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr))
+                         : static_cast<void*>(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (read == nullptr) fail("cannot parse " + file.string());
+        return read;
+    };
+    Cert ca(static_cast<X509*>(read_pem(pki.ca_cert, false)));
+    Key ca_key(static_cast<EVP_PKEY*>(read_pem(pki.ca_key, true)));
+    Key key(rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
+    if (!key) fail("cannot generate a key for " + common_name);
+    Cert cert = make_cert({common_name, false, "", "clientAuth", static_cast<long>(not_before.count()),
+                           static_cast<long>(not_after.count())},
+                          key.get(), ca.get(), ca_key.get());
+    return {pki.write(name + ".pem", to_pem(cert.get())), pki.write(name + ".key", to_pem(key.get()))};
 }
 
 void set_env(const std::string& name, const std::string& value) {

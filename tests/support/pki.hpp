@@ -40,6 +40,7 @@ struct PkiOptions {
 //   intermediate_ca_cert            a CA certificate issued by the CA (not self-signed)
 //   look_alike_root_cert            names itself as its issuer but was signed by the CA's key
 //   mismatched_key                  a key that belongs to no certificate
+//   rsa_client_cert/key             CN=certheal-probe-rsa, clientAuth, an RSA-2048 key, issued by the CA
 //   garbage_cert                    a file that looks like PEM but does not parse
 class Pki {
 public:
@@ -57,6 +58,7 @@ public:
     std::filesystem::path intermediate_ca_cert;
     std::filesystem::path look_alike_root_cert;
     std::filesystem::path mismatched_key;
+    std::filesystem::path rsa_client_cert, rsa_client_key;
     std::filesystem::path garbage_cert;
 
     // Writes `name` into the PKI folder and returns its path.
@@ -68,6 +70,15 @@ private:
     TempDir temp_;
     PkiOptions options_;
 };
+
+// A client certificate (clientAuth) issued by `pki`'s CA, valid from now + `not_before` to
+// now + `not_after`, with an RSA-2048 or EC P-256 key: `<name>.pem` and `<name>.key` in the PKI
+// folder (renewals and expired certificates for the store tests).
+struct IssuedCertificate {
+    std::filesystem::path cert, key;
+};
+IssuedCertificate issue_client_certificate(const Pki& pki, const std::string& name, const std::string& common_name,
+                                           std::chrono::seconds not_before, std::chrono::seconds not_after, bool rsa);
 
 // Sets (or with unset_env removes) an environment variable of this test process.
 void set_env(const std::string& name, const std::string& value);

@@ -175,13 +175,18 @@ TEST_CASE("each invalid value is reported at its JSON pointer with the offending
         {"/remediation/enabled", R"("true")", "/remediation/enabled", "must be true or false"},
         {"/defaults/symptoms", R"(["client_cert_rejected", "flaky"])", "/defaults/symptoms/1", R"(got "flaky")"},
         {"/defaults/symptoms", R"(["healthy"])", "/defaults/symptoms/0", R"(got "healthy")"},
+        {"/defaults/symptoms", R"(["revoked"])", "/defaults/symptoms/0",
+         R"(must be one of client_cert_rejected, client_cert_invalid, connect_failed, timeout, tls_error, unexpected_status, revocation_unavailable, client_cert_negotiation_unsupported; got "revoked")"},
+        {"/sites/0/rejection_pattern", R"("(.*)\\1")", "/sites/0/rejection_pattern", "it uses a back-reference"},
+        {"/sites/0/rejection_pattern", R"x("403(?=\\.7)")x", "/sites/0/rejection_pattern",
+         "it uses a lookahead ((?= at character 3)"},
         {"/sites/1/symptoms", R"("timeout")", "/sites/1/symptoms", "must be an array of probe classes"},
         {"/sites/0/expect_status", "[200, 700]", "/sites/0/expect_status/1", "must be between 100 and 599, got 700"},
         {"/sites/0/expect_status", "[99]", "/sites/0/expect_status/0", "must be between 100 and 599, got 99"},
         {"/sites/0/expect_status", R"(["200"])", "/sites/0/expect_status/0", "must be a whole number"},
         {"/sites/0/expect_status", "[]", "/sites/0/expect_status", "must be a non-empty array"},
         {"/sites/0/rejection_pattern", R"("403(")", "/sites/0/rejection_pattern",
-         R"(must be a valid regular expression (Perl/ECMAScript syntax), got "403(")"},
+         R"(must be a regular expression certheal can search (Perl syntax, PCRE2; see docs/classification.md), got "403(": missing closing parenthesis at character 4)"},
         {"/sites/0/connect_to", R"("")", "/sites/0/connect_to", "must not be empty"},
         {"/defaults/connect_to", "1", "/defaults/connect_to", "must be a string"},
         {"/service/status_listen", R"("0.0.0.0:9464")", "/service/status_listen",
@@ -272,6 +277,65 @@ TEST_CASE("trust_ca and fix_root_store name Windows stores where the host has th
     CHECK(describe_step(steps[0]) == "trust_ca " + shared_pki().ca_cert.string() + " into LocalMachine\\Root");
     CHECK(describe_step(steps[2]) ==
           "fix_root_store: move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\CA");
+}
+
+TEST_CASE("a client certificate of the Windows store is read by thumbprint or by selector", "[config][identity]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    json document = valid_config();
+    document["sites"][0]["tls"] = json::parse(R"({"client_cert": {"store": "my",
+        "thumbprint": "\u200e01 23 45 67 89 ab cd ef 01 23 45 67 89 ab cd ef 01 23 45 67"}})");
+    document["defaults"]["tls"] = json::parse(R"({"client_cert": {"store": "My",
+        "issuer": "CN=Contoso Issuing CA, DC=contoso, DC=com", "subject": "CN=web01.contoso.com",
+        "eku": "clientAuth"}})");
+    const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", windows);
+    INFO(all_issues(load));
+    REQUIRE(load.config.has_value());
+    const auto& by_thumbprint = std::get<StoreClientCert>(*load.config->sites[0].tls.client_cert);
+    CHECK(by_thumbprint.store == "My");  // Windows' own spelling
+    CHECK(by_thumbprint.thumbprint == "0123456789ABCDEF0123456789ABCDEF01234567");
+    CHECK_FALSE(by_thumbprint.issuer);
+    const auto& by_selector = std::get<StoreClientCert>(*load.config->sites[1].tls.client_cert);  // from defaults
+    CHECK(by_selector.issuer == "CN=Contoso Issuing CA, DC=contoso, DC=com");
+    CHECK(by_selector.subject == "CN=web01.contoso.com");
+    CHECK(by_selector.eku == "clientAuth");
+    CHECK_FALSE(by_selector.thumbprint);
+}
+
+TEST_CASE("a store client certificate written wrong is an error at its key, and one elsewhere than Windows too",
+          "[config][identity]") {
+    const ConfigContext windows{"/default/state", /*certificate_stores=*/true};
+    const auto error_at = [&](const char* client_cert, const ConfigContext& context) {
+        json document = valid_config();
+        document["sites"][0]["tls"]["client_cert"] = json::parse(client_cert);
+        const auto load = parse_config(document.dump(), shared_pki().dir() / "certheal.json", context);
+        CHECK_FALSE(load.config.has_value());
+        return all_issues(load);
+    };
+    const std::string where = "/sites/0/tls/client_cert";
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA"})", kContext),
+               Catch::Contains(where + "/store: names a Windows certificate store, and this host has none"));
+    CHECK_THAT(error_at(R"({"store": "Personal", "thumbprint": "0123456789abcdef0123456789abcdef01234567"})", windows),
+               Catch::Contains(where + "/store: must name a LocalMachine certificate store (") &&
+                   Catch::Contains(R"(got "Personal")"));
+    CHECK_THAT(error_at(R"({"store": "My", "thumbprint": "0123456789abcdef"})", windows),
+               Catch::Contains(where + R"(/thumbprint: must be a SHA-1 thumbprint (40 hexadecimal digits)") &&
+                   Catch::Contains(R"(got "0123456789abcdef")"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "Contoso Issuing CA"})", windows),
+               Catch::Contains(where + "/issuer: must be a distinguished name") &&
+                   Catch::Contains(R"(got "Contoso Issuing CA")"));
+    CHECK_THAT(error_at(R"({"store": "My", "subject": "CN=web01", "eku": "client"})", windows),
+               Catch::Contains(where + R"(/eku: must be an extended key usage such as clientAuth, or a dotted OID, got "client")"));
+    CHECK_THAT(error_at(R"({"store": "My", "thumbprint": "0123456789abcdef0123456789abcdef01234567",
+                            "issuer": "CN=Contoso CA"})", windows),
+               Catch::Contains(where + ": names one certificate by its thumbprint"));
+    CHECK_THAT(error_at(R"({"store": "My", "eku": "clientAuth"})", windows),
+               Catch::Contains(where + ": must say which certificate of the store"));
+    CHECK_THAT(error_at(R"({"issuer": "CN=Contoso CA"})", windows), Catch::Contains(where + ": must name its certificate store"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA", "cert_file": "client.pem"})", windows),
+               Catch::Contains(where + ": must name either files (cert_file and key_file, or pfx_file) or a certificate "
+                                       "of a Windows store"));
+    CHECK_THAT(error_at(R"({"store": "My", "issuer": "CN=Contoso CA", "friendly_name": "x"})", windows),
+               Catch::Contains(where + "/friendly_name: is not a known key here"));
 }
 
 TEST_CASE("fix_root_store refuses Root as its target", "[config]") {
@@ -565,6 +629,20 @@ TEST_CASE("sites inherit every setting from defaults unless they override it", "
     CHECK(overrides.tls.ca_file == pki.dir() / "ca.pem");
     REQUIRE(overrides.tls.client_cert.has_value());
     CHECK(std::get<PemClientCert>(*overrides.tls.client_cert).cert_file == pki.dir() / "other-client.pem");
+}
+
+TEST_CASE("revocation_unavailable and client_cert_negotiation_unsupported are valid symptoms, not default ones",
+          "[config]") {
+    json document = valid_config();
+    document["defaults"]["symptoms"] = {"client_cert_rejected", "revocation_unavailable",
+                                        "client_cert_negotiation_unsupported"};
+    const auto load = parse(document);
+    REQUIRE(load.config.has_value());
+    CHECK(load.config->sites[0].symptoms ==
+          std::set<ProbeClass>{ProbeClass::client_cert_rejected, ProbeClass::revocation_unavailable,
+                               ProbeClass::client_cert_negotiation_unsupported});
+    CHECK_FALSE(SiteConfig{}.symptoms.count(ProbeClass::revocation_unavailable));
+    CHECK_FALSE(SiteConfig{}.symptoms.count(ProbeClass::client_cert_negotiation_unsupported));
 }
 
 TEST_CASE("a site without defaults gets the documented built-in values", "[config]") {

@@ -8,10 +8,16 @@
 
 #include "support/pki.hpp"
 #include "core/record/file_state_store.hpp"
+#include "service/platform.hpp"
 
 using namespace certheal;
 
 namespace {
+
+OwnFiles& own_files() {
+    static const auto files = platform::make_own_files();
+    return *files;
+}
 
 std::string read_whole(const std::filesystem::path& file) {
     std::ifstream in(file, std::ios::binary);
@@ -24,7 +30,7 @@ std::string read_whole(const std::filesystem::path& file) {
 
 TEST_CASE("saved state loads back exactly", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore store(scratch.path() / "state");
+    FileStateStore store(scratch.path() / "state", own_files());
     const std::string state = "{\"attempts\":[\"2026-11-24T22:31:05.123Z\"],\"circuit\":\"closed\"}\n";
     REQUIRE(store.save(state).ok());
     const auto loaded = store.load();
@@ -36,7 +42,7 @@ TEST_CASE("saved state loads back exactly", "[state_store]") {
 
 TEST_CASE("a store with no saved state loads nothing", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore store(scratch.path() / "never-created");
+    FileStateStore store(scratch.path() / "never-created", own_files());
     const auto loaded = store.load();
     REQUIRE(loaded.ok());
     CHECK_FALSE(loaded.value().has_value());
@@ -45,7 +51,7 @@ TEST_CASE("a store with no saved state loads nothing", "[state_store]") {
 TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[state_store]") {
     test::TempDir scratch;
     { std::ofstream(scratch.path() / "state.json", std::ios::binary) << "{\"attempts\": [tru"; }
-    FileStateStore store(scratch.path());
+    FileStateStore store(scratch.path(), own_files());
     const auto loaded = store.load();
     REQUIRE(loaded.ok());
     REQUIRE(loaded.value().has_value());
@@ -55,7 +61,7 @@ TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[
 TEST_CASE("a state path that is a folder is a failure", "[state_store]") {
     test::TempDir scratch;
     std::filesystem::create_directories(scratch.path() / "state.json");
-    FileStateStore store(scratch.path());
+    FileStateStore store(scratch.path(), own_files());
     const auto loaded = store.load();
     REQUIRE_FALSE(loaded.ok());
     CHECK(loaded.error().message.find("state.json") != std::string::npos);
@@ -63,37 +69,22 @@ TEST_CASE("a state path that is a folder is a failure", "[state_store]") {
 
 TEST_CASE("saving replaces the old state and leaves no temporary file", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore store(scratch.path());
+    FileStateStore store(scratch.path(), own_files());
     REQUIRE(store.save("first, and rather longer than the second").ok());
     REQUIRE(store.save("second").ok());
     CHECK(read_whole(scratch.path() / "state.json") == "second");
-    CHECK_FALSE(std::filesystem::exists(scratch.path() / "state.json.tmp"));
+    CHECK(std::distance(std::filesystem::directory_iterator(scratch.path()), std::filesystem::directory_iterator()) == 1);
 }
 
-TEST_CASE("a failed replace keeps the old state and reports the error", "[state_store]") {
+TEST_CASE("a state file that cannot be replaced keeps the budget in memory and says so", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore working(scratch.path());
-    REQUIRE(working.save("old").ok());
-
-    FileStateStore refusing(scratch.path(), [](const std::filesystem::path&, const std::filesystem::path&) {
-        return std::make_error_code(std::errc::permission_denied);
-    });
-    const auto saved = refusing.save("new");
+    // A folder at state.json's name: the new state cannot be renamed over it.
+    std::filesystem::create_directories(scratch.path() / "state.json" / "inside");
+    FileStateStore store(scratch.path(), own_files());
+    const auto saved = store.save("new");
     REQUIRE_FALSE(saved.ok());
-    CHECK(saved.error().code == std::errc::permission_denied);
-    CHECK(read_whole(scratch.path() / "state.json") == "old");
-    CHECK_FALSE(std::filesystem::exists(scratch.path() / "state.json.tmp"));
-}
-
-TEST_CASE("the portable replace works when the target exists and when it does not", "[state_store]") {
-    test::TempDir scratch;
-    const auto source = scratch.path() / "a.tmp", target = scratch.path() / "a";
-    { std::ofstream(source) << "one"; }
-    CHECK_FALSE(replace_file_portably(source, target));
-    { std::ofstream(source) << "two"; }
-    CHECK_FALSE(replace_file_portably(source, target));
-    CHECK(read_whole(target) == "two");
-    CHECK_FALSE(std::filesystem::exists(source));
+    CHECK_THAT(saved.error().message, Catch::Contains("state.json") && Catch::Contains("kept in memory only"));
+    CHECK(std::distance(std::filesystem::directory_iterator(scratch.path()), std::filesystem::directory_iterator()) == 1);
 }
 
 namespace {
@@ -116,7 +107,7 @@ TEST_CASE("update reads, merges and saves under the state lock", "[state_store]"
     std::vector<std::string> log;
     auto lock = std::make_unique<RecordingStateLock>();
     lock->log = &log;
-    FileStateStore store(scratch.path(), std::move(lock));
+    FileStateStore store(scratch.path(), own_files(), std::move(lock));
     REQUIRE(store.save("old").ok());
     std::optional<std::string> seen;
     const auto updated = store.update([&](const std::optional<std::string>& saved) {
@@ -136,7 +127,7 @@ TEST_CASE("update gives up, saving nothing, while another process holds the stat
     auto lock = std::make_unique<RecordingStateLock>();
     lock->log = &log;
     lock->held_elsewhere = true;
-    FileStateStore store(scratch.path(), std::move(lock));
+    FileStateStore store(scratch.path(), own_files(), std::move(lock));
     bool merged = false;
     const auto updated = store.update([&](const std::optional<std::string>&) {
         merged = true;
@@ -151,7 +142,7 @@ TEST_CASE("update gives up, saving nothing, while another process holds the stat
 
 TEST_CASE("update replaces a saved state it cannot read with what merge makes of none", "[state_store]") {
     test::TempDir scratch;
-    FileStateStore store(scratch.path());
+    FileStateStore store(scratch.path(), own_files());
     std::filesystem::create_directories(scratch.path());
     {
         std::ofstream big(store.path(), std::ios::binary);

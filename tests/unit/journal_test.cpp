@@ -10,11 +10,17 @@
 #include "support/pki.hpp"
 #include "core/record/journal.hpp"
 #include "core/base/time_format.hpp"
+#include "service/platform.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
 
 namespace {
+
+OwnFiles& own_files() {
+    static const auto files = platform::make_own_files();
+    return *files;
+}
 
 TimePoint at(int y, unsigned mo, unsigned d, int h, int mi, int s, int ms = 0) {
     using namespace std::chrono;
@@ -110,7 +116,7 @@ TEST_CASE("an event without a site or incident records them as null", "[journal]
 TEST_CASE("the journal sink appends one line per event and creates the folder", "[journal][file]") {
     test::TempDir scratch;
     const auto state_dir = scratch.path() / "state" / "nested";
-    JournalSink sink(state_dir);
+    JournalSink sink(state_dir, own_files());
     auto first = symptom_event();
     auto second = symptom_event();
     second.id = EventId::repair_started;
@@ -132,10 +138,10 @@ TEST_CASE("the journal sink never rewrites what is already in the file", "[journ
     const auto file = scratch.path() / "journal.jsonl";
     { std::ofstream(file, std::ios::binary) << "{\"event\":\"from_before\"}\n"; }
     {
-        JournalSink sink(scratch.path());
+        JournalSink sink(scratch.path(), own_files());
         sink.emit(symptom_event());
     }
-    JournalSink reopened(scratch.path());
+    JournalSink reopened(scratch.path(), own_files());
     reopened.emit(symptom_event());
 
     const auto lines = lines_of(file);
@@ -148,7 +154,7 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
     // A regular file where the state folder should be makes every write fail.
     const auto blocker = scratch.path() / "not-a-folder";
     { std::ofstream(blocker) << "x"; }
-    JournalSink sink(blocker);
+    JournalSink sink(blocker, own_files());
 
     REQUIRE_NOTHROW(sink.emit(symptom_event()));
     REQUIRE(sink.last_error());
@@ -160,7 +166,7 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
 
 TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]") {
     test::TempDir scratch;
-    JournalSink sink(scratch.path());
+    JournalSink sink(scratch.path(), own_files());
     auto event = symptom_event();
     event.details = {{"output_tail", std::string("bad \xff byte")}};
     sink.emit(event);
@@ -244,4 +250,77 @@ TEST_CASE("the fan-out sink gives every sink the event even when one throws", "[
     REQUIRE_NOTHROW(fan_out.emit(symptom_event()));
     CHECK(first.seen == std::vector<EventId>{EventId::symptom_confirmed});
     CHECK(last.seen == std::vector<EventId>{EventId::symptom_confirmed});
+}
+
+namespace {
+
+std::string record_line(const std::string& time, const std::string& event) {
+    return nlohmann::json{{"time", time}, {"id", 1001}, {"event", event}, {"message", "m"}}.dump() + "\n";
+}
+
+void append(const std::filesystem::path& file, const std::string& text) {
+    std::ofstream(file, std::ios::app | std::ios::binary) << text;
+}
+
+std::vector<std::string> tail_events(JournalTail& tail, std::string* warnings = nullptr) {
+    std::vector<std::string> events;
+    tail.read_new(std::nullopt, [&events](nlohmann::json&& record) { events.push_back(record.value("event", "")); },
+                  warnings);
+    return events;
+}
+
+}  // namespace
+
+TEST_CASE("the journal tail passes each appended record once, and waits for a line's end", "[journal][follow]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    CHECK(tail_events(tail).empty());  // no journal yet
+
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"service_started"});
+    CHECK(tail_events(tail).empty());
+
+    const auto second = record_line("2026-11-24T22:31:06.002Z", "probe_failed");
+    append(journal, second.substr(0, 20));  // the writer is in the middle of the line
+    CHECK(tail_events(tail).empty());
+    append(journal, second.substr(20) + record_line("2026-11-24T22:31:07.003Z", "symptom_confirmed"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"probe_failed", "symptom_confirmed"});
+}
+
+TEST_CASE("the journal tail follows the journal across rotation without losing a record", "[journal][follow]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"service_started"});
+
+    // Written to the old file just before it is rotated, then the new file begins.
+    append(journal, record_line("2026-11-24T22:31:06.002Z", "repair_started"));
+    std::filesystem::rename(journal, dir.path() / "journal.1.jsonl");
+    CHECK(tail_events(tail) == std::vector<std::string>{"repair_started"});
+    append(journal, record_line("2026-11-24T22:31:07.003Z", "repair_succeeded"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"repair_succeeded"});
+
+    // Rotated again while nobody looked: the rest of the old one, then the new one from its start.
+    append(journal, record_line("2026-11-24T22:31:08.004Z", "site_recovered"));
+    std::filesystem::rename(dir.path() / "journal.1.jsonl", dir.path() / "journal.2.jsonl");
+    std::filesystem::rename(journal, dir.path() / "journal.1.jsonl");
+    append(journal, record_line("2026-11-24T22:31:09.005Z", "service_stopped"));
+    CHECK(tail_events(tail) == std::vector<std::string>{"site_recovered", "service_stopped"});
+}
+
+TEST_CASE("the journal tail skips an over-long line without holding it, and says so", "[journal][follow][hostile]") {
+    test::TempDir dir;
+    const auto journal = dir.path() / "journal.jsonl";
+    JournalTail tail(dir.path());
+    append(journal, record_line("2026-11-24T22:31:05.001Z", "service_started"));
+    append(journal, std::string(kMaxJournalLine + 10, 'x'));  // no newline yet
+    std::string warnings;
+    CHECK(tail_events(tail, &warnings) == std::vector<std::string>{"service_started"});
+    CHECK_THAT(warnings, Catch::Contains("Skipped 1 line"));
+    append(journal, std::string(1000, 'x') + "\n" + record_line("2026-11-24T22:31:06.002Z", "service_stopped"));
+    warnings.clear();
+    CHECK(tail_events(tail, &warnings) == std::vector<std::string>{"service_stopped"});
+    CHECK(warnings.empty());
 }

@@ -407,6 +407,72 @@ TEST_CASE("a server certificate that expires within 30 days is said once per cer
     CHECK(h.count(EventId::certificate_expiring) == 2);
 }
 
+TEST_CASE("a renewed store client certificate is said once per selector, with both thumbprints, and is then watched",
+          "[monitor][certificates]") {
+    Harness h;
+    Config config = lab_config();
+    StoreClientCert selector;
+    selector.issuer = "CN=Contoso Issuing CA,DC=contoso,DC=com";
+    selector.eku = "clientAuth";
+    for (auto& site : config.sites) site.tls.client_cert = selector;  // both sites share it
+    const std::string old_sha1(40, 'A');
+    const std::string new_sha1(40, 'B');
+    PresentedCertificate presented{old_sha1, "CN=web01.contoso.com", h.clock.now() - std::chrono::hours(24 * 300),
+                                   h.clock.now() + std::chrono::hours(24 * 65)};
+    h.prober.set_function([&](const SiteConfig& site) {
+        auto result = probe_result(site.name, ProbeClass::healthy);
+        result.client_cert = presented;
+        return result;
+    });
+    h.monitor.start(config);
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    CHECK(h.count(EventId::client_cert_changed) == 0);  // the first one seen is no change
+    CHECK(h.count(EventId::certificate_expiring) == 0);  // 65 days left
+
+    presented = PresentedCertificate{new_sha1, "CN=web01.contoso.com", h.clock.now() - std::chrono::hours(1),
+                                     h.clock.now() + std::chrono::hours(24 * 365)};
+    h.clock.advance(30s);  // a round of both sites
+    h.clock.advance(60s);  // and two more
+    REQUIRE(h.count(EventId::client_cert_changed) == 1);
+    const auto said = h.events.last(EventId::client_cert_changed);
+    CHECK(said->details["sha1"] == new_sha1);
+    CHECK(said->details["previous_sha1"] == old_sha1);
+    CHECK(said->details["sites"] == nlohmann::json::array({"intranet", "portal"}));
+    CHECK(said->details["store"] == "LocalMachine\\My");
+    CHECK_THAT(said->message, Catch::Contains("SHA-1 " + new_sha1) && Catch::Contains("SHA-1 " + old_sha1) &&
+                                  Catch::Contains("sites intranet and portal") &&
+                                  Catch::Contains("latest NotBefore among LocalMachine\\My certificates issued by"));
+    const auto status = h.monitor.status();
+    for (const auto& site : status.sites) {
+        REQUIRE(site.client_cert_not_after);
+        CHECK(*site.client_cert_not_after == presented.not_after);
+    }
+}
+
+TEST_CASE("a store client certificate that expires within 30 days is said when the probe first presents it",
+          "[monitor][certificates]") {
+    Harness h;
+    Config config = lab_config();
+    StoreClientCert selector;
+    selector.thumbprint = std::string(40, 'C');
+    config.sites.resize(1);
+    config.sites[0].tls.client_cert = selector;
+    h.prober.set_function([&](const SiteConfig& site) {
+        auto result = probe_result(site.name, ProbeClass::healthy);
+        result.client_cert = PresentedCertificate{std::string(40, 'C'), "CN=web01", h.clock.now() - std::chrono::hours(1),
+                                                  h.clock.now() + std::chrono::hours(24 * 10)};
+        return result;
+    });
+    h.monitor.start(config);
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    REQUIRE(h.count(EventId::certificate_expiring) == 1);
+    const auto said = h.events.last(EventId::certificate_expiring);
+    CHECK(said->details["certificate"] == "client");
+    CHECK_THAT(said->message, Catch::Contains("in the certificate store"));
+}
+
 TEST_CASE("the status says each site's class since when, its next probe, and the policy's budget", "[monitor][status]") {
     Harness h;
     int changes = 0;

@@ -7,12 +7,15 @@
 #include "core/repair/preflight.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
+#include "support/software_signer.hpp"
 
 using namespace certheal;
 using namespace certheal::testing;
 using namespace std::chrono_literals;
 using certheal::test::Pki;
 using certheal::test::TempDir;
+using certheal::test::SoftwareSigner;
+using certheal::test::software_store_identity;
 
 namespace {
 
@@ -122,4 +125,72 @@ TEST_CASE("pre-flight names each certificate of LocalMachine\\Root that is not s
 
     FakeCertificateStores none(/*available=*/false);
     CHECK(check_root_store(none).empty());
+}
+
+namespace {
+
+// The store as the probe would see it: one answer for every selector.
+class OneAnswerIdentities final : public ClientIdentitySource {
+public:
+    explicit OneAnswerIdentities(Result<SharedIdentity> answer) : answer_(std::move(answer)) {}
+    bool available() const noexcept override { return true; }
+    Result<SharedIdentity> select(const StoreClientCert&) override {
+        ++asked;
+        return answer_;
+    }
+    int asked = 0;
+
+private:
+    Result<SharedIdentity> answer_;
+};
+
+Config store_config() {
+    Config config;
+    StoreClientCert selector;
+    selector.issuer = "CN=certheal test CA,O=certheal tests";
+    for (const char* name : {"a", "b"}) {
+        SiteConfig site;
+        site.name = name;
+        site.url = std::string("https://") + name + ".test/";
+        site.tls.client_cert = selector;  // both share the selector: it is checked once
+        config.sites.push_back(site);
+    }
+    return config;
+}
+
+}  // namespace
+
+TEST_CASE("pre-flight says which certificate a store selector takes, where its key lives and what it cannot sign",
+          "[preflight][identity]") {
+    KeyHome legacy;
+    legacy.provider = "the CryptoAPI provider \"Microsoft Enhanced Cryptographic Provider v1.0\"";
+    legacy.signs_tls13 = false;
+    legacy.limitation = "Its key signs only with PKCS#1 v1.5, so certheal offers TLS 1.2 at most";
+    OneAnswerIdentities identities(software_store_identity(
+        pki().rsa_client_cert, std::make_shared<SoftwareSigner>(pki().rsa_client_key), legacy));
+    const auto findings = check_client_certificates(store_config(), std::chrono::system_clock::now(), &identities);
+    INFO(all_of(findings));
+    REQUIRE(findings.size() == 1);
+    CHECK(identities.asked == 1);
+    CHECK(findings[0].pointer == "/sites/0/tls/client_cert");
+    CHECK(findings[0].level == PreflightFinding::Level::warning);  // the limitation is worth a warning
+    CHECK_THAT(findings[0].message, Catch::Contains("selects CN=certheal-probe-rsa,O=certheal tests (SHA-1 ") &&
+                                        Catch::Contains("issued by CN=certheal test CA") &&
+                                        Catch::Contains("with its key in the CryptoAPI provider") &&
+                                        Catch::Contains("TLS 1.2 at most"));
+}
+
+TEST_CASE("pre-flight says why no store certificate fits, and that probes will be client_cert_invalid",
+          "[preflight][identity]") {
+    OneAnswerIdentities identities(Failure{std::make_error_code(std::errc::no_such_file_or_directory),
+                                           "only expired certificates match LocalMachine\\My certificates issued by "
+                                           "CN=certheal test CA"});
+    const auto findings = check_client_certificates(store_config(), std::chrono::system_clock::now(), &identities);
+    INFO(all_of(findings));
+    REQUIRE(findings.size() == 1);
+    CHECK(findings[0].level == PreflightFinding::Level::warning);
+    CHECK_THAT(findings[0].message, Catch::Contains("certheal has no client certificate to present (used by site a") &&
+                                        Catch::Contains("only expired certificates match") &&
+                                        Catch::Contains("client_cert_invalid"));
+    CHECK(check_client_certificates(store_config(), std::chrono::system_clock::now()).empty());  // no source: skipped
 }

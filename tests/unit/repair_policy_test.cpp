@@ -393,7 +393,9 @@ struct FakeRepairLock : RepairLock {
     bool held_elsewhere = false;
     bool held_here = false;
     int acquisitions = 0;
+    std::optional<Failure> cannot_be_made;
     Result<bool> try_acquire() override {
+        if (cannot_be_made) return *cannot_be_made;
         if (held_elsewhere) return false;
         held_here = true;
         ++acquisitions;
@@ -494,6 +496,25 @@ TEST_CASE("a repair held elsewhere on the host makes the policy busy; its own lo
     CHECK(lock.held_here);
     f.policy.finished("inc-1", true);
     CHECK_FALSE(lock.held_here);
+}
+
+TEST_CASE("a repair lock that cannot be made refuses the repair with the lock's reason and counts nothing",
+          "[policy][operator]") {
+    Fixture f;
+    FakeRepairLock lock;
+    f.policy.set_host_lock(&lock);
+    lock.cannot_be_made = Failure{std::make_error_code(std::errc::permission_denied),
+                                  "certheal did not open its repair lock /var/lib/certheal/repair.lock: it is a folder"};
+    for (const bool manual : {false, true}) {
+        const auto refused = manual ? f.policy.request_manual("manual-1", false, /*force=*/true) : f.policy.request("inc-1");
+        CHECK(refused.verdict == Verdict::lock_unavailable);
+        CHECK(to_string(refused.verdict) == "lock_unavailable");
+        CHECK_THAT(refused.reason_sentence, Catch::Contains("it is a folder") && Catch::Contains("does not repair"));
+    }
+    CHECK(f.policy.attempts_in_window() == 0);
+    CHECK_FALSE(lock.held_here);
+    // A dry run changes nothing and needs no lock.
+    CHECK(f.policy.request("inc-1", /*dry_run=*/true).verdict == Verdict::allowed);
 }
 
 TEST_CASE("the policy decides on the history the other repairer saved since", "[policy][operator]") {

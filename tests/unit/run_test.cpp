@@ -46,10 +46,10 @@ private:
 
 TEST_CASE("run --console echoes the journal's own storage_failed, which the journal cannot hold", "[run][storage]") {
     test::TempDir dir;
-    // The state folder cannot be created: its parent is a regular file.
-    dir.write("not-a-folder", "");
+    // The journal cannot be written: a folder sits at its name.
+    std::filesystem::create_directories(dir.path() / "state" / "journal.jsonl");
     const auto config = dir.write("certheal.json", R"({
-      "service": { "state_dir": "not-a-folder/state" },
+      "service": { "state_dir": "state" },
       "sites": [ { "name": "intranet", "url": "https://127.0.0.1:1/" } ],
       "remediation": { "enabled": false, "steps": [] } })");
 

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 
@@ -554,6 +555,29 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
     CHECK(second.details["already_present"].size() == 1);
     CHECK_THAT(second.message, Catch::Contains("was already in LocalMachine\\Root; nothing changed"));
     CHECK(again.stores.contents("Root").size() == 1);
+}
+
+TEST_CASE("a trust_ca step into a bundle with two names says that the other name keeps the old contents",
+          "[workflow][trust]") {
+    certheal::test::TempDir dir;
+    std::ifstream other_ca(pki().other_ca_cert, std::ios::binary);
+    const auto bundle = dir.write("client-ca.pem", std::string(std::istreambuf_iterator<char>(other_ca), {}));
+    InlineHarness h;
+    h.files.set_link_count(2);
+    h.start({Step{TrustCaStep{pki().ca_cert, PemBundleTarget{bundle}}, 1min}});
+    REQUIRE(h.outcome().succeeded);
+    const auto event = h.sink.all(EventId::step_succeeded).front();
+    CHECK(event.details["changed"] == true);
+    CHECK(event.details["hard_links"] == 2);
+    CHECK_THAT(event.message, Catch::Contains("the bundle has 2 names (hard links)") &&
+                                  Catch::Contains("the other 1 name keeps the old contents"));
+
+    InlineHarness single;
+    single.start({Step{TrustCaStep{pki().ca_cert, PemBundleTarget{dir.write("single.pem", "")}}, 1min}});
+    REQUIRE(single.outcome().succeeded);
+    const auto plain = single.sink.all(EventId::step_succeeded).front();
+    CHECK_FALSE(plain.details.contains("hard_links"));
+    CHECK_THAT(plain.message, !Catch::Contains("hard links"));
 }
 
 TEST_CASE("a trust_ca step that cannot open its store fails the repair with the store's sentence",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end under Wine: certheal.exe `run --console` probes the nginx lab (Linux side, on
-# 127.0.0.1), confirms the 403.7 symptom, repairs it with a `run` step and
+# 127.0.0.1), confirms the symptom (nginx's 400 "The SSL certificate error"), repairs it with a `run` step and
 # stop_service(with_dependents) / start_service / restore_dependents on Wine lab services,
 # verifies the site healthy, and the journal tells the story under one incident id.
 #   e2e-wine.sh <certheal.exe> <certheal_lab_service.exe> <certheal_register_lab_services.exe> <source dir>
@@ -62,7 +62,7 @@ trap cleanup EXIT
 # shellcheck disable=SC1091
 . "$lab_dir/lab.env"
 "$lab_sh" desync "$lab_dir" >"$logs/lab-desync.log" 2>&1
-say "nginx lab on 127.0.0.1:$port answers 403.7 (desynchronised)"
+say "nginx lab on 127.0.0.1:$port answers 400 The SSL certificate error (desynchronised)"
 
 # The web server's part of the repair: reload nginx once the trusted CA file holds the good CA.
 (
@@ -201,7 +201,7 @@ symptom = next((r for r in records if r.get("event") == "symptom_confirmed"), {}
 incident = symptom.get("incident", "")
 check(incident != "", "symptom_confirmed carries no incident id")
 check(symptom.get("class") == "client_cert_rejected", f"the symptom class is {symptom.get('class')!r}")
-check(symptom.get("status") == 403, f"the symptom status is {symptom.get('status')!r}")
+check(symptom.get("status") == 400, f"the symptom status is {symptom.get('status')!r}")
 
 story = [r for r in records if r.get("event") in
          ("symptom_confirmed", "repair_started", "step_succeeded", "repair_succeeded", "site_recovered")]

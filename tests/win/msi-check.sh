@@ -6,7 +6,11 @@
 #     throwaway prefix: the files land, the service is registered (and not started), the Event Log
 #     values exist; the next version (built here from installer/certheal.wxs with the packaged
 #     files) replaces it and keeps the admin's edited config; the older MSI is refused; and
-#     `msiexec /x` takes everything away again except the admin's config.
+#     `msiexec /x` takes everything away again except the admin's config; and the custom action
+#     `certheal.exe install --msi-postinstall` configured the service as `certheal install` does:
+#     read back from the registry where Wine stores the setting, and where Wine stores nothing
+#     (recovery actions, delayed start, the service's access rules), from what reached Wine's
+#     SCM (its services.exe trace) and from the custom action's own log.
 #   msi-check.sh <certheal-VERSION-x64.msi> <source dir> [--tables-only]
 # Wine's msiexec exit codes reach bash as their low byte: 1603 (ERROR_INSTALL_FAILURE) shows as 67.
 # Logs and table dumps stay in <msi dir>/msi-check/. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
@@ -28,11 +32,12 @@ pass() { echo "msi-check: ok: $*"; }
 
 # --- 1. the tables -------------------------------------------------------------------------------
 msiinfo tables "$msi" >"$work/tables.txt"
-for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory CreateFolder MsiLockPermissionsEx; do
+for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory CreateFolder MsiLockPermissionsEx \
+    CustomAction; do
     grep -qx "$table" "$work/tables.txt" || fail "the MSI has no $table table"
 done
 for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory InstallExecuteSequence Property \
-    CreateFolder MsiLockPermissionsEx; do
+    CreateFolder MsiLockPermissionsEx CustomAction; do
     msiinfo export "$msi" "$table" >"$work/$table.idt"
 done
 msiextract -l "$msi" >"$work/files.txt"
@@ -89,6 +94,9 @@ expect("Registry", types, "Value", "#7")                    # REG_DWORD 7: error
 exe = one("File", File="certheal.exe")
 expect("File", exe, "FileName", "certheal.exe")
 expect("File", exe, "Component_", "CerthealService")
+manual = one("File", File="certheal_manual.txt")
+expect("File", manual, "FileName", "certheal-manual.txt")
+expect("File", manual, "Component_", "CerthealService")
 config = one("File", File="certheal.json")
 expect("File", config, "FileName", "certheal.json")
 expect("File", config, "Component_", "ExampleConfig")
@@ -128,8 +136,27 @@ for action in ("RemoveExistingProducts", "InstallServices", "StopServices", "Del
 if "StartServices" in actions and any(row.get("Event") in ("1", "3") for row in rows("ServiceControl")):
     problems.append("ServiceControl: the service would be started on install")
 
+# What ServiceInstall cannot say, the custom action sets with `certheal install`'s own code:
+# certheal.exe (the installed file) as SYSTEM (deferred, no impersonation: 1024 + 2048 + type 18,
+# an EXE from the File table), after InstallServices, never on uninstall; its exit code checked.
+custom = one("CustomAction", Action="ConfigureCerthealService")
+expect("CustomAction", custom, "Type", str(18 | 1024 | 2048))
+expect("CustomAction", custom, "Source", "certheal.exe")
+expect("CustomAction", custom, "Target", "install --msi-postinstall")
+sequence = {row.get("Action"): row for row in rows("InstallExecuteSequence")}
+step = sequence.get("ConfigureCerthealService")
+if not step:
+    problems.append("InstallExecuteSequence: no ConfigureCerthealService")
+else:
+    expect("InstallExecuteSequence", step, "Condition", 'NOT REMOVE~="ALL"')
+    after = int(sequence.get("InstallServices", {}).get("Sequence", "0") or 0)
+    before = int(sequence.get("InstallFinalize", {}).get("Sequence", "0") or 0)
+    if not after < int(step.get("Sequence") or 0) < before:
+        problems.append(f"InstallExecuteSequence: ConfigureCerthealService at {step.get('Sequence')} is not between "
+                        f"InstallServices ({after}) and InstallFinalize ({before})")
+
 files = set((work / "files.txt").read_text().split())
-for wanted in ("certheal/certheal.exe", "certheal/certheal.json"):
+for wanted in ("certheal/certheal.exe", "certheal/certheal.json", "certheal/certheal-manual.txt"):
     if wanted not in files:
         problems.append(f"msiextract -l does not list {wanted} (it lists {sorted(files)})")
 
@@ -138,7 +165,7 @@ for problem in problems:
 if problems:
     sys.exit(1)
 print("msi-check: ok: the ServiceInstall, ServiceControl, Registry, File, Component, Directory, CreateFolder, "
-      "MsiLockPermissionsEx and Upgrade rows")
+      "MsiLockPermissionsEx, CustomAction and Upgrade rows")
 PYTHON
 
 # The packaged exe and config are the built ones.
@@ -151,6 +178,13 @@ python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/extracted/cer
     pass "the packaged config is valid JSON" || fail "the packaged certheal.json is not valid JSON"
 head -c 2 "$work/extracted/certheal/certheal.exe" | grep -q MZ && pass "the packaged certheal.exe is a PE file" ||
     fail "the packaged certheal.exe is not a PE file"
+manual_text=$work/extracted/certheal/certheal-manual.txt
+if grep -q $'\r$' "$manual_text" && ! grep -q $'[^\r]$' "$manual_text" && ! grep -q $'\x1b\|\x08' "$manual_text" &&
+    grep -q 'history \[--config FILE\]' "$manual_text"; then
+    pass "the packaged certheal-manual.txt is the man page as plain text with CRLF line ends"
+else
+    fail "the packaged certheal-manual.txt is not the rendered man page in plain CRLF text"
+fi
 
 if [[ $mode == --tables-only ]]; then
     [[ $failures -eq 0 ]] && echo "msi-check: all table checks passed" || echo "msi-check: $failures failure(s)"
@@ -196,7 +230,11 @@ wine_to_file() {  # name command...
 }
 
 status=0
-wine_to_file install msiexec /i "$msi_windows_path" /qn /l*v "$work/install.log" || status=$?
+# The first wine process after wineboot starts services.exe with its own environment and output:
+# its service FIXMEs land in install.err. ChangeServiceConfig2W's FAILURE_ACTIONS is a stub there
+# that stores nothing, and its FIXME line proves what the custom action asked of the SCM.
+WINEDEBUG=-all,fixme+service wine_to_file install msiexec /i "$msi_windows_path" /qn /l*v "$work/install.log" ||
+    status=$?
 [[ $status -eq 0 ]] && pass "msiexec /i exited with 0" || fail "msiexec /i exited with $status (see $work/install.log)"
 
 [[ -f $installed_exe ]] && cmp -s "$installed_exe" "$work/extracted/certheal/certheal.exe" &&
@@ -231,6 +269,42 @@ grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal
 grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
     fail "TypesSupported is not REG_DWORD 7 (see $work/reg-eventlog.txt)"
 
+# --- the custom action: `certheal install --msi-postinstall`, as SYSTEM, after InstallServices ---
+# What Wine stores, read back: the description certheal install writes (the MSI's own has no
+# "Configuration:") and the preshutdown allowance. What Wine stores nothing for: the delayed
+# start (ChangeServiceConfig2W level 3 fails with 124), the failure-actions flag (level 4, 124),
+# the recovery actions (level 2 answers yes and stores nothing) and the access rules
+# (SetServiceObjectSecurity with DACL_SECURITY_INFORMATION, 4, is a stub): the custom action's
+# log says what it asked and what the SCM answered, and Wine's own FIXME lines (install.err)
+# confirm each call reached it.
+msi_log="$drive_c/ProgramData/certheal/msi-postinstall.log"
+tr -d '\r' <"$msi_log" >"$work/msi-postinstall.txt" 2>/dev/null || true
+grep -q 'install --msi-postinstall (exit code 0)' "$work/msi-postinstall.txt" &&
+    pass "the custom action ran certheal install --msi-postinstall and exited 0 (C:\ProgramData\certheal\msi-postinstall.log)" ||
+    fail "no msi-postinstall.log with exit code 0 (see $work/msi-postinstall.txt, $work/install.log)"
+grep -Fq 'Description' "$work/reg-service.txt" && grep -Fq 'Configuration: C:\ProgramData\certheal\certheal.json' "$work/reg-service.txt" &&
+    pass "the service's description is the one certheal install writes (read back from the registry)" ||
+    fail "the service's description is not certheal install's (see $work/reg-service.txt)"
+grep -Eq 'PreshutdownTimeout +REG_DWORD +0xea60$' "$work/reg-service.txt" &&
+    pass "the preshutdown allowance is 60 s (PreshutdownTimeout read back from the registry)" ||
+    fail "PreshutdownTimeout is not 60000 (see $work/reg-service.txt)"
+grep -q 'the service certheal will start automatically but not delayed: .*Win32 error 124' "$work/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W level 3 not implemented' "$work/install.err" &&
+    pass "the delayed start was asked of the SCM (Wine refuses level 3 with 124 and stores nothing)" ||
+    fail "the log and services.exe do not show the delayed start asked and refused (see $work/msi-postinstall.txt, $work/install.err)"
+grep -q 'restart after 1 min, 1 min, 5 min' "$work/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W SERVICE_CONFIG_FAILURE_ACTIONS not implemented: period 86400' "$work/install.err" &&
+    pass "the recovery actions (restart after 1, 1, 5 min; reset after 86400 s) reached the SCM (Wine's stub stores nothing)" ||
+    fail "no trace of the recovery actions asked of the SCM (see $work/msi-postinstall.txt, $work/install.err)"
+grep -q 'takes its recovery actions only when it crashes.*Win32 error 124' "$work/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W level 4 not implemented' "$work/install.err" &&
+    pass "the failure-actions flag was asked of the SCM (Wine refuses level 4 with 124)" ||
+    fail "the log and services.exe do not show the failure-actions flag asked (see $work/msi-postinstall.txt, $work/install.err)"
+grep -q 'accepted the access rules of the service certheal but did not keep them' "$work/msi-postinstall.txt" &&
+    grep -Eq 'fixme:service:SetServiceObjectSecurity [0-9A-F]+ 4 ' "$work/install.err" &&
+    pass "the service's access rules were asked of the SCM; reading them back shows Wine did not keep them (its SetServiceObjectSecurity is a stub)" ||
+    fail "the log and Wine's trace do not show the service's DACL set and read back (see $work/msi-postinstall.txt, $work/install.err)"
+
 # --- the admin edits the config and starts the service ---
 # allow_insecure_config_acl: Wine's C:\ProgramData has no ACLs that protect it like Windows' does.
 edited='{ "service": { "allow_insecure_config_acl": true },
@@ -257,7 +331,8 @@ IFS=. read -r major minor patch <<<"$version"
 next_version=$major.$minor.$((patch + 1))
 next_msi=$work/certheal-$next_version-x64.msi
 "$source_dir/installer/build-msi.sh" "$source_dir/installer/certheal.wxs" "$work/extracted/certheal/certheal.exe" \
-    "$work/extracted/certheal/certheal.json" "$next_version" "$next_msi" >"$work/build-next.log" 2>&1
+    "$work/extracted/certheal/certheal.json" "$next_version" "$next_msi" "$source_dir/docs/certheal.1" \
+    >"$work/build-next.log" 2>&1
 next_windows_path="Z:${next_msi//\//\\}"
 
 uninstall_entries() {  # name: the Uninstall keys of certheal products, as "DisplayName DisplayVersion" lines
@@ -280,6 +355,9 @@ wine_to_file upgrade msiexec /i "$next_windows_path" /qn /l*v "$work/upgrade.log
 grep -q '"event":"service_stopped".*SCM STOP' "$installed_journal" 2>/dev/null &&
     pass "the upgrade stopped the running service through the SCM (service_stopped in the journal)" ||
     fail "the journal has no service_stopped by SCM STOP after the upgrade (see $installed_journal)"
+[[ $(tr -d '\r' <"$msi_log" | grep -c 'install --msi-postinstall (exit code 0)') -ge 2 ]] &&
+    pass "the upgrade ran the custom action again for the new service" ||
+    fail "the upgrade did not run the custom action again (see $msi_log)"
 wine_to_file reg-service-upgraded reg query "$service_key" || true
 grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service-upgraded.txt" && pass "the service is registered after the upgrade" ||
     fail "the service is not registered after the upgrade (see $work/reg-service-upgraded.txt)"
