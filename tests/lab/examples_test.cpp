@@ -40,11 +40,18 @@ json with_lab_files(json config, const LabFiles& lab, const std::filesystem::pat
     auto& tls = config["defaults"]["tls"];
     tls["ca_file"] = lab.value("server_ca");
     tls["client_cert"] = {{"cert_file", lab.value("client_cert")}, {"key_file", lab.value("client_key")}};
-    for (auto& step : config["remediation"]["steps"]) {
-        if (step.contains("trust_ca")) {
-            step["trust_ca"]["certificate"] = lab.value("good_ca");
-            step["trust_ca"]["bundle"] = bundle.string();
+    const auto point_at_lab = [&](json& steps) {
+        for (auto& step : steps) {
+            if (step.contains("trust_ca")) {
+                step["trust_ca"]["certificate"] = lab.value("good_ca");
+                step["trust_ca"]["bundle"] = bundle.string();
+            }
         }
+    };
+    auto& remediation = config["remediation"];
+    if (remediation.contains("steps")) point_at_lab(remediation["steps"]);
+    if (remediation.contains("stages")) {
+        for (auto& stage : remediation["stages"]) point_at_lab(stage["steps"]);
     }
     return config;
 }
@@ -83,13 +90,15 @@ TEST_CASE("the nginx example, as shipped, repairs a stock nginx whose client CA 
     config["defaults"]["interval"] = "300ms";
     config["sites"][0]["url"] = lab.value("url");
     config["remediation"]["dry_run"] = false;
-    auto& steps = config["remediation"]["steps"];
-    REQUIRE(steps.size() == 4);
+    // The ladder's first stage re-syncs and reloads; it heals, so the restart stage never runs.
+    auto& first_stage = config["remediation"]["stages"][0];
+    auto& steps = first_stage["steps"];
+    REQUIRE(steps.size() == 3);
     REQUIRE(steps[1]["run"] == json::array({"/usr/sbin/nginx", "-t"}));
     REQUIRE(steps[2]["run"] == json::array({"/usr/sbin/nginx", "-s", "reload"}));
     const json lab_nginx = {"-c", lab.value("nginx_conf"), "-p", lab.dir().string() + "/"};
     for (const int at : {1, 2}) steps[at]["run"].insert(steps[at]["run"].end(), lab_nginx.begin(), lab_nginx.end());
-    steps[3]["verify"]["delay"] = "300ms";
+    first_stage["verify"]["delay"] = "300ms";
     const auto path = write_config(work.path(), config);
 
     CerthealRun run(path.string(), (work.path() / "state").string());
@@ -107,6 +116,7 @@ TEST_CASE("the nginx example, as shipped, repairs a stock nginx whose client CA 
     INFO("journal: " << json(names).dump() << "\nstderr: " << read_text(run.stderr_path()));
     CHECK(run.count("repair_succeeded") == 1);
     CHECK(run.count("repair_failed") == 0);
+    CHECK(run.count("stage_succeeded") == 1);
     // The bundle nginx reads now holds the good CA again (after the other one).
     CHECK_THAT(read_text(lab.file("trusted_client_ca")), Catch::Contains(read_text(lab.file("good_ca"))));
     const auto healed = curl_answer(lab, lab.port(), ClientCase::good);
