@@ -1,5 +1,5 @@
 #pragma once
-// The command line of INTERFACE.md: parsing and the commands that are the same on every
+// The command line of docs/commands.md: parsing and the commands that are the same on every
 // platform. Exit codes: 0 ok, 1 a probe found a site unhealthy, 2 bad usage or invalid
 // config, 3 runtime failure.
 //

@@ -1,6 +1,7 @@
 #pragma once
-// The configuration as value types: what INTERFACE.md's JSON means once parsed, validated and
-// merged with its defaults (config/ does that). The core runs on these and never on JSON.
+// The configuration as value types: what the JSON of docs/configuration.md means once parsed,
+// validated and merged with its defaults (config/ does that). The core runs on these and never
+// on JSON.
 // Nothing here holds a secret: a PKCS#12 password is only ever referenced (environment
 // variable or file), read when needed.
 

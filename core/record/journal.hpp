@@ -1,6 +1,6 @@
 #pragma once
 // The JSON-lines journal (<state_dir>/journal.jsonl) that `certheal history` reads. See
-// /work/shared/INTERFACE.md ("Journal"); its time format is core/time_format.hpp's.
+// docs/journal.md; its time format is core/base/time_format.hpp's.
 
 #include <cstddef>
 #include <cstdint>
