@@ -30,13 +30,15 @@ chmod 755 "$work"
 export WINEPREFIX=$work/prefix
 export WINEDEBUG=${WINEDEBUG:--all}
 export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
-server_pids=()
 certheal_pid=""
 failures=0
 
 cleanup() {
     [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
-    for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # start_server runs in a command substitution (a subshell): its servers' pids are in a file.
+    if [[ -f $work/server.pids ]]; then
+        while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/server.pids"
+    fi
     "$wineserver" -k >/dev/null 2>&1 || true
     "$wineserver" -w >/dev/null 2>&1 || true
     if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
@@ -133,7 +135,7 @@ start_server() {  # name arguments...
     openssl s_server -accept "127.0.0.1:$port" -cert "$pki/server.pem" -key "$pki/server.key" \
         -CAfile "$pki/ca.pem" -Verify 1 -verify_return_error -www -no_ticket "$@" \
         </dev/null >"$logs/s_server-$name.log" 2>&1 &
-    server_pids+=($!)
+    echo "$!" >>"$work/server.pids"
     for _ in $(seq 1 50); do
         (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
