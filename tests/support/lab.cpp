@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -63,7 +64,11 @@ int bind_loopback_any_port() {
 CommandOutput run_command(const std::vector<std::string>& argv) {
     CommandOutput result;
     int pipe_fds[2];
-    if (pipe2(pipe_fds, O_CLOEXEC) != 0) return result;
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+        result.output = "could not make a pipe for " + argv[0] + ": " + std::strerror(errno);
+        result.exit_code = -1;
+        return result;
+    }
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
@@ -75,7 +80,8 @@ CommandOutput run_command(const std::vector<std::string>& argv) {
     close(pipe_fds[1]);
     if (spawned != 0) {
         close(pipe_fds[0]);
-        result.output = "could not start " + argv[0];
+        result.output = "could not start " + argv[0] + ": " + std::strerror(spawned);
+        result.exit_code = -1;
         return result;
     }
     char chunk[4096];
@@ -91,7 +97,7 @@ CommandOutput run_command(const std::vector<std::string>& argv) {
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
     return result;
 }
 

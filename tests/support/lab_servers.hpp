@@ -118,6 +118,8 @@ struct WireAnswer {
     std::string body;
     std::optional<std::string> alert;  // "unknown_ca", "certificate_required", ...
     std::string curl_error;            // curl's own message, when it failed
+    int curl_exit_code = 0;
+    std::string curl_output;           // everything curl printed, for a failure's message
     std::string summary() const;       // "400 <page text>" or "alert unknown_ca" or the curl error
 };
 WireAnswer curl_answer(const LabFiles& lab, std::uint16_t port, ClientCase client, const std::string& path = "/health");
