@@ -295,20 +295,19 @@ std::wstring step_environment_block() {
     return block;
 }
 
-Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& program,
-                                             const std::vector<std::string>& args, Duration timeout,
-                                             std::stop_token cancel) {
-    ProcessOutcome outcome;
-    if (cancel.stop_requested()) {
-        outcome.cancelled = true;
-        return outcome;
-    }
-    const std::string program_name = quoted_name(program);
+namespace {
 
-    OutputPipe out;
-    OutputPipe err;
-    if (auto made = create_output_pipe(out, "output"); !made) return made.error();
-    if (auto made = create_output_pipe(err, "error output"); !made) return made.error();
+// The program, started suspended, put in a job of its own, then resumed.
+struct StartedProgram {
+    UniqueHandle process;
+    UniqueHandle thread;
+    UniqueHandle job;
+    DWORD pid = 0;
+    bool in_job = false;  // false where Windows refuses nested jobs
+};
+
+Result<StartedProgram> start_in_job(const std::filesystem::path& program, const std::vector<std::string>& args,
+                                    OutputPipe& out, OutputPipe& err, const std::string& program_name) {
     SECURITY_ATTRIBUTES inheritable{sizeof(SECURITY_ATTRIBUTES), nullptr, TRUE};
     UniqueHandle null_input(::CreateFileW(L"NUL", GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE, &inheritable,
                                           OPEN_EXISTING, 0, nullptr));
@@ -318,10 +317,9 @@ Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& progra
     // the program starts can leave it (CREATE_BREAKAWAY_FROM_JOB fails with access denied), and
     // no KILL_ON_JOB_CLOSE, so what the program leaves running when it exits normally (a
     // service it started) survives certheal closing the job.
-    UniqueHandle job(::CreateJobObjectW(nullptr, nullptr));
-    if (!job) return last_error_failure("certheal could not create a job object for " + program_name);
-    UniqueHandle cancel_event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
-    if (!cancel_event) return last_error_failure("certheal could not create an event");
+    StartedProgram started;
+    started.job.reset(::CreateJobObjectW(nullptr, nullptr));
+    if (!started.job) return last_error_failure("certheal could not create a job object for " + program_name);
 
     STARTUPINFOW startup{};
     startup.cb = sizeof(startup);
@@ -338,16 +336,67 @@ Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& progra
                           working_directory.c_str(), &startup, &created)) {
         return last_error_failure("certheal could not start " + program_name);
     }
-    UniqueHandle process(created.hProcess);
-    UniqueHandle thread(created.hThread);
+    started.process.reset(created.hProcess);
+    started.thread.reset(created.hThread);
+    started.pid = created.dwProcessId;
     // In the job before it runs a single instruction, so nothing it starts escapes the job.
     // (Windows 7 refuses nested jobs, e.g. when certheal itself runs in one: then only the
     // program itself can be ended.)
-    const bool in_job = ::AssignProcessToJobObject(job.get(), process.get()) != FALSE;
-    ::ResumeThread(thread.get());
+    started.in_job = ::AssignProcessToJobObject(started.job.get(), started.process.get()) != FALSE;
+    ::ResumeThread(started.thread.get());
     out.child_end.reset();
     err.child_end.reset();
-    null_input.reset();
+    return started;
+}
+
+// Timed out or cancelled: ends the program and everything it started. The job's list, taken
+// first, names what is ended; a process the tree starts between the list and the termination
+// is ended too, but not named.
+void end_program_tree(const StartedProgram& started, ProcessOutcome& outcome) {
+    std::vector<JobProcess> ended;
+    if (started.in_job) ended = job_processes(started.job.get(), started.pid);
+    if (ended.empty()) ended.push_back(JobProcess{started.pid, executable_name(started.process.get()), {}});
+    if (started.in_job) ::TerminateJobObject(started.job.get(), 1);
+    ::TerminateProcess(started.process.get(), 1);
+    ::WaitForSingleObject(started.process.get(), 5000);
+    wait_until_ended(ended, std::chrono::seconds{5});
+    for (const auto& victim : ended) {
+        const bool gone = victim.handle ? victim.has_ended()
+                                        : ::WaitForSingleObject(started.process.get(), 0) == WAIT_OBJECT_0;
+        (gone ? outcome.killed : outcome.left_running).push_back(victim.described());
+    }
+}
+
+// The program exited by itself: what it started is left alone (a service it started), but
+// named, since an admin may want to know.
+void name_what_it_left_running(const StartedProgram& started, ProcessOutcome& outcome) {
+    if (!started.in_job) return;
+    for (const auto& left : job_processes(started.job.get(), started.pid)) {
+        if (left.pid != started.pid && !left.has_ended()) outcome.left_running.push_back(left.described());
+    }
+}
+
+}  // namespace
+
+Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& program,
+                                             const std::vector<std::string>& args, Duration timeout,
+                                             std::stop_token cancel) {
+    ProcessOutcome outcome;
+    if (cancel.stop_requested()) {
+        outcome.cancelled = true;
+        return outcome;
+    }
+    const std::string program_name = quoted_name(program);
+
+    OutputPipe out;
+    OutputPipe err;
+    if (auto made = create_output_pipe(out, "output"); !made) return made.error();
+    if (auto made = create_output_pipe(err, "error output"); !made) return made.error();
+    UniqueHandle cancel_event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+    if (!cancel_event) return last_error_failure("certheal could not create an event");
+    auto started_program = start_in_job(program, args, out, err, program_name);
+    if (!started_program) return started_program.error();
+    const StartedProgram& started = started_program.value();
 
     std::stop_callback on_cancel(cancel, [&] { ::SetEvent(cancel_event.get()); });
     const auto deadline = SteadyClock::now() + timeout;
@@ -363,7 +412,7 @@ Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& progra
         DWORD count = 0;
         const bool running = !drain_until;
         if (running) {
-            waits[count++] = process.get();
+            waits[count++] = started.process.get();
             waits[count++] = cancel_event.get();
         }
         OutputPipe* pipes[2] = {nullptr, nullptr};
@@ -390,40 +439,19 @@ Result<ProcessOutcome> WinProcessRunner::run(const std::filesystem::path& progra
             continue;
         } else {
             const DWORD error = ::GetLastError();
-            ::TerminateJobObject(job.get(), 1);
-            ::TerminateProcess(process.get(), 1);
+            ::TerminateJobObject(started.job.get(), 1);
+            ::TerminateProcess(started.process.get(), 1);
             return win32_failure(error, "certheal could not wait for " + program_name);
         }
-
-        // Timed out or cancelled: end the program and everything it started, then drain. The
-        // job's list, taken first, names what is ended; a process the tree starts between the
-        // list and the termination is ended too, but not named.
-        std::vector<JobProcess> ended;
-        if (in_job) ended = job_processes(job.get(), created.dwProcessId);
-        if (ended.empty()) ended.push_back(JobProcess{created.dwProcessId, executable_name(process.get()), {}});
-        if (in_job) ::TerminateJobObject(job.get(), 1);
-        ::TerminateProcess(process.get(), 1);
-        ::WaitForSingleObject(process.get(), 5000);
-        wait_until_ended(ended, std::chrono::seconds{5});
-        for (const auto& victim : ended) {
-            const bool gone = victim.handle ? victim.has_ended()
-                                            : ::WaitForSingleObject(process.get(), 0) == WAIT_OBJECT_0;
-            (gone ? outcome.killed : outcome.left_running).push_back(victim.described());
-        }
+        end_program_tree(started, outcome);
         drain_until = SteadyClock::now() + options_.drain_after_exit;
     }
     abandon_read(out);
     abandon_read(err);
-    if (in_job && !outcome.timed_out && !outcome.cancelled) {
-        // The program exited by itself: what it started is left alone (a service it started),
-        // but named, since an admin may want to know.
-        for (const auto& left : job_processes(job.get(), created.dwProcessId)) {
-            if (left.pid != created.dwProcessId && !left.has_ended()) outcome.left_running.push_back(left.described());
-        }
-    }
+    if (!outcome.timed_out && !outcome.cancelled) name_what_it_left_running(started, outcome);
 
     DWORD exit_code = 0;
-    ::GetExitCodeProcess(process.get(), &exit_code);
+    ::GetExitCodeProcess(started.process.get(), &exit_code);
     outcome.exit_code = static_cast<int>(exit_code);
     outcome.stdout_tail = std::move(out.tail);
     outcome.stderr_tail = std::move(err.tail);
