@@ -82,7 +82,10 @@ std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites) 
     const auto inspector = platform::make_host_trust_inspector();
     if (!inspector->available()) return std::nullopt;
     const auto stores = platform::make_certificate_stores();
-    return diagnose_host(gather_host_trust(*inspector, *stores, sites, std::chrono::system_clock::now()));
+    // A store client certificate is selected as the prober selects it.
+    const auto identities = platform::make_client_identities();
+    return diagnose_host(
+        gather_host_trust(*inspector, *stores, sites, std::chrono::system_clock::now(), identities.get()));
 }
 
 std::vector<PreflightFinding> host_trust_findings(const Config& config, const HostDiagnosis& diagnosis) {

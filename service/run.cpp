@@ -284,7 +284,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     FoldingSink folding(events, clock);
     Monitor monitor(MonitorPorts{clock, prober, *adapters.services, *adapters.processes, workers, state, folding,
                                  *adapters.certificate_stores, *adapters.files, repair_lock.get(),
-                                 adapters.host_trust.get(), adapters.schannel.get(), adapters.binding_trust.get()});
+                                 adapters.host_trust.get(), adapters.schannel.get(), adapters.binding_trust.get(),
+                                 adapters.client_identities.get()});
 
     // The live status for `certheal status` and the textfile collector: written soon after a
     // significant change, seldom for counters alone (StatusWriteSchedule); nothing runs while idle.

@@ -96,7 +96,7 @@ struct PemBundleTarget {
     std::filesystem::path bundle;
 };
 // "store": "auto" (Windows): the store Schannel trusts for each affected site's binding, as the
-// host trust diagnosis finds it (core/repair/trust_store_choice says which store and why).
+// host trust diagnosis finds it (core/repair/host_trust_steps says which store and why).
 struct AutoStoreTarget {};
 // The IISCA step of the field report, done by certheal: make the server trust the CA that
 // issues the client certificates again.

@@ -6,8 +6,8 @@
 namespace certheal {
 
 HostTrustWatch::HostTrustWatch(HostTrustInspector* inspector, CertificateStores& stores, WorkerPool& workers,
-                               Clock& clock)
-    : inspector_(inspector), stores_(stores), workers_(workers), clock_(clock) {}
+                               Clock& clock, ClientIdentitySource* identities)
+    : inspector_(inspector), stores_(stores), workers_(workers), clock_(clock), identities_(identities) {}
 
 HostTrustWatch::~HostTrustWatch() { *alive_ = false; }
 
@@ -41,9 +41,10 @@ void HostTrustWatch::start(const std::vector<SiteConfig>& sites) {
     auto result = std::make_shared<std::shared_ptr<HostDiagnosis>>();
     const TimePoint now = clock_.now();
     workers_.submit(
-        [inspector = inspector_, &stores = stores_, sites, now, result] {
+        [inspector = inspector_, &stores = stores_, identities = identities_, sites, now, result] {
             try {
-                *result = std::make_shared<HostDiagnosis>(diagnose_host(gather_host_trust(*inspector, stores, sites, now)));
+                *result = std::make_shared<HostDiagnosis>(
+                    diagnose_host(gather_host_trust(*inspector, stores, sites, now, identities)));
             } catch (const std::exception&) {
                 // The diagnosis is evidence, never a reason to stop: the last one stays.
                 result->reset();

@@ -27,7 +27,9 @@ namespace certheal {
 
 class HostTrustWatch {
 public:
-    HostTrustWatch(HostTrustInspector* inspector, CertificateStores& stores, WorkerPool& workers, Clock& clock);
+    // `identities`: where a store client certificate is selected (none: such a site is unknown).
+    HostTrustWatch(HostTrustInspector* inspector, CertificateStores& stores, WorkerPool& workers, Clock& clock,
+                   ClientIdentitySource* identities = nullptr);
     ~HostTrustWatch();
     HostTrustWatch(const HostTrustWatch&) = delete;
     HostTrustWatch& operator=(const HostTrustWatch&) = delete;
@@ -64,6 +66,7 @@ private:
     CertificateStores& stores_;
     WorkerPool& workers_;
     Clock& clock_;
+    ClientIdentitySource* identities_;
     std::shared_ptr<HostDiagnosis> latest_;
     std::optional<MonotonicTime> latest_at_;
     bool running_ = false;

@@ -45,7 +45,7 @@ std::string describe_outcome(const ProbeResult& result) {
 }  // namespace
 
 Monitor::Monitor(MonitorPorts ports)
-    : ports_(ports), host_trust_(ports.host_trust, ports.stores, ports.workers, ports.clock) {
+    : ports_(ports), host_trust_(ports.host_trust, ports.stores, ports.workers, ports.clock, ports.client_identities) {
     host_trust_.on_fingerprint_change(
         [this](const HostTrustFingerprint& before, const HostDiagnosis& now) { report_host_trust_change(before, now); });
 }

@@ -40,6 +40,8 @@ struct MonitorPorts {
     HostTrustInspector* host_trust = nullptr;
     SchannelSettings* schannel = nullptr;         // set_schannel (Windows)
     BindingTrustSource* binding_trust = nullptr;  // trust_ca "store": "auto" (Windows)
+    // Where a store client certificate is selected, for the diagnosis (Windows).
+    ClientIdentitySource* client_identities = nullptr;
 };
 
 // What `certheal status`, status.json and the status endpoint show about one site.

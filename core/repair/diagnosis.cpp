@@ -451,8 +451,28 @@ const StoreFacts* HostTrustFacts::store(const std::string& name) const {
     return nullptr;
 }
 
-HostTrustFacts gather_host_trust(HostTrustInspector& inspector, CertificateStores& stores,
-                                 const std::vector<SiteConfig>& sites, TimePoint now) {
+namespace {
+
+// The certificate certheal presents for `client_cert`, with what it sends along: from its files,
+// or from the store through `identities` (the same port the prober asks).
+Result<SharedIdentity> presented_identity(const ClientCert& client_cert, ClientIdentitySource* identities) {
+    if (const auto* in_store = std::get_if<StoreClientCert>(&client_cert)) {
+        if (identities == nullptr || !identities->available()) {
+            return Failure{std::make_error_code(std::errc::not_supported),
+                           "its client certificate comes from LocalMachine\\" + in_store->store +
+                               ", and this diagnosis was given no access to the certificate stores"};
+        }
+        return identities->select(*in_store);
+    }
+    auto loaded = load_client_identity(client_cert);
+    if (!loaded) return loaded.error();
+    return SharedIdentity(std::make_shared<const ClientIdentity>(std::move(loaded.value())));
+}
+
+// The host's facts for `sites`; without `build_chains` only what decides the issuer store
+// (Schannel, bindings, stores), for trust_ca "store": "auto".
+HostTrustFacts gather(HostTrustInspector& inspector, CertificateStores& stores, const std::vector<SiteConfig>& sites,
+                      TimePoint now, ClientIdentitySource* identities, bool build_chains) {
     HostTrustFacts facts;
     facts.gathered_at = now;
     if (auto registry = inspector.schannel()) {
@@ -544,20 +564,21 @@ HostTrustFacts gather_host_trust(HostTrustInspector& inspector, CertificateStore
         }
         site_facts.issuer_list_sent = schannel.send_issuer_list;
 
+        if (!build_chains) continue;
         if (!site.tls.client_cert) {
             site_facts.client_certificate_problem =
                 "no client certificate is configured for this site, so certheal has none to check";
             continue;
         }
-        auto identity = load_client_identity(*site.tls.client_cert);
+        auto identity = presented_identity(*site.tls.client_cert, identities);
         if (!identity) {
             site_facts.client_certificate_problem = "certheal could not read its client certificate: " +
                                                     as_clause(identity.error().message);
             continue;
         }
         ChainRequest request;
-        request.leaf = to_der(*identity.value().certificate);
-        for (const auto& intermediate : identity.value().chain) request.sent_intermediates.push_back(to_der(*intermediate));
+        request.leaf = to_der(*identity.value()->certificate);
+        for (const auto& intermediate : identity.value()->chain) request.sent_intermediates.push_back(to_der(*intermediate));
         site_facts.client_certificate = certificate_facts(request.leaf);
         if (const auto& binding = site_facts.binding; binding && binding->checks_revocation()) {
             request.revocation =
@@ -577,6 +598,40 @@ HostTrustFacts gather_host_trust(HostTrustInspector& inspector, CertificateStore
         }
     }
     return facts;
+}
+
+}  // namespace
+
+HostTrustFacts gather_host_trust(HostTrustInspector& inspector, CertificateStores& stores,
+                                 const std::vector<SiteConfig>& sites, TimePoint now, ClientIdentitySource* identities) {
+    return gather(inspector, stores, sites, now, identities, true);
+}
+
+Result<BindingTrust> binding_trust_of(HostTrustInspector& inspector, CertificateStores& stores, const SiteConfig& site,
+                                      TimePoint now) {
+    const auto facts = gather(inspector, stores, {site}, now, nullptr, false);
+    // A guess is worse than no answer here: a CA put into the wrong store "succeeds" and cures
+    // nothing, so whatever decides the store must have been read.
+    auto unread = [](const std::string& what, const std::string& why) {
+        return Failure{std::make_error_code(std::errc::io_error),
+                       "certheal could not read " + what + ": " + as_clause(why)};
+    };
+    if (facts.schannel.error) return unread("the Schannel settings under " + std::string(kSchannelKey), *facts.schannel.error);
+    if (facts.bindings_error) return unread("the http.sys SSL bindings", *facts.bindings_error);
+    const SiteTrustFacts& found = facts.sites.front();
+    std::vector<std::string> deciding{"ClientAuthIssuer"};
+    if (found.binding && !found.binding->ctl_store_name.empty()) deciding.push_back(found.binding->ctl_store_name);
+    for (const auto& name : deciding) {
+        const StoreFacts* store = facts.store(name);
+        if (store != nullptr && store->error) return unread("LocalMachine\\" + name, *store->error);
+    }
+    BindingTrust trust;
+    trust.trust_mode = facts.schannel.trust_mode;
+    trust.issuer_store = found.issuer_store;
+    trust.issuer_store_why = found.issuer_store_why;
+    trust.issuer_store_from_binding = found.issuer_store_from_binding;
+    trust.binding = found.binding ? found.binding->endpoint : std::string();
+    return trust;
 }
 
 // --- the decision ---------------------------------------------------------------------------

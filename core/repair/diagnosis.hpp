@@ -25,8 +25,10 @@
 #include "core/base/clock.hpp"
 #include "core/model/certificate_stores.hpp"
 #include "core/model/config_model.hpp"
+#include "core/model/host_settings.hpp"
 #include "core/model/host_trust.hpp"
 #include "core/model/trust_cause.hpp"
+#include "core/probe/client_identity_source.hpp"
 
 namespace certheal {
 
@@ -135,9 +137,19 @@ struct HostTrustFacts {
 };
 
 // Reads the host (blocks: registry, http.sys, stores, chain building) for `sites`. Never fails as
-// a whole: what could not be read is said in the facts.
+// a whole: what could not be read is said in the facts. A client certificate of a store is
+// selected through `identities`, as the prober selects it; without it, such a site's verdict
+// is unknown.
 HostTrustFacts gather_host_trust(HostTrustInspector& inspector, CertificateStores& stores,
-                                 const std::vector<SiteConfig>& sites, TimePoint now);
+                                 const std::vector<SiteConfig>& sites, TimePoint now,
+                                 ClientIdentitySource* identities = nullptr);
+
+// What trust_ca "store": "auto" needs of `site` (blocks): the trust mode and the store Schannel
+// takes the trusted issuers from, read and decided as the diagnosis does, without building a
+// chain. A Failure when the Schannel values, the bindings or a store that decides could not be
+// read: certheal never guesses the store.
+Result<BindingTrust> binding_trust_of(HostTrustInspector& inspector, CertificateStores& stores, const SiteConfig& site,
+                                      TimePoint now);
 
 // --- the decision ---------------------------------------------------------------------------
 

@@ -277,8 +277,8 @@ StepStory story_of(const AutoTrustReport& report, bool dry_run) {
                                   {"sha1", certificate.sha1},
                                   {"store", placement.store},
                                   {"why", placement.why}});
-            reasons.push_back(certificate.subject + " into " + store_shown(placement.store) + " for site " + site.site +
-                              ", because " + placement.why);
+            reasons.push_back("for site " + site.site + ", certheal chose " + store_shown(placement.store) + " for " +
+                              certificate.subject + " because " + placement.why);
         }
         choices.push_back({{"site", site.site},
                            {"binding", site.binding.binding.empty() ? nlohmann::json(nullptr)
@@ -301,7 +301,7 @@ StepStory story_of(const AutoTrustReport& report, bool dry_run) {
     }
     story.details["stores"] = std::move(stores);
     story.details["changed"] = dry_run ? false : report.changed;
-    const std::string chosen = "; certheal chose " + join(reasons, "; ");
+    const std::string chosen = "; " + join(reasons, "; ");
     story.would = (added.empty() ? "would change nothing: " + list_text(present) + " already there"
                                  : "would add " + list_text(added)) +
                   chosen;

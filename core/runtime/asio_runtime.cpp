@@ -5,6 +5,7 @@
 #include "core/base/duration.hpp"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -71,13 +72,18 @@ void ThreadWorkerPool::submit(std::function<void()> work, std::function<void()> 
     std::lock_guard lock(mutex_);
     if (closed_) return;
     if (!pool_) pool_.emplace(threads_);
-    boost::asio::post(*pool_, [this, work = std::move(work), done = std::move(done)]() mutable {
+    // The io_context has work until `done` is posted: a command whose only pending work is this
+    // job (certheal repair with a trust step first) would otherwise see io.run() return at once
+    // and never hear back.
+    boost::asio::post(*pool_, [this, work = std::move(work), done = std::move(done),
+                               busy = boost::asio::make_work_guard(io_)]() mutable {
         try {
             if (work) work();
         } catch (...) {
             // Work must not throw; if it does, `done` still runs so the monitor is not left waiting.
         }
         if (done) boost::asio::post(io_, std::move(done));
+        busy.reset();
     });
 }
 

@@ -20,6 +20,7 @@
 #include "service/win/event_log_sink.hpp"
 #include "service/win/file_replacer.hpp"
 #include "service/win/handles.hpp"
+#include "service/win/binding_trust_source.hpp"
 #include "service/win/host_trust_inspector.hpp"
 #include "service/win/install.hpp"
 #include "service/win/own_files.hpp"
@@ -144,6 +145,10 @@ Adapters make_adapters() {
     adapters.host_trust = make_host_trust_inspector();
     adapters.own_files = make_own_files();
     adapters.client_identities = make_client_identities();
+    // trust_ca "store": "auto" reads the host as the diagnosis does (both outlive it: it is
+    // declared last in Adapters, so it goes first).
+    adapters.binding_trust =
+        std::make_unique<win::DiagnosedBindingTrust>(*adapters.host_trust, *adapters.certificate_stores);
     return adapters;
 }
 

@@ -2,11 +2,12 @@
 
 #include <windows.h>
 
-#include <array>
-#include <cstring>
+#include <algorithm>
+#include <cctype>
 #include <string>
 
 #include "service/win/handles.hpp"
+#include "service/win/host_trust_inspector.hpp"
 #include "service/win/win_error.hpp"
 
 namespace certheal::win {
@@ -16,46 +17,28 @@ constexpr wchar_t kSchannelSubkey[] = L"SYSTEM\\CurrentControlSet\\Control\\Secu
 
 std::string value_path(std::string_view name) { return std::string(kSchannelKey) + "\\" + std::string(name); }
 
-std::string type_name(DWORD type) {
-    switch (type) {
-        case REG_DWORD: return "REG_DWORD";
-        case REG_SZ: return "REG_SZ";
-        case REG_EXPAND_SZ: return "REG_EXPAND_SZ";
-        case REG_MULTI_SZ: return "REG_MULTI_SZ";
-        case REG_BINARY: return "REG_BINARY";
-        case REG_QWORD: return "REG_QWORD";
-        default: return "registry type " + std::to_string(type);
-    }
+bool same_name(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
 }
 
 }  // namespace
 
 Result<RegistryDword> RegistrySchannelSettings::read(std::string_view name) {
-    RegKey key;
-    const LSTATUS opened = ::RegOpenKeyExW(HKEY_LOCAL_MACHINE, kSchannelSubkey, 0, KEY_QUERY_VALUE, key.out());
-    if (opened == ERROR_FILE_NOT_FOUND) return RegistryDword{};
-    if (opened != ERROR_SUCCESS) {
-        return win32_failure(static_cast<DWORD>(opened), "certheal could not open " + std::string(kSchannelKey));
+    // One reader of the key: the diagnosis's, which lists every value with its type as found.
+    auto registry = SchannelHostTrustInspector().schannel();
+    if (!registry) return registry.error();
+    for (const auto& value : registry.value().values) {
+        // Windows reads its values by name whatever their case.
+        if (!same_name(value.name, name)) continue;
+        RegistryDword found;
+        found.present = true;
+        found.type = value.type;
+        if (value.type == "REG_DWORD") found.number = value.number;
+        return found;
     }
-    const std::wstring wide = to_utf16(name);
-    DWORD type = 0;
-    // A DWORD, or the start of a value of another type: only its type matters then.
-    std::array<BYTE, 8> data{};
-    DWORD size = static_cast<DWORD>(data.size());
-    const LSTATUS queried = ::RegQueryValueExW(key.get(), wide.c_str(), nullptr, &type, data.data(), &size);
-    if (queried == ERROR_FILE_NOT_FOUND) return RegistryDword{};
-    if (queried != ERROR_SUCCESS && queried != ERROR_MORE_DATA) {
-        return win32_failure(static_cast<DWORD>(queried), "certheal could not read " + value_path(name));
-    }
-    RegistryDword value;
-    value.present = true;
-    value.type = type_name(type);
-    if (type == REG_DWORD && queried == ERROR_SUCCESS && size == sizeof(DWORD)) {
-        DWORD number = 0;
-        std::memcpy(&number, data.data(), sizeof number);
-        value.number = number;
-    }
-    return value;
+    return RegistryDword{};
 }
 
 Result<Done> RegistrySchannelSettings::write(std::string_view name, std::uint32_t value) {

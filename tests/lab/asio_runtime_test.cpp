@@ -91,6 +91,17 @@ TEST_CASE("worker pool runs work off the io thread and done on it", "[asio_runti
     CHECK(done_thread == std::this_thread::get_id());
 }
 
+TEST_CASE("the io_context keeps running while a worker job is out, so its done runs without other work",
+          "[asio_runtime]") {
+    boost::asio::io_context io;
+    ThreadWorkerPool pool(io);
+    bool done_ran = false;
+    pool.submit([] { std::this_thread::sleep_for(100ms); }, [&] { done_ran = true; });
+    io.run_for(5s);  // no work guard of its own: only the job keeps it running
+    CHECK(done_ran);
+    CHECK(io.stopped());
+}
+
 TEST_CASE("worker pool runs two blocking jobs at once", "[asio_runtime]") {
     boost::asio::io_context io;
     ThreadWorkerPool pool(io, 2);

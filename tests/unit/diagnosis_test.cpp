@@ -650,3 +650,143 @@ TEST_CASE("a host whose registry cannot be read is diagnosed on Windows' default
     CHECK(diagnosis.sites.front().verdict == TrustVerdict::unknown);
     CHECK_THAT(diagnosis.sites.front().verdict_reason, Catch::Contains("crypt32 failed"));
 }
+
+// --- a client certificate from the store, and what trust_ca "store": "auto" reads --------------------
+
+namespace {
+
+DerCertificate der_from(const std::filesystem::path& pem) {
+    auto loaded = load_certificates(pem);
+    REQUIRE(loaded.ok());
+    return to_der(*loaded.value().front());
+}
+
+// The store as the prober would see it: one certificate (with its key) for every selector.
+class StoreWithOneIdentity final : public ClientIdentitySource {
+public:
+    explicit StoreWithOneIdentity(Result<SharedIdentity> answer) : answer_(std::move(answer)) {}
+    bool available() const noexcept override { return true; }
+    Result<SharedIdentity> select(const StoreClientCert& wanted) override {
+        asked.push_back(wanted.thumbprint.value_or(""));
+        return answer_;
+    }
+    std::vector<std::string> asked;
+
+private:
+    Result<SharedIdentity> answer_;
+};
+
+SiteConfig intranet_site() {
+    SiteConfig site;
+    site.name = "intranet";
+    site.url = "https://intranet.contoso.com/health";
+    site.host = "intranet.contoso.com";
+    return site;
+}
+
+}  // namespace
+
+TEST_CASE("a client certificate from the store is diagnosed through the client identity port like one from files",
+          "[diagnosis][identity]") {
+    const test::Pki pki;
+    auto identity = load_client_identity(PemClientCert{pki.client_cert, pki.client_key});
+    REQUIRE(identity.ok());
+    StoreWithOneIdentity identities(SharedIdentity(std::make_shared<const ClientIdentity>(std::move(identity.value()))));
+    FakeCertificateStores stores;
+    stores.put("Root", der_from(pki.ca_cert));
+    FakeHostTrustInspector inspector;
+    inspector.found.bindings = {sni_binding()};
+    SiteConfig site = intranet_site();
+    StoreClientCert selector;
+    selector.thumbprint = std::string(40, 'A');
+    site.tls.client_cert = selector;
+
+    const auto diagnosis =
+        diagnose_host(gather_host_trust(inspector, stores, {site}, FakeClock::default_start(), &identities));
+    CHECK(identities.asked == std::vector<std::string>{std::string(40, 'A')});
+    const SiteTrustFacts* facts = diagnosis.site_facts("intranet");
+    REQUIRE(facts != nullptr);
+    REQUIRE(facts->client_certificate);
+    CHECK(facts->client_certificate->subject == "CN=certheal-probe,O=certheal tests");
+    REQUIRE(inspector.requests.size() == 1);
+    CHECK(inspector.requests[0].leaf == der_from(pki.client_cert));
+    CHECK(diagnosis.site("intranet")->verdict == TrustVerdict::accepted);
+
+    // Without the port (or when the store has no match) the verdict is unknown, and says why.
+    const auto blind = diagnose_host(gather_host_trust(inspector, stores, {site}, FakeClock::default_start()));
+    CHECK(blind.site("intranet")->verdict == TrustVerdict::unknown);
+    CHECK_THAT(blind.site_facts("intranet")->client_certificate_problem.value_or(""),
+               Catch::Contains("LocalMachine\\My"));
+    StoreWithOneIdentity empty(Failure{std::make_error_code(std::errc::no_such_file_or_directory),
+                                       "no certificate of LocalMachine\\My has thumbprint AAAA"});
+    const auto unmatched =
+        diagnose_host(gather_host_trust(inspector, stores, {site}, FakeClock::default_start(), &empty));
+    CHECK(unmatched.site("intranet")->verdict == TrustVerdict::unknown);
+    CHECK_THAT(unmatched.site_facts("intranet")->client_certificate_problem.value_or(""),
+               Catch::Contains("no certificate of LocalMachine\\My has thumbprint AAAA"));
+}
+
+TEST_CASE("trust_ca auto reads the trust mode and the issuer store of a site's binding as the diagnosis does",
+          "[diagnosis][trust][auto]") {
+    const test::Pki pki;
+    FakeCertificateStores stores;
+    FakeHostTrustInspector inspector;
+    inspector.found.bindings = {sni_binding()};
+    const SiteConfig site = intranet_site();
+
+    // Machine trust, nothing in ClientAuthIssuer: Root.
+    auto trust = binding_trust_of(inspector, stores, site, FakeClock::default_start());
+    REQUIRE(trust.ok());
+    CHECK(trust.value().trust_mode == 0);
+    CHECK(trust.value().issuer_store == "Root");
+    CHECK_FALSE(trust.value().issuer_store_from_binding);
+    CHECK(trust.value().binding == "intranet.contoso.com:443");
+
+    // Exclusive CA trust with a partner CA in ClientAuthIssuer: ClientAuthIssuer.
+    inspector.registry.values = {{"ClientAuthTrustMode", "REG_DWORD", 2, ""}};
+    stores.put("ClientAuthIssuer", der_from(pki.other_ca_cert));
+    trust = binding_trust_of(inspector, stores, site, FakeClock::default_start());
+    REQUIRE(trust.ok());
+    CHECK(trust.value().trust_mode == 2);
+    CHECK(trust.value().issuer_store == "ClientAuthIssuer");
+    CHECK(trust.value().issuer_store_why == "ClientAuthIssuer holds certificates and the binding names no Ctl Store");
+
+    // The binding's Ctl Store, once it holds certificates: that store, said to come from the binding.
+    auto binding = sni_binding();
+    binding.ctl_store_name = "PartnerCAs";
+    inspector.found.bindings = {binding};
+    stores.put("PartnerCAs", der_from(pki.other_ca_cert));
+    trust = binding_trust_of(inspector, stores, site, FakeClock::default_start());
+    REQUIRE(trust.ok());
+    CHECK(trust.value().issuer_store == "PartnerCAs");
+    CHECK(trust.value().issuer_store_from_binding);
+    CHECK(trust.value().issuer_store_why == "the Ctl Store Name of the SNI binding intranet.contoso.com:443");
+    // Choosing a store builds no chain.
+    CHECK(inspector.requests.empty());
+}
+
+TEST_CASE("trust_ca auto refuses to guess the store when what decides it cannot be read", "[diagnosis][trust][auto]") {
+    FakeCertificateStores stores;
+    FakeHostTrustInspector inspector;
+    auto binding = sni_binding();
+    binding.ctl_store_name = "PartnerCAs";
+    inspector.found.bindings = {binding};
+    stores.fail_next("list", "PartnerCAs", Failure{std::make_error_code(std::errc::permission_denied), "access denied"});
+    auto trust = binding_trust_of(inspector, stores, intranet_site(), FakeClock::default_start());
+    REQUIRE_FALSE(trust.ok());
+    CHECK_THAT(trust.error().message, Catch::Contains("could not read LocalMachine\\PartnerCAs: access denied"));
+
+    class UnreadableSchannel final : public HostTrustInspector {
+    public:
+        bool available() const noexcept override { return true; }
+        Result<SchannelRegistry> schannel() override {
+            return Failure{std::make_error_code(std::errc::permission_denied), "access denied"};
+        }
+        Result<HttpSysBindings> bindings() override { return HttpSysBindings{}; }
+        Result<std::vector<std::string>> addresses_of(const std::string&) override { return std::vector<std::string>{}; }
+        Result<BuiltChain> build_chain(const ChainRequest&) override { return BuiltChain{}; }
+    } unreadable;
+    trust = binding_trust_of(unreadable, stores, intranet_site(), FakeClock::default_start());
+    REQUIRE_FALSE(trust.ok());
+    CHECK_THAT(trust.error().message, Catch::Contains("could not read the Schannel settings under HKLM\\SYSTEM"));
+}

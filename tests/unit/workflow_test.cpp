@@ -685,7 +685,9 @@ TEST_CASE("trust_ca auto's event names the store it chose for each site and why"
     CHECK(choice.at("placements").at(0).at("store") == "ClientAuthIssuer");
     CHECK(event.details.at("stores").at(0).at("target") == "LocalMachine\\ClientAuthIssuer");
     CHECK_THAT(event.message, Catch::Contains("added CN=certheal test CA,O=certheal tests") &&
-                                  Catch::Contains("to LocalMachine\\ClientAuthIssuer; certheal chose") &&
+                                  Catch::Contains("to LocalMachine\\ClientAuthIssuer; for site intranet, certheal chose "
+                                                  "LocalMachine\\ClientAuthIssuer for CN=certheal test CA,O=certheal "
+                                                  "tests because ClientAuthTrustMode is 2") &&
                                   Catch::Contains("because ClientAuthTrustMode is 2 (exclusive CA trust)"));
     CHECK(h.stores.contents("ClientAuthIssuer").size() == 1);
 }

@@ -190,6 +190,21 @@ IFS=$'\t' read -r class error < <(probe probe-tls12-pkcs1 "$work/tls12-pkcs1.jso
 [[ $class == healthy ]] && pass "the same against a server that asks for PKCS#1 SHA-256/384 only" ||
     fail "the PKCS#1-only probe is '$class' ($error), expected healthy (see $logs/probe-tls12-pkcs1.txt)"
 
+# certheal diagnose judges the same store certificate (not "unknown"): its CA is in no Windows
+# store and certheal sends none with it, so crypt32 cannot build the chain past the leaf
+# (0x800B010A): intermediate_missing.
+run diagnose-store "$certheal_exe" diagnose --json --config "$(windows_path "$work/tls12.json")" || true
+IFS=$'\t' read -r verdict cause subject < <(python3 -c 'import json, sys
+lines = [line for line in open(sys.argv[1]) if line.startswith("{")]
+d = json.loads(lines[0]) if lines else {}
+c = (d.get("facts") or {}).get("client_certificate") or {}
+print("%s\t%s\t%s" % (d.get("verdict", "no-json"), d.get("cause", "-"), c.get("subject", "-")))' "$logs/diagnose-store.out")
+if [[ $verdict == rejected && $cause == intermediate_missing && $subject == "CN=certheal web01" ]]; then
+    pass "certheal diagnose judges the LocalMachine\\My certificate the selector takes (intermediate_missing, not unknown)"
+else
+    fail "diagnose of the store certificate: verdict '$verdict', cause '$cause', certificate '$subject'; expected rejected, intermediate_missing, CN=certheal web01 (see $logs/diagnose-store.txt)"
+fi
+
 # --- 2. the CryptoAPI key and a TLS 1.3-only server ----------------------------------------------
 write_config "$work/tls13.json" "$tls13_port" "$selector"
 IFS=$'\t' read -r class error < <(probe probe-tls13 "$work/tls13.json")
