@@ -368,7 +368,7 @@ private:
         report.exit_code = outcome.exit_code;
         if (outcome.exit_code != 0) {
             report.summary = program + " exited with code " + std::to_string(outcome.exit_code) + left_behind +
-                             "; see output_tail for what it printed.";
+                             ".";  // what it printed is output_tail, and under the step in history
             step_failed(std::move(report));
             return;
         }
