@@ -55,6 +55,7 @@ ConfigLoad parse_config(std::string_view json_text, const fs::path& source, cons
         config.source = source;
         config.service.state_dir = context.default_state_dir;
         read_document(reading, *document, config);
+        config.remediation.web_server = context.web_server;
         if (reader.error_count() == 0) load.config = std::move(config);
     }
     load.issues = reader.take_issues();

@@ -32,6 +32,8 @@ struct ConfigContext {
     // Where validation keeps the certificates and keys it decodes, for the prober to reuse;
     // null: validation decodes into a cache of its own and drops it.
     std::shared_ptr<TlsMaterialCache> tls_material = nullptr;
+    // How events and messages name the web server: "IIS" on Windows (RemediationConfig::web_server).
+    std::string web_server = "the web server";
 };
 
 struct ConfigLoad {

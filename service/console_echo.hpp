@@ -4,17 +4,15 @@
 #include <iostream>
 
 #include "core/model/events.hpp"
-#include "core/base/time_format.hpp"
+#include "core/record/journal.hpp"
 
 namespace certheal {
 
 class ConsoleEcho : public EventSink {
 public:
     void emit(const Event& event) override {
-        std::cerr << format_time_utc(event.time) << "  " << definition_of(event.id).name;
-        if (!event.site.empty()) std::cerr << "  " << event.site;
-        if (!event.incident.empty()) std::cerr << "  [" << event.incident << "]";
-        std::cerr << "  " << event.message << '\n';
+        // The same lines as `certheal history`: a failed step's output is on the console too.
+        std::cerr << format_event_line(event) << '\n';
     }
 };
 

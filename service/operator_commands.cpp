@@ -182,9 +182,9 @@ int command_repair(const Options& options) {
         events.emit(event);
     };
     if (!decision.allowed()) {
-        emit(EventId::repair_skipped,
-             "certheal repair did not run the repair an operator asked for: " + decision.reason_sentence,
-             {{"reason", std::string(to_string(decision.verdict))}});
+        nlohmann::json skipped = decision.details;
+        skipped["reason"] = std::string(to_string(decision.verdict));
+        emit(EventId::repair_skipped, decision.reason_sentence, std::move(skipped));
         return runtime_failure;
     }
 
@@ -210,13 +210,13 @@ int command_repair(const Options& options) {
                               {"attempts_in_window", policy.attempts_in_window()}};
     if (ladder) details["stages"] = ladder_plan_json(plan);
     emit(EventId::repair_started,
-         std::string(dry_run ? "An operator started a dry run of repair " : "An operator started repair ") + incident +
-             " by hand (certheal repair) for site(s) " + join_site_names(sites) + " with " +
+         std::string(dry_run ? "An operator started a dry run of a repair by hand (certheal repair) with "
+                             : "An operator started a repair by hand (certheal repair) with ") +
              (ladder ? std::to_string(remediation.stages.size()) + " stage(s), least disruptive first"
                      : std::to_string(steps.size()) + " step(s)") +
              (dry_run ? "; nothing is changed."
-                      : "; attempt " + std::to_string(policy.attempts_in_window()) + " of " +
-                            std::to_string(policy.max_attempts()) + " in the current window."),
+                      : " (attempt " + std::to_string(policy.attempts_in_window()) + " of " +
+                            std::to_string(policy.max_attempts()) + " in the window)."),
          std::move(details));
 
     RepairLadder workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
@@ -265,10 +265,9 @@ int command_repair(const Options& options) {
                   << (ladder ? "stage and step" : "step") << " above says what it would do.\n";
     } else if (succeeded && ladder) {
         emit(EventId::repair_succeeded,
-             "Repair " + incident + " (by hand) succeeded in " + std::to_string(duration_ms) +
-                 " ms: the sites were healthy after stage " + std::to_string(outcome->stage_number.value_or(0)) +
-                 " of " + std::to_string(outcome->stage_count) + " (" + outcome->stage.value_or("") + "); " +
-                 std::to_string(outcome->stages_run) + " stage(s) ran.",
+             "The repair by hand succeeded: the sites were healthy after stage " +
+                 std::to_string(outcome->stage_number.value_or(0)) + " of " + std::to_string(outcome->stage_count) +
+                 ".",
              {{"duration_ms", duration_ms},
               {"verified", true},
               {"stage", outcome->stage.value_or("")},
@@ -278,8 +277,7 @@ int command_repair(const Options& options) {
               {"attempts_in_window", policy.attempts_in_window()}});
     } else if (succeeded) {
         emit(EventId::repair_succeeded,
-             "Repair " + incident + " (by hand) succeeded in " + std::to_string(duration_ms) +
-                 " ms: every step ran and " +
+             std::string("The repair by hand succeeded: every step ran and ") +
                  (outcome->verified ? "the verify step saw every site healthy."
                                     : "one probe of each site after the last step was healthy."),
              {{"duration_ms", duration_ms}, {"verified", true}, {"attempts_in_window", policy.attempts_in_window()}});
@@ -296,8 +294,7 @@ int command_repair(const Options& options) {
                   join(still_unhealthy, ", ", [](const std::string& text) { return text; });
         }
         emit(EventId::repair_failed,
-             "Repair " + incident + " (by hand) failed: " + why +
-                 ". Check that step's event and the sites by hand before you repair again.",
+             "The repair by hand failed; check its error and the sites by hand before you repair again.",
              {{"duration_ms", duration_ms},
               {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step)
                                                                : nlohmann::json(nullptr)},

@@ -53,9 +53,9 @@ public:
             Event event;
             event.id = EventId::storage_failed;
             event.time = now;
-            event.message = "certheal could not write its " + what_ + " " + file.string() + ": " +
-                            as_clause(written.error().message) +
-                            ". Monitoring and repairs go on; free space on the disk or fix the folder's permissions.";
+            event.message = "certheal could not write its " + what_ +
+                            " (see path and error). Monitoring and repairs go on; free space on the disk or fix the "
+                            "folder's permissions.";
             event.details = {{"what", what_}, {"path", file.string()}, {"error", written.error().message}};
             events_.emit(event);
         } else if (written && failing_) {
@@ -63,7 +63,7 @@ public:
             Event event;
             event.id = EventId::storage_recovered;
             event.time = now;
-            event.message = "certheal writes its " + what_ + " " + file.string() + " again.";
+            event.message = "certheal writes its " + what_ + " again.";
             event.details = {{"what", what_}, {"path", file.string()}};
             events_.emit(event);
         }
@@ -80,17 +80,16 @@ private:
 Event config_invalid_event(const std::filesystem::path& path, const std::vector<ConfigIssue>& issues,
                            TimePoint now, const std::string& consequence) {
     nlohmann::json errors = nlohmann::json::array();
-    std::string listing;
     for (const auto& issue : issues) {
         if (issue.level != ConfigIssue::Level::error) continue;
         errors.push_back(format_issue(issue));
-        listing += "\n" + format_issue(issue);
     }
     Event event;
     event.id = EventId::config_invalid;
     event.time = now;
-    event.message = "The configuration " + path.string() + " has " + std::to_string(errors.size()) +
-                    " error(s); " + consequence + " Fix each one:" + listing;
+    // The errors are a field (and were printed one per line): the sentence stays short.
+    event.message = "The configuration has " + std::to_string(errors.size()) +
+                    (errors.size() == 1 ? " error; " : " errors; ") + consequence + " Fix each one (errors).";
     event.details = {{"config", path.string()}, {"errors", errors}};
     return event;
 }
@@ -254,11 +253,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         event.details = {{"what", "journal"}, {"path", journal.path().string()}, {"queued", change.queued}};
         if (!change.writable) {
             event.id = EventId::storage_failed;
-            event.message = "certheal could not write its journal " + journal.path().string() + ": " +
-                            as_clause(change.failure ? change.failure->message : std::string("unknown error")) +
-                            ". It keeps the newest " + std::to_string(JournalLimits{}.queued_events) +
-                            " events in memory and writes them when it can; this log has them all. Free space on the "
-                            "disk or fix the state folder's permissions.";
+            event.message = "certheal could not write its journal; it keeps the newest events in memory and writes "
+                            "them when it can. Free space on the disk or fix the state folder's permissions.";
+            event.details["kept_at_most"] = JournalLimits{}.queued_events;
             event.details["error"] = change.failure ? change.failure->message : std::string();
             // Posted: the listener runs inside an emit, and the timer belongs to the io thread.
             boost::asio::post(io, [&] {
@@ -266,12 +263,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             });
         } else {
             event.id = EventId::storage_recovered;
-            event.message = "certheal writes its journal " + journal.path().string() +
-                            " again and wrote the events it had kept in memory" +
-                            (change.dropped > 0 ? " (" + std::to_string(change.dropped) +
-                                                      " older ones were dropped; this log has them)"
-                                                : std::string()) +
-                            ".";
+            event.message = std::string("certheal writes its journal again and wrote the events it had kept in memory") +
+                            (change.dropped > 0 ? "; older ones were dropped (dropped), this log has them." : ".");
             event.details["dropped"] = change.dropped;
             boost::asio::post(io, [&] { journal_retry.reset(); });
         }
@@ -372,8 +365,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             Event event;
             event.id = EventId::config_invalid;
             event.time = clock.now();
-            event.message = "certheal could not reload its configuration " + config_path.string() + " (" +
-                            error.what() + ") and keeps running with the last good one.";
+            event.message = "certheal could not reload its configuration (see error) and keeps running with the last "
+                            "good one.";
             event.details = {{"config", config_path.string()}, {"error", error.what()}};
             events.emit(event);
         }
@@ -386,9 +379,8 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             Event event;
             event.id = EventId::status_endpoint_failed;
             event.time = clock.now();
-            event.message = listening.error().message +
-                            ". certheal keeps monitoring and repairing; free the address or change "
-                            "service.status_listen to get the metrics endpoint back.";
+            event.message = "certheal could not serve its status endpoint (see error); it keeps monitoring and "
+                            "repairing. Free the address or change service.status_listen.";
             event.details = {{"listen", status_listen->text()}, {"error", listening.error().message}};
             events.emit(event);
         }

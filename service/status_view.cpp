@@ -35,9 +35,9 @@ std::optional<TimePoint> time_of(const nlohmann::json& value) {
     return value.is_string() ? parse_time_utc(value.get<std::string>()) : std::nullopt;
 }
 
-// "2026-11-24 22:31:05Z", or what the file said when it is no time certheal wrote.
+// "2026-11-24T22:31:05.123Z", or what the file said when it is no time certheal wrote.
 std::string when(const nlohmann::json& value) {
-    if (const auto time = time_of(value)) return format_time_for_people(*time);
+    if (const auto time = time_of(value)) return format_time_utc(*time);
     return text_of(value);
 }
 
@@ -195,7 +195,7 @@ std::string wide_table(const nlohmann::json& sites) {
         class_width = std::max(class_width, text_of(member(site, "class")).size());
         incident_width = std::max(incident_width, text_of(member(site, "incident")).size());
     }
-    constexpr std::size_t kTime = 20;  // "2026-11-24 22:31:05Z"
+    constexpr std::size_t kTime = 24;  // "2026-11-24T22:31:05.123Z"
     std::string text = pad("SITE", name_width) + "  " + pad("CLASS", class_width) + "  " + pad("SINCE", kTime) + "  " +
                        pad("INCIDENT", incident_width) + "  " + pad("NEXT PROBE", kTime) + "  " +
                        pad("CLIENT CERT UNTIL", kTime) + "  SERVER CERT UNTIL\n";

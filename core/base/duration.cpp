@@ -1,4 +1,5 @@
 // Durations as admins write them in the config: "500ms", "30s", "10m", "1h", "1m30s".
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -77,6 +78,13 @@ std::string format_duration(Duration duration) {
         remaining -= count * unit.milliseconds;
     }
     return text;
+}
+
+std::string format_elapsed(Duration duration) {
+    const std::int64_t ms = std::max<std::int64_t>(0, duration.count());
+    if (ms < 1000) return std::to_string(ms) + " ms";
+    if (ms < 60'000) return std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 / 100) + " s";
+    return format_duration(Duration(ms - ms % 1000));
 }
 
 }  // namespace certheal

@@ -20,4 +20,9 @@ inline constexpr Duration kLongestDuration = std::chrono::hours(24 * 365 * 100);
 std::optional<Duration> parse_duration(std::string_view text);
 std::string format_duration(Duration duration);  // 90000 ms -> "1m30s"
 
+// How long something took, as people read it (docs/journal.md): "350 ms" below a second,
+// "1.2 s" (tenths, rounded down) below a minute, then as a configured duration rounded down to
+// the second ("1m30s", "2h5m3s"). Negative durations read as "0 ms".
+std::string format_elapsed(Duration duration);
+
 }  // namespace certheal

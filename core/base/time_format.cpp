@@ -141,12 +141,4 @@ std::string make_incident_id(TimePoint started, int sequence) {
     return buffer;
 }
 
-std::string format_time_for_people(TimePoint time) {
-    const auto civil = to_civil(time);
-    char buffer[40];
-    std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02u %02u:%02u:%02uZ", civil.year, civil.month, civil.day,
-                  civil.hour, civil.minute, civil.second);
-    return buffer;
-}
-
 }  // namespace certheal

@@ -10,6 +10,8 @@
 namespace certheal {
 
 // "2026-11-24T22:31:05.123Z": UTC, millisecond precision (sub-millisecond time is truncated).
+// The one format of every time a person reads: the journal, history, status, the console and
+// the sentences of events (docs/journal.md).
 std::string format_time_utc(TimePoint time);
 
 // Reads back "YYYY-MM-DDTHH:MM:SS[.fraction]Z" (the fraction may have any number of digits;
@@ -26,8 +28,5 @@ std::optional<TimePoint> parse_time_rfc3339(std::string_view text);
 // "20261124T223105-1": the UTC second the incident began and a per-process sequence number,
 // so ids sort by time and stay unique when two incidents start within one second.
 std::string make_incident_id(TimePoint started, int sequence);
-
-// "2026-11-24 22:31:05Z": to the second, for lines people read (`certheal history`).
-std::string format_time_for_people(TimePoint time);
 
 }  // namespace certheal

@@ -164,6 +164,9 @@ struct RemediationConfig {
     // set_schannel changes how every site of the host trusts client certificates: refused
     // unless an admin allows host-wide settings here.
     bool allow_host_settings = false;
+    // How sentences name the web server certheal repairs: "IIS" on Windows, "the web server"
+    // elsewhere. Not a config key: the host's ConfigContext sets it, so the core stays portable.
+    std::string web_server = "the web server";
 };
 
 // A loopback address and port to listen on, as service.status_listen names it.

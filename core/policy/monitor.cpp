@@ -21,26 +21,14 @@ constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
 // when the symptom was confirmed serves the repair that follows at once.
 constexpr Duration kFreshDiagnosis = std::chrono::seconds(10);
 
-std::string join_names(const std::vector<SiteConfig>& sites) {
-    return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
+nlohmann::json site_names(const std::vector<SiteConfig>& sites) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& site : sites) names.push_back(site.name);
+    return names;
 }
 
-// The probe's error as a clause inside a longer sentence: without its final period.
-std::string error_clause(const ProbeResult& result) {
-    if (!result.error || result.error->empty()) return {};
-    return ": " + as_clause(*result.error);
-}
-
-std::string describe_outcome(const ProbeResult& result) {
-    std::string text{to_string(result.cls)};
-    if (result.status) {
-        text += " (HTTP " + std::to_string(*result.status);
-        if (result.iis_substatus) text += "." + std::to_string(*result.iis_substatus);
-        text += ")";
-    }
-    if (result.tls_alert) text += " (TLS alert " + *result.tls_alert + ")";
-    return text;
-}
+// "1 site" or "3 sites".
+std::string sites_count(std::size_t count) { return std::to_string(count) + (count == 1 ? " site" : " sites"); }
 
 }  // namespace
 
@@ -73,12 +61,12 @@ void Monitor::start(Config config) {
                                                              ports_.files, ports_.schannel, ports_.binding_trust});
 
     emit(EventId::service_started, {},
-         "certheal " CERTHEAL_VERSION " started with configuration " + config_.source.string() + " and monitors " +
-             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + "." +
+         "certheal started and monitors " + sites_count(config_.sites.size()) + "." +
              (config_.remediation.dry_run ? " Dry run is on: repairs are only logged, nothing is changed." : "") +
              (config_.remediation.enabled ? "" : " Remediation is disabled: certheal only reports."),
          {{"config", config_.source.string()},
           {"sites", config_.sites.size()},
+          {"site_names", site_names(config_.sites)},
           {"dry_run", config_.remediation.dry_run},
           {"remediation_enabled", config_.remediation.enabled},
           {"version", CERTHEAL_VERSION}});
@@ -88,8 +76,10 @@ void Monitor::start(Config config) {
     policy_->close_circuit_on_time();
     policy_->on_change([this] { status_changed(); });
     if (state_warning) {
-        emit(EventId::repair_skipped, {}, *state_warning + " The repair budget starts afresh.",
-             {{"reason", "state_reset"}});
+        emit(EventId::repair_skipped, {},
+             "certheal could not read its saved repair history and started afresh: the repair budget and the circuit "
+             "breaker start from zero. Check state.json in the state folder.",
+             {{"reason", "state_reset"}, {"error", *state_warning}});
     }
 
     install_sites(config_.sites);
@@ -139,12 +129,12 @@ void Monitor::reload(Config config, std::size_t requests) {
     // listens on status_listen. Switching them under a running service would split its records
     // (and its one-instance lock) between two folders, so the running value stays until a restart.
     nlohmann::json needs_restart = nlohmann::json::array();
-    std::string restart_sentence;
+    nlohmann::json kept = nlohmann::json::object();
+    nlohmann::json requested = nlohmann::json::object();
     if (config.service.state_dir != config_.service.state_dir) {
         needs_restart.push_back("service.state_dir");
-        restart_sentence += " service.state_dir changed from " + config_.service.state_dir.string() + " to " +
-                            config.service.state_dir.string() + ", which needs a restart: certheal keeps using " +
-                            config_.service.state_dir.string() + " until then.";
+        kept["service.state_dir"] = config_.service.state_dir.string();
+        requested["service.state_dir"] = config.service.state_dir.string();
         config.service.state_dir = config_.service.state_dir;
     }
     const auto listen_text = [](const std::optional<ListenAddress>& listen) {
@@ -152,24 +142,28 @@ void Monitor::reload(Config config, std::size_t requests) {
     };
     if (listen_text(config.service.status_listen) != listen_text(config_.service.status_listen)) {
         needs_restart.push_back("service.status_listen");
-        restart_sentence += " service.status_listen changed from " + listen_text(config_.service.status_listen) +
-                            " to " + listen_text(config.service.status_listen) +
-                            ", which needs a restart: the status endpoint stays as it is until then.";
+        kept["service.status_listen"] = listen_text(config_.service.status_listen);
+        requested["service.status_listen"] = listen_text(config.service.status_listen);
         config.service.status_listen = config_.service.status_listen;
     }
     config_ = std::move(config);
     // The attempt history and the circuit stay: a reload never grants a fresh budget.
     policy_->update_config(config_.remediation);
     install_sites(config_.sites);
-    nlohmann::json details = {{"config", config_.source.string()}, {"sites", config_.sites.size()}};
-    if (!needs_restart.empty()) details["needs_restart"] = needs_restart;
+    nlohmann::json details = {{"config", config_.source.string()},
+                              {"sites", config_.sites.size()},
+                              {"site_names", site_names(config_.sites)}};
+    if (!needs_restart.empty()) {
+        details["needs_restart"] = needs_restart;
+        details["kept"] = kept;
+        details["requested"] = requested;
+    }
     if (requests > 1) details["requests"] = requests;
     emit(EventId::config_reloaded, {},
-         "certheal reloaded its configuration from " + config_.source.string() + " and now monitors " +
-             std::to_string(config_.sites.size()) + " site(s): " + join_names(config_.sites) + "." +
-             restart_sentence +
-             (requests > 1 ? " (" + std::to_string(requests) + " reload requests came at once; one reload answered them.)"
-                           : std::string()),
+         "certheal reloaded its configuration and now monitors " + sites_count(config_.sites.size()) + "." +
+             (needs_restart.empty() ? std::string()
+                                    : " A changed service.state_dir or status_listen takes effect only after a "
+                                      "restart (needs_restart)."),
          std::move(details));
     record_client_certificate_expiry();
     check_root_store();
@@ -242,10 +236,11 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         refresh_host_trust(kFreshDiagnosis, [this, site_name, incident] { confirm_symptom(site_name, incident); });
     } else if (transition == SiteHealth::Transition::recovered) {
         emit(EventId::site_recovered, {.site = site.config.name, .incident = site.incident},
-             "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
-                 std::to_string(site.config.success_threshold) + " good probe(s); incident " + site.incident +
-                 " is closed.",
-             probe_evidence(result));
+             "The site is healthy again; the incident is closed.", [&] {
+                 auto details = probe_evidence(result);
+                 details["good_probes"] = site.config.success_threshold;
+                 return details;
+             }());
         site.incident.clear();
         site.evidence.reset();
     }
@@ -277,10 +272,7 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
                                                          : nlohmann::json(nullptr);
             details["failed_probes"] = site.failing_probes;
             emit(EventId::probe_recovered, {.site = site.config.name},
-                 "Site " + site.config.name + " (" + site.config.url + ") is healthy again after " +
-                     std::to_string(site.failing_probes) + " failed probe(s) since " +
-                     (site.failing_since ? format_time_utc(*site.failing_since) : std::string("-")) +
-                     " (last " + std::string(to_string(site.failing_class.value_or(ProbeClass::healthy))) + ").",
+                 "The site is healthy again after probes that failed with a class that is not a repair symptom.",
                  std::move(details));
         }
         site.failing_class.reset();
@@ -299,16 +291,15 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
     if (!symptom && !changed) return;  // the same class as the probe before: counted, not written
     if (!symptom) site.non_symptom_reported = true;
     emit(EventId::probe_failed, {.site = site.config.name},
-         "Probe of site " + site.config.name + " (" + site.config.url + ") returned " + describe_outcome(result) +
-             error_clause(result) + "." +
-             (symptom ? " " + std::to_string(site.health.consecutive_symptomatic()) + " of " +
-                            std::to_string(site.config.failure_threshold) +
-                            " consecutive failures needed to confirm the symptom."
-                      : " This class is not configured as a symptom; certheal only reports it, again when the class "
-                        "changes, and with probe_recovered when the site is healthy again."),
+         symptom ? "A probe failed with a repair symptom; " + std::to_string(site.health.consecutive_symptomatic()) +
+                       " of " + std::to_string(site.config.failure_threshold) +
+                       " failed probes in a row confirm it. See the evidence for what the site answered."
+                 : std::string("A probe failed with a class that is not a repair symptom; certheal only reports it, "
+                               "again when the class changes. Check the site."),
          [&] {
              auto details = probe_evidence(result);
              details["consecutive"] = site.health.consecutive_symptomatic();
+             details["failure_threshold"] = site.config.failure_threshold;
              return details;
          }());
 }
@@ -329,8 +320,9 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
     nlohmann::json details = with_host_trust({{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}},
                                              site.config.name);
     if (decision.retry_after) details["retry_after"] = format_time_utc(*decision.retry_after);
-    emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident},
-         "certheal did not repair site " + site.config.name + ": " + decision.reason_sentence, std::move(details));
+    for (const auto& [key, value] : decision.details.items()) details[key] = value;
+    emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident}, decision.reason_sentence,
+         std::move(details));
 }
 
 void Monitor::confirm_symptom(const std::string& site_name, const std::string& incident) {
@@ -339,20 +331,20 @@ void Monitor::confirm_symptom(const std::string& site_name, const std::string& i
     auto& site = found->second;
     site.incident_cause = host_trust_.cause_of(site_name);
     const ProbeResult& result = *site.evidence;
-    std::string diagnosis;
+    auto details = with_host_trust(probe_evidence(result), site_name);
+    details["failed_probes"] = site.config.failure_threshold;
+    bool diagnosed = false;
     if (const auto* latest = host_trust_.latest(); latest != nullptr && site.incident_cause &&
                                                    *site.incident_cause != TrustCause::none_found) {
         if (const auto* found_site = latest->site(site_name); found_site && !found_site->findings.empty()) {
-            diagnosis = " The host trust diagnosis names the cause " + std::string(to_string(*site.incident_cause)) +
-                        ": " + found_site->findings.front().sentence;
+            details["diagnosis"] = found_site->findings.front().sentence;
+            diagnosed = true;
         }
     }
     emit(EventId::symptom_confirmed, {.site = site.config.name, .incident = site.incident},
-         "Site " + site.config.name + " (" + site.config.url + ") failed " +
-             std::to_string(site.config.failure_threshold) + " probe(s) in a row with " + describe_outcome(result) +
-             error_clause(result) + ". certheal treats this as the client-certificate symptom and considers a repair." +
-             diagnosis,
-         with_host_trust(probe_evidence(result), site_name));
+         std::string("certheal confirmed the client-certificate symptom and will repair it if its policy allows.") +
+             (diagnosed ? " The host trust diagnosis names a cause (see cause and diagnosis)." : ""),
+         std::move(details));
     if (site.health.symptom_confirmed() && site.last_result &&
         reading_of(*site.last_result, site.config) == SiteHealth::Reading::symptomatic) {
         consider_repair(site);
@@ -411,19 +403,25 @@ void Monitor::start_repair(SiteState& trigger) {
     nlohmann::json steps = nlohmann::json::array();
     for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
     const bool ladder = !remediation.stages.empty();
-    const std::string what = ladder ? std::to_string(remediation.stages.size()) + " stage(s)"
-                                    : std::to_string(steps.size()) + " step(s)";
+    const std::string what = ladder ? std::to_string(remediation.stages.size()) +
+                                          (remediation.stages.size() == 1 ? " stage" : " stages")
+                                    : std::to_string(steps.size()) + (steps.size() == 1 ? " step" : " steps");
 
     repair_incident_ = trigger.incident;
     repair_site_ = trigger.config.name;
     if (const auto cause = host_trust_.cause_of(trigger.config.name)) trigger.incident_cause = cause;
     if (dry_run) {
         trigger.dry_run_reported = true;
-        report_skip(trigger, {RepairPolicy::Decision::Verdict::allowed, std::nullopt,
-                              ladder ? "dry run is on. The repair ladder is logged as it would run, and nothing is "
-                                       "changed: " + join(ladder_plan_lines(plan), " ")
-                                     : "dry run is on. The " + what +
-                                           " are logged as \"would run\" and nothing is changed."});
+        RepairPolicy::Decision dry{RepairPolicy::Decision::Verdict::allowed, std::nullopt,
+                                   "Dry run is on: certheal logs the repair's " + what +
+                                       " as they would run and changes nothing. Turn remediation.dry_run off to "
+                                       "repair."};
+        dry.details["steps"] = steps;
+        if (ladder) {
+            dry.details["stages"] = ladder_plan_json(plan);
+            dry.details["plan"] = ladder_plan_lines(plan);
+        }
+        report_skip(trigger, dry);
     } else {
         ++repairs_started_;
         nlohmann::json details = {{"sites", names},
@@ -432,11 +430,12 @@ void Monitor::start_repair(SiteState& trigger) {
                                   {"attempts_in_window", policy_->attempts_in_window()},
                                   {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}};
         if (ladder) details["stages"] = ladder_plan_json(plan);
+        details["max_attempts"] = remediation.max_attempts;
         emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
-             "certheal started repair " + trigger.incident + " for site(s) " + join_names(to_verify) + " with " + what +
-                 (ladder ? ", least disruptive first, stopping at the first that heals them" : std::string()) +
-                 "; attempt " + std::to_string(policy_->attempts_in_window()) + " of " +
-                 std::to_string(remediation.max_attempts) + " in the current window.",
+             "certheal started a repair of " + sites_count(to_verify.size()) + " with " + what +
+                 (ladder ? ", least disruptive first" : std::string()) + " (attempt " +
+                 std::to_string(policy_->attempts_in_window()) + " of " + std::to_string(remediation.max_attempts) +
+                 " in the window).",
              with_host_trust(std::move(details), trigger.config.name));
     }
     const std::string incident = trigger.incident;
@@ -458,19 +457,18 @@ bool Monitor::no_stage_matches(SiteState& trigger) {
     const auto& stages = config_.remediation.stages;
     if (stages.empty()) return false;
     const IncidentFacts facts = incident_facts(trigger);
-    std::vector<std::string> reasons;
+    nlohmann::json reasons = nlohmann::json::array();
     for (std::size_t i = 0; i < stages.size(); ++i) {
         const auto mismatch = stage_mismatch(stages[i].when, facts);
         if (!mismatch) return false;
-        reasons.push_back("stage " + std::to_string(i + 1) + " (" + stages[i].name + "): " + *mismatch);
+        reasons.push_back({{"stage", stages[i].name}, {"stage_number", i + 1}, {"reason", *mismatch}});
     }
     if (trigger.last_skip_reason == "no_stage") return true;
     trigger.last_skip_reason = "no_stage";
     emit(EventId::repair_skipped, {.site = trigger.config.name, .incident = trigger.incident},
-         "certheal did not repair site " + trigger.config.name + ": no stage of the repair ladder applies to incident " +
-             trigger.incident + " (" + join(reasons, "; ") +
-             "). No repair certheal knows cures this; check the site and its certificates by hand.",
-         {{"reason", "no_stage"}, {"evidence", probe_evidence(*trigger.last_result)}});
+         "No stage of the repair ladder applies to this incident, so no repair certheal knows cures it. Check the "
+         "site and its certificates by hand.",
+         {{"reason", "no_stage"}, {"stages", reasons}, {"evidence", probe_evidence(*trigger.last_result)}});
     return true;
 }
 
@@ -482,14 +480,11 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
         const bool succeeded = outcome.succeeded && !outcome.cancelled;
         if (succeeded && outcome.ladder()) {
             ++repairs_succeeded_;
-            emit(EventId::repair_succeeded, {.incident = incident},
-                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) +
-                     " ms: the affected sites were verified healthy after stage " +
+            emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
+                 "The repair succeeded: the sites were verified healthy after stage " +
                      std::to_string(outcome.stage_number.value_or(0)) + " of " + std::to_string(outcome.stage_count) +
-                     " (" + outcome.stage.value_or("") + "); " + std::to_string(outcome.stages_run) +
-                     " stage(s) ran" +
                      (outcome.stage_number.value_or(0) < outcome.stage_count
-                          ? " and the more disruptive ones after it did not."
+                          ? "; the more disruptive stages after it did not run."
                           : "."),
                  {{"duration_ms", duration_ms},
                   {"verified", true},
@@ -500,33 +495,38 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                   {"attempts_in_window", policy_->attempts_in_window()}});
         } else if (succeeded) {
             ++repairs_succeeded_;
-            emit(EventId::repair_succeeded, {.incident = incident},
-                 "Repair " + incident + " succeeded in " + std::to_string(duration_ms) + " ms: every step ran" +
-                     (outcome.verified ? " and the affected sites were verified healthy."
-                                       : ". No verify step is configured, so certheal did not check the sites "
-                                         "within the repair; it probes them again now, and site_recovered will say "
-                                         "when they are healthy."),
+            emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
+                 outcome.verified ? std::string("The repair succeeded: every step ran and the sites were verified healthy.")
+                                  : std::string("Every repair step ran. No verify step is configured, so certheal probes "
+                                                "the sites as usual; site_recovered says when they are healthy."),
                  with_host_trust({{"duration_ms", duration_ms},
                                   {"verified", outcome.verified},
                                   {"attempts_in_window", policy_->attempts_in_window()}},
                                  repair_site_));
         } else {
             ++repairs_failed_;
-            emit(EventId::repair_failed, {.incident = incident},
+            // Said before circuit_opened: when that follows, no retry is promised.
+            const bool last_attempt = policy_->failure_stops_repairs();
+            const std::string where =
+                outcome.ladder() ? std::string("No stage healed the sites")
+                : outcome.failed_step ? "Step " + std::to_string(*outcome.failed_step + 1) + " failed"
+                                      : std::string("The sites are not healthy");
+            emit(EventId::repair_failed, {.site = repair_site_, .incident = incident},
                  outcome.cancelled
-                     ? "Repair " + incident + " was abandoned because certheal is stopping; check the services and "
-                                              "sites by hand."
-                     : "Repair " + incident + " failed: " + as_clause(outcome.error) +
-                           (outcome.ladder() ? ". Check the stages' events and the site by hand"
-                                             : ". Check that step's event and the site by hand") +
-                           "; certheal retries after the cooldown while the budget allows.",
+                     ? std::string("The repair was abandoned because certheal is stopping; check the services and "
+                                   "sites by hand.")
+                     : "The repair failed. " + where + "; check its error and the site by hand." +
+                           (last_attempt ? " It was the last attempt the budget allows: certheal stops repairing."
+                                         : " certheal tries again after the cooldown."),
                  with_host_trust([&] {
                      nlohmann::json details = {
                          {"duration_ms", duration_ms},
                          {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
                          {"error", outcome.error},
                          {"cancelled", outcome.cancelled},
-                         {"attempts_in_window", policy_->attempts_in_window()}};
+                         {"attempts_in_window", policy_->attempts_in_window()},
+                         {"max_attempts", config_.remediation.max_attempts},
+                         {"retry", !outcome.cancelled && !last_attempt}};
                      if (outcome.ladder()) {
                          details["stages_run"] = outcome.stages_run;
                          details["stages"] = outcome.stage_count;
@@ -598,10 +598,9 @@ void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePo
     const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
     const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
     emit(EventId::certificate_expiring, {.site = site.name},
-         "The client certificate that certheal presents to site " + site.name +
-             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
-             std::to_string(days_left) + " day(s) left). " +
-             (in_store ? "Renew it in the certificate store (certheal takes the renewed one by itself)."
+         std::string(expires <= now ? "The client certificate certheal presents has expired (not_after). "
+                                    : "The client certificate certheal presents expires within 30 days (not_after). ") +
+             (in_store ? "Renew it in the certificate store; certheal takes the renewed one by itself."
                        : "Renew it and update the configuration."),
          {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
 }
@@ -633,15 +632,9 @@ void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult&
     }
     const bool newer = now_presented.not_before > before.not_before;
     emit(EventId::client_cert_changed, {.site = site.config.name},
-         "certheal now presents the client certificate " + now_presented.subject + " (SHA-1 " + now_presented.sha1 +
-             ", valid from " + format_time_utc(now_presented.not_before) + " to " +
-             format_time_utc(now_presented.not_after) + ") to " + (sharing.size() == 1 ? "site " : "sites ") +
-             list_text(sharing) + " instead of " + before.subject + " (SHA-1 " + before.sha1 + ", valid to " +
-             format_time_utc(before.not_after) + "): it is the valid certificate with the latest NotBefore among " +
-             describe_store_selector(*in_store) +
-             (newer ? ". Nothing needs doing; the old certificate can be removed from the store once nothing else "
-                      "uses it."
-                    : ". The newer certificate it used before is gone or no longer valid: check the store."),
+         "certheal now presents another client certificate from the store to " + sites_count(sharing.size()) +
+             (newer ? ", a newer one. Nothing needs doing; remove the old one once nothing else uses it."
+                    : ", an older one: the newer one it used before is gone or no longer valid. Check the store."),
          {{"store", "LocalMachine\\" + in_store->store},
           {"selector", describe_store_selector(*in_store)},
           {"sha1", now_presented.sha1},
@@ -667,7 +660,10 @@ void Monitor::check_root_store() {
                                   const auto& summary = certificate.summary;
                                   still_there.insert(summary.sha1);
                                   if (!reported_root_certificates_.insert(summary.sha1).second) continue;
-                                  emit(EventId::root_store_misplaced, {}, misplaced_root_sentence(summary),
+                                  emit(EventId::root_store_misplaced, {},
+                                       "A certificate that is not self-signed sits in LocalMachine\\Root, so IIS "
+                                       "rejects client certificates (KB 2802568). Move it to the CA store (step "
+                                       "fix_root_store).",
                                        {{"subject", summary.subject},
                                         {"issuer", summary.issuer},
                                         {"sha1", summary.sha1},
@@ -687,9 +683,9 @@ bool Monitor::resume(const std::string& who) {
     if (!policy_) return false;
     if (!policy_->reset_circuit(who)) {
         emit(EventId::repair_skipped, {.incident = repair_incident_},
-             "certheal did not reset its repair circuit breaker for " + who + " because repair " + repair_incident_ +
-                 " is running; run certheal resume again when it has finished.",
-             {{"reason", "busy"}});
+             "certheal did not reset its repair circuit breaker because a repair is running; run `certheal resume` "
+             "again when it has finished.",
+             {{"reason", "busy"}, {"requested_by", who}});
         return false;
     }
     status_changed();
@@ -723,9 +719,9 @@ void Monitor::check_server_certificate(SiteState& site, const ProbeResult& resul
     site.server_expiry_reported = expires;
     const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
     emit(EventId::certificate_expiring, {.site = site.config.name},
-         "The server certificate of site " + site.config.name + " (" + site.config.url + ")" +
-             (expires <= now ? " has expired on " : " expires on ") + format_time_utc(expires) + " (" +
-             std::to_string(days_left) + " day(s) left). Renew it in the site's HTTPS binding.",
+         std::string(expires <= now ? "The site's server certificate has expired (not_after)."
+                                    : "The site's server certificate expires within 30 days (not_after).") +
+             " Renew it in " + config_.remediation.web_server + " (the site's HTTPS binding).",
          {{"certificate", "server"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
 }
 
@@ -796,18 +792,17 @@ nlohmann::json Monitor::with_host_trust(nlohmann::json details, const std::strin
 void Monitor::report_host_trust_change(const HostTrustFingerprint& before, const HostDiagnosis& now) {
     const auto parts = changed_parts(before, now.fingerprint);
     nlohmann::json causes = nlohmann::json::object();
-    std::vector<std::string> found;
+    std::size_t found = 0;
     for (const auto& site : now.sites) {
         causes[site.site] = std::string(to_string(site.cause()));
-        if (site.cause() != TrustCause::none_found) found.push_back(site.site + ": " + std::string(to_string(site.cause())));
+        if (site.cause() != TrustCause::none_found) ++found;
     }
     emit(EventId::host_trust_changed, {},
-         "The client-certificate trust settings of this host changed (" +
-             (parts.empty() ? std::string("fingerprint") : list_text(parts)) + "): the host trust fingerprint is now " +
-             now.fingerprint.value + ", it was " + before.value + ". " +
-             (found.empty() ? std::string("certheal finds no cause of a rejection in them.")
-                            : "certheal now finds: " + join(found, "; ") + " (certheal diagnose says more).") +
-             " If nobody meant to change them, compare this host with the other nodes of its farm.",
+         "The client-certificate trust settings of this host changed (see changed). " +
+             (found == 0 ? std::string("certheal finds no cause of a rejection in them.")
+                         : "certheal finds a cause of rejection for " + sites_count(found) +
+                               "; certheal diagnose says more.") +
+             " Check that the change was meant.",
          {{"fingerprint", now.fingerprint.value},
           {"previous_fingerprint", before.value},
           {"changed", parts},

@@ -421,16 +421,13 @@ std::optional<std::string> RepairPolicy::load() {
     if (circuit_open()) {
         const auto now = clock_.monotonic_now();
         if (now >= *circuit_close()) {
-            close_circuit("The repair circuit breaker closed because " +
-                              format_duration(config_.circuit_reset_after) +
-                              " passed since it opened while certheal was not running; certheal may repair again.",
+            close_circuit("The repair circuit breaker closed: its quiet period (reset_after) passed while certheal "
+                          "was not running; certheal may repair again.",
                           "quiet_period");
         } else if (!history_.attempts.empty() &&
                    now >= history_.attempts.back().started.measured + config_.attempt_window) {
-            close_circuit("The repair circuit breaker closed because the whole attempt window of " +
-                              format_duration(config_.attempt_window) +
-                              " passed since the last repair attempt while certheal was not running; certheal may "
-                              "repair again.",
+            close_circuit("The repair circuit breaker closed: the attempt window (window) passed since the last "
+                          "repair while certheal was not running; certheal may repair again.",
                           "attempt_window_passed");
         }
     }
@@ -477,47 +474,47 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
     // remediation.enabled governs what certheal does by itself; an operator's repair is asked for.
     if (!config_.enabled && !manual) {
         return {Verdict::disabled, std::nullopt,
-                "Remediation is disabled in the configuration, so certheal only reports incident " + incident + "."};
+                "Remediation is disabled in the configuration (remediation.enabled), so certheal only reports this "
+                "incident. Repair the site by hand."};
     }
     if (busy_) {
-        return {Verdict::busy, std::nullopt,
-                "A repair for incident " + busy_->incident +
-                    " is still running on this host; certheal runs one repair at a time, so it does not start "
-                    "another for incident " +
-                    incident + "."};
+        Decision running{Verdict::busy, std::nullopt,
+                      "Another repair is still running on this host; certheal runs one repair at a time and considers "
+                      "this incident again on its next probe."};
+        running.details = {{"running_incident", busy_->incident}};
+        return running;
     }
     if (circuit_open() && !force) {
         const auto opened_at = format_time_utc(*circuit_opened_at());
         const auto reset_at = wall_of(*circuit_close());
-        if (manual) {
-            return {Verdict::circuit_open, reset_at,
-                    "The repair circuit breaker has been open since " + opened_at +
-                        " because the repair budget was spent and the last repair failed. Find out why the "
-                        "repairs failed first; then run certheal resume, or certheal repair --force to repair anyway."};
-        }
-        return {Verdict::circuit_open, reset_at,
-                "The repair circuit breaker has been open since " + opened_at +
-                    " because the repair budget was spent and the last repair failed; certheal will not repair "
-                    "incident " +
-                    incident + " before " + format_time_utc(reset_at) +
-                    " unless an operator resets it. Check the host by hand."};
+        Decision refused{Verdict::circuit_open, reset_at,
+                      manual ? "The repair circuit breaker is open: the last repair the budget allowed failed. Find out "
+                               "why, then run `certheal resume`, or `certheal repair --force` to repair anyway."
+                             : "The repair circuit breaker is open, so certheal does not repair until it closes by "
+                               "itself (retry_after) or you run `certheal resume` after checking the host."};
+        refused.details = {{"opened_at", opened_at}, {"closes_at", format_time_utc(reset_at)}};
+        return refused;
     }
     const auto cooldown = cooldown_end();
     if (static_cast<int>(history_.attempts.size()) >= config_.max_attempts && !force) {
         auto retry = budget_frees().value_or(now);
         if (cooldown) retry = std::max(retry, *cooldown);
         const auto retry_at = wall_of(retry);
-        return {Verdict::budget_spent, retry_at,
-                "certheal already started " + std::to_string(history_.attempts.size()) + " repairs within the last " +
-                    format_duration(config_.attempt_window) + " (the most allowed), so it will not repair incident " +
-                    incident + " before " + format_time_utc(retry_at) + "."};
+        Decision spent{Verdict::budget_spent, retry_at,
+                       "The repair budget of the attempt window is spent, so certheal repairs again only when an "
+                       "attempt leaves the window (retry_after)."};
+        spent.details = {{"attempts", history_.attempts.size()},
+                         {"max_attempts", config_.max_attempts},
+                         {"window", format_duration(config_.attempt_window)}};
+        return spent;
     }
     if (cooldown && now < *cooldown && !manual) {
         const auto retry_at = wall_of(*cooldown);
-        return {Verdict::cooldown, retry_at,
-                "The previous repair was less than the cooldown of " + format_duration(config_.cooldown) +
-                    " ago, so certheal will not repair incident " + incident + " before " + format_time_utc(retry_at) +
-                    "."};
+        Decision cooling{Verdict::cooldown, retry_at,
+                         "The previous repair ended within the cooldown, so certheal repairs this incident only after "
+                         "the cooldown (retry_after)."};
+        cooling.details = {{"cooldown", format_duration(config_.cooldown)}};
+        return cooling;
     }
 
     bool holds_lock = false;
@@ -525,25 +522,25 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
         const auto taken = host_lock_->try_acquire();
         if (taken && !taken.value()) {
             return {Verdict::busy, std::nullopt,
-                    "Another repair is running on this host (the certheal service's, or certheal repair from a "
-                    "command line); certheal runs one repair at a time, so it does not start one for incident " +
-                        incident + " now."};
+                    "Another repair is running on this host (the service's or `certheal repair`); certheal runs one "
+                    "repair at a time and considers this incident again on its next probe."};
         }
         // A lock that cannot be made (a folder planted at its name, a read-only or immutable
         // state folder) keeps nothing else from repairing at the same time: no repair then.
         if (!taken) {
-            return {Verdict::lock_unavailable, std::nullopt,
-                    as_clause(taken.error().message) + ". Without its host-wide repair lock certheal cannot be sure that "
-                    "no other repair runs at the same time, so it does not repair incident " + incident +
-                    "; fix the lock file or the state folder."};
+            Decision no_lock{Verdict::lock_unavailable, std::nullopt,
+                             "certheal cannot take its host-wide repair lock, so it does not repair (another repair "
+                             "could run at the same time). Fix the lock file or the state folder (see error)."};
+            no_lock.details = {{"error", taken.error().message}};
+            return no_lock;
         }
         holds_lock = taken.value();
     }
     busy_ = InFlight{incident, dry_run, manual, holds_lock};
     if (dry_run) {
         return {Verdict::allowed, std::nullopt,
-                "Dry run: certheal would repair incident " + incident +
-                    " now; nothing is changed and the attempt does not count against the repair budget."};
+                "Dry run: certheal would repair now; nothing is changed and the attempt does not count against the "
+                "repair budget."};
     }
     const auto started = moment_now();
     commit([&](History& history) {
@@ -590,12 +587,10 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
     event.id = EventId::circuit_opened;
     event.time = clock_.now();
     event.incident = incident;
-    event.message = "The repair for incident " + incident + " failed and was the " + ordinal(attempts) +
-                    " repair within " + format_duration(config_.attempt_window) +
-                    " (the most allowed), so certheal stopped repairing: the circuit breaker is open until " +
-                    format_time_utc(reset_at) +
-                    " or until an operator resets it, and certheal only probes and reports meanwhile. Check "
-                    "IIS and the client-certificate trust on this host by hand.";
+    // What to do and when it ends by itself; the counts and the window are fields.
+    event.message = "Repairs stopped: the last repair the budget allows failed. Check " + config_.web_server +
+                    " and its client-certificate trust, then run `certheal resume`; otherwise repairs resume at " +
+                    format_time_utc(reset_at) + ".";
     event.details = {
         {"attempts", attempts},
         {"max_attempts", config_.max_attempts},
@@ -609,8 +604,8 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
 void RepairPolicy::tick() {
     if (unsaved_) commit([](History&) {});  // the state folder may be writable again
     if (circuit_open() && clock_.monotonic_now() >= *circuit_close()) {
-        close_circuit("The repair circuit breaker closed because " + format_duration(config_.circuit_reset_after) +
-                          " passed since it opened; certheal may repair again.",
+        close_circuit("The repair circuit breaker closed by itself after its quiet period (reset_after); certheal "
+                      "may repair again.",
                       "quiet_period");
     }
 }
@@ -634,16 +629,16 @@ bool RepairPolicy::reset_circuit(const std::string& reason) {
         history.attempts.clear();
         history.circuit = CircuitDecision{false, now, ""};
     });
-    std::string sentence = was_open ? "An operator reset the repair circuit breaker"
-                                    : "An operator cleared the repair budget (the circuit breaker was already closed)";
-    if (!reason.empty()) sentence += " (" + reason + ")";
-    sentence += "; certheal may repair again and its repair budget starts afresh.";
     Event event;
     event.id = EventId::circuit_closed;
     event.time = clock_.now();
     event.incident = incident;
-    event.message = sentence;
-    event.details = {{"reason", "operator"}};
+    event.message = was_open ? "An operator reset the repair circuit breaker; certheal may repair again and its "
+                               "repair budget starts afresh."
+                             : "An operator cleared the repair budget (the circuit breaker was already closed); "
+                               "certheal may repair again.";
+    event.details = {{"reason", "operator"}, {"was_open", was_open}};
+    if (!reason.empty()) event.details["requested_by"] = reason;
     if (opened_at) event.details["opened_at"] = format_time_utc(wall_of(opened_at->measured));
     events_.emit(event);
     return true;
@@ -669,7 +664,10 @@ void RepairPolicy::close_circuit(const std::string& reason_sentence, const std::
     event.time = clock_.now();
     event.incident = closed->incident;
     event.message = reason_sentence;
-    event.details = {{"reason", reason_code}, {"opened_at", format_time_utc(wall_of(closed->at.measured))}};
+    event.details = {{"reason", reason_code},
+                     {"opened_at", format_time_utc(wall_of(closed->at.measured))},
+                     {"reset_after", format_duration(config_.circuit_reset_after)},
+                     {"window", format_duration(config_.attempt_window)}};
     events_.emit(event);
 }
 
@@ -689,6 +687,11 @@ std::optional<TimePoint> RepairPolicy::circuit_closes_at() const {
     const auto close = circuit_close();
     if (!close) return std::nullopt;
     return wall_of(*close);
+}
+
+bool RepairPolicy::failure_stops_repairs() const {
+    if (busy_ && busy_->dry_run) return false;
+    return circuit_open() || attempts_in_window() >= config_.max_attempts;
 }
 
 int RepairPolicy::attempts_in_window() const {

@@ -64,7 +64,8 @@ public:
         enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open, lock_unavailable };
         Verdict verdict = Verdict::allowed;
         std::optional<TimePoint> retry_after;  // earliest time a request could be allowed; empty when unknown
-        std::string reason_sentence;           // for repair_skipped: why, and when it may be retried
+        std::string reason_sentence;           // for repair_skipped: why, and what happens next
+        nlohmann::json details = nlohmann::json::object();  // the facts of the sentence, for the event's fields
         bool allowed() const noexcept { return verdict == Verdict::allowed; }
     };
 
@@ -122,6 +123,9 @@ public:
     // in today's wall time).
     std::optional<TimePoint> circuit_opened_at() const;
     int attempts_in_window() const;  // counted attempts whose start lies within attempt_window of now
+    // Whether a failure of the repair in flight leaves no retry: the circuit is open or opens
+    // with it. repair_failed, written before circuit_opened, says so instead of promising one.
+    bool failure_stops_repairs() const;
     // Earliest time a request would be allowed as far as time-based policy goes (cooldown,
     // budget, circuit), ignoring busy and disabled; now() or earlier when nothing blocks.
     TimePoint next_allowed() const;

@@ -82,7 +82,8 @@ std::string asn1_time_text(const ASN1_TIME* time) {
         return "(unreadable date)";
     }
     char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M:%SZ", &parts);
+    // The one format of times people read (format_time_utc); certificates count whole seconds.
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S.000Z", &parts);
     return text;
 }
 

@@ -24,7 +24,7 @@ std::string issuer_text(const X509& certificate);
 std::string sha1_thumbprint(const X509& certificate);
 std::string sha256_thumbprint(const X509& certificate);
 
-// "2026-11-24 22:31:05Z"
+// "2026-11-24T22:31:05.000Z" (the one format of times people read; certificates count whole seconds)
 std::string asn1_time_text(const ASN1_TIME* time);
 
 DerCertificate to_der(const X509& certificate);

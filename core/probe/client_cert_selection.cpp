@@ -164,7 +164,7 @@ bool usable_for(const StoreCertificate& certificate, const std::string& purpose)
 
 std::string shown(const StoreCertificate& certificate) {
     return certificate.subject + " (SHA-1 " + certificate.thumbprint + ", valid " +
-           format_time_for_people(certificate.not_before) + " to " + format_time_for_people(certificate.not_after) + ")";
+           format_time_utc(certificate.not_before) + " to " + format_time_utc(certificate.not_after) + ")";
 }
 
 std::string named(const std::vector<const StoreCertificate*>& certificates) {

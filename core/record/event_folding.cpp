@@ -80,9 +80,8 @@ void FoldingSink::write(Event event, std::uint64_t folded, std::optional<TimePoi
         folded_total_ += folded;
         event.details["folded"] = folded;
         if (since) event.details["folded_since"] = format_time_utc(*since);
-        event.message += " (" + std::to_string(folded) + " more like it" +
-                         (since ? " since " + format_time_utc(*since) : std::string()) +
-                         " were folded into this one; the metrics count every probe.)";
+        // The count and the time are fields; the sentence only says that there were more.
+        event.message += " (" + std::to_string(folded) + " more folded into this one.)";
     }
     next_.emit(event);
 }

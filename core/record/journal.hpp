@@ -139,10 +139,19 @@ private:
     Position position_;
 };
 
-// One journal record for people (`certheal history`):
-// "2026-11-24 22:31:05Z  symptom_confirmed  intranet  [20261124T223105-1]  <message>".
-// A record without a site shows "-" there; without an incident the bracket is left out.
+// One journal record for people (`certheal history`, the console of `run` and `repair`):
+// "2026-11-24T22:31:05.123Z  symptom_confirmed  intranet  [20261124T223105-1]  <message>",
+// then, indented by four spaces, the facts a person needs that the sentence leaves to fields:
+// "    evidence: client_cert_rejected, HTTP 403.16, ...", the stage and step by name, what a
+// step did ("    done: ...") or would do, "    error: ..." and, for a failed step, the last
+// lines the program wrote ("    stderr: ..."). A record without a site shows
+// "-" there; without an incident the bracket is left out. No trailing newline.
 std::string format_event_line(const nlohmann::json& record);
+// The same for an event not yet written (the console).
+std::string format_event_line(const Event& event);
+
+// How many of a failed step's last output lines the lines for people show.
+inline constexpr std::size_t kOutputLinesShown = 5;
 
 // Sends every event to each of several sinks in turn (journal, syslog, Event Log). The sinks
 // are not owned and must outlive this one. A sink that throws anyway does not stop the others.

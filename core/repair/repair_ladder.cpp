@@ -36,10 +36,11 @@ std::string stage_title(std::size_t number, std::size_t count, const std::string
     return "stage " + std::to_string(number) + " of " + std::to_string(count) + " (" + name + ")";
 }
 
-std::string seconds_text(Duration duration) {
-    const auto tenths = duration.count() / 100;
-    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+// "Stage 2 of 3": the stage's name, from the config and of any length, is the field `stage`.
+std::string stage_place(std::size_t number, std::size_t count) {
+    return "Stage " + std::to_string(number) + " of " + std::to_string(count);
 }
+std::string lowercase_stage(std::size_t number, std::size_t count) { return "s" + stage_place(number, count).substr(1); }
 
 }  // namespace
 
@@ -236,9 +237,8 @@ private:
 
     void skip_stage(const std::string& reason) {
         Event event = stage_event(EventId::stage_skipped,
-                                  std::string(dry_run_ ? "Dry run: " : "") + "certheal skipped " +
-                                      stage_title(index_ + 1, count(), stage().name) + " of repair " + incident_ +
-                                      " because " + reason + ".");
+                                  std::string(dry_run_ ? "Dry run: " : "") + stage_place(index_ + 1, count()) +
+                                      " was skipped: its `when` does not match the incident (see reason).");
         event.details["when"] = condition_json(stage().when);
         event.details["reason"] = reason;
         add_incident_facts(event.details);
@@ -252,13 +252,13 @@ private:
         auto steps = stage_steps(stage(), remediation_.verify, sites_);
         nlohmann::json descriptions = nlohmann::json::array();
         for (const auto& step : steps) descriptions.push_back(describe_step(step));
+        const auto step_count = stage().steps.size();
         Event event = stage_event(
             EventId::stage_started,
-            std::string(dry_run_ ? "Dry run: certheal would now run " : "certheal started ") +
-                stage_title(index_ + 1, count(), stage().name) + " of repair " + incident_ + ": " +
-                std::to_string(stage().steps.size()) + " step(s), then a probe of " + std::to_string(sites_.size()) +
-                " site(s)" +
-                (index_ + 1 < count() ? "; if they are still not healthy, the next stage follows." : "; it is the last stage."));
+            std::string(dry_run_ ? "Dry run: " : "") + stage_place(index_ + 1, count()) +
+                (dry_run_ ? " would run: " : " started: ") + std::to_string(step_count) +
+                (step_count == 1 ? " step" : " steps") + ", then a probe of the sites" +
+                (index_ + 1 < count() ? "; the next stage follows if they are not healthy." : "; it is the last stage."));
         event.details["steps"] = descriptions;
         if (!stage().when.empty()) event.details["when"] = condition_json(stage().when);
         add_incident_facts(event.details);
@@ -277,7 +277,6 @@ private:
         if (finished_) return;
         stopped_dependents_ = std::move(result.stopped_dependents);
         const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(since(stage_started_at_)).count();
-        const std::string title = stage_title(index_ + 1, count(), stage().name);
         if (result.cancelled) {
             outcome_.stages.push_back({stage().name, StageResult::State::cancelled, result.error});
             outcome_.cancelled = true;
@@ -294,12 +293,8 @@ private:
         if (result.succeeded) {
             Event event = stage_event(
                 EventId::stage_succeeded,
-                "The sites of repair " + incident_ + " were healthy after " + title + " (" +
-                    seconds_text(since(stage_started_at_)) + ")" +
-                    (index_ + 1 < count() ? "; certheal stops the ladder here, so the " +
-                                                std::to_string(count() - index_ - 1) +
-                                                " more disruptive stage(s) after it did not run."
-                                          : "."));
+                "The sites were healthy after " + lowercase_stage(index_ + 1, count()) +
+                    (index_ + 1 < count() ? "; the more disruptive stages after it did not run." : "."));
             event.details["stages_run"] = outcome_.stages_run;
             event.details["duration_ms"] = duration_ms;
             ports_.events.emit(event);
@@ -316,10 +311,10 @@ private:
         const bool last = index_ + 1 >= count();
         Event event = stage_event(
             EventId::stage_failed,
-            (not_healed ? "The sites of repair " + incident_ + " were still not healthy after " + title + ": " +
-                              as_clause(result.error)
-                        : title + " of repair " + incident_ + " failed: " + as_clause(result.error)) +
-                (last ? ". It was the last stage." : ". certheal goes on with the next stage."));
+            (not_healed ? "The sites were still not healthy after " + lowercase_stage(index_ + 1, count())
+                        : stage_place(index_ + 1, count()) + " failed at step " +
+                              std::to_string(result.failed_step.value_or(0) + 1)) +
+                (last ? ". It was the last stage; see the error." : ". certheal goes on with the next stage."));
         event.details["duration_ms"] = duration_ms;
         event.details["error"] = result.error;
         event.details["failed_step"] = result.failed_step ? nlohmann::json(*result.failed_step + 1) : nlohmann::json(nullptr);

@@ -15,13 +15,6 @@
 namespace certheal {
 namespace {
 
-std::string seconds_text(Duration duration) {
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, "%.1f s", static_cast<double>(duration.count()) / 1000.0);
-    return buffer;
-}
-
-
 // Work for the pool must not throw across threads; a port that throws is reported as a failure.
 template <class T, class Call>
 Result<T> guarded(Call&& call) {
@@ -254,38 +247,33 @@ private:
 
     bool is_stage_verify() const { return stage_ && stage_->ends_with_stage_verify && index_ + 1 == steps_.size(); }
 
-    // "step 2 of 4 of stage 1 of 3 (trust)" inside a ladder, "step 2 of 4" otherwise.
-    std::string step_place() const {
+    // "Repair step 2 of 4 (run)", "Step 1 of 3 of stage 2 of 3 (trust_ca)": the step's own words
+    // (its program, its store) are in the fields description and error, which can be long.
+    std::string step_label() const {
         std::string place = "step " + std::to_string(index_ + 1) + " of " + std::to_string(steps_.size());
         if (stage_) {
-            place += " of stage " + std::to_string(stage_->number) + " of " + std::to_string(stage_->count) + " (" +
-                     stage_->name + ")";
+            place += " of stage " + std::to_string(stage_->number) + " of " + std::to_string(stage_->count);
         }
-        return place;
-    }
-
-    std::string step_description() const {
-        return is_stage_verify() ? "the stage's own " + describe_step(step()) : describe_step(step());
-    }
-
-    std::string step_label() const {
-        return "Repair " + step_place() + " for incident " + incident_ + " (" + step_description() + ")";
+        const std::string kind = is_stage_verify() ? "the stage's verify" : std::string(step_kind(step().action));
+        return (stage_ ? "Step" : "Repair step") + place.substr(4) + " (" + kind + ")";
     }
 
     void emit_step(EventId id, const StepReport& report) {
         Event event = step_event(id);
-        const auto elapsed = since(step_started_at_);
         if (id == EventId::step_succeeded) {
-            event.message = step_label() + " succeeded in " + seconds_text(elapsed) +
-                            (report.summary.empty() ? "." : ": " + report.summary);
+            event.message = step_label() + " succeeded.";
+            if (!report.summary.empty()) event.details["outcome"] = report.summary;
         } else {
-            event.message = (dry_run_ ? "Dry run: " : "") + step_label() + " failed after " + seconds_text(elapsed) +
-                            ": " + report.summary +
-                            (cancel_requested_ ? ""
+            const std::string how = report.exit_code && *report.exit_code != 0
+                                        ? ": the program exited with code " + std::to_string(*report.exit_code)
+                                        : std::string();
+            event.message = (dry_run_ ? "Dry run: " : "") + step_label() + " failed" + how + "." +
+                            (cancel_requested_ ? " certheal is stopping."
                              : stage_ && dry_run_ ? " The real stage would stop here."
-                             : stage_             ? " The stage stopped here; its remaining steps were not run."
+                             : stage_             ? " The stage stopped here; see the error."
                              : dry_run_           ? " The real repair would stop here."
-                                                  : " The repair stopped here; the remaining steps were not run.");
+                             : report.output      ? " The repair stopped here; see the error and the output."
+                                                  : " The repair stopped here; see the error.");
             event.details["error"] = report.summary;
         }
         if (report.code) {
@@ -304,8 +292,10 @@ private:
 
     void emit_dry_run_step(const std::string& would = {}, const nlohmann::json& extra = nlohmann::json::object()) {
         Event event = step_event(EventId::step_succeeded);
-        event.message = "Would run: " + step_description() + (would.empty() ? "" : ", which " + would) + " (" +
-                        step_place() + " for incident " + incident_ + "; dry run, so certheal changed nothing).";
+        std::string label = step_label();
+        label[0] = label[0] == 'R' ? 'r' : 's';  // "Repair step ..." or "Step ..." inside the sentence
+        event.message = "Dry run: " + label + " would run; certheal changed nothing.";
+        if (!would.empty()) event.details["would"] = would;
         for (const auto& [key, value] : extra.items()) event.details[key] = value;
         ports_.events.emit(event);
     }
@@ -378,7 +368,7 @@ private:
         report.exit_code = outcome.exit_code;
         if (outcome.exit_code != 0) {
             report.summary = program + " exited with code " + std::to_string(outcome.exit_code) + left_behind +
-                             "; see output_tail for what it printed.";
+                             ".";  // what it printed is output_tail, and under the step in history
             step_failed(std::move(report));
             return;
         }

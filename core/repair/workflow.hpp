@@ -11,7 +11,7 @@
 // after calling `done`. `done` runs at most once per start(). Destroying a running Workflow
 // cancels its current call and `done` is never called.
 //
-// Dry run: every step emits step_succeeded with details.dry_run = true and a "Would run: ..."
+// Dry run: every step emits step_succeeded with details.dry_run = true and a "Dry run: ... would run"
 // message, and nothing that changes anything is called on the ports: not even verify probes,
 // because a repair that did not happen cannot be verified and a probe of a still-broken site
 // would only make the dry run look like a failed repair. trust_ca, fix_root_store,

@@ -22,6 +22,10 @@ std::string format_syslog_message(const Event& event) {
     if (!event.site.empty()) text += " site=" + event.site;
     if (!event.incident.empty()) text += " incident=" + event.incident;
     text += ": " + event.message;
+    // The facts the sentence leaves to fields, as the Event Log's last insertion string has them.
+    if (event.details.is_object() && !event.details.empty()) {
+        text += " details=" + event.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
     // One event, one syslog line: a line break (from a site's answer or a program's output
     // quoted in a message) would start a forged line of its own.
     for (char& c : text) {

@@ -120,7 +120,7 @@ std::filesystem::path default_state_dir() { return program_data() / L"certheal";
 
 std::filesystem::path default_config_path() { return default_state_dir() / L"certheal.json"; }
 
-ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/true}; }
+ConfigContext config_context() { return {default_state_dir(), /*certificate_stores=*/true, nullptr, "IIS"}; }
 
 std::unique_ptr<CertificateStores> make_certificate_stores() {
     return std::make_unique<win::SystemCertificateStores>();

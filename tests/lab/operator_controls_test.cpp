@@ -160,7 +160,7 @@ TEST_CASE("certheal repair is refused while the circuit is open, and --force rep
     const auto refused = run_certheal(lab.args("repair"), lab.nginx.dir());
     INFO(refused.out);
     CHECK(refused.exit_code == 3);
-    CHECK_THAT(refused.out, Catch::Contains("circuit breaker has been open") && Catch::Contains("certheal resume"));
+    CHECK_THAT(refused.out, Catch::Contains("circuit breaker is open") && Catch::Contains("certheal resume"));
     const auto skipped = lab.events("repair_skipped");
     REQUIRE(skipped.size() == 1);
     CHECK(skipped[0].value("reason", "") == "circuit_open");
@@ -194,7 +194,7 @@ TEST_CASE("certheal repair --dry-run changes nothing and counts nothing", "[oper
     const auto dry = run_certheal(lab.args("repair --dry-run"), lab.nginx.dir());
     INFO(dry.out);
     CHECK(dry.exit_code == 0);
-    CHECK_THAT(dry.out, Catch::Contains("Would run: run"));
+    CHECK_THAT(dry.out, Catch::Contains("(run) would run") && Catch::Contains("    step: run"));
     CHECK_FALSE(std::filesystem::exists(lab.state_file()));
     // Still desynchronised: the step did not run.
     const auto probed = run_certheal(lab.args("probe"), lab.nginx.dir());
@@ -231,7 +231,7 @@ TEST_CASE("certheal resume asks the running service, which closes its circuit at
     const auto closed = lab.events("circuit_closed");
     REQUIRE(closed.size() == 1);
     CHECK(closed[0].value("reason", "") == "operator");
-    CHECK_THAT(closed[0].value("message", ""), Catch::Contains("SIGUSR1"));
+    CHECK_THAT(closed[0].value("requested_by", ""), Catch::Contains("SIGUSR1"));
     CHECK(lab.saved_state()["circuit"].is_null());
     CHECK(run.stop() == 0);
     CHECK_FALSE(std::filesystem::exists(lab.state / "certheal.pid"));

@@ -453,7 +453,7 @@ TEST_CASE("certheal repair refuses to repair in an immutable state folder and sa
     const auto skipped = lab.events("repair_skipped");
     REQUIRE(skipped.size() == 1);
     CHECK(skipped[0].value("reason", "") == "lock_unavailable");
-    CHECK_THAT(skipped[0].value("message", ""), Catch::Contains("immutable"));
+    CHECK_THAT(skipped[0].value("error", ""), Catch::Contains("immutable"));
     CHECK(lab.events("repair_started").empty());
 }
 
@@ -468,6 +468,6 @@ TEST_CASE("the service does not repair without its repair lock and says why in t
     const auto skipped = lab.events("repair_skipped");
     REQUIRE_FALSE(skipped.empty());
     CHECK(skipped[0].value("reason", "") == "lock_unavailable");
-    CHECK_THAT(skipped[0].value("message", ""), Catch::Contains("a folder"));
+    CHECK_THAT(skipped[0].value("error", ""), Catch::Contains("a folder"));
     CHECK(lab.events("repair_started").empty());
 }

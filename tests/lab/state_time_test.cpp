@@ -259,6 +259,6 @@ TEST_CASE("a storm of 1000 SIGHUP and 1000 SIGUSR1 is answered with one reload a
     CHECK(service.count("circuit_closed") == 1);
     const auto closed = lab.events("circuit_closed");
     REQUIRE(closed.size() == 1);
-    CHECK_THAT(closed[0].value("message", ""), Catch::Contains("SIGUSR1"));
+    CHECK_THAT(closed[0].value("requested_by", ""), Catch::Contains("SIGUSR1"));
     CHECK(service.stop() == 0);
 }

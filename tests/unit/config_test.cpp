@@ -1111,3 +1111,14 @@ TEST_CASE("a control character in a name, URL or program is refused with its pat
     CHECK_FALSE(load.config.has_value());
     CHECK_THAT(all_issues(load), Catch::Contains("/remediation/steps/0/run/0: must not contain control characters"));
 }
+
+TEST_CASE("the host's context names the web server that sentences speak of", "[config][events]") {
+    const auto elsewhere = parse_config(valid_config().dump(), shared_pki().dir() / "certheal.json", kContext);
+    REQUIRE(elsewhere.config);
+    CHECK(elsewhere.config->remediation.web_server == "the web server");
+    ConfigContext windows = kContext;
+    windows.web_server = "IIS";
+    const auto on_windows = parse_config(valid_config().dump(), shared_pki().dir() / "certheal.json", windows);
+    REQUIRE(on_windows.config);
+    CHECK(on_windows.config->remediation.web_server == "IIS");
+}

@@ -102,7 +102,9 @@ TEST_CASE("symptom_confirmed and the repair's events carry the cause the host tr
     CHECK(trust.at("binding_store") == "ClientAuthIssuer");
     CHECK(trust.at("issuer_list_bytes").get<int>() > 0);
     CHECK(trust.at("binding").at("endpoint") == "intranet.test:443");
-    CHECK_THAT(confirmed->message, Catch::Contains("issuer_missing_from_binding_store"));
+    CHECK(confirmed->details.at("cause") == "issuer_missing_from_binding_store");
+    CHECK_THAT(confirmed->message, Catch::Contains("The host trust diagnosis names a cause"));
+    CHECK_FALSE(confirmed->details.at("diagnosis").get<std::string>().empty());
 
     const auto started = host.events.last(EventId::repair_started);
     REQUIRE(started);
@@ -161,7 +163,7 @@ TEST_CASE("a change of the host trust is reported once as host_trust_changed", "
     CHECK(changed->details.at("fingerprint") != first);
     CHECK(changed->details.at("changed") == nlohmann::json::array({"stores.ClientAuthIssuer"}));
     CHECK(changed->details.at("causes").at("intranet") == "none_found");
-    CHECK_THAT(changed->message, Catch::Contains("stores.ClientAuthIssuer"));
+    CHECK_THAT(changed->message, Catch::Contains("trust settings of this host changed (see changed)"));
 
     // The daily round diagnoses again: a setting changed meanwhile is said then.
     host.inspector.registry.values = {{"ClientAuthTrustMode", "REG_DWORD", 0, ""}};

@@ -222,14 +222,15 @@ TEST_CASE("a missing journal reads as empty", "[journal][file]") {
 TEST_CASE("a journal record reads as one line for people", "[journal][history]") {
     const auto record = nlohmann::json::parse(journal_record(symptom_event()).dump());
     CHECK(format_event_line(record) ==
-          "2026-11-24 22:31:05Z  symptom_confirmed  intranet  [20261124T223105-1]  "
-          "The site intranet rejected the client certificate 3 times in a row.");
+          "2026-11-24T22:31:05.123Z  symptom_confirmed  intranet  [20261124T223105-1]  "
+          "The site intranet rejected the client certificate 3 times in a row.\n"
+          "    evidence: client_cert_rejected, HTTP 403");
 }
 
 TEST_CASE("a record without site or incident still reads as one line", "[journal][history]") {
     const auto record = nlohmann::json::parse(
         R"({"time":"2026-11-24T08:00:00.000Z","event":"service_started","site":null,"incident":null,"message":"certheal started."})");
-    CHECK(format_event_line(record) == "2026-11-24 08:00:00Z  service_started  -  certheal started.");
+    CHECK(format_event_line(record) == "2026-11-24T08:00:00.000Z  service_started  -  certheal started.");
 }
 
 namespace {

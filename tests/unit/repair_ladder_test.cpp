@@ -137,13 +137,13 @@ TEST_CASE("a ladder whose first stage heals the sites stops there: no service is
     CHECK(succeeded->incident == "inc-1");
     CHECK(succeeded->details.at("stage_number") == 1);
     CHECK(succeeded->details.at("stages_run") == 1);
-    CHECK_THAT(succeeded->message, Catch::Contains("the 2 more disruptive stage(s) after it did not run"));
+    CHECK(succeeded->message == "The sites were healthy after stage 1 of 3; the more disruptive stages after it did not run.");
     // The stage's own verify is its last step, and says so.
     const auto verify = h.sink.last(EventId::step_succeeded);
     REQUIRE(verify);
     CHECK(verify->details.at("stage_verify") == true);
     CHECK(verify->details.at("stage") == "trust");
-    CHECK_THAT(verify->message, Catch::Contains("step 2 of 2 of stage 1 of 3 (trust)"));
+    CHECK(verify->message == "Step 2 of 2 of stage 1 of 3 (the stage's verify) succeeded.");
 }
 
 TEST_CASE("a ladder healed only by its third stage runs every stage in order and says why each went on",
@@ -191,7 +191,7 @@ TEST_CASE("a ladder that heals nothing runs every stage once and fails with each
     CHECK_THAT(outcome.error, Catch::Contains("no stage of the repair ladder made the sites healthy (3 of 3 ran"));
     CHECK_THAT(outcome.error, Catch::Contains("stage 3 of 3 (restart IIS with dependents)"));
     CHECK(h.sink.all(EventId::stage_failed).back().details.at("next_stage").is_null());
-    CHECK_THAT(h.sink.all(EventId::stage_failed).back().message, Catch::Contains("It was the last stage."));
+    CHECK_THAT(h.sink.all(EventId::stage_failed).back().message, Catch::Contains("It was the last stage;"));
 }
 
 TEST_CASE("stages whose when does not match the incident's class are skipped and said so", "[ladder]") {
@@ -212,8 +212,10 @@ TEST_CASE("stages whose when does not match the incident's class are skipped and
     REQUIRE(skipped);
     CHECK(skipped->details.at("class") == "client_cert_invalid");
     CHECK(skipped->details.at("when").at("class") == nlohmann::json{"client_cert_rejected", "connect_failed"});
-    CHECK_THAT(skipped->message, Catch::Contains("its when lists the class client_cert_rejected or connect_failed, "
-                                                 "and the incident's class is client_cert_invalid"));
+    CHECK(skipped->message == "Stage 3 of 3 was skipped: its `when` does not match the incident (see reason).");
+    CHECK_THAT(skipped->details.at("reason").get<std::string>(),
+               Catch::Contains("its when lists the class client_cert_rejected or connect_failed, "
+                               "and the incident's class is client_cert_invalid"));
     CHECK(outcome.stages.at(1).state == RepairLadder::StageResult::State::skipped);
 }
 
@@ -262,12 +264,13 @@ TEST_CASE("a dry run of a ladder shows every stage that would run and every one 
                                                       "stage_skipped restart IIS with dependents"});
     for (const auto& started : h.sink.all(EventId::stage_started)) {
         CHECK(started.details.at("dry_run") == true);
-        CHECK_THAT(started.message, Catch::StartsWith("Dry run: certheal would now run stage"));
+        CHECK_THAT(started.message, Catch::StartsWith("Dry run: Stage ") && Catch::Contains(" would run: "));
     }
     // Every step of the two stages, their verifies included, says what it would do.
     CHECK(h.sink.count(EventId::step_succeeded) == 2 + 3);
-    CHECK_THAT(h.sink.events().at(1).message, Catch::StartsWith("Would run: run /opt/iis/iisca /sync (step 1 of 2 of "
-                                                                "stage 1 of 3 (trust)"));
+    CHECK(h.sink.events().at(1).message == "Dry run: step 1 of 2 of stage 1 of 3 (run) would run; certheal changed nothing.");
+    CHECK(h.sink.events().at(1).details.at("description") == "run /opt/iis/iisca /sync");
+    CHECK(h.sink.events().at(1).details.at("stage") == "trust");
 
     const auto plan = plan_ladder(remediation, {ProbeClass::client_cert_rejected, {}}, {site("intranet")});
     const auto lines = ladder_plan_lines(plan);
@@ -345,7 +348,7 @@ TEST_CASE("remediation.steps runs as one list exactly as before: no stage events
     CHECK(h.stage_story().empty());
     CHECK(h.sink.count(EventId::step_succeeded) == 4);
     CHECK_FALSE(h.sink.events().front().details.contains("stage"));
-    CHECK_THAT(h.sink.events().front().message, Catch::StartsWith("Repair step 1 of 4 for incident inc-1 (run"));
+    CHECK_THAT(h.sink.events().front().message, Catch::StartsWith("Repair step 1 of 4 (run) "));
 }
 
 TEST_CASE("destroying a running ladder abandons it without calling back", "[ladder]") {

@@ -57,7 +57,8 @@ TEST_CASE("only one repair runs at a time on the host", "[policy]") {
 
     const auto second = f.policy.request("inc-2");
     CHECK(second.verdict == Verdict::busy);
-    CHECK_THAT(second.reason_sentence, Catch::Contains("inc-1") && Catch::Contains("inc-2"));
+    CHECK_THAT(second.reason_sentence, Catch::Contains("Another repair is still running"));
+    CHECK(second.details.at("running_incident") == "inc-1");
     CHECK(f.policy.attempts_in_window() == 1);
 
     f.policy.finished("inc-1", true);
@@ -121,7 +122,9 @@ TEST_CASE("the circuit opens after exactly max_attempts failed repairs in the wi
     CHECK(opened.details["attempts"] == 3);
     CHECK(opened.details["window"] == "1h");
     CHECK(opened.details["reset_after"] == "6h");
-    CHECK_THAT(opened.message, Catch::Contains("inc-3") && Catch::Contains("by hand"));
+    CHECK(opened.incident == "inc-3");
+    CHECK_THAT(opened.message, Catch::Contains("`certheal resume`") && Catch::Contains("Check the web server") &&
+                                   Catch::Contains("repairs resume at " + opened.details["reset_at"].get<std::string>()));
 
     f.clock.advance(2h);  // the window's attempts are long gone, the circuit still holds
     const auto refused = f.policy.request("inc-4");
@@ -167,7 +170,8 @@ TEST_CASE("an operator reset closes the circuit and grants a fresh budget", "[po
     CHECK(f.policy.attempts_in_window() == 0);
     const auto closed = *f.sink.last(EventId::circuit_closed);
     CHECK(closed.details["reason"] == "operator");
-    CHECK_THAT(closed.message, Catch::Contains("on-call admin"));
+    CHECK_THAT(closed.message, Catch::Contains("An operator reset the repair circuit breaker"));
+    CHECK(closed.details["requested_by"] == "IIS checked by the on-call admin");
 
     // The cooldown after the last repair still holds.
     CHECK(f.policy.request("inc-4").verdict == Verdict::cooldown);
@@ -463,7 +467,9 @@ TEST_CASE("resume closes the circuit and clears the budget; on a closed circuit 
     auto closed = f.sink.last(EventId::circuit_closed);
     REQUIRE(closed);
     CHECK(closed->details["reason"] == "operator");
-    CHECK_THAT(closed->message, Catch::Contains("reset the repair circuit breaker (certheal resume)"));
+    CHECK_THAT(closed->message, Catch::Contains("reset the repair circuit breaker;"));
+    CHECK(closed->details["requested_by"] == "certheal resume");
+    CHECK(closed->details["was_open"] == true);
 
     f.clock.advance(1h);
     f.repair("inc-9", true);
@@ -509,7 +515,8 @@ TEST_CASE("a repair lock that cannot be made refuses the repair with the lock's 
         const auto refused = manual ? f.policy.request_manual("manual-1", false, /*force=*/true) : f.policy.request("inc-1");
         CHECK(refused.verdict == Verdict::lock_unavailable);
         CHECK(to_string(refused.verdict) == "lock_unavailable");
-        CHECK_THAT(refused.reason_sentence, Catch::Contains("it is a folder") && Catch::Contains("does not repair"));
+        CHECK_THAT(refused.reason_sentence, Catch::Contains("does not repair"));
+        CHECK_THAT(refused.details.at("error").get<std::string>(), Catch::Contains("it is a folder"));
     }
     CHECK(f.policy.attempts_in_window() == 0);
     CHECK_FALSE(lock.held_here);

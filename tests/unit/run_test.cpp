@@ -63,11 +63,11 @@ TEST_CASE("run --console echoes the journal's own storage_failed, which the jour
     }
     INFO(console);
     CHECK(exit_code == cli::ok);
-    // The event line of ConsoleEcho ("<time>  storage_failed  <message>"), not only the last
+    // The event line of ConsoleEcho ("<time>  storage_failed  -  <message>"), not only the last
     // words printed at exit.
-    const auto echoed = console.find("  storage_failed  certheal could not write its journal");
+    const auto echoed = console.find("  storage_failed  -  certheal could not write its journal");
     CHECK(echoed != std::string::npos);
-    CHECK(console.find("  storage_failed  certheal could not write its journal", echoed + 1) ==
+    CHECK(console.find("  storage_failed  -  certheal could not write its journal", echoed + 1) ==
           std::string::npos);  // once
     // The status file in the same folder may fail too (when its first write comes before the
     // stop): then it says so once, on its own.

@@ -114,7 +114,7 @@ TEST_CASE("status fits 80 columns by default and shows every column with --wide"
     CHECK_THAT(narrow, Catch::Contains("intranet") && Catch::Contains("3h12m") && Catch::Contains("25s") &&
                            Catch::Contains("41d"));
     CHECK_THAT(narrow, Catch::Contains("1 of 2 sites not healthy:\n              a-site-with-a-name"));
-    CHECK_THAT(narrow, Catch::Contains("circuit breaker OPEN since 2026-11-24 22:21:05Z"));
+    CHECK_THAT(narrow, Catch::Contains("circuit breaker OPEN since 2026-11-24T22:21:05.000Z"));
     CHECK_THAT(narrow, Catch::Contains("certheal resume"));
     CHECK_THAT(narrow, Catch::Contains("certheal history --incident 20261124T223105-1"));
     CHECK_THAT(narrow, Catch::Contains("certheal status --wide shows them whole"));
@@ -141,7 +141,7 @@ TEST_CASE("status says plainly when certheal does not repair", "[status]") {
     CHECK_THAT(text_for({{"enabled", true}, {"dry_run", true}}), Catch::Contains("remediation:  DRY RUN"));
     // The place `certheal pause` fills.
     CHECK_THAT(text_for({{"enabled", true}, {"dry_run", false}, {"mode", "paused"}, {"paused_until", at(2h)}}),
-               Catch::Contains("remediation:  PAUSED until 2026-11-25 00:31:05Z"));
+               Catch::Contains("remediation:  PAUSED until 2026-11-25T00:31:05.000Z"));
 }
 
 TEST_CASE("status without a running service says what it last saw and that it cannot tell", "[status]") {

@@ -179,7 +179,8 @@ TEST_CASE("a failed step stops the workflow and later steps are not called", "[w
     CHECK(failed.details["step"] == 2);
     CHECK(failed.details["kind"] == "stop_service");
     CHECK(failed.details["error_code"] == 1061);
-    CHECK_THAT(failed.message, Catch::Contains("step 2 of 5") && Catch::Contains("remaining steps were not run"));
+    CHECK_THAT(failed.message, Catch::StartsWith("Repair step 2 of 5 (stop_service) failed.") &&
+                                  Catch::Contains("The repair stopped here"));
 }
 
 TEST_CASE("a program that exits non-zero fails its step with the exit code and its output", "[workflow]") {
@@ -221,7 +222,7 @@ TEST_CASE("a timed-out step names every process certheal killed, in its details 
     const auto failed = *h.sink.last(EventId::step_failed);
     CHECK(failed.details["killed_processes"] == std::vector<std::string>{"1234 sh", "1240 sleep", "1250 sleep"});
     CHECK_FALSE(failed.details.contains("left_running"));
-    CHECK_THAT(failed.message, Catch::Contains("did not finish within its timeout of 1s, so certheal killed its process "
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("did not finish within its timeout of 1s, so certheal killed its process "
                                                "tree (3 processes: 1234 sh, 1240 sleep, 1250 sleep); check what it "
                                                "waits for."));
 }
@@ -238,7 +239,7 @@ TEST_CASE("a cancelled step names what it killed and what survived the kill", "[
     const auto failed = *h.sink.last(EventId::step_failed);
     CHECK(failed.details["killed_processes"] == std::vector<std::string>{"1234 iisca"});
     CHECK(failed.details["left_running"] == std::vector<std::string>{"1300 stuck"});
-    CHECK_THAT(failed.message, Catch::Contains("certheal killed its process tree (1 process: 1234 iisca). certheal "
+    CHECK_THAT(failed.details["error"].get<std::string>(), Catch::Contains("certheal killed its process tree (1 process: 1234 iisca). certheal "
                                                "could not end 1 process (1300 stuck); end it by hand."));
 }
 
@@ -253,7 +254,9 @@ TEST_CASE("a step that exits and leaves a daemon running succeeds and says what 
     const auto succeeded = *h.sink.last(EventId::step_succeeded);
     CHECK(succeeded.details["left_running"] == std::vector<std::string>{"4321 nginx"});
     CHECK_FALSE(succeeded.details.contains("killed_processes"));
-    CHECK_THAT(succeeded.message, Catch::EndsWith("iisca exited with code 0; it left 1 process running (4321 nginx)"));
+    CHECK(succeeded.message == "Repair step 1 of 1 (run) succeeded.");
+    CHECK_THAT(succeeded.details["outcome"].get<std::string>(),
+               Catch::EndsWith("iisca exited with code 0; it left 1 process running (4321 nginx)"));
 }
 
 TEST_CASE("a step that exits normally with nothing left behind has no process lists", "[workflow]") {
@@ -505,10 +508,11 @@ TEST_CASE("a dry run reports every step as would-run and calls nothing", "[workf
     REQUIRE(steps.size() == 5);
     for (const auto& event : steps) {
         CHECK(event.details["dry_run"] == true);
-        CHECK_THAT(event.message, Catch::StartsWith("Would run: "));
+        CHECK_THAT(event.message, Catch::StartsWith("Dry run: repair step ") && Catch::EndsWith(" would run; certheal changed nothing."));
         CHECK(event.incident == "inc-1");
     }
-    CHECK_THAT(steps[1].message, Catch::Contains("stop_service IISADMIN with dependents"));
+    CHECK_THAT(steps[1].message, Catch::Contains("(stop_service)"));
+    CHECK_THAT(steps[1].details["description"].get<std::string>(), Catch::Contains("stop_service IISADMIN with dependents"));
     CHECK(h.sink.count(EventId::step_failed) == 0);
 }
 
@@ -543,7 +547,7 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
     CHECK(first.details["added"][0]["subject"] == "CN=certheal test CA,O=certheal tests");
     CHECK(first.details["added"][0]["sha1"].get<std::string>().size() == 40);
     CHECK(first.details["added"][0]["sha256"].get<std::string>().size() == 64);
-    CHECK_THAT(first.message, Catch::Contains("added CN=certheal test CA,O=certheal tests (SHA-1 "));
+    CHECK_THAT(first.details["outcome"].get<std::string>(), Catch::Contains("added CN=certheal test CA,O=certheal tests (SHA-1 "));
 
     InlineHarness again;
     again.stores.put("Root", der_of(pki().ca_cert));
@@ -553,7 +557,7 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
     CHECK(second.details["changed"] == false);
     CHECK(second.details["added"].empty());
     CHECK(second.details["already_present"].size() == 1);
-    CHECK_THAT(second.message, Catch::Contains("was already in LocalMachine\\Root; nothing changed"));
+    CHECK_THAT(second.details["outcome"].get<std::string>(), Catch::Contains("was already in LocalMachine\\Root; nothing changed"));
     CHECK(again.stores.contents("Root").size() == 1);
 }
 
@@ -569,7 +573,7 @@ TEST_CASE("a trust_ca step into a bundle with two names says that the other name
     const auto event = h.sink.all(EventId::step_succeeded).front();
     CHECK(event.details["changed"] == true);
     CHECK(event.details["hard_links"] == 2);
-    CHECK_THAT(event.message, Catch::Contains("the bundle has 2 names (hard links)") &&
+    CHECK_THAT(event.details["outcome"].get<std::string>(), Catch::Contains("the bundle has 2 names (hard links)") &&
                                   Catch::Contains("the other 1 name keeps the old contents"));
 
     InlineHarness single;
@@ -577,7 +581,7 @@ TEST_CASE("a trust_ca step into a bundle with two names says that the other name
     REQUIRE(single.outcome().succeeded);
     const auto plain = single.sink.all(EventId::step_succeeded).front();
     CHECK_FALSE(plain.details.contains("hard_links"));
-    CHECK_THAT(plain.message, !Catch::Contains("hard links"));
+    CHECK_THAT(plain.details["outcome"].get<std::string>(), !Catch::Contains("hard links"));
 }
 
 TEST_CASE("a trust_ca step that cannot open its store fails the repair with the store's sentence",
@@ -591,8 +595,9 @@ TEST_CASE("a trust_ca step that cannot open its store fails the repair with the 
     CHECK(h.outcome().failed_step == 0u);
     const auto failed = h.sink.last(EventId::step_failed);
     REQUIRE(failed);
-    CHECK_THAT(failed->message, Catch::Contains("could not make LocalMachine\\Root trust the CA"));
-    CHECK_THAT(failed->message, Catch::Contains("Access is denied"));
+    CHECK(failed->message == "Repair step 1 of 2 (trust_ca) failed. The repair stopped here; see the error.");
+    CHECK_THAT(failed->details.at("error").get<std::string>(), Catch::Contains("could not make LocalMachine\\Root trust the CA"));
+    CHECK_THAT(failed->details.at("error").get<std::string>(), Catch::Contains("Access is denied"));
     CHECK(h.services.calls().empty());
 }
 
@@ -608,11 +613,12 @@ TEST_CASE("a dry run of trust_ca and fix_root_store reads the store, says what w
     CHECK(h.services.calls().empty());
     const auto steps = h.sink.all(EventId::step_succeeded);
     REQUIRE(steps.size() == 3);
-    CHECK_THAT(steps[0].message, Catch::StartsWith("Would run: trust_ca ") &&
-                                     Catch::Contains("which would add CN=certheal test CA,O=certheal tests"));
+    CHECK_THAT(steps[0].message, Catch::StartsWith("Dry run: repair step 1 of 3 (trust_ca) would run"));
+    CHECK_THAT(steps[0].details["description"].get<std::string>(), Catch::StartsWith("trust_ca "));
+    CHECK_THAT(steps[0].details["would"].get<std::string>(), Catch::Contains("would add CN=certheal test CA,O=certheal tests"));
     CHECK(steps[0].details["would_add"].size() == 1);
     CHECK(steps[0].details["changed"] == false);
-    CHECK_THAT(steps[1].message, Catch::Contains("would move CN=certheal test intermediate CA"));
+    CHECK_THAT(steps[1].details["would"].get<std::string>(), Catch::Contains("would move CN=certheal test intermediate CA"));
     CHECK(steps[1].details["would_move"].size() == 1);
     for (const auto& event : steps) CHECK(event.details["dry_run"] == true);
 }
@@ -684,11 +690,12 @@ TEST_CASE("trust_ca auto's event names the store it chose for each site and why"
     CHECK(choice.at("trust_mode") == 2);
     CHECK(choice.at("placements").at(0).at("store") == "ClientAuthIssuer");
     CHECK(event.details.at("stores").at(0).at("target") == "LocalMachine\\ClientAuthIssuer");
-    CHECK_THAT(event.message, Catch::Contains("added CN=certheal test CA,O=certheal tests") &&
-                                  Catch::Contains("to LocalMachine\\ClientAuthIssuer; for site intranet, certheal chose "
-                                                  "LocalMachine\\ClientAuthIssuer for CN=certheal test CA,O=certheal "
-                                                  "tests because ClientAuthTrustMode is 2") &&
-                                  Catch::Contains("because ClientAuthTrustMode is 2 (exclusive CA trust)"));
+    CHECK_THAT(event.details.at("outcome").get<std::string>(),
+               Catch::Contains("added CN=certheal test CA,O=certheal tests") &&
+                   Catch::Contains("to LocalMachine\\ClientAuthIssuer; for site intranet, certheal chose "
+                                   "LocalMachine\\ClientAuthIssuer for CN=certheal test CA,O=certheal "
+                                   "tests because ClientAuthTrustMode is 2") &&
+                   Catch::Contains("because ClientAuthTrustMode is 2 (exclusive CA trust)"));
     CHECK(h.stores.contents("ClientAuthIssuer").size() == 1);
 }
 
@@ -707,7 +714,7 @@ TEST_CASE("trust_ca auto without the host trust diagnosis fails the step with a 
                    [&](Workflow::Outcome finished) { outcome = std::move(finished); });
     REQUIRE(outcome);
     CHECK_FALSE(outcome->succeeded);
-    CHECK_THAT(sink.last(EventId::step_failed)->message,
+    CHECK_THAT(sink.last(EventId::step_failed)->details.at("error").get<std::string>(),
                Catch::Contains("certheal could not make the store Schannel trusts trust the CA") &&
                    Catch::Contains("the host trust diagnosis is not available here"));
     CHECK(stores.calls().empty());
@@ -724,7 +731,7 @@ TEST_CASE("set_schannel's event keeps the values it found, says how to undo them
     CHECK(event.details.at("set") == nlohmann::json{{"ClientAuthTrustMode", 2}, {"SendTrustedIssuerList", 0}});
     CHECK(event.details.at("changed") == true);
     CHECK(event.details.at("undo").size() == 2);
-    CHECK_THAT(event.message, Catch::Contains("set ClientAuthTrustMode from 0 to 2 and SendTrustedIssuerList from absent "
+    CHECK_THAT(event.details.at("outcome").get<std::string>(), Catch::Contains("set ClientAuthTrustMode from 0 to 2 and SendTrustedIssuerList from absent "
                                               "to 0") &&
                                   Catch::Contains("It was 0: to undo") &&
                                   Catch::Contains("Windows applies Schannel settings only after a restart of the web "
@@ -749,10 +756,10 @@ TEST_CASE("a dry run of set_schannel and add_intermediates reads what is there a
     CHECK(h.stores.contents("CA").empty());
     const auto events = h.sink.all(EventId::step_succeeded);
     REQUIRE(events.size() == 2);
-    CHECK_THAT(events[0].message, Catch::StartsWith("Would run: set_schannel ClientAuthTrustMode=2, which would set "
-                                                    "ClientAuthTrustMode from 0 to 2"));
+    CHECK_THAT(events[0].details.at("description").get<std::string>(), Catch::StartsWith("set_schannel ClientAuthTrustMode=2"));
+    CHECK_THAT(events[0].details.at("would").get<std::string>(), Catch::StartsWith("would set ClientAuthTrustMode from 0 to 2"));
     CHECK(events[0].details.at("would_set") == nlohmann::json{{"ClientAuthTrustMode", 2}});
-    CHECK_THAT(events[1].message, Catch::Contains("which would add CN=certheal test intermediate CA"));
+    CHECK_THAT(events[1].details.at("would").get<std::string>(), Catch::Contains("would add CN=certheal test intermediate CA"));
     CHECK(events[1].details.at("would_add").size() == 1);
     CHECK(events[1].details.at("not_intermediates").size() == 1);
 }
