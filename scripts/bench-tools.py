@@ -155,8 +155,10 @@ def cmd_drive(a):
 
 
 def cmd_rss(a):
+    # RssAnon is what the process holds of its own (heap, stacks); the rest of VmRSS is pages of
+    # files (libcrypto, libc, certheal's text) that every process using them shares.
     record(a.results, row=a.row, rep=a.rep, ok=True, rss_kib=memory_kib(a.pid, "VmRSS"),
-           hwm_kib=memory_kib(a.pid, "VmHWM"), cmd=a.cmd)
+           anon_kib=memory_kib(a.pid, "RssAnon"), hwm_kib=memory_kib(a.pid, "VmHWM"), cmd=a.cmd)
 
 
 def cmd_config(a):
@@ -189,7 +191,15 @@ def spread(values, fmt):
 def table_line(row, reps):
     cpu = spread(row["cpu_ms_per_probe"], "{:.3f}") if row["samples"] else "not measured"
     return (row["label"], f'{row["samples"]}/{reps}', cpu, spread(row["ratio_to_s_time"], "{:.2f}"),
-            spread(row["rss_mib"], "{:.1f}"), spread(row["wall_s"], "{:.2f}"), row["target"])
+            rss_cell(row), spread(row["wall_s"], "{:.2f}"), row["target"])
+
+
+def rss_cell(row):
+    """VmRSS, and beside it the process's own part (RssAnon) when it was measured."""
+    text = spread(row["rss_mib"], "{:.1f}")
+    if row.get("anon_mib"):
+        text += f' (own {statistics.median(row["anon_mib"]):.1f})'
+    return text
 
 
 def cmd_report(a):
@@ -202,11 +212,12 @@ def cmd_report(a):
         cpu = [e["cpu_s"] / e["probes"] * 1000 for e in mine if "cpu_s" in e]
         ratio = [e["cpu_s"] / e["probes"] / stime[e["rep"]] for e in mine if "cpu_s" in e and e["rep"] in stime]
         rss = [e["rss_kib"] / 1024 for e in mine if "rss_kib" in e]
+        anon = [e["anon_kib"] / 1024 for e in mine if "anon_kib" in e]
         wall = [e["wall_s"] for e in mine if row_id.startswith("probe-big")]
         if not mine:
             missing.append(label)
         rows.append({"id": row_id, "label": label, "target": target, "samples": len(mine),
-                     "cpu_ms_per_probe": cpu, "ratio_to_s_time": ratio, "rss_mib": rss, "wall_s": wall,
+                     "cpu_ms_per_probe": cpu, "ratio_to_s_time": ratio, "rss_mib": rss, "anon_mib": anon, "wall_s": wall,
                      "command": next((e["cmd"] for e in entries if e["row"] == row_id), "")})
     meta = dict(item.split("=", 1) for item in a.meta)
     if a.json:  # first: the table below may go to a closed pipe

@@ -254,6 +254,135 @@ void end_tree(StepTree& tree, Duration grace, Stream& out, Stream& err) {
     } while (tree.any_running() && SteadyClock::now() < kill_deadline);
 }
 
+// The three pipes of one run: the program's stdout and stderr (read ends kept, non-blocking),
+// and the pipe that wakes the wait when certheal is stopping.
+struct StepPipes {
+    Stream out;
+    Stream err;
+    FileDescriptor out_write, err_write, wake_read, wake_write;
+};
+
+Result<StepPipes> open_step_pipes(const std::string& program_text, std::size_t tail_bytes) {
+    StepPipes pipes{{{}, OutputTail(tail_bytes)}, {{}, OutputTail(tail_bytes)}, {}, {}, {}, {}};
+    for (auto [read_end, write_end] : {std::pair{&pipes.out.fd, &pipes.out_write}, std::pair{&pipes.err.fd, &pipes.err_write},
+                                       std::pair{&pipes.wake_read, &pipes.wake_write}}) {
+        if (const auto error = make_pipe(*read_end, *write_end)) {
+            return Failure{error, "certheal could not start " + program_text + ": " + error.message() +
+                                      " (creating a pipe for its output)."};
+        }
+    }
+    set_nonblocking(pipes.out.fd.get());
+    set_nonblocking(pipes.err.fd.get());
+    set_nonblocking(pipes.wake_read.get());
+    set_nonblocking(pipes.wake_write.get());
+    return pipes;
+}
+
+// NULL-terminated pointers into `storage`, for posix_spawn.
+std::vector<char*> c_strings(std::vector<std::string>& storage) {
+    std::vector<char*> pointers;
+    pointers.reserve(storage.size() + 1);
+    for (auto& text : storage) pointers.push_back(text.data());
+    pointers.push_back(nullptr);
+    return pointers;
+}
+
+// Starts the program in its own process group, with the pipes as stdout and stderr, "/" as
+// its working directory, the clean environment plus `marker`. Returns its pid, or the error of
+// posix_spawn. The write ends are closed here, so the read ends see the end of the output.
+Result<pid_t> spawn_step(const std::string& program_text, const std::vector<std::string>& args,
+                         std::vector<std::string> environment_storage, const std::string& marker, StepPipes& pipes) {
+    SpawnFileActions actions;
+    ::posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    ::posix_spawn_file_actions_adddup2(actions.get(), pipes.out_write.get(), STDOUT_FILENO);
+    ::posix_spawn_file_actions_adddup2(actions.get(), pipes.err_write.get(), STDERR_FILENO);
+    ::posix_spawn_file_actions_addchdir_np(actions.get(), step_working_directory);
+
+    SpawnAttributes attributes;
+    // Its own process group, so one kill() reaches what stays in it; a clean signal mask and
+    // default dispositions, whatever certheal itself blocks or ignores.
+    sigset_t empty_mask, default_signals;
+    sigemptyset(&empty_mask);
+    sigemptyset(&default_signals);
+    for (int signal_number : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
+        sigaddset(&default_signals, signal_number);
+    ::posix_spawnattr_setflags(attributes.get(),
+                               POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    ::posix_spawnattr_setpgroup(attributes.get(), 0);
+    ::posix_spawnattr_setsigmask(attributes.get(), &empty_mask);
+    ::posix_spawnattr_setsigdefault(attributes.get(), &default_signals);
+
+    std::vector<std::string> argv_storage;
+    argv_storage.reserve(args.size() + 1);
+    argv_storage.push_back(program_text);
+    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+    auto argv = c_strings(argv_storage);
+    environment_storage.push_back(marker);
+    auto environment = c_strings(environment_storage);
+
+    pid_t pid = -1;
+    int spawn_error = 0;
+    ChildReaper::instance().spawn_claimed([&] {
+        spawn_error = ::posix_spawn(&pid, program_text.c_str(), actions.get(), attributes.get(), argv.data(),
+                                    environment.data());
+        return spawn_error == 0 ? pid : -1;
+    });
+    pipes.out_write.reset();
+    pipes.err_write.reset();
+    if (spawn_error != 0) {
+        const auto code = errno_code(spawn_error);
+        return Failure{code, "certheal could not start " + program_text + ": " + code.message() + "."};
+    }
+    return pid;
+}
+
+enum class WaitEnd { exited, cancelled, timed_out };
+
+// Reads the program's output until it exits, `cancel` is requested or `timeout` has passed.
+WaitEnd wait_for_exit(pid_t pid, Duration timeout, const std::stop_token& cancel, StepPipes& pipes) {
+    // Wakes the poll below at once when certheal is stopping.
+    std::stop_callback wake_on_cancel(cancel, [fd = pipes.wake_write.get()] {
+        const char byte = 1;
+        [[maybe_unused]] const auto ignored = ::write(fd, &byte, 1);
+    });
+    const auto deadline = SteadyClock::now() + timeout;
+    constexpr std::chrono::milliseconds slice{50};  // how often the child's exit is checked
+    for (;;) {
+        if (has_exited(pid)) return WaitEnd::exited;
+        if (cancel.stop_requested()) return WaitEnd::cancelled;
+        if (SteadyClock::now() >= deadline) return WaitEnd::timed_out;
+        pump(pipes.out, pipes.err, pipes.wake_read.get(), until(deadline, slice));
+    }
+}
+
+// What the program's tree does once the program has exited or its time is up: what an exited
+// program left behind (a daemon) keeps running, named; at a deadline or a stop every process
+// of the tree is ended. Either way certheal reaps what ends, now or as it ends.
+void settle_tree(pid_t pid, const std::string& marker, bool exited, Duration kill_grace, StepPipes& pipes,
+                 ProcessOutcome& outcome) {
+    ChildReaper& reaper = ChildReaper::instance();
+    std::vector<ProcessId> tree_processes;
+    {
+        // The program is not reaped yet (has_exited uses WNOWAIT): its pid still anchors the tree.
+        StepTree tree(reaper, pid, marker, /*pin=*/!exited);
+        if (exited) {
+            // What it started and left behind (a daemon) keeps running: that is how a step starts
+            // a service. It is named, and certheal reaps it once it ends.
+            tree.grow();
+        } else {
+            end_tree(tree, kill_grace, pipes.out, pipes.err);
+            outcome.killed = tree.ended();
+        }
+        // After a kill: what survived SIGKILL (stuck in the kernel).
+        outcome.left_running = tree.running();
+        tree_processes = tree.all_ids();
+    }  // unpins the tree's processes
+    // Reap what ended of the tree and is certheal's child now; the reaper thread takes the rest
+    // as it ends (the program itself is still claimed by this run, and reaped by run()).
+    reaper.reap_ended(tree_processes);
+    reaper.adopt(tree_processes);
+}
+
 }  // namespace
 
 PosixProcessRunner::PosixProcessRunner(Options options)
@@ -277,122 +406,23 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
         outcome.cancelled = true;
         return outcome;
     }
-
-    Stream out{{}, OutputTail(options_.tail_bytes)}, err{{}, OutputTail(options_.tail_bytes)};
-    FileDescriptor out_write, err_write, wake_read, wake_write;
-    for (auto [read_end, write_end] : {std::pair{&out.fd, &out_write}, std::pair{&err.fd, &err_write},
-                                       std::pair{&wake_read, &wake_write}}) {
-        if (const auto error = make_pipe(*read_end, *write_end)) {
-            return Failure{error, "certheal could not start " + program_text + ": " + error.message() +
-                                      " (creating a pipe for its output)."};
-        }
-    }
-    set_nonblocking(out.fd.get());
-    set_nonblocking(err.fd.get());
-    set_nonblocking(wake_read.get());
-    set_nonblocking(wake_write.get());
-
-    SpawnFileActions actions;
-    ::posix_spawn_file_actions_addopen(actions.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    ::posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), STDOUT_FILENO);
-    ::posix_spawn_file_actions_adddup2(actions.get(), err_write.get(), STDERR_FILENO);
-    ::posix_spawn_file_actions_addchdir_np(actions.get(), step_working_directory);
-
-    SpawnAttributes attributes;
-    // Its own process group, so one kill() reaches what stays in it; a clean signal mask and
-    // default dispositions, whatever certheal itself blocks or ignores.
-    sigset_t empty_mask, default_signals;
-    sigemptyset(&empty_mask);
-    sigemptyset(&default_signals);
-    for (int signal_number : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2})
-        sigaddset(&default_signals, signal_number);
-    ::posix_spawnattr_setflags(attributes.get(),
-                               POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    ::posix_spawnattr_setpgroup(attributes.get(), 0);
-    ::posix_spawnattr_setsigmask(attributes.get(), &empty_mask);
-    ::posix_spawnattr_setsigdefault(attributes.get(), &default_signals);
-
-    std::vector<std::string> argv_storage;
-    argv_storage.reserve(args.size() + 1);
-    argv_storage.push_back(program_text);
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    argv.reserve(argv_storage.size() + 1);
-    for (auto& arg : argv_storage) argv.push_back(arg.data());
-    argv.push_back(nullptr);
-
+    auto opened = open_step_pipes(program_text, options_.tail_bytes);
+    if (!opened) return opened.error();
+    StepPipes& pipes = opened.value();
     ChildReaper& reaper = ChildReaper::instance();
-    std::vector<std::string> environment_storage = environment_;
     const std::string marker = reaper.next_step_marker();
-    environment_storage.push_back(marker);
-    std::vector<char*> environment;
-    environment.reserve(environment_storage.size() + 1);
-    for (auto& entry : environment_storage) environment.push_back(entry.data());
-    environment.push_back(nullptr);
-
-    pid_t pid = -1;
-    int spawn_error = 0;
-    reaper.spawn_claimed([&] {
-        spawn_error = ::posix_spawn(&pid, program_text.c_str(), actions.get(), attributes.get(), argv.data(),
-                                    environment.data());
-        return spawn_error == 0 ? pid : -1;
-    });
-    out_write.reset();
-    err_write.reset();
-    if (spawn_error != 0) {
-        const auto code = errno_code(spawn_error);
-        return Failure{code, "certheal could not start " + program_text + ": " + code.message() + "."};
-    }
-
-    // Wakes the poll below at once when certheal is stopping.
-    std::stop_callback wake_on_cancel(cancel, [fd = wake_write.get()] {
-        const char byte = 1;
-        [[maybe_unused]] const auto ignored = ::write(fd, &byte, 1);
-    });
+    const auto spawned = spawn_step(program_text, args, environment_, marker, pipes);
+    if (!spawned) return spawned.error();
+    const pid_t pid = spawned.value();
 
     ProcessOutcome outcome;
-    const auto deadline = SteadyClock::now() + timeout;
-    constexpr std::chrono::milliseconds slice{50};  // how often the child's exit is checked
-    bool exited = false;
-    for (;;) {
-        if (has_exited(pid)) {
-            exited = true;
-            break;
-        }
-        if (cancel.stop_requested()) {
-            outcome.cancelled = true;
-            break;
-        }
-        if (SteadyClock::now() >= deadline) {
-            outcome.timed_out = true;
-            break;
-        }
-        pump(out, err, wake_read.get(), until(deadline, slice));
-    }
+    const WaitEnd end = wait_for_exit(pid, timeout, cancel, pipes);
+    outcome.cancelled = end == WaitEnd::cancelled;
+    outcome.timed_out = end == WaitEnd::timed_out;
+    settle_tree(pid, marker, end == WaitEnd::exited, options_.kill_grace, pipes, outcome);
 
-    std::vector<ProcessId> tree_processes;
-    {
-        // The program is not reaped yet (has_exited uses WNOWAIT): its pid still anchors the tree.
-        StepTree tree(reaper, pid, marker, /*pin=*/!exited);
-        if (exited) {
-            // What it started and left behind (a daemon) keeps running: that is how a step starts
-            // a service. It is named, and certheal reaps it once it ends.
-            tree.grow();
-        } else {
-            end_tree(tree, options_.kill_grace, out, err);
-            outcome.killed = tree.ended();
-        }
-        // After a kill: what survived SIGKILL (stuck in the kernel).
-        outcome.left_running = tree.running();
-        tree_processes = tree.all_ids();
-    }  // unpins the tree's processes
-    // Reap what ended of the tree and is certheal's child now; the reaper thread takes the rest
-    // as it ends (the program itself is still claimed by this run, and reaped below).
-    reaper.reap_ended(tree_processes);
-    reaper.adopt(tree_processes);
-
-    drain(out);
-    drain(err);
+    drain(pipes.out);
+    drain(pipes.err);
     const int status = reap(pid);
     reaper.release(pid);
     if (WIFEXITED(status)) {
@@ -401,8 +431,8 @@ Result<ProcessOutcome> PosixProcessRunner::run(const std::filesystem::path& prog
         outcome.terminating_signal = WTERMSIG(status);
         outcome.exit_code = 128 + outcome.terminating_signal;
     }
-    outcome.stdout_tail = out.tail.finish();
-    outcome.stderr_tail = err.tail.finish();
+    outcome.stdout_tail = pipes.out.tail.finish();
+    outcome.stderr_tail = pipes.err.tail.finish();
     return outcome;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/certheal_run.hpp"
+#include "support/files.hpp"
 #include "support/lab.hpp"
 #include "support/lab_servers.hpp"
 
@@ -25,11 +26,6 @@ namespace {
 json read_example(const std::string& name) {
     std::ifstream in(std::filesystem::path(CERTHEAL_SOURCE_DIR) / "config" / "examples" / name);
     return json::parse(in);
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // The example with its files moved into the lab: state, CA file, client certificate, the CA

@@ -14,20 +14,15 @@
 #include <unistd.h>
 
 #include "service/posix/file_locks.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using certheal::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 // Puts a fresh file at `file`'s name, as another repair (or an admin) that deleted and made it
 // again would: whoever opens the name now gets a different file.

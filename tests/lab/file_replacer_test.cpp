@@ -22,21 +22,16 @@
 #include "core/repair/certificate_trust.hpp"
 #include "service/posix/file_replacer.hpp"
 #include "support/fakes.hpp"
+#include "support/files.hpp"
 #include "support/lab.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using certheal::test::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 struct stat stat_of(const std::filesystem::path& file) {
     struct stat info {};

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "support/iis_lab.hpp"
 #include "support/lab.hpp"
 #include "support/pki.hpp"
@@ -97,13 +98,6 @@ std::string s_client_get(const IisLabServer& server, const std::filesystem::path
     return run_command(argv).output;
 }
 
-std::string read_file(const std::filesystem::path& path) {
-    std::ifstream file(path);
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-}
-
 std::size_t count_of(const std::string& text, const std::string& part) {
     std::size_t count = 0;
     for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + part.size())) ++count;
@@ -121,7 +115,7 @@ void replace_bundle(const std::filesystem::path& bundle, const std::filesystem::
 // A Pki, and a client CA bundle that holds its CA, for one test.
 struct IisLab {
     Pki pki;
-    std::filesystem::path bundle = pki.write("client-ca-bundle.pem", read_file(pki.ca_cert));
+    std::filesystem::path bundle = pki.write("client-ca-bundle.pem", read_text(pki.ca_cert));
 
     IisLabServerOptions options() const {
         IisLabServerOptions options;
@@ -520,7 +514,7 @@ TEST_CASE("lab.sh iis-up serves the lab PKI like IIS, iis-desync and iis-resync 
     INFO(up.output);
     REQUIRE(up.exit_code == 0);
     std::map<std::string, std::string> env;
-    std::istringstream lines(read_file(dir.path() / "iis.env"));
+    std::istringstream lines(read_text(dir.path() / "iis.env"));
     for (std::string line; std::getline(lines, line);) {
         const auto equals = line.find('=');
         if (equals != std::string::npos) env[line.substr(0, equals)] = line.substr(equals + 1);
@@ -555,7 +549,7 @@ TEST_CASE("lab.sh iis-up serves the lab PKI like IIS, iis-desync and iis-resync 
     REQUIRE(lab_sh("iis-resync").exit_code == 0);
     CHECK(get("client").find(kStatusMarker + std::string("200")) != std::string::npos);
 
-    const auto log = read_file(env.at("iis_log"));
+    const auto log = read_text(env.at("iis_log"));
     CHECK(log.find("cert_received_via=renegotiation") != std::string::npos);
 
     REQUIRE(lab_sh("iis-down").exit_code == 0);

@@ -14,6 +14,7 @@
 
 #include "config/config.hpp"
 #include "core/probe/https_prober.hpp"
+#include "support/files.hpp"
 #include "support/iis_lab.hpp"
 #include "support/lab.hpp"
 #include "support/pki.hpp"
@@ -31,13 +32,6 @@ const Pki& pki() {
 
 const std::string kGoodCa = "CN=certheal test CA,O=certheal tests";
 const std::string kOtherCa = "CN=unrelated test CA,O=certheal tests";
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 // An IIS-like server whose client-certificate trust is the bundle in its own folder.
 struct IisHost {

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/certheal_run.hpp"
+#include "support/files.hpp"
 #include "support/lab.hpp"
 
 using namespace certheal::test;
@@ -32,13 +33,6 @@ std::string nginx_binary() {
     }
     FAIL("no nginx binary in /usr/sbin, /usr/local/sbin or /usr/local/nginx/sbin");
     return {};
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 struct Ladder {

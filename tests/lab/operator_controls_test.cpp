@@ -27,7 +27,9 @@
 #include "core/base/time_format.hpp"
 #include "support/certheal_run.hpp"
 #include "support/lab.hpp"
+#include "support/wait.hpp"
 
+using certheal::test::eventually;
 using namespace std::chrono_literals;
 using certheal::test::CerthealRun;
 using certheal::test::NginxLab;
@@ -117,15 +119,6 @@ struct Lab {
     }
     std::string args(const std::string& command) const { return command + " --config " + config.string(); }
 };
-
-bool eventually(const std::function<bool()>& condition, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
 
 }  // namespace
 

@@ -16,8 +16,10 @@
 #include <unistd.h>
 
 #include "service/posix/own_files.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using certheal::test::TempDir;
 using namespace std::chrono_literals;
@@ -27,13 +29,6 @@ namespace {
 
 constexpr auto kMode0640 = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read;
 constexpr auto kMode0644 = kMode0640 | fs::perms::others_read;
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
 
 struct stat lstat_of(const fs::path& file) {
     struct stat info {};

@@ -11,6 +11,7 @@
 
 #include "config/config.hpp"
 #include "core/probe/https_prober.hpp"
+#include "support/files.hpp"
 #include "support/lab.hpp"
 
 using namespace certheal;
@@ -49,11 +50,6 @@ SiteConfig s_server_site(const NginxLab& lab, std::uint16_t port) {
 
 SServerOptions s_server_options(const NginxLab& lab, bool tls12_only) {
     return SServerOptions{lab.file("server_cert"), lab.file("server_key"), lab.file("good_ca"), tls12_only, {}};
-}
-
-std::string read_file(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 ProbeResult probe_once(const SiteConfig& site, ProberOptions options = {}) {
@@ -351,7 +347,7 @@ TEST_CASE("the TLS context is built once per identity and replaced when its file
     // The same certificate under another name is another identity; a rewritten file replaces
     // its identity's context instead of adding one.
     TempDir dir;
-    const auto copy = dir.write("client.pem", read_file(shared_lab().file("client_cert")));
+    const auto copy = dir.write("client.pem", read_text(shared_lab().file("client_cert")));
     auto other = nginx_site(shared_lab());
     other.tls.client_cert = PemClientCert{copy, shared_lab().file("client_key")};
     probe_round(other);

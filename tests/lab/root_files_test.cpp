@@ -28,7 +28,12 @@
 
 #include "core/record/journal.hpp"
 #include "support/certheal_run.hpp"
+#include "support/files.hpp"
 #include "support/lab.hpp"
+#include "support/wait.hpp"
+
+using certheal::test::eventually;
+using certheal::test::read_text;
 
 namespace {
 
@@ -44,22 +49,6 @@ bool running_as_root() {
     if (::geteuid() == 0) return true;
     WARN("not root: the hostile-file lab tests need root (chown, mknod) and check nothing");
     return false;
-}
-
-std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
 }
 
 struct Finished {

@@ -31,6 +31,9 @@
 
 #include "support/certheal_run.hpp"
 #include "support/lab.hpp"
+#include "support/wait.hpp"
+
+using certheal::test::eventually;
 
 namespace {
 
@@ -154,16 +157,6 @@ bool has_console(const std::vector<ConsoleEvent>& events, const std::string& nam
     return false;
 }
 
-// Polls `done` (every 50 ms) until it holds or `limit` passes.
-bool wait_until(const std::function<bool()>& done, std::chrono::seconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(50ms);
-    }
-    return true;
-}
-
 // The journal's raw bytes, every line of it checked: a JSON object, and the file ends with a
 // line break (nothing half written). Returns the records.
 std::vector<nlohmann::json> whole_lines(const fs::path& journal) {
@@ -243,7 +236,7 @@ void storage_story(const std::function<void(SmallTmpfs&)>& break_storage,
                count_console(events, "storage_failed", &ConsoleEvent::about_state) > 0;
     };
     {
-        const bool told = wait_until(incident_told, 60s);
+        const bool told = eventually(incident_told, 60s);
         INFO("console:\n" << std::ifstream(run.stderr_path()).rdbuf());
         REQUIRE(told);
     }
@@ -266,7 +259,7 @@ void storage_story(const std::function<void(SmallTmpfs&)>& break_storage,
 
     // The next probe saves the repair history again; that event writes the journal's queue.
     {
-        const bool recovered = wait_until(
+        const bool recovered = eventually(
             [&] {
                 const auto events = console_events(run);
                 return count_console(events, "storage_recovered", &ConsoleEvent::about_journal) > 0 &&

@@ -1,5 +1,7 @@
 #include "support/lab.hpp"
 
+#include "support/files.hpp"
+
 #if defined(__unix__) || defined(__APPLE__)
 
 #include <arpa/inet.h>
@@ -259,16 +261,9 @@ Blackhole::~Blackhole() {
 
 namespace {
 
-std::string read_all(const std::filesystem::path& path) {
-    std::ifstream file(path);
-    std::stringstream content;
-    content << file.rdbuf();
-    return content.str();
-}
-
 // The N of a "port=N" line, once the server has printed it.
 std::optional<std::uint16_t> announced_port(const std::filesystem::path& output) {
-    const std::string text = read_all(output);
+    const std::string text = read_text(output);
     const auto start = text.find("port=");
     const auto end = text.find('\n', start);
     if (start == std::string::npos || end == std::string::npos) return std::nullopt;
@@ -287,7 +282,7 @@ AnnouncedServer::AnnouncedServer(const std::vector<std::string>& argv) {
         if (exited || std::chrono::steady_clock::now() >= deadline) {
             if (!exited) stop_process(pid_, 5s);
             pid_ = -1;
-            throw std::runtime_error(argv.front() + " did not start: " + read_all(output));
+            throw std::runtime_error(argv.front() + " did not start: " + read_text(output));
         }
         std::this_thread::sleep_for(20ms);
     }

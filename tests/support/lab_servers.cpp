@@ -16,22 +16,12 @@
 #include <thread>
 
 #include "core/probe/https_prober.hpp"
+#include "support/files.hpp"
 
 namespace certheal::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-void write_text(const std::filesystem::path& file, const std::string& text) {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error("cannot write " + file.string());
-}
 
 std::string listener_key(const std::string& mode, Trust trust) { return mode + "/" + to_string(trust); }
 

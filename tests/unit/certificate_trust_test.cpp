@@ -5,8 +5,10 @@
 
 #include "core/repair/certificate_trust.hpp"
 #include "support/fakes.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using namespace certheal::testing;
 using certheal::test::Pki;
@@ -17,13 +19,6 @@ namespace {
 const Pki& pki() {
     static const Pki shared;
     return shared;
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 DerCertificate der_of(const std::filesystem::path& pem) {

@@ -10,8 +10,10 @@
 #include "core/probe/tls_contexts.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/repair/repair_ladder.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace std::chrono_literals;
 using namespace certheal;
 using certheal::test::Pki;
@@ -65,13 +67,6 @@ std::string all_issues(const ConfigLoad& load) {
     std::string text;
     for (const auto& issue : load.issues) text += format_issue(issue) + "\n";
     return text;
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 struct BadValue {

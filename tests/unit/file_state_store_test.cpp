@@ -6,10 +6,12 @@
 #include <sstream>
 #include <vector>
 
-#include "support/pki.hpp"
 #include "core/record/file_state_store.hpp"
 #include "service/platform.hpp"
+#include "support/files.hpp"
+#include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 
 namespace {
@@ -17,13 +19,6 @@ namespace {
 OwnFiles& own_files() {
     static const auto files = platform::make_own_files();
     return *files;
-}
-
-std::string read_whole(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
 }
 
 }  // namespace
@@ -72,7 +67,7 @@ TEST_CASE("saving replaces the old state and leaves no temporary file", "[state_
     FileStateStore store(scratch.path(), own_files());
     REQUIRE(store.save("first, and rather longer than the second").ok());
     REQUIRE(store.save("second").ok());
-    CHECK(read_whole(scratch.path() / "state.json") == "second");
+    CHECK(read_text(scratch.path() / "state.json") == "second");
     CHECK(std::distance(std::filesystem::directory_iterator(scratch.path()), std::filesystem::directory_iterator()) == 1);
 }
 
@@ -117,7 +112,7 @@ TEST_CASE("update reads, merges and saves under the state lock", "[state_store]"
     });
     REQUIRE(updated.ok());
     CHECK(seen == std::optional<std::string>("old"));
-    CHECK(read_whole(store.path()) == "old+new");
+    CHECK(read_text(store.path()) == "old+new");
     CHECK(log == std::vector<std::string>{"acquire 5000ms", "merge", "release"});
 }
 
@@ -155,5 +150,5 @@ TEST_CASE("update replaces a saved state it cannot read with what merge makes of
                 })
                 .ok());
     CHECK_FALSE(seen.has_value());
-    CHECK(read_whole(store.path()) == "fresh");
+    CHECK(read_text(store.path()) == "fresh");
 }

@@ -8,8 +8,10 @@
 
 #include "core/repair/host_trust_steps.hpp"
 #include "support/fakes.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using namespace certheal::testing;
 using certheal::test::Pki;
@@ -19,13 +21,6 @@ namespace {
 const Pki& pki() {
     static const Pki shared;
     return shared;
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 DerCertificate der_of(const std::filesystem::path& pem) {

@@ -6,9 +6,11 @@
 #include "core/probe/certificate_info.hpp"
 #include "core/repair/preflight.hpp"
 #include "support/fakes.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 #include "support/software_signer.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using namespace certheal::testing;
 using namespace std::chrono_literals;
@@ -22,13 +24,6 @@ namespace {
 const Pki& pki() {
     static const Pki shared;
     return shared;
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 SiteConfig site_with(const std::string& name, const std::filesystem::path& cert, const std::filesystem::path& key) {

@@ -5,8 +5,10 @@
 
 #include "core/probe/certificate_info.hpp"
 #include "core/probe/tls_files.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace std::chrono_literals;
 using namespace certheal;
 using certheal::test::Pki;
@@ -17,13 +19,6 @@ namespace {
 const Pki& shared_pki() {
     static const Pki pki;
     return pki;
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
 }
 
 }  // namespace

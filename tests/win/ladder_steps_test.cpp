@@ -18,8 +18,10 @@
 #include "core/repair/host_trust_steps.hpp"
 #include "service/platform.hpp"
 #include "service/win/schannel_registry.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using certstore_test::crypt32_store_has;
 using certstore_test::read_certificate_file;
@@ -36,11 +38,6 @@ DerCertificate only_certificate_of(const std::filesystem::path& pem) {
     const auto certificates = value_of(read_certificate_file(pem));
     REQUIRE(certificates.size() == 1);
     return certificates.front();
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 constexpr wchar_t kSchannel[] = L"SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL";

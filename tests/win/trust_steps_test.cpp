@@ -13,8 +13,10 @@
 #include "certstore_support.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "service/platform.hpp"
+#include "support/files.hpp"
 #include "support/pki.hpp"
 
+using certheal::test::read_text;
 using namespace certheal;
 using certstore_test::crypt32_store_has;
 using certstore_test::read_certificate_file;
@@ -35,11 +37,6 @@ DerCertificate only_certificate_of(const std::filesystem::path& pem) {
 
 bool crypt32_finds(const wchar_t* store, const DerCertificate& certificate) {
     return value_of(crypt32_store_has(store, certificate));
-}
-
-std::string read_text(const std::filesystem::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 // Takes certificates out of the stores again when the test ends, however it ends.
