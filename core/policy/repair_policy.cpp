@@ -77,6 +77,19 @@ std::string incident_field(const nlohmann::json& object) {
 
 }  // namespace
 
+namespace {
+
+std::string paused_sentence(const RepairPolicy::Pause& held, const std::string& incident, bool manual) {
+    const std::string scope = held.site.empty() ? "on this host" : "of site " + held.site;
+    const std::string until = held.until ? "until " + format_time_utc(*held.until) : "until certheal unpause";
+    return "repairs " + scope + " are paused " + until + " (by " + held.by +
+           (held.reason.empty() ? "" : ": " + held.reason) + "), so the repair of incident " + incident + " is held" +
+           (held.until ? " until then" : "") + "." +
+           (manual ? " Run certheal unpause first, or certheal repair --force to repair anyway." : "");
+}
+
+}  // namespace
+
 std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept {
     using Verdict = RepairPolicy::Decision::Verdict;
     switch (verdict) {
@@ -565,13 +578,7 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
                 "Remediation is disabled in the configuration, so certheal only reports incident " + incident + "."};
     }
     if (const auto held = pause_holding(site); held && !force) {
-        const std::string scope = held->site.empty() ? "on this host" : "of site " + held->site;
-        const std::string until = held->until ? "until " + format_time_utc(*held->until) : "until certheal unpause";
-        return {Verdict::paused, held->until,
-                "repairs " + scope + " are paused " + until + " (by " + held->by +
-                    (held->reason.empty() ? "" : ": " + held->reason) + "), so the repair of incident " + incident +
-                    " is held" + (held->until ? " until then" : "") + "." +
-                    (manual ? " Run certheal unpause first, or certheal repair --force to repair anyway." : "")};
+        return {Verdict::paused, held->until, paused_sentence(*held, incident, manual)};
     }
     if (busy_) {
         return {Verdict::busy, std::nullopt,
