@@ -210,7 +210,7 @@ TEST_CASE("diagnose takes a config, a site and --json, and elsewhere than Window
     }
 }
 
-TEST_CASE("pause takes --for with days, --site and --reason; unpause takes --site", "[cli][pause]") {
+TEST_CASE("pause takes --for with days, --site and --reason, and unpause takes --site", "[cli][pause]") {
     using namespace std::chrono_literals;
     auto pause = parse({"pause", "--for", "1d12h", "--site", "intranet", "--reason", "web server upgrade"});
     REQUIRE(pause.options);

@@ -714,7 +714,7 @@ TEST_CASE("a symptom confirmed while the host is paused is held until the pause 
     CHECK(h.count(EventId::repair_succeeded) == 1);
 }
 
-TEST_CASE("a pause of one site holds its repair only; another site's repair leaves it out", "[monitor][pause]") {
+TEST_CASE("a pause of one site holds its repair only, and another site's repair leaves it out", "[monitor][pause]") {
     Harness h;
     const auto config = lab_config();
     h.monitor.start(config);
