@@ -109,12 +109,13 @@ const std::vector<CommandSpec>& command_table() {
          {kConfigFlag,
           {"--site", "NAME", "verify only this site afterwards"},
           {"--dry-run", "", "say what each step would do, change nothing"},
-          {"--force", "", "repair even with the circuit breaker open or the budget spent"}},
+          {"--force", "", "repair even with the circuit breaker open, the budget spent or repairs paused"}},
          "Runs the configured repair workflow now, in the foreground, printing each event as 'run "
          "--console' does, and verifies the sites (all, or --site NAME). It takes the same host-wide "
          "repair lock as the service, so it never overlaps a repair of the service; its journal events "
          "carry \"manual\": true. It counts toward the repair budget but ignores the cooldown, and it is "
-         "refused while a repair runs or while the circuit breaker is open or the budget is spent "
+         "refused while a repair runs, while the circuit breaker is open or the budget is spent, or while "
+         "certheal pause holds the host (or the --site named) "
          "(--force repairs anyway). Ctrl+C stops it after the current step.\n"
          "Exit code 0 repaired and verified (or dry run), 1 the repair failed or the sites are still "
          "unhealthy, 2 bad usage or config, 3 refused or runtime failure.\n"},

@@ -172,7 +172,7 @@ int command_repair(const Options& options) {
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
 
     const std::string incident = make_incident_id(clock.now(), 0);
-    const auto decision = policy.request_manual(incident, dry_run, options.force);
+    const auto decision = policy.request_manual(incident, dry_run, options.force, options.site.value_or(""));
     auto emit = [&](EventId id, std::string message, nlohmann::json details) {
         Event event;
         event.id = id;
