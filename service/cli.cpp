@@ -109,12 +109,13 @@ const std::vector<CommandSpec>& command_table() {
          {kConfigFlag,
           {"--site", "NAME", "verify only this site afterwards"},
           {"--dry-run", "", "say what each step would do, change nothing"},
-          {"--force", "", "repair even with the circuit breaker open or the budget spent"}},
+          {"--force", "", "repair even with the circuit breaker open, the budget spent or repairs paused"}},
          "Runs the configured repair workflow now, in the foreground, printing each event as 'run "
          "--console' does, and verifies the sites (all, or --site NAME). It takes the same host-wide "
          "repair lock as the service, so it never overlaps a repair of the service; its journal events "
          "carry \"manual\": true. It counts toward the repair budget but ignores the cooldown, and it is "
-         "refused while a repair runs or while the circuit breaker is open or the budget is spent "
+         "refused while a repair runs, while the circuit breaker is open or the budget is spent, or while "
+         "certheal pause holds the host (or the --site named) "
          "(--force repairs anyway). Ctrl+C stops it after the current step.\n"
          "Exit code 0 repaired and verified (or dry run), 1 the repair failed or the sites are still "
          "unhealthy, 2 bad usage or config, 3 refused or runtime failure.\n"},
@@ -125,6 +126,28 @@ const std::vector<CommandSpec>& command_table() {
          "asks the service (Windows: SCM control 200, administrators only; Linux: SIGUSR1 to the pid in "
          "<state_dir>/certheal.pid); otherwise it changes the saved state under the repair lock. Either "
          "way the journal gets circuit_closed, reason operator.\n"},
+        {"pause",
+         "pause repairs for maintenance; probes go on",
+         {kConfigFlag,
+          {"--for", "DURATION", "how long: 90m, 2h, 1d12h (default: until certheal unpause)"},
+          {"--site", "NAME", "pause only this site's repairs"},
+          {"--reason", "TEXT", "why, for the journal and status"}},
+         "Pauses repairs of the whole host, or of one site with --site, for planned work on the web "
+         "server: probes go on, a symptom confirmed meanwhile is recorded (repair_skipped, reason paused, "
+         "until when), and no repair starts for it. A repair already running finishes. The pause is "
+         "saved in the state folder, so it survives a restart of certheal, and ends by itself after "
+         "--for, or at certheal unpause. A new pause of the same scope replaces the old one. The journal "
+         "gets paused with the user who asked; a running service is told at once (Windows: SCM control "
+         "201; Linux: SIGUSR2) and status shows PAUSED until <time>.\n"
+         "Exit code 0 paused, 2 bad usage or config, 3 the state could not be saved.\n"},
+        {"unpause",
+         "end a pause of repairs",
+         {kConfigFlag, {"--site", "NAME", "end only this site's pause"}},
+         "Ends the pause of repairs: every pause (the host's and each site's), or with --site only that "
+         "site's. A confirmed symptom is repaired again from its next probe on. The journal gets "
+         "unpaused with the user who asked (a pause that runs out says \"by itself\").\n"
+         "Exit code 0 (also when nothing was paused), 2 bad usage or config, 3 the state could not be "
+         "saved.\n"},
         {"install",
          "register the Windows service",
          {kConfigFlag,
@@ -331,23 +354,27 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 }  // namespace
 
-std::optional<TimePoint> parse_since(std::string_view text, TimePoint now) {
-    // Days first: "7d" or "1d12h". The config's durations have no days; a look back does.
+std::optional<Duration> parse_span(std::string_view text) {
+    // Days first: "7d" or "1d12h". The config's durations have no days; a look back or a pause does.
     std::size_t digits = 0;
     while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
     if (digits > 0 && digits <= 5 && digits < text.size() && text[digits] == 'd') {
         const long day_count = std::stol(std::string(text.substr(0, digits)));
-        Duration back = std::chrono::hours(24 * day_count);
+        Duration span = std::chrono::hours(24 * day_count);
         const auto rest = text.substr(digits + 1);
         if (!rest.empty()) {
             const auto more = parse_duration(rest);
             if (!more) return std::nullopt;
-            back += *more;
+            span += *more;
         }
-        if (back > kLongestDuration) return std::nullopt;
-        return now - back;
+        if (span > kLongestDuration) return std::nullopt;
+        return span;
     }
-    if (const auto back = parse_duration(text)) return now - *back;
+    return parse_duration(text);
+}
+
+std::optional<TimePoint> parse_since(std::string_view text, TimePoint now) {
+    if (const auto back = parse_span(text)) return now - *back;
     return parse_time_rfc3339(text);
 }
 
@@ -371,7 +398,10 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         std::vector<std::string> names;
         for (const auto& spec : command_table()) names.emplace_back(spec.name);
         std::string message = "certheal: unknown command '" + args[0] + "'.";
-        if (const auto meant = did_you_mean(args[0], names); !meant.empty()) {
+        if (args[0] == "resume-monitoring") {
+            // The name the feature request used; `resume` already means closing the circuit.
+            message += " Did you mean 'unpause'? ('resume' closes the repair circuit breaker.)";
+        } else if (const auto meant = did_you_mean(args[0], names); !meant.empty()) {
             message += meant;
         } else if (!args[0].empty() && args[0][0] == '-') {
             message += " The command comes first, then its options: certheal <command> " + args[0] + " ...";
@@ -438,6 +468,23 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         if (arg == "--config") options.config = value;
         if (arg == "--site") options.site = value;
         if (arg == "--incident") options.incident = value;
+        if (arg == "--reason") {
+            // One line in the journal and the status: bounded, and no control characters.
+            if (value.size() > 500 || std::any_of(value.begin(), value.end(), [](char c) {
+                    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+                })) {
+                return fail(prefix + "--reason wants one line of at most 500 characters.", short_usage(*command));
+            }
+            options.reason = value;
+        }
+        if (arg == "--for") {
+            const auto span = parse_span(value);
+            if (!span || *span <= Duration::zero()) {
+                return fail(prefix + "--for wants how long, such as 90m, 2h or 1d12h; '" + value + "' is not that.",
+                            short_usage(*command));
+            }
+            options.pause_for = span;
+        }
         if (arg == "--since") {
             if (!parse_since(value, std::chrono::system_clock::now())) {
                 return fail(prefix + "--since wants a duration back such as 30m, 24h or 7d, or an RFC 3339 time "
@@ -788,6 +835,8 @@ int dispatch(const Options& options) {
         if (options.command == "status") return command_status(options);
         if (options.command == "repair") return command_repair(options);
         if (options.command == "resume") return command_resume(options);
+        if (options.command == "pause") return command_pause(options);
+        if (options.command == "unpause") return command_unpause(options);
         if (options.command == "run") {
             ConsoleHost host;
             return run_monitor(config_path_of(options), host);

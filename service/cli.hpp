@@ -26,6 +26,8 @@ struct Options {
     std::optional<std::string> site;
     std::optional<std::string> since;     // history: a duration back or an RFC 3339 time (parse_since)
     std::optional<std::string> incident;  // history
+    std::optional<Duration> pause_for;    // pause: how long; none: until certheal unpause
+    std::optional<std::string> reason;    // pause: why, for the events and status
     bool json = false;
     bool console = false;
     bool dry_run = false;  // repair
@@ -74,6 +76,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b);
 // candidate the word begins (3 characters or more) counting as 1. All that are equally near,
 // in the candidates' order; none when nothing is near enough.
 std::vector<std::string> closest_matches(std::string_view word, const std::vector<std::string>& candidates);
+
+// A span with days allowed: "7d", "1d12h", "90m", "2h30m" (at most 100 years); nullopt when it
+// is not one. `pause --for` and `history --since` read it.
+std::optional<Duration> parse_span(std::string_view text);
 
 // `history --since`: "30m", "24h", "7d", "1d12h" back from `now`, or an RFC 3339 time
 // ("2026-12-01T00:00Z", "2026-12-01" for midnight UTC). nullopt when it is neither.

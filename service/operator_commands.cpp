@@ -1,5 +1,6 @@
 #include "service/operator_commands.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iomanip>
 #include <iostream>
@@ -171,7 +172,7 @@ int command_repair(const Options& options) {
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
 
     const std::string incident = make_incident_id(clock.now(), 0);
-    const auto decision = policy.request_manual(incident, dry_run, options.force);
+    const auto decision = policy.request_manual(incident, dry_run, options.force, options.site.value_or(""));
     auto emit = [&](EventId id, std::string message, nlohmann::json details) {
         Event event;
         event.id = id;
@@ -379,6 +380,90 @@ int command_resume(const Options& options) {
     }
     return ok;
 }
+
+// --- certheal pause / unpause --------------------------------------------------------------------
+
+namespace {
+
+// The pause and its end are saved by the command itself, under the state lock, whether or not
+// the service runs: the service re-reads the saved state before every repair decision, so it
+// holds a repair even if it never hears of the pause. Told at once, it also shows the pause in
+// its status and ends it on time.
+int change_pause(const Options& options, bool pausing) {
+    const std::string command = pausing ? "pause" : "unpause";
+    auto config = load_config_or_report(options, nullptr);
+    if (!config) return usage;
+    if (options.site) {
+        const bool known = std::any_of(config->sites.begin(), config->sites.end(),
+                                       [&](const SiteConfig& site) { return site.name == *options.site; });
+        // An unpause may end the pause of a site removed from the configuration since.
+        if (!known && pausing) {
+            std::cerr << "certheal " << command << ": no site named '" << *options.site << "' in "
+                      << config_path_of(options).string() << ". Its sites: " << join_site_names(config->sites)
+                      << ".\n";
+            return usage;
+        }
+    }
+    if (refuse_unprotected_state_folder(*config, command)) return usage;
+    const auto& state_dir = config->service.state_dir;
+    std::error_code dir_error;
+    std::filesystem::create_directories(state_dir, dir_error);
+
+    auto adapters = platform::make_adapters();
+    boost::asio::io_context io;
+    AsioClock clock(io);
+    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
+    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
+    // Whether the change reached state.json: storage_failed says so (RepairPolicy::after_save).
+    struct SaveWatch final : EventSink {
+        explicit SaveWatch(EventSink& sink) : next(sink) {}
+        void emit(const Event& event) override {
+            if (event.id == EventId::storage_failed) failed = true;
+            next.emit(event);
+        }
+        EventSink& next;
+        bool failed = false;
+    } events(sinks.events);
+    RepairPolicy policy(config->remediation, clock, state, events);
+    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
+    const std::string who = platform::current_user_name();
+    const std::string site = options.site.value_or("");
+
+    int ended = 0;
+    if (pausing) {
+        policy.pause(site, options.pause_for, who, options.reason.value_or(""));
+    } else {
+        ended = policy.unpause(site, who);
+    }
+    if (events.failed) {
+        std::cerr << "certheal " << command << " could not save the " << (pausing ? "pause" : "end of the pause")
+                  << " in " << state.path().string() << "; nothing changed.\n";
+        return runtime_failure;
+    }
+    if (!pausing && ended == 0) {
+        std::cout << (site.empty() ? std::string("Nothing was paused")
+                                   : "Site " + site + " had no pause of its own")
+                  << (site.empty() || !policy.pause_holding({}) ? "" : " (the host's pause goes on: certheal unpause)")
+                  << ".\n";
+    }
+    if (const auto running = platform::find_running_service(state_dir); running && (pausing || ended > 0)) {
+        if (auto told = platform::ask_service_to_reread_pauses(*running); !told) {
+            std::cerr << as_clause(told.error().message) << ". The " << (pausing ? "pause" : "end of the pause")
+                      << " is saved, and the running certheal (pid " << running->pid
+                      << ") reads it before any repair; its status shows it once it reads the state again.\n";
+        }
+    }
+    if (!sinks.journal.flush_pending()) {
+        std::cerr << "certheal " << command << " could not write its event to the journal "
+                  << sinks.journal.path().string() << "; it is in the system log.\n";
+    }
+    return ok;
+}
+
+}  // namespace
+
+int command_pause(const Options& options) { return change_pause(options, /*pausing=*/true); }
+int command_unpause(const Options& options) { return change_pause(options, /*pausing=*/false); }
 
 // --- certheal status ------------------------------------------------------------------------------
 

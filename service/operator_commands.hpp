@@ -11,5 +11,9 @@ namespace certheal::cli {
 int command_repair(const Options& options);
 int command_resume(const Options& options);
 int command_status(const Options& options);
+// `certheal pause` / `unpause`: save the pause (or its end) in the state, say it, and tell the
+// running service (it reads the state again).
+int command_pause(const Options& options);
+int command_unpause(const Options& options);
 
 }  // namespace certheal::cli

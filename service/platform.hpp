@@ -57,12 +57,14 @@ std::unique_ptr<ClientIdentitySource> make_client_identities();
 std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config);
 
 // stop: SIGINT/SIGTERM, SCM STOP; reload: SIGHUP, SCM PARAMCHANGE; resume (`certheal resume`):
-// SIGUSR1, SCM user-defined control kResumeControlCode.
-enum class ControlRequest { stop, reload, resume };
+// SIGUSR1, SCM user-defined control kResumeControlCode; pause_changed (`certheal pause` or
+// `unpause` changed the saved state): SIGUSR2, SCM control kPauseChangedControlCode.
+enum class ControlRequest { stop, reload, resume, pause_changed };
 
 // The SCM control code `certheal resume` sends (user-defined codes are 128-255). `certheal
 // install` gives the service a DACL that lets only administrators and SYSTEM send it.
 inline constexpr unsigned long kResumeControlCode = 200;
+inline constexpr unsigned long kPauseChangedControlCode = 201;
 
 // The host-wide repair lock (Windows: the named mutex Global\certheal-repair; POSIX: an
 // flock on <state_dir>/repair.lock), held by whoever repairs: the service or `certheal repair`.
@@ -114,6 +116,14 @@ std::optional<RunningService> find_running_service(const std::filesystem::path& 
 // Asks the running service to resume (SCM control code / SIGUSR1). A Failure says why it
 // could not be asked (access denied: only administrators may).
 Result<Done> ask_service_to_resume(const RunningService& service);
+
+// Tells the running service that `certheal pause` or `unpause` changed the saved state, so that
+// it reads it again (SCM control kPauseChangedControlCode / SIGUSR2). A Failure says why not.
+Result<Done> ask_service_to_reread_pauses(const RunningService& service);
+
+// Who runs this command, for the events: the account name ("alice"; under sudo "alice (via sudo
+// as root)"; Windows: the account's name as GetUserNameW gives it).
+std::string current_user_name();
 
 // Delivers the console's stop and reload requests (POSIX: SIGINT/SIGTERM stop, SIGHUP
 // reloads; Windows: Ctrl+C/Ctrl+Break/close stop) to `handler` on the io_context's thread.

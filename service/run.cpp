@@ -310,6 +310,9 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
                                           " requests at once answered as one"
                                     : resume_reason);
     });
+    // `certheal pause` / `unpause` saved a change: read it again (a burst is one reading).
+    RequestCoalescer pause_changes(clock, kControlQuiet, kControlLongest,
+                                   [&](std::size_t) { monitor.refresh_pauses(); });
     std::function<void(std::size_t)> reload;
     RequestCoalescer reloads(clock, kControlQuiet, kControlLongest, [&](std::size_t requests) { reload(requests); });
     auto controls = host.attach(io, [&](platform::ControlRequest request, const std::string& reason) {
@@ -319,6 +322,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
             host.stopping();
             resumes.cancel();
             reloads.cancel();
+            pause_changes.cancel();
             folding.flush();
             monitor.stop("stop requested by " + reason, [&io, &status_server, &status_write, &trims] {
                 status_write.cancel();
@@ -332,6 +336,10 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
         if (request == platform::ControlRequest::resume) {
             resume_reason = reason;
             resumes.request();
+            return;
+        }
+        if (request == platform::ControlRequest::pause_changed) {
+            pause_changes.request();
             return;
         }
         reloads.request();
@@ -392,6 +400,7 @@ int run_monitor(const std::filesystem::path& config_path, MonitorHost& host) {
     status_write.cancel();
     resumes.cancel();
     reloads.cancel();
+    pause_changes.cancel();
     trims.cancel();
     write_status(/*quiet=*/true);  // the last word: what the sites and the policy were when certheal stopped
     instance.held.reset();  // removes the pid file it wrote

@@ -89,10 +89,44 @@ std::string remediation_text(const nlohmann::json& remediation) {
         // Written by `certheal pause`: "paused_until" is the time it ends by itself, null when
         // it lasts until `certheal unpause`.
         const auto& until = member(remediation, "paused_until");
+        const auto& reason = member(remediation, "paused_reason");
         return "PAUSED " + (until.is_string() ? "until " + when(until) : std::string("until certheal unpause")) +
-               ": probes go on, no repair starts";
+               " by " + text_of(member(remediation, "paused_by")) +
+               (reason.is_string() && !reason.get<std::string>().empty() ? " (" + reason.get<std::string>() + ")" : "") +
+               ": probes go on, no repair starts" +
+               (member(remediation, "dry_run") == true ? "; DRY RUN as well (remediation.dry_run)" : "");
     }
     return mode.empty() ? "unknown (the status file does not say)" : mode;
+}
+
+// "site intranet until 2026-11-25 00:31:05Z by alice (web server upgrade)": one pause of a
+// site, from status.json's site "pause", or from state.json's "pauses".
+std::string site_pause_text(const std::string& site, const nlohmann::json& pause, const char* until_key) {
+    const auto& until = member(pause, until_key);
+    const auto& reason = member(pause, "reason");
+    return "site " + site + " " + (until.is_string() ? "until " + when(until) : std::string("until certheal unpause")) +
+           " by " + text_of(member(pause, "by")) +
+           (reason.is_string() && !reason.get<std::string>().empty() ? " (" + reason.get<std::string>() + ")" : "");
+}
+
+// The pauses state.json keeps that are still in force: what a stopped certheal will hold.
+std::string saved_pause_lines(const nlohmann::json& saved, TimePoint now, bool wide) {
+    const auto& pauses = member(saved, "pauses");
+    if (!pauses.is_array()) return {};
+    std::string text;
+    for (const auto& pause : pauses) {
+        if (member(pause, "paused") != true) continue;
+        const auto until = time_of(member(pause, "until"));
+        if (until && *until <= now) continue;
+        const auto& site = member(pause, "site");
+        text += field("paused", (site.is_string() ? site_pause_text(site.get<std::string>(), pause, "until")
+                                                  : "the host " + (until ? "until " + when(member(pause, "until"))
+                                                                         : std::string("until certheal unpause")) +
+                                                        " by " + text_of(member(pause, "by"))) +
+                                    " (saved; it holds repairs when certheal runs)",
+                      wide);
+    }
+    return text;
 }
 
 std::string policy_text(const nlohmann::json& policy) {
@@ -340,6 +374,16 @@ std::string render_status(const nlohmann::json& report, const StatusVerdict& ver
     } else if (const auto& configured = member(report, "configured_remediation"); configured.is_object()) {
         text += field("remediation", remediation_text(configured) + " (as configured)", wide);
     }
+    if (const auto& sites = member(live, "sites"); sites.is_array()) {
+        for (const auto& site : sites) {
+            if (const auto& pause = member(site, "pause"); pause.is_object()) {
+                text += field("paused", site_pause_text(text_of(member(site, "name")), pause, "until") +
+                                            ": probes go on, no repair starts for it",
+                              wide);
+            }
+        }
+    }
+    if (!running) text += saved_pause_lines(member(report, "state"), now, wide);
 
     if (live.is_object()) {
         if (!running) text += field("last status", "what certheal saw when it last ran, " + when(member(live, "generated_at")), wide);

@@ -6,7 +6,7 @@
 namespace certheal {
 namespace {
 
-constexpr std::array<EventDefinition, 27> kEvents{{
+constexpr std::array<EventDefinition, 29> kEvents{{
     {EventId::service_started, "service_started", Severity::information,
      "certheal started with a valid configuration and is monitoring its sites.",
      "config, sites, site_names, dry_run, remediation_enabled, version"},
@@ -28,6 +28,14 @@ constexpr std::array<EventDefinition, 27> kEvents{{
     {EventId::storage_recovered, "storage_recovered", Severity::information,
      "The state folder is writable again; certheal wrote what it had kept in memory.",
      "what, path, written, dropped"},
+    {EventId::paused, "paused", Severity::information,
+     "An operator paused repairs of the host or of one site (certheal pause); probes go on and a confirmed symptom "
+     "is recorded, not repaired, until the pause ends.",
+     "scope (host, site), by, until, for, reason"},
+    {EventId::unpaused, "unpaused", Severity::information,
+     "A pause of repairs ended: an operator ran certheal unpause, or its time ran out (by: \"by itself\"); a "
+     "confirmed symptom is repaired again.",
+     "scope (host, site), by, paused_by, since, until, reason"},
     {EventId::probe_failed, "probe_failed", Severity::warning,
      "A probe of a site did not come back healthy; not yet a confirmed symptom. For a class that is not a symptom it "
      "is written when the class changes, not on every probe (the metrics count every probe).",

@@ -23,6 +23,8 @@ enum class EventId : std::uint16_t {
     status_endpoint_failed = 1004,
     storage_failed = 1005,
     storage_recovered = 1006,
+    paused = 1007,
+    unpaused = 1008,
     probe_failed = 2000,
     symptom_confirmed = 2001,
     site_recovered = 2002,

@@ -308,6 +308,7 @@ void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decisio
     std::string reason;
     switch (decision.verdict) {
         case RepairPolicy::Decision::Verdict::disabled: reason = "disabled"; break;
+        case RepairPolicy::Decision::Verdict::paused: reason = "paused"; break;
         case RepairPolicy::Decision::Verdict::busy: reason = "busy"; break;
         case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
         case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
@@ -359,7 +360,8 @@ void Monitor::consider_repair(SiteState& trigger) {
     // Before a repair the host trust is diagnosed again (unless that just happened), so the
     // repair's events say what it was for. Only when the policy would let a repair start: a
     // diagnosis on every probe of a cooling-down incident would be waste.
-    const bool may_start = config_.remediation.enabled && !policy_->busy() && policy_->next_allowed() <= ports_.clock.now();
+    const bool may_start = config_.remediation.enabled && !policy_->busy() &&
+                           !policy_->pause_holding(trigger.config.name) && policy_->next_allowed() <= ports_.clock.now();
     if (may_start && host_trust_.stale(kFreshDiagnosis)) {
         diagnosing_before_repair_ = true;
         const std::string name = trigger.config.name;
@@ -379,7 +381,7 @@ void Monitor::consider_repair(SiteState& trigger) {
 
 void Monitor::decide_repair(SiteState& trigger) {
     if (no_stage_matches(trigger)) return;
-    auto decision = policy_->request(trigger.incident, config_.remediation.dry_run);
+    auto decision = policy_->request(trigger.incident, config_.remediation.dry_run, trigger.config.name);
     if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
         report_skip(trigger, decision);
         return;
@@ -392,7 +394,8 @@ void Monitor::start_repair(SiteState& trigger) {
     std::vector<SiteConfig> to_verify;
     nlohmann::json names = nlohmann::json::array();
     for (auto& [name, site] : sites_) {
-        if (site.health.symptom_confirmed()) {
+        // A paused site is left out: its symptom is held, and its maintenance must not fail the repair.
+        if (site.health.symptom_confirmed() && (&site == &trigger || !policy_->pause_holding(name))) {
             to_verify.push_back(site.config);
             names.push_back(name);
         }
@@ -692,6 +695,12 @@ bool Monitor::resume(const std::string& who) {
     return true;
 }
 
+void Monitor::refresh_pauses() {
+    if (!policy_) return;
+    policy_->refresh();
+    status_changed();
+}
+
 void Monitor::status_changed(StatusChange change) {
     if (status_listener_) status_listener_(change);
 }
@@ -743,6 +752,9 @@ MonitorStatus Monitor::status() const {
         shown.client_cert_not_after = site.client_cert_not_after;
         shown.cause = host_trust_.cause_of(name);
         shown.class_counts = site.class_counts;
+        if (policy_) {
+            if (auto held = policy_->pause_holding(name); held && !held->site.empty()) shown.pause = std::move(held);
+        }
         status.sites.push_back(std::move(shown));
     }
     status.remediation_enabled = config_.remediation.enabled;
@@ -757,6 +769,7 @@ MonitorStatus Monitor::status() const {
         status.max_attempts = policy_->max_attempts();
         if (const auto cooldown = policy_->cooldown_ends_at(); cooldown && *cooldown > now) status.cooldown_until = cooldown;
         status.last_repair = policy_->last_repair();
+        status.host_pause = policy_->pause_holding({});
     }
     status.repairs_started = repairs_started_;
     status.repairs_succeeded = repairs_succeeded_;

@@ -58,6 +58,7 @@ struct SiteStatus {
     std::optional<TimePoint> client_cert_not_after;  // of the certificate certheal presents
     std::optional<TrustCause> cause;  // the host trust diagnosis for this site, where it ran
     std::map<ProbeClass, std::uint64_t> class_counts;  // every probe since certheal started, by class
+    std::optional<RepairPolicy::Pause> pause;  // this site's own pause (`certheal pause --site`), while in force
 };
 
 // The latest host trust diagnosis, where one ran (Windows).
@@ -86,6 +87,7 @@ struct MonitorStatus {
     int max_attempts = 0;
     std::optional<TimePoint> cooldown_until;  // only while it lies ahead
     std::optional<RepairPolicy::LastRepair> last_repair;
+    std::optional<RepairPolicy::Pause> host_pause;  // `certheal pause` without --site, while in force
     std::uint64_t repairs_started = 0;
     std::uint64_t repairs_succeeded = 0;
     std::uint64_t repairs_failed = 0;
@@ -118,6 +120,10 @@ public:
     // An operator's `certheal resume`: closes the circuit and clears the repair budget (see
     // RepairPolicy::reset_circuit). False while a repair runs (it is then refused, and said).
     bool resume(const std::string& who);
+
+    // `certheal pause` or `unpause` changed the saved state: read it again, so that the status
+    // shows it and the pause ends on time (a repair decision reads it anyway).
+    void refresh_pauses();
 
     MonitorStatus status() const;
     const Config& config() const { return config_; }

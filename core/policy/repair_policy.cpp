@@ -44,11 +44,22 @@ constexpr std::size_t kMaxSavedAttempts = 10000;
 // that the arithmetic on the monotonic clock cannot overflow.
 constexpr auto kLongAgo = std::chrono::hours(24 * 365 * 150);
 
-// Incident ids certheal writes are ~30 characters; a saved one longer than this is cut.
-std::string bounded_text(std::string text) {
-    constexpr std::size_t kMaxIncidentLength = 200;
-    if (text.size() > kMaxIncidentLength) text.resize(kMaxIncidentLength);
+// Incident ids certheal writes are ~30 characters, user and site names short; a saved one
+// longer than this is cut. A pause's reason gets more room.
+constexpr std::size_t kMaxNameLength = 200;
+constexpr std::size_t kMaxReasonLength = 500;
+// One pause decision per scope (the host, each site): far more than any config has sites.
+constexpr std::size_t kMaxSavedPauses = 10000;
+
+std::string bounded_text(std::string text, std::size_t limit = kMaxNameLength) {
+    if (text.size() > limit) text.resize(limit);
     return text;
+}
+
+std::string text_field(const nlohmann::json& object, const char* key, std::size_t limit) {
+    const auto found = object.find(key);
+    if (found == object.end() || !found->is_string()) return {};
+    return bounded_text(found->get<std::string>(), limit);
 }
 
 TimePoint parse_time_field(const nlohmann::json& value, const char* what) {
@@ -66,11 +77,25 @@ std::string incident_field(const nlohmann::json& object) {
 
 }  // namespace
 
+namespace {
+
+std::string paused_sentence(const RepairPolicy::Pause& held, const std::string& incident, bool manual) {
+    const std::string scope = held.site.empty() ? "on this host" : "of site " + held.site;
+    const std::string until = held.until ? "until " + format_time_utc(*held.until) : "until certheal unpause";
+    return "repairs " + scope + " are paused " + until + " (by " + held.by +
+           (held.reason.empty() ? "" : ": " + held.reason) + "), so the repair of incident " + incident + " is held" +
+           (held.until ? " until then" : "") + "." +
+           (manual ? " Run certheal unpause first, or certheal repair --force to repair anyway." : "");
+}
+
+}  // namespace
+
 std::string_view to_string(RepairPolicy::Decision::Verdict verdict) noexcept {
     using Verdict = RepairPolicy::Decision::Verdict;
     switch (verdict) {
         case Verdict::allowed: return "allowed";
         case Verdict::disabled: return "disabled";
+        case Verdict::paused: return "paused";
         case Verdict::busy: return "busy";
         case Verdict::cooldown: return "cooldown";
         case Verdict::budget_spent: return "budget_spent";
@@ -126,6 +151,7 @@ void RepairPolicy::normalize_future_times(History& history) const {
     if (history.circuit) normalize(history.circuit->at);
     if (history.operator_reset) normalize(*history.operator_reset);
     if (history.last_repair) normalize(history.last_repair->ended);
+    for (auto& [scope, decision] : history.pauses) normalize(decision.at);
 }
 
 // What state.json says for a moment: the time it was recorded at, unless that lies ahead of the
@@ -207,6 +233,34 @@ RepairPolicy::History RepairPolicy::parse_saved_state(const std::string& text, R
         repair.manual = manual.is_boolean() && manual.get<bool>();
         saved.last_repair = std::move(repair);
     }
+    // Written since the maintenance pause came; older states have none.
+    if (const auto found = state.find("pauses"); found != state.end() && !found->is_null()) {
+        if (!found->is_array()) throw std::runtime_error("pauses is not a list");
+        if (found->size() > kMaxSavedPauses) throw std::runtime_error("it lists too many pauses");
+        const auto longest = nlohmann::json(kLongestDuration.count());
+        for (const auto& entry : *found) {
+            if (!entry.is_object()) throw std::runtime_error("a pause is not an object");
+            std::string scope;
+            if (const auto site = entry.find("site"); site != entry.end() && !site->is_null()) {
+                if (!site->is_string()) throw std::runtime_error("a pause's site is not a string");
+                scope = bounded_text(site->get<std::string>());
+            }
+            const auto& paused = entry.at("paused");
+            if (!paused.is_boolean()) throw std::runtime_error("a pause's paused is not true or false");
+            PauseDecision decision;
+            decision.paused = paused.get<bool>();
+            decision.at = moment_from_saved(parse_time_field(entry.at("at"), "a pause's at"), reading);
+            if (const auto length = entry.find("length_ms"); length != entry.end() && !length->is_null()) {
+                if (!length->is_number_integer() || *length <= nlohmann::json(0) || *length > longest) {
+                    throw std::runtime_error("a pause's length_ms is not a number of milliseconds up to 100 years");
+                }
+                decision.length = Duration(length->get<Duration::rep>());
+            }
+            decision.by = text_field(entry, "by", kMaxNameLength);
+            decision.reason = text_field(entry, "reason", kMaxReasonLength);
+            saved.pauses[scope] = std::move(decision);  // the last one listed for a scope
+        }
+    }
     return saved;
 }
 
@@ -253,6 +307,24 @@ void RepairPolicy::merge_into(History& mine, History&& saved) {
     };
     if (saved.circuit && (!mine.circuit || saved_wins(*mine.circuit, *saved.circuit))) mine.circuit = saved.circuit;
 
+    // Pauses, per scope by the circuit's rule: the latest decision wins; at the same moment an
+    // unpause wins.
+    for (auto& [scope, saved_decision] : saved.pauses) {
+        auto found = mine.pauses.find(scope);
+        if (found == mine.pauses.end()) {
+            mine.pauses.emplace(scope, std::move(saved_decision));
+            continue;
+        }
+        const auto& mine_decision = found->second;
+        if (saved_decision.paused == mine_decision.paused && saved_decision.at.recorded == mine_decision.at.recorded) {
+            continue;  // the same decision
+        }
+        const bool saved_later = saved_decision.at.measured != mine_decision.at.measured
+                                     ? saved_decision.at.measured > mine_decision.at.measured
+                                     : !saved_decision.paused && mine_decision.paused;
+        if (saved_later) found->second = std::move(saved_decision);
+    }
+
     // An operator's reset wins over whatever was recorded before it.
     if (mine.operator_reset) {
         const auto reset = mine.operator_reset->measured;
@@ -294,6 +366,23 @@ std::string RepairPolicy::serialize() const {
                                 {"succeeded", last->succeeded},
                                 {"manual", last->manual}};
     }
+    auto pauses = nlohmann::json::array();
+    for (const auto& [scope, decision] : history_.pauses) {
+        nlohmann::json entry = {{"site", scope.empty() ? nlohmann::json() : nlohmann::json(scope)},
+                                {"paused", decision.paused},
+                                {"at", time_text(decision.at)},
+                                {"by", decision.by}};
+        if (decision.paused) {
+            // "until" is for people and `certheal status`; the end is measured from "at" and length_ms.
+            const auto end = pause_end(decision);
+            entry["length_ms"] = decision.length ? nlohmann::json(decision.length->count()) : nlohmann::json();
+            entry["until"] = end ? nlohmann::json(format_time_utc(std::chrono::floor<std::chrono::milliseconds>(wall_of(*end))))
+                                 : nlohmann::json();
+            entry["reason"] = decision.reason;
+        }
+        pauses.push_back(std::move(entry));
+    }
+    state["pauses"] = std::move(pauses);
     return state.dump(2) + "\n";
 }
 
@@ -342,6 +431,7 @@ void RepairPolicy::commit(const std::function<void(History&)>& change) {
         say_clamped(reading);
     }
     arm_circuit_timer();
+    arm_pause_timer();
     if (change_listener_) change_listener_();
 }
 
@@ -353,7 +443,8 @@ void RepairPolicy::refresh_from_store() {
     if (!loaded || !loaded.value()) return;
     Reading reading;
     const auto before = std::make_tuple(circuit_open(), history_.attempts.size(),
-                                        history_.last_repair ? history_.last_repair->ended.recorded : TimePoint{});
+                                        history_.last_repair ? history_.last_repair->ended.recorded : TimePoint{},
+                                        pauses_signature());
     try {
         merge_into(history_, parse_saved_state(*loaded.value(), reading));
     } catch (const std::exception&) {
@@ -362,8 +453,10 @@ void RepairPolicy::refresh_from_store() {
     // Saved as now at once (and said by commit), so no reading counts them again.
     if (reading.clamped > 0) commit([](History&) {});
     arm_circuit_timer();
+    arm_pause_timer();
     const auto after = std::make_tuple(circuit_open(), history_.attempts.size(),
-                                       history_.last_repair ? history_.last_repair->ended.recorded : TimePoint{});
+                                       history_.last_repair ? history_.last_repair->ended.recorded : TimePoint{},
+                                       pauses_signature());
     if (before != after && change_listener_) change_listener_();
 }
 
@@ -431,7 +524,9 @@ std::optional<std::string> RepairPolicy::load() {
                           "attempt_window_passed");
         }
     }
+    end_due_pauses(/*while_stopped=*/true);
     arm_circuit_timer();
+    arm_pause_timer();
     return warning;
 }
 
@@ -440,6 +535,7 @@ std::optional<std::string> RepairPolicy::load() {
 void RepairPolicy::close_circuit_on_time() {
     close_on_time_ = true;
     arm_circuit_timer();
+    arm_pause_timer();
 }
 
 void RepairPolicy::arm_circuit_timer() {
@@ -456,15 +552,17 @@ void RepairPolicy::arm_circuit_timer() {
 
 // --- decisions ---------------------------------------------------------------------------------
 
-RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool dry_run) {
-    return decide(incident, dry_run, /*manual=*/false, /*force=*/false);
+RepairPolicy::Decision RepairPolicy::request(const std::string& incident, bool dry_run, const std::string& site) {
+    return decide(incident, dry_run, /*manual=*/false, /*force=*/false, site);
 }
 
-RepairPolicy::Decision RepairPolicy::request_manual(const std::string& incident, bool dry_run, bool force) {
-    return decide(incident, dry_run, /*manual=*/true, force);
+RepairPolicy::Decision RepairPolicy::request_manual(const std::string& incident, bool dry_run, bool force,
+                                                    const std::string& site) {
+    return decide(incident, dry_run, /*manual=*/true, force, site);
 }
 
-RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dry_run, bool manual, bool force) {
+RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dry_run, bool manual, bool force,
+                                            const std::string& site) {
     using Verdict = Decision::Verdict;
     refresh_from_store();
     tick();
@@ -476,6 +574,9 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
         return {Verdict::disabled, std::nullopt,
                 "Remediation is disabled in the configuration (remediation.enabled), so certheal only reports this "
                 "incident. Repair the site by hand."};
+    }
+    if (const auto held = pause_holding(site); held && !force) {
+        return {Verdict::paused, held->until, paused_sentence(*held, incident, manual)};
     }
     if (busy_) {
         Decision running{Verdict::busy, std::nullopt,
@@ -608,6 +709,166 @@ void RepairPolicy::tick() {
                       "may repair again.",
                       "quiet_period");
     }
+    end_due_pauses(/*while_stopped=*/false);
+}
+
+// --- the maintenance pause ---------------------------------------------------------------------
+
+std::optional<MonotonicTime> RepairPolicy::pause_end(const PauseDecision& decision) {
+    if (!decision.paused || !decision.length) return std::nullopt;
+    return decision.at.measured + *decision.length;
+}
+
+bool RepairPolicy::pause_in_force(const PauseDecision& decision) const {
+    if (!decision.paused) return false;
+    const auto end = pause_end(decision);
+    return !end || clock_.monotonic_now() < *end;
+}
+
+RepairPolicy::Pause RepairPolicy::pause_view(const std::string& site, const PauseDecision& decision) const {
+    Pause view;
+    view.site = site;
+    view.since = wall_of(decision.at.measured);
+    if (const auto end = pause_end(decision)) view.until = std::chrono::floor<std::chrono::milliseconds>(wall_of(*end));
+    view.length = decision.length;
+    view.by = decision.by;
+    view.reason = decision.reason;
+    return view;
+}
+
+std::optional<RepairPolicy::Pause> RepairPolicy::pause_holding(const std::string& site) const {
+    if (const auto host = history_.pauses.find(""); host != history_.pauses.end() && pause_in_force(host->second)) {
+        return pause_view("", host->second);
+    }
+    if (site.empty()) return std::nullopt;
+    if (const auto own = history_.pauses.find(site); own != history_.pauses.end() && pause_in_force(own->second)) {
+        return pause_view(site, own->second);
+    }
+    return std::nullopt;
+}
+
+std::vector<RepairPolicy::Pause> RepairPolicy::pauses() const {
+    std::vector<Pause> in_force;
+    for (const auto& [scope, decision] : history_.pauses) {  // "" sorts first: the host's
+        if (pause_in_force(decision)) in_force.push_back(pause_view(scope, decision));
+    }
+    return in_force;
+}
+
+std::string RepairPolicy::pauses_signature() const {
+    std::string signature;
+    for (const auto& [scope, decision] : history_.pauses) {
+        signature += scope + (decision.paused ? "+" : "-") + format_time_utc(decision.at.recorded) + ";";
+    }
+    return signature;
+}
+
+RepairPolicy::Pause RepairPolicy::pause(const std::string& site, std::optional<Duration> length, const std::string& by,
+                                        const std::string& reason) {
+    const PauseDecision decision{true, moment_now(), length, bounded_text(by),
+                                 bounded_text(reason, kMaxReasonLength)};
+    commit([&](History& history) { history.pauses[site] = decision; });
+    const auto view = pause_view(site, decision);
+    const std::string scope = site.empty() ? "on this host" : "of site " + site;
+    const std::string until = view.until ? "until " + format_time_utc(*view.until) : "until certheal unpause";
+    Event event;
+    event.id = EventId::paused;
+    event.time = clock_.now();
+    event.site = site;
+    event.message = view.by + " paused repairs " + scope + " " + until +
+                    (view.reason.empty() ? "" : " (" + view.reason + ")") +
+                    ". Probes go on; a confirmed symptom is recorded, not repaired." +
+                    (view.until ? " certheal unpause ends it sooner." : "");
+    event.details = {{"scope", site.empty() ? "host" : "site"},
+                     {"by", view.by},
+                     {"until", view.until ? nlohmann::json(format_time_utc(*view.until)) : nlohmann::json()},
+                     {"for", length ? nlohmann::json(format_duration(*length)) : nlohmann::json()},
+                     {"reason", view.reason}};
+    events_.emit(event);
+    return view;
+}
+
+int RepairPolicy::unpause(const std::string& site, const std::string& by) {
+    const auto now = moment_now();
+    std::vector<Pause> ended;
+    commit([&](History& history) {
+        ended.clear();
+        for (auto& [scope, decision] : history.pauses) {
+            if (!site.empty() && scope != site) continue;
+            if (!pause_in_force(decision)) continue;
+            ended.push_back(pause_view(scope, decision));
+            decision = PauseDecision{false, now, std::nullopt, bounded_text(by), ""};
+        }
+    });
+    for (const auto& pause : ended) say_unpaused(pause, by, /*by_itself=*/false, /*while_stopped=*/false);
+    return static_cast<int>(ended.size());
+}
+
+void RepairPolicy::refresh() {
+    refresh_from_store();
+    end_due_pauses(/*while_stopped=*/false);
+    arm_pause_timer();
+}
+
+void RepairPolicy::end_due_pauses(bool while_stopped) {
+    const auto due = [](const PauseDecision& decision, MonotonicTime at) {
+        const auto end = pause_end(decision);
+        return end && at >= *end;
+    };
+    const auto now = moment_now();
+    if (std::none_of(history_.pauses.begin(), history_.pauses.end(),
+                     [&](const auto& entry) { return due(entry.second, now.measured); })) {
+        return;
+    }
+    std::vector<Pause> ended;
+    // On the merged history: another process may have ended or renewed the pause meanwhile.
+    commit([&](History& history) {
+        ended.clear();
+        for (auto& [scope, decision] : history.pauses) {
+            if (!due(decision, now.measured)) continue;
+            ended.push_back(pause_view(scope, decision));
+            decision = PauseDecision{false, now, std::nullopt, "", ""};
+        }
+    });
+    for (const auto& pause : ended) say_unpaused(pause, "", /*by_itself=*/true, while_stopped);
+}
+
+void RepairPolicy::say_unpaused(const Pause& ended, const std::string& by, bool by_itself, bool while_stopped) {
+    const std::string scope = ended.site.empty() ? "on this host" : "of site " + ended.site;
+    Event event;
+    event.id = EventId::unpaused;
+    event.time = clock_.now();
+    event.site = ended.site;
+    event.message = by_itself ? "The pause of repairs " + scope + " ended by itself at " +
+                                    format_time_utc(ended.until.value_or(clock_.now())) +
+                                    (while_stopped ? " while certheal was not running" : "") +
+                                    "; a confirmed symptom is repaired again."
+                              : bounded_text(by) + " ended the pause of repairs " + scope +
+                                    "; a confirmed symptom is repaired again.";
+    event.details = {{"scope", ended.site.empty() ? "host" : "site"},
+                     {"by", by_itself ? std::string("by itself") : bounded_text(by)},
+                     {"paused_by", ended.by},
+                     {"since", format_time_utc(ended.since)},
+                     {"until", ended.until ? nlohmann::json(format_time_utc(*ended.until)) : nlohmann::json()},
+                     {"reason", ended.reason}};
+    events_.emit(event);
+}
+
+void RepairPolicy::arm_pause_timer() {
+    std::optional<MonotonicTime> next;
+    if (close_on_time_) {
+        for (const auto& [scope, decision] : history_.pauses) {
+            const auto end = pause_end(decision);
+            if (end && (!next || *end < *next)) next = end;
+        }
+    }
+    if (!next) {
+        pause_timer_.reset();
+        return;
+    }
+    // Rounded up, like the circuit's: never a moment before the pause's end.
+    const auto left = std::chrono::ceil<Duration>(*next - clock_.monotonic_now());
+    pause_timer_ = clock_.after(std::max(Duration::zero(), left), [this] { tick(); });
 }
 
 bool RepairPolicy::reset_circuit(const std::string& reason) {

@@ -42,10 +42,19 @@
 // - the circuit's latest decision (opened, closed by its quiet period, reset) wins;
 // - the last repair's end and the last repair are the latest either side knows.
 //
+// Maintenance pause (`certheal pause`): while the host, or one site, is paused, no repair
+// starts for it (request() answers `paused`; an operator's repair only with --force); probes go
+// on. A pause lasts a given time (measured like the other durations, from when it was asked
+// for) or until `certheal unpause`, is saved with the history (the latest decision per scope
+// wins a merge; at the same moment an unpause wins) and so survives a restart, and ends by
+// itself at its time: on a timer of the clock once close_circuit_on_time() was called, else on
+// the next request or tick(). Its start and end are said (paused, unpaused) with who asked.
+//
 // Single-threaded: call everything on the monitor's thread.
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,7 +70,7 @@ namespace certheal {
 class RepairPolicy {
 public:
     struct Decision {
-        enum class Verdict { allowed, disabled, busy, cooldown, budget_spent, circuit_open, lock_unavailable };
+        enum class Verdict { allowed, disabled, paused, busy, cooldown, budget_spent, circuit_open, lock_unavailable };
         Verdict verdict = Verdict::allowed;
         std::optional<TimePoint> retry_after;  // earliest time a request could be allowed; empty when unknown
         std::string reason_sentence;           // for repair_skipped: why, and what happens next
@@ -78,20 +87,46 @@ public:
     // (reason state_times_clamped) when saved times lay in the future.
     std::optional<std::string> load();
 
-    // Asks to start a repair for `incident`. When allowed (and not a dry run) the attempt is
-    // recorded and persisted before this returns; the policy is busy until finished().
-    Decision request(const std::string& incident, bool dry_run = false);
+    // Asks to start a repair for `incident`, whose symptom `site` confirmed (empty: no one
+    // site). When allowed (and not a dry run) the attempt is recorded and persisted before this
+    // returns; the policy is busy until finished().
+    Decision request(const std::string& incident, bool dry_run = false, const std::string& site = {});
 
     // An operator's repair: like request(), but the cooldown does not apply, and with `force`
-    // neither does an open circuit or a spent budget. It is refused while another repair runs.
-    Decision request_manual(const std::string& incident, bool dry_run, bool force);
+    // neither does an open circuit, a spent budget or a pause. It is refused while another repair
+    // runs.
+    Decision request_manual(const std::string& incident, bool dry_run, bool force, const std::string& site = {});
+
+    // A pause in force, as status and events show it (wall times on the clock as it reads now).
+    struct Pause {
+        std::string site;  // empty: the whole host
+        TimePoint since{};
+        std::optional<TimePoint> until;  // none: until `certheal unpause`
+        std::optional<Duration> length;
+        std::string by;      // who asked (a user name)
+        std::string reason;  // as the operator gave it; may be empty
+    };
+    // Pauses repairs of the whole host (`site` empty) or of one site, from now for `length`
+    // (none: until unpause()), replacing a pause of the same scope. Saved, then said (paused).
+    Pause pause(const std::string& site, std::optional<Duration> length, const std::string& by,
+                const std::string& reason);
+    // Ends the pause of one site, or (`site` empty) every pause: the host's and each site's.
+    // Says unpaused for each that was in force; returns how many ended.
+    int unpause(const std::string& site, const std::string& by);
+    // The pause that holds a repair for `site` now: the host's, else the site's own.
+    std::optional<Pause> pause_holding(const std::string& site) const;
+    // Every pause in force: the host's first, then the sites' by name.
+    std::vector<Pause> pauses() const;
+    // Reads the saved history again (another process paused or unpaused) and ends what is due.
+    void refresh();
 
     // The host-wide lock to hold while a repair runs; none by default (unit tests, one process).
     void set_host_lock(RepairLock* lock) noexcept { host_lock_ = lock; }
 
-    // From now on an open circuit closes by itself at circuit_reset_after, on a timer of the
-    // clock, rather than on the next request or probe. The service calls it once after load();
-    // a one-shot command does not (the timer would keep its loop running).
+    // From now on an open circuit closes by itself at circuit_reset_after, and a pause ends at
+    // its time, on a timer of the clock, rather than on the next request or probe. The service
+    // calls it once after load(); a one-shot command does not (the timer would keep its loop
+    // running).
     void close_circuit_on_time();
 
     // The repair for `incident` ended. Starts the cooldown; a failed repair that leaves the
@@ -172,7 +207,17 @@ private:
         bool succeeded = false;
         bool manual = false;
     };
+    // The latest pause decision of one scope: a pause (for `length`, none: until unpaused) or
+    // its end.
+    struct PauseDecision {
+        bool paused = false;
+        Moment at;
+        std::optional<Duration> length;
+        std::string by;
+        std::string reason;
+    };
     struct History {
+        std::map<std::string, PauseDecision> pauses;  // by site; "" is the whole host
         std::vector<Attempt> attempts;  // counted (non-dry-run) attempts, by `measured`, oldest first
         std::optional<Moment> last_repair_end;
         std::optional<CircuitDecision> circuit;  // the latest decision; none before the first
@@ -202,8 +247,17 @@ private:
     // saves the result; when that fails the change holds in memory and tick() saves it later.
     void commit(const std::function<void(History&)>& change);
     void say_clamped(const Reading& reading);
-    Decision decide(const std::string& incident, bool dry_run, bool manual, bool force);
+    Decision decide(const std::string& incident, bool dry_run, bool manual, bool force, const std::string& site);
     void arm_circuit_timer();
+    void arm_pause_timer();
+    // When the pause of this decision ends, on the monotonic clock; none: not paused, or until unpaused.
+    static std::optional<MonotonicTime> pause_end(const PauseDecision& decision);
+    bool pause_in_force(const PauseDecision& decision) const;
+    Pause pause_view(const std::string& site, const PauseDecision& decision) const;
+    // Ends each pause whose time has come (unless, on the saved history, it ended or was renewed).
+    void end_due_pauses(bool while_stopped);
+    void say_unpaused(const Pause& ended, const std::string& by, bool by_itself, bool while_stopped);
+    std::string pauses_signature() const;
     void prune_attempts(History& history) const;
     std::optional<MonotonicTime> cooldown_end() const;
     std::optional<MonotonicTime> budget_frees() const;  // when the oldest counted attempt leaves the window
@@ -226,6 +280,7 @@ private:
     RepairLock* host_lock_ = nullptr;
     bool close_on_time_ = false;
     std::unique_ptr<TimerHandle> circuit_timer_;
+    std::unique_ptr<TimerHandle> pause_timer_;
     std::function<void()> change_listener_;
 };
 

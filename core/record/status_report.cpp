@@ -34,6 +34,7 @@ nlohmann::json site_document(const SiteStatus& site) {
             {"failed_probes", site.failed_probes},
             {"evidence", last ? probe_evidence(*last) : nlohmann::json(nullptr)},
             {"cause", site.cause ? nlohmann::json(std::string(to_string(*site.cause))) : nlohmann::json(nullptr)},
+            {"pause", site.pause ? pause_document(*site.pause) : nlohmann::json(nullptr)},
         };
 }
 
@@ -50,7 +51,7 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
         {"version", kStatusVersion},
         {"generated_at", format_time_utc(status.generated_at)},
         {"pid", pid},
-        {"remediation", remediation_document(status.remediation_enabled, status.dry_run)},
+        {"remediation", remediation_document(status.remediation_enabled, status.dry_run, status.host_pause)},
         {"policy",
          {{"repair_running", status.repair_running},
           {"repair_incident", status.repair_running ? nlohmann::json(status.repair_incident) : nlohmann::json(nullptr)},
@@ -71,12 +72,30 @@ nlohmann::json head_document(const MonitorStatus& status, long long pid) {
 
 }  // namespace
 
-nlohmann::json remediation_document(bool enabled, bool dry_run) {
+nlohmann::json pause_document(const RepairPolicy::Pause& pause) {
+    return {{"since", format_time_utc(pause.since)},
+            {"until", time_or_null(pause.until)},
+            {"by", pause.by},
+            {"reason", pause.reason}};
+}
+
+nlohmann::json remediation_document(bool enabled, bool dry_run, const std::optional<RepairPolicy::Pause>& host_pause) {
     // The mode by the metric's own rule (certheal_remediation_mode), so the two never disagree.
     MonitorStatus flags;
     flags.remediation_enabled = enabled;
     flags.dry_run = dry_run;
-    return {{"enabled", enabled}, {"dry_run", dry_run}, {"mode", std::string(to_string(remediation_mode(flags)))}};
+    flags.host_pause = host_pause;
+    nlohmann::json document = {{"enabled", enabled},
+                               {"dry_run", dry_run},
+                               {"mode", std::string(to_string(remediation_mode(flags)))},
+                               {"paused", host_pause.has_value()}};
+    if (host_pause) {
+        document["paused_since"] = format_time_utc(host_pause->since);
+        document["paused_until"] = time_or_null(host_pause->until);
+        document["paused_by"] = host_pause->by;
+        document["paused_reason"] = host_pause->reason;
+    }
+    return document;
 }
 
 nlohmann::json status_document(const MonitorStatus& status, long long pid) {

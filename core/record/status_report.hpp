@@ -17,9 +17,15 @@ namespace certheal {
 
 inline constexpr int kStatusVersion = 1;
 
-// The "remediation" object of status.json: {"enabled", "dry_run", "mode"}, mode being
-// "enabled", "dry_run" or "disabled" (the certheal_remediation_mode metric's values).
-nlohmann::json remediation_document(bool enabled, bool dry_run);
+// The "remediation" object of status.json: {"enabled", "dry_run", "mode", "paused", and while
+// the host is paused "paused_since", "paused_until" (null: until certheal unpause), "paused_by",
+// "paused_reason"}, mode being "enabled", "dry_run", "disabled" or "paused" (the
+// certheal_remediation_mode metric's values).
+nlohmann::json remediation_document(bool enabled, bool dry_run,
+                                    const std::optional<RepairPolicy::Pause>& host_pause = std::nullopt);
+
+// A pause as status.json shows it: {"since", "until", "by", "reason"}.
+nlohmann::json pause_document(const RepairPolicy::Pause& pause);
 
 // {"version", "generated_at", "pid", "remediation": {...}, "policy": {...}, "sites": [...]}: times
 // in UTC (format_time_utc) or null, see docs/monitoring/README.md for every field.

@@ -56,6 +56,7 @@ std::string_view to_string(RemediationMode mode) noexcept {
         case RemediationMode::enabled: return "enabled";
         case RemediationMode::dry_run: return "dry_run";
         case RemediationMode::disabled: return "disabled";
+        case RemediationMode::paused: return "paused";
     }
     return "enabled";
 }
@@ -63,6 +64,8 @@ std::string_view to_string(RemediationMode mode) noexcept {
 RemediationMode remediation_mode(const MonitorStatus& status) noexcept {
     // Disabled wins over dry run: with remediation off, not even a dry run is started.
     if (!status.remediation_enabled) return RemediationMode::disabled;
+    // Paused wins over dry run: while paused, not even a dry run starts.
+    if (status.host_pause) return RemediationMode::paused;
     if (status.dry_run) return RemediationMode::dry_run;
     return RemediationMode::enabled;
 }
@@ -75,7 +78,8 @@ std::string render_metrics(const MonitorStatus& status) {
     out << "certheal_build_info{version=\"" << label(CERTHEAL_VERSION) << "\"} 1\n";
     metric_header(out, "certheal_remediation_mode", "gauge",
                   "1 for what certheal does about a confirmed symptom (enabled: repairs; dry_run: logs what it "
-                  "would do; disabled: only reports), 0 for the other modes.");
+                  "would do; disabled: only reports; paused: certheal pause holds every repair), 0 for the other "
+                  "modes.");
     const auto mode = remediation_mode(status);
     for (const auto shown : kAllRemediationModes) {
         out << "certheal_remediation_mode{mode=\"" << to_string(shown) << "\"} " << (shown == mode ? 1 : 0) << '\n';
@@ -91,6 +95,12 @@ std::string render_metrics(const MonitorStatus& status) {
     for (const auto& site : status.sites) {
         out << "certheal_site_symptom_confirmed{site=\"" << label(site.name) << "\"} "
             << (site.symptom_confirmed ? 1 : 0) << '\n';
+    }
+    metric_header(out, "certheal_site_paused", "gauge",
+                  "1 while a pause (certheal pause, of the host or of this site) holds the site's repairs.");
+    for (const auto& site : status.sites) {
+        out << "certheal_site_paused{site=\"" << label(site.name) << "\"} "
+            << (status.host_pause || site.pause ? 1 : 0) << '\n';
     }
     metric_header(out, "certheal_probes_total", "counter", "Probes of the site since certheal started.");
     for (const auto& site : status.sites) {

@@ -29,11 +29,11 @@
 namespace certheal {
 
 // What certheal does about a confirmed symptom, as certheal_remediation_mode{mode} shows it.
-// A pause of repairs (planned) will be one more mode here: add it to the enum, to
-// kAllRemediationModes and to remediation_mode(), and the metric shows it.
-enum class RemediationMode { enabled, dry_run, disabled };
+// paused: `certheal pause` holds every repair of the host (a pause of one site shows in
+// certheal_site_paused instead).
+enum class RemediationMode { enabled, dry_run, disabled, paused };
 inline constexpr RemediationMode kAllRemediationModes[] = {RemediationMode::enabled, RemediationMode::dry_run,
-                                                           RemediationMode::disabled};
+                                                           RemediationMode::disabled, RemediationMode::paused};
 std::string_view to_string(RemediationMode mode) noexcept;
 RemediationMode remediation_mode(const MonitorStatus& status) noexcept;
 

@@ -2,6 +2,9 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
+#include <pwd.h>
 #include <iostream>
 
 #include <fcntl.h>
@@ -150,14 +153,55 @@ Result<Done> ask_service_to_resume(const RunningService& service) {
     return success();
 }
 
+Result<Done> ask_service_to_reread_pauses(const RunningService& service) {
+    if (::kill(static_cast<pid_t>(service.pid), SIGUSR2) != 0) {
+        const std::error_code error(errno, std::generic_category());
+        return Failure{error, "certheal could not signal the running certheal (pid " + std::to_string(service.pid) +
+                                  "): " + error.message() + (errno == EPERM ? "; run the command as root" : "")};
+    }
+    return success();
+}
+
+std::string current_user_name() {
+    const auto uid = ::getuid();
+    std::string name = "uid " + std::to_string(uid);
+    std::vector<char> buffer(4096);
+    struct passwd entry {};
+    struct passwd* found = nullptr;
+    if (::getpwuid_r(uid, &entry, buffer.data(), buffer.size(), &found) == 0 && found != nullptr &&
+        found->pw_name != nullptr) {
+        name = found->pw_name;
+    }
+    // sudo runs the command as root; the person is the one who ran sudo. Only a hint for the
+    // record (a user may set the variable), never a permission.
+    if (const char* sudo_user = std::getenv("SUDO_USER"); sudo_user != nullptr && *sudo_user != '\0' && uid == 0) {
+        return std::string(sudo_user).substr(0, 64) + " (via sudo as " + name + ")";
+    }
+    return name;
+}
+
 namespace {
 struct SignalWatch {
     explicit SignalWatch(boost::asio::io_context& io)
-        : stop_signals(io, SIGINT, SIGTERM), reload_signals(io, SIGHUP), resume_signals(io, SIGUSR1) {}
+        : stop_signals(io, SIGINT, SIGTERM),
+          reload_signals(io, SIGHUP),
+          resume_signals(io, SIGUSR1),
+          pause_signals(io, SIGUSR2) {}
     boost::asio::signal_set stop_signals;
     boost::asio::signal_set reload_signals;
     boost::asio::signal_set resume_signals;
+    boost::asio::signal_set pause_signals;
 };
+
+void wait_for_pause_change(const std::shared_ptr<SignalWatch>& watch,
+                           const std::function<void(ControlRequest, std::string)>& handler) {
+    watch->pause_signals.async_wait(
+        [weak = std::weak_ptr<SignalWatch>(watch), handler](const boost::system::error_code& error, int) {
+            if (error) return;
+            handler(ControlRequest::pause_changed, "certheal pause or unpause, sent as SIGUSR2");
+            if (auto alive = weak.lock()) wait_for_pause_change(alive, handler);
+        });
+}
 
 void wait_for_resume(const std::shared_ptr<SignalWatch>& watch,
                      const std::function<void(ControlRequest, std::string)>& handler) {
@@ -197,6 +241,7 @@ std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
     wait_for_stop(watch, handler);
     wait_for_reload(watch, handler);
     wait_for_resume(watch, handler);
+    wait_for_pause_change(watch, handler);
     return watch;
 }
 

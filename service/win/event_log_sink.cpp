@@ -29,6 +29,8 @@ std::optional<DWORD> event_log_message_id(EventId id) noexcept {
         case EventId::status_endpoint_failed: return MSG_STATUS_ENDPOINT_FAILED;
         case EventId::storage_failed: return MSG_STORAGE_FAILED;
         case EventId::storage_recovered: return MSG_STORAGE_RECOVERED;
+        case EventId::paused: return MSG_PAUSED;
+        case EventId::unpaused: return MSG_UNPAUSED;
         case EventId::probe_failed: return MSG_PROBE_FAILED;
         case EventId::symptom_confirmed: return MSG_SYMPTOM_CONFIRMED;
         case EventId::site_recovered: return MSG_SITE_RECOVERED;

@@ -502,6 +502,28 @@ Result<Done> ask_service_to_resume(const RunningService&) {
     return success();
 }
 
+Result<Done> ask_service_to_reread_pauses(const RunningService&) {
+    win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
+    if (!manager) return win::last_error_failure("certheal could not open the Service Control Manager");
+    win::ScHandle service(::OpenServiceW(manager.get(), kServiceName, SERVICE_USER_DEFINED_CONTROL));
+    if (!service) {
+        return win::last_error_failure(
+            "certheal could not open the service certheal to tell it about the pause (only administrators may)");
+    }
+    SERVICE_STATUS status{};
+    if (!::ControlService(service.get(), static_cast<DWORD>(kPauseChangedControlCode), &status)) {
+        return win::last_error_failure("certheal could not send the pause control to the service certheal");
+    }
+    return success();
+}
+
+std::string current_user_name() {
+    wchar_t name[257] = {};
+    DWORD size = 257;
+    if (!::GetUserNameW(name, &size) || size == 0) return "an unknown user";
+    return win::to_utf8(std::wstring_view(name, size - 1));
+}
+
 // --- install / uninstall ------------------------------------------------------------------------
 // service/win/install.cpp does the work; this is the platform port's entry.
 

@@ -103,6 +103,9 @@ DWORD ScmHost::on_control(DWORD control) {
         case platform::kResumeControlCode:
             pending = {platform::ControlRequest::resume, "certheal resume, sent as SCM control 200"};
             break;
+        case platform::kPauseChangedControlCode:
+            pending = {platform::ControlRequest::pause_changed, "certheal pause or unpause, sent as SCM control 201"};
+            break;
         default: return ERROR_CALL_NOT_IMPLEMENTED;
     }
     std::lock_guard lock(mutex_);

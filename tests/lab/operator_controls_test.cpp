@@ -492,3 +492,69 @@ TEST_CASE("certheal history streams the rotated journals oldest first, then the 
     CHECK(third != std::string::npos);
     CHECK_THAT(shown.out, Catch::Contains("Skipped 1 line"));
 }
+
+TEST_CASE("certheal pause holds the running service's repair of a desync, and unpause lets it repair",
+          "[operator][lab][pause]") {
+    Lab lab;
+    CerthealRun run(lab.config.string(), lab.state.string());
+    REQUIRE(run.wait_for("service_started", 20s));
+    REQUIRE(eventually([&] { return std::filesystem::exists(lab.state / "certheal.pid"); }, 10s));
+
+    const auto paused = run_certheal(lab.args("pause --for 1h --reason 'nginx upgrade'"), lab.nginx.dir());
+    INFO(paused.out);
+    REQUIRE(paused.exit_code == 0);
+    REQUIRE(lab.events("paused").size() == 1);
+    const auto said = lab.events("paused")[0];
+    CHECK(said.value("scope", "") == "host");
+    CHECK(said.value("reason", "") == "nginx upgrade");
+    CHECK_FALSE(said.value("by", "").empty());
+    CHECK(said.value("manual", false));
+    // The running service heard of it (SIGUSR2) and shows it.
+    REQUIRE(eventually(
+        [&] {
+            std::ifstream in(lab.textfiles / "certheal.prom");
+            std::stringstream text;
+            text << in.rdbuf();
+            return text.str().find("certheal_remediation_mode{mode=\"paused\"} 1") != std::string::npos;
+        },
+        15s));
+    const auto shown = run_certheal(lab.args("status"), lab.nginx.dir());
+    INFO(shown.out);
+    CHECK_THAT(shown.out, Catch::Contains("remediation:  PAUSED until") && Catch::Contains("(nginx upgrade)"));
+
+    lab.nginx.desync();
+    REQUIRE(run.wait_for("symptom_confirmed", 20s));
+    REQUIRE(eventually([&] { return !lab.events("repair_skipped").empty(); }, 10s));
+    const auto held = lab.events("repair_skipped")[0];
+    CHECK(held.value("reason", "") == "paused");
+    CHECK(held.value("retry_after", "") == said.value("until", "-"));
+    std::this_thread::sleep_for(1500ms);  // several more probes at 300 ms: still no repair
+    CHECK(lab.events("repair_started").empty());
+
+    const auto unpaused = run_certheal(lab.args("unpause"), lab.nginx.dir());
+    INFO(unpaused.out);
+    CHECK(unpaused.exit_code == 0);
+    REQUIRE(lab.events("unpaused").size() == 1);
+    CHECK(lab.events("unpaused")[0].value("by", "") == said.value("by", ""));
+    REQUIRE(run.wait_for("repair_succeeded", 30s));
+    CHECK(lab.events("repair_started").size() == 1);
+    CHECK(run.stop() == 0);
+}
+
+TEST_CASE("a pause saved while certheal is stopped holds the repair when it starts", "[operator][lab][pause]") {
+    Lab lab;
+    const auto paused = run_certheal(lab.args("pause --site intranet"), lab.nginx.dir());
+    INFO(paused.out);
+    REQUIRE(paused.exit_code == 0);
+    CHECK(lab.saved_state()["pauses"][0]["site"] == "intranet");
+    const auto shown = run_certheal(lab.args("status"), lab.nginx.dir());
+    CHECK_THAT(shown.out, Catch::Contains("paused:       site intranet until certheal unpause"));
+
+    lab.nginx.desync();
+    CerthealRun run(lab.config.string(), lab.state.string());
+    REQUIRE(run.wait_for("symptom_confirmed", 20s));
+    REQUIRE(eventually([&] { return !lab.events("repair_skipped").empty(); }, 10s));
+    CHECK(lab.events("repair_skipped")[0].value("reason", "") == "paused");
+    CHECK(lab.events("repair_started").empty());
+    CHECK(run.stop() == 0);
+}

@@ -121,7 +121,7 @@ TEST_CASE("a mistyped command or option gets a did-you-mean", "[cli]") {
     CHECK_THAT(parse({"history", "--sice", "1h"}).error, Catch::EndsWith("Did you mean '--since' or '--site'?"));
     CHECK_THAT(parse({"repair", "--dryrun"}).error, Catch::EndsWith("Did you mean '--dry-run'?"));
     CHECK_THAT(parse({"status", "--site", "a"}).error,
-               Catch::Contains("--site is an option of probe, diagnose, history and repair, not of status"));
+               Catch::Contains("--site is an option of probe, diagnose, history, repair, pause and unpause, not of status"));
     CHECK_THAT(parse({"frobnicate"}).error, !Catch::Contains("Did you mean"));
     // The installer's own option is never suggested.
     CHECK_THAT(parse({"install", "--msi"}).error, !Catch::Contains("msi-postinstall"));
@@ -208,4 +208,29 @@ TEST_CASE("diagnose takes a config, a site and --json, and elsewhere than Window
         options.site.reset();
         CHECK(cli::dispatch(options) == cli::ok);  // this host has no Schannel: nothing to diagnose
     }
+}
+
+TEST_CASE("pause takes --for with days, --site and --reason, and unpause takes --site", "[cli][pause]") {
+    using namespace std::chrono_literals;
+    auto pause = parse({"pause", "--for", "1d12h", "--site", "intranet", "--reason", "web server upgrade"});
+    REQUIRE(pause.options);
+    CHECK(pause.options->command == "pause");
+    CHECK(pause.options->pause_for == certheal::Duration(36h));
+    CHECK(pause.options->site == "intranet");
+    CHECK(pause.options->reason == "web server upgrade");
+
+    auto until_unpaused = parse({"pause"});
+    REQUIRE(until_unpaused.options);
+    CHECK_FALSE(until_unpaused.options->pause_for);
+
+    auto unpause = parse({"unpause", "--site", "intranet"});
+    REQUIRE(unpause.options);
+    CHECK(unpause.options->command == "unpause");
+
+    CHECK_THAT(parse({"pause", "--for", "soon"}).error, Catch::Contains("--for wants how long"));
+    CHECK_THAT(parse({"pause", "--for", "0s"}).error, Catch::Contains("--for wants how long"));
+    CHECK_THAT(parse({"pause", "--reason", "two\nlines"}).error, Catch::Contains("one line"));
+    CHECK_THAT(parse({"unpause", "--for", "1h"}).error, Catch::Contains("--for is an option of pause"));
+    // The name the feature request used points to the command that does it.
+    CHECK_THAT(parse({"resume-monitoring"}).error, Catch::Contains("Did you mean 'unpause'?"));
 }

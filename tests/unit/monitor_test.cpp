@@ -677,3 +677,76 @@ TEST_CASE("a dry run of a ladder says in repair_skipped what each stage would do
     CHECK(h.count(EventId::stage_started) == 2 * 3);  // one dry run per site's incident, every stage shown
     CHECK(h.count(EventId::stage_succeeded) == 0);
 }
+
+// --- the maintenance pause ----------------------------------------------------------------------
+
+TEST_CASE("a symptom confirmed while the host is paused is held until the pause ends by itself, then repaired",
+          "[monitor][pause]") {
+    Harness h;
+    const auto config = lab_config();
+    const auto paused_at = h.clock.now();
+    {
+        // `certheal pause --for 10m`, saved before the service started: it survives the start.
+        RecordingSink command_events;
+        RepairPolicy command(config.remediation, h.clock, h.state, command_events);
+        command.load();
+        command.pause("", 10min, "alice", "web server upgrade");
+    }
+    h.monitor.start(config);
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    CHECK(h.count(EventId::symptom_confirmed) == 2);
+    CHECK(h.count(EventId::repair_started) == 0);
+    CHECK(h.processes.calls().empty());
+    const auto held = h.events.all(EventId::repair_skipped);
+    REQUIRE(held.size() == 2);  // once per incident, not per probe
+    CHECK(held.front().details.at("reason") == "paused");
+    CHECK(held.front().details.at("retry_after") == format_time_utc(paused_at + 10min));
+    CHECK_THAT(held.front().message, Catch::Contains("paused until " + format_time_utc(paused_at + 10min)));
+    auto status = h.monitor.status();
+    REQUIRE(status.host_pause);
+    CHECK(status.host_pause->until == paused_at + 10min);
+    CHECK(status.host_pause->by == "alice");
+
+    h.clock.advance(5min);
+    CHECK(h.count(EventId::repair_skipped) == 2);
+    CHECK(h.count(EventId::repair_started) == 0);
+
+    h.clock.advance_to(paused_at + 10min);  // the pause's own timer
+    REQUIRE(h.count(EventId::unpaused) == 1);
+    CHECK(h.events.last(EventId::unpaused)->details.at("by") == "by itself");
+    CHECK_FALSE(h.monitor.status().host_pause);
+    h.clock.advance(30s);  // the next symptomatic probe repairs
+    CHECK(h.count(EventId::repair_started) == 1);
+    CHECK(h.count(EventId::repair_succeeded) == 1);
+}
+
+TEST_CASE("a pause of one site holds its repair only, and another site's repair leaves it out", "[monitor][pause]") {
+    Harness h;
+    const auto config = lab_config();
+    h.monitor.start(config);
+    // `certheal pause --site intranet` while the service runs, then the signal.
+    RecordingSink command_events;
+    RepairPolicy command(config.remediation, h.clock, h.state, command_events);
+    command.load();
+    command.pause("intranet", std::nullopt, "alice", "");
+    h.monitor.refresh_pauses();
+    const auto status = h.monitor.status();
+    CHECK_FALSE(status.host_pause);
+    REQUIRE(status.sites.size() == 2);
+    CHECK(status.sites[0].name == "intranet");
+    CHECK(status.sites[0].pause);
+    CHECK_FALSE(status.sites[1].pause);
+
+    h.clock.advance(0ms);
+    h.clock.advance(60s);
+    CHECK(h.count(EventId::symptom_confirmed) == 2);
+    const auto skipped = h.events.last(EventId::repair_skipped);
+    REQUIRE(skipped);
+    CHECK(skipped->site == "intranet");
+    CHECK(skipped->details.at("reason") == "paused");
+    REQUIRE(h.count(EventId::repair_started) == 1);
+    const auto started = *h.events.last(EventId::repair_started);
+    CHECK(started.site == "portal");
+    CHECK(started.details.at("sites") == nlohmann::json::array({"portal"}));
+}

@@ -763,3 +763,131 @@ TEST_CASE("a version 1 state with identical attempt times counts each attempt", 
     REQUIRE(f.policy.request("inc-1").allowed());
     CHECK(nlohmann::json::parse(*f.store.contents())["attempts"].size() == 3);
 }
+
+// --- the maintenance pause ----------------------------------------------------------------------
+
+TEST_CASE("a pause of the host holds every repair and ends by itself at its time", "[policy][pause]") {
+    Fixture f;
+    f.policy.close_circuit_on_time();  // as the service: the pause ends on a timer
+    const auto started = f.clock.now();
+    const auto pause = f.policy.pause("", 2h, "alice", "web server upgrade");
+    REQUIRE(pause.until);
+    CHECK(*pause.until == started + 2h);
+    const auto said = *f.sink.last(EventId::paused);
+    CHECK(said.details.at("scope") == "host");
+    CHECK(said.details.at("by") == "alice");
+    CHECK(said.details.at("until") == format_time_utc(started + 2h));
+    CHECK(said.details.at("reason") == "web server upgrade");
+
+    const auto held = f.policy.request("inc-1", false, "intranet");
+    CHECK(held.verdict == Verdict::paused);
+    REQUIRE(held.retry_after);
+    CHECK(*held.retry_after == started + 2h);
+    CHECK_THAT(held.reason_sentence, Catch::Contains("paused until " + format_time_utc(started + 2h)) &&
+                                         Catch::Contains("alice") && Catch::Contains("inc-1"));
+    CHECK(f.policy.attempts_in_window() == 0);  // held, not spent
+    CHECK(f.policy.request("inc-1", /*dry_run=*/true).verdict == Verdict::paused);
+
+    f.clock.advance(2h - 1ms);
+    CHECK(f.sink.count(EventId::unpaused) == 0);
+    f.clock.advance(1ms);  // no request, no probe: the timer ends it
+    REQUIRE(f.sink.count(EventId::unpaused) == 1);
+    const auto ended = *f.sink.last(EventId::unpaused);
+    CHECK(ended.details.at("by") == "by itself");
+    CHECK(ended.details.at("paused_by") == "alice");
+    CHECK_FALSE(f.policy.pause_holding("intranet"));
+    CHECK(f.policy.request("inc-1", false, "intranet").verdict == Verdict::allowed);
+}
+
+TEST_CASE("a pause of one site holds only that site's repairs", "[policy][pause]") {
+    Fixture f;
+    f.policy.pause("portal", std::nullopt, "bob", "");
+    CHECK(f.sink.last(EventId::paused)->site == "portal");
+    CHECK(f.sink.last(EventId::paused)->details.at("until").is_null());  // until certheal unpause
+
+    const auto held = f.policy.request("inc-1", false, "portal");
+    CHECK(held.verdict == Verdict::paused);
+    CHECK_FALSE(held.retry_after);
+    CHECK_THAT(held.reason_sentence, Catch::Contains("until certheal unpause"));
+    CHECK(f.policy.request("inc-2", false, "intranet").verdict == Verdict::allowed);
+    REQUIRE(f.policy.pauses().size() == 1);
+    CHECK(f.policy.pauses().front().site == "portal");
+}
+
+TEST_CASE("a pause is saved, survives a restart and ends while certheal is stopped", "[policy][pause]") {
+    Fixture f;
+    const auto started = f.clock.now();
+    f.policy.pause("", 1h, "alice", "patching");
+    const auto saved = nlohmann::json::parse(*f.store.contents());
+    REQUIRE(saved.at("pauses").size() == 1);
+    CHECK(saved.at("pauses")[0].at("paused") == true);
+    CHECK(saved.at("pauses")[0].at("length_ms") == 3600000);
+    CHECK(saved.at("pauses")[0].at("until") == format_time_utc(started + 1h));
+
+    f.clock.advance(30min);
+    {
+        RecordingSink sink;
+        RepairPolicy restarted(f.config, f.clock, f.store, sink);
+        CHECK_FALSE(restarted.load());
+        const auto held = restarted.pause_holding("intranet");
+        REQUIRE(held);
+        CHECK(held->until == started + 1h);
+        CHECK(held->by == "alice");
+        CHECK(held->reason == "patching");
+        CHECK(restarted.request("inc-1").verdict == Verdict::paused);
+        CHECK(sink.count(EventId::unpaused) == 0);
+    }
+    f.clock.advance(31min);
+    RecordingSink sink;
+    RepairPolicy restarted(f.config, f.clock, f.store, sink);
+    restarted.load();
+    REQUIRE(sink.count(EventId::unpaused) == 1);
+    CHECK_THAT(sink.last(EventId::unpaused)->message, Catch::Contains("while certheal was not running"));
+    CHECK(restarted.request("inc-1").verdict == Verdict::allowed);
+    // Said once: the end is saved.
+    RecordingSink again_sink;
+    RepairPolicy again(f.config, f.clock, f.store, again_sink);
+    again.load();
+    CHECK(again_sink.count(EventId::unpaused) == 0);
+}
+
+TEST_CASE("an unpause saved by another process wins over the pause a running policy holds", "[policy][pause]") {
+    Fixture f;
+    f.policy.pause("", std::nullopt, "alice", "");
+    f.clock.advance(1min);
+    RecordingSink command_sink;
+    RepairPolicy command(f.config, f.clock, f.store, command_sink);  // certheal unpause
+    command.load();
+    CHECK(command.unpause("", "bob") == 1);
+    CHECK(command_sink.last(EventId::unpaused)->details.at("by") == "bob");
+    CHECK(command.unpause("", "bob") == 0);  // nothing left to end
+
+    CHECK(f.policy.pause_holding(""));  // not read yet
+    f.policy.refresh();
+    CHECK_FALSE(f.policy.pause_holding(""));
+    // A change the running policy saves later keeps the unpause.
+    CHECK(f.policy.request("inc-1").verdict == Verdict::allowed);
+    f.policy.finished("inc-1", true);
+    const auto saved = nlohmann::json::parse(*f.store.contents());
+    CHECK(saved.at("pauses")[0].at("paused") == false);
+}
+
+TEST_CASE("a repair by hand is refused while paused unless forced", "[policy][pause]") {
+    Fixture f;
+    f.policy.pause("", 1h, "alice", "");
+    const auto refused = f.policy.request_manual("manual-1", false, /*force=*/false);
+    CHECK(refused.verdict == Verdict::paused);
+    CHECK_THAT(refused.reason_sentence, Catch::Contains("certheal unpause") && Catch::Contains("--force"));
+    CHECK(f.policy.request_manual("manual-1", false, /*force=*/true).verdict == Verdict::allowed);
+}
+
+TEST_CASE("a saved pause that is not what certheal writes is refused like any damaged state", "[policy][pause]") {
+    Fixture f;
+    f.store.set_contents(R"({"version": 2, "attempts": [], "last_repair_end": null, "circuit": null,
+                             "pauses": [{"site": null, "paused": true, "at": "2026-11-24T21:00:00.000Z",
+                                         "length_ms": -5}]})");
+    const auto warning = f.policy.load();
+    REQUIRE(warning);
+    CHECK_THAT(*warning, Catch::Contains("length_ms"));
+    CHECK_FALSE(f.policy.pause_holding(""));
+}

@@ -2,6 +2,7 @@
 
 #include "core/record/status_report.hpp"
 #include "core/record/status_server.hpp"
+#include "core/base/time_format.hpp"
 #include "support/fakes.hpp"
 
 using namespace certheal;
@@ -211,4 +212,49 @@ TEST_CASE("a significant change is not held back by a routine write waiting for 
     s.schedule.changed(StatusChange::significant);
     s.clock.advance(1s);
     CHECK(s.writes == 2);
+}
+
+TEST_CASE("a pause shows as the paused mode and per site in the metrics and the status document",
+          "[status][metrics][pause]") {
+    using namespace std::chrono_literals;
+    MonitorStatus status;
+    SiteStatus intranet;
+    intranet.name = "intranet";
+    SiteStatus portal;
+    portal.name = "portal";
+    RepairPolicy::Pause site_pause;
+    site_pause.site = "portal";
+    site_pause.since = *parse_time_utc("2026-11-24T22:00:00.000Z");
+    site_pause.by = "alice";
+    portal.pause = site_pause;
+    status.sites = {intranet, portal};
+    status.dry_run = true;
+
+    auto text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"dry_run\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"paused\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_site_paused{site=\"intranet\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_site_paused{site=\"portal\"} 1\n"));
+    auto document = status_document(status, 7);
+    CHECK(document["remediation"]["mode"] == "dry_run");
+    CHECK(document["sites"][1]["pause"]["by"] == "alice");
+    CHECK(document["sites"][1]["pause"]["until"].is_null());
+    CHECK(document["sites"][0]["pause"].is_null());
+
+    RepairPolicy::Pause host_pause;
+    host_pause.since = site_pause.since;
+    host_pause.until = site_pause.since + 2h;
+    host_pause.by = "bob";
+    host_pause.reason = "patching";
+    status.host_pause = host_pause;
+    text = render_metrics(status);
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"paused\"} 1\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_remediation_mode{mode=\"dry_run\"} 0\n"));
+    CHECK_THAT(text, Catch::Contains("certheal_site_paused{site=\"intranet\"} 1\n"));
+    document = status_document(status, 7);
+    CHECK(document["remediation"]["mode"] == "paused");
+    CHECK(document["remediation"]["dry_run"] == true);
+    CHECK(document["remediation"]["paused_until"] == "2026-11-25T00:00:00.000Z");
+    CHECK(document["remediation"]["paused_by"] == "bob");
+    CHECK(document["remediation"]["paused_reason"] == "patching");
 }

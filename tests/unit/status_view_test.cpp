@@ -142,6 +142,34 @@ TEST_CASE("status says plainly when certheal does not repair", "[status]") {
     // The place `certheal pause` fills.
     CHECK_THAT(text_for({{"enabled", true}, {"dry_run", false}, {"mode", "paused"}, {"paused_until", at(2h)}}),
                Catch::Contains("remediation:  PAUSED until 2026-11-25T00:31:05.000Z"));
+    CHECK_THAT(text_for({{"enabled", true},
+                         {"dry_run", true},
+                         {"mode", "paused"},
+                         {"paused_until", nullptr},
+                         {"paused_by", "alice"},
+                         {"paused_reason", "patching"}}),
+               Catch::Contains("PAUSED until certheal unpause by alice (patching)") && Catch::Contains("DRY RUN"));
+}
+
+TEST_CASE("status names each paused site and, with no service, the pauses saved for the next start",
+          "[status][pause]") {
+    auto portal = site("portal", "client_cert_rejected");
+    portal["pause"] = {{"since", at(-1h)}, {"until", at(1h)}, {"by", "alice"}, {"reason", "new certificate"}};
+    auto document = report({site("intranet", "healthy"), portal});
+    auto text = cli::render_status(document, cli::judge_status(document), kNow, false);
+    CHECK_THAT(text, Catch::Contains("paused:       site portal until 2026-11-24T23:31:05.000Z by alice (new"));
+    CHECK(widest_line(text) <= 80);
+
+    document["service"] = {{"running", false}};
+    document["status"] = nullptr;
+    document["state"] = {{"version", 2},
+                         {"attempts", nlohmann::json::array()},
+                         {"pauses",
+                          {{{"site", nullptr}, {"paused", true}, {"at", at(-1h)}, {"until", at(2h)}, {"by", "bob"}},
+                           {{"site", "portal"}, {"paused", true}, {"at", at(-3h)}, {"until", at(-1h)}, {"by", "bob"}}}}};
+    text = cli::render_status(document, cli::judge_status(document), kNow, false);
+    CHECK_THAT(text, Catch::Contains("paused:       the host until 2026-11-25T00:31:05.000Z by bob (saved"));
+    CHECK_THAT(text, !Catch::Contains("site portal"));  // that one has ended
 }
 
 TEST_CASE("status without a running service says what it last saw and that it cannot tell", "[status]") {
