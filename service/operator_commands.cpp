@@ -297,7 +297,7 @@ int command_repair(const Options& options) {
         emit(EventId::repair_failed,
              "The repair by hand failed; check its error and the sites by hand before you repair again.",
              {{"duration_ms", duration_ms},
-              {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step)
+              {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step + 1)
                                                                : nlohmann::json(nullptr)},
               {"error", why},
               {"cancelled", outcome && outcome->cancelled},

@@ -524,7 +524,7 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                  with_host_trust([&] {
                      nlohmann::json details = {
                          {"duration_ms", duration_ms},
-                         {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step) : nlohmann::json(nullptr)},
+                         {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step + 1) : nlohmann::json(nullptr)},
                          {"error", outcome.error},
                          {"cancelled", outcome.cancelled},
                          {"attempts_in_window", policy_->attempts_in_window()},

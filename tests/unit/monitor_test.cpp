@@ -382,6 +382,9 @@ TEST_CASE("a step the platform could not start is named once, in sentences witho
         CHECK(event->message.find("..") == std::string::npos);
         CHECK_THAT(event->message, Catch::Contains("tep 1"));
     }
+    // Steps count from 1 in every event that names one, as in the sentence.
+    CHECK(h.events.last(EventId::repair_failed)->details.at("failed_step") == 1);
+    CHECK(h.events.last(EventId::step_failed)->details.at("step") == 1);
 }
 
 TEST_CASE("a server certificate that expires within 30 days is said once per certificate", "[monitor][certificates]") {
