@@ -114,8 +114,9 @@ write_config() {  # name certificate-file -> $work/<name>.json, its own state fo
 JSON
 }
 
-# Runs certheal repair for the case and leaves its step_succeeded journal line's message and
-# placements (store per certificate) in $logs/<case>-step.txt.
+# Runs certheal repair for the case and leaves its step_succeeded journal line's outcome (what
+# the step did and why, a field beside the short sentence) and placements (store per
+# certificate) in $logs/<case>-step.txt.
 repair() {  # case
     run "repair-$1" "$certheal_exe" repair --site intranet --config "$(windows_path "$work/$1.json")" || true
     local journal=$work/state-$1/journal.jsonl
@@ -132,7 +133,7 @@ if not steps:
     sys.exit()
 s = steps[-1]
 print(s["event"])
-print(s.get("message", ""))
+print(s.get("outcome", ""))
 for choice in s.get("choices", []):
     for p in choice.get("placements", []):
         print("placement\t%s\t%s" % (p.get("subject"), p.get("store")))

@@ -426,7 +426,7 @@ TEST_CASE("certheal resume sends SCM control 200 to the running service, which c
         const auto closed = journal_records(state_dir, "circuit_closed");
         REQUIRE(closed.size() == 1);
         CHECK(closed[0].value("reason", "") == "operator");
-        CHECK_THAT(closed[0].value("message", ""), Catch::Contains("SCM control 200"));
+        CHECK_THAT(closed[0].value("requested_by", ""), Catch::Contains("SCM control 200"));
         const auto state = saved_state(state_dir);
         REQUIRE(state.is_object());
         CHECK(state["circuit"].is_null());
