@@ -13,7 +13,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "certstore_support.hpp"
+#include "certstore_checks.hpp"
 #include "service/platform.hpp"
 #include "service/win/certificate_stores.hpp"
 #include "support/pki.hpp"
@@ -23,7 +23,9 @@ using certheal::DerCertificate;
 using certheal::Result;
 using certheal::win::SystemCertificateStores;
 using certstore_test::crypt32_store_has;
+using certstore_test::only_certificate_of;
 using certstore_test::read_certificate_file;
+using certstore_test::value_of;
 using certstore_test::store_key_exists;
 
 namespace Catch {
@@ -42,18 +44,6 @@ struct StringMaker<CertificateStores::Removed> {
 }  // namespace Catch
 
 namespace {
-
-template <class T>
-const T& value_of(const Result<T>& result) {
-    if (!result) FAIL(result.error().message);
-    return result.value();
-}
-
-DerCertificate only_certificate_of(const std::filesystem::path& pem) {
-    const auto certificates = value_of(read_certificate_file(pem));
-    REQUIRE(certificates.size() == 1);
-    return certificates.front();
-}
 
 bool crypt32_finds(const wchar_t* store, const DerCertificate& certificate) {
     return value_of(crypt32_store_has(store, certificate));

@@ -10,7 +10,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "certstore_support.hpp"
+#include "certstore_checks.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "service/platform.hpp"
 #include "support/files.hpp"
@@ -19,21 +19,11 @@
 using certheal::test::read_text;
 using namespace certheal;
 using certstore_test::crypt32_store_has;
+using certstore_test::only_certificate_of;
 using certstore_test::read_certificate_file;
+using certstore_test::value_of;
 
 namespace {
-
-template <class T>
-const T& value_of(const Result<T>& result) {
-    if (!result) FAIL(result.error().message);
-    return result.value();
-}
-
-DerCertificate only_certificate_of(const std::filesystem::path& pem) {
-    const auto certificates = value_of(read_certificate_file(pem));
-    REQUIRE(certificates.size() == 1);
-    return certificates.front();
-}
 
 bool crypt32_finds(const wchar_t* store, const DerCertificate& certificate) {
     return value_of(crypt32_store_has(store, certificate));
