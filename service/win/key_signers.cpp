@@ -415,13 +415,14 @@ Result<OpenedKey> open_certificate_key(PCCERT_CONTEXT certificate, const std::st
     OpenedKey opened;
     if (acquired.keyspec == CERT_NCRYPT_KEY_SPEC) {
         const auto key = static_cast<NCRYPT_KEY_HANDLE>(acquired.handle);
-        std::string provider = provider_name_of(key);
-        if (provider.empty()) {
-            const std::vector<BYTE> buffer = key_provider_info(certificate);
-            if (!buffer.empty()) {
-                provider = wide_or(reinterpret_cast<const CRYPT_KEY_PROV_INFO*>(buffer.data())->pwszProvName, "");
-            }
+        // The certificate's own record names the provider without another handle; only a key
+        // attached in memory (CERT_KEY_CONTEXT) has to be asked. Wine 8 also hands out the key's
+        // raw provider pointer there, which the NCryptFreeObject Windows requires then frees.
+        std::string provider;
+        if (const std::vector<BYTE> buffer = key_provider_info(certificate); !buffer.empty()) {
+            provider = wide_or(reinterpret_cast<const CRYPT_KEY_PROV_INFO*>(buffer.data())->pwszProvName, "");
         }
+        if (provider.empty()) provider = provider_name_of(key);
         opened.signer = std::make_shared<NcryptSigner>(std::move(held), key, acquired.owned, ec, described);
         opened.home.provider = provider.empty() ? std::string("a CNG key storage provider")
                                                 : "the CNG key storage provider \"" + provider + "\"";

@@ -111,8 +111,10 @@ EOF
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=certheal identity CA" \
     -keyout "$pki/ca.key" -out "$pki/ca.pem" 2>"$logs/pki.log"
 when() { date -u -d "$1" +%Y%m%d%H%M%SZ; }
-issue() {  # name common-name extensions from to
-    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=$2" -keyout "$pki/$1.key" -out "$pki/$1.csr" 2>>"$logs/pki.log"
+issue() {  # name common-name extensions from to; a key already at $pki/name.key is used
+    local key_options=(-newkey rsa:2048 -nodes -keyout "$pki/$1.key")
+    [[ -f $pki/$1.key ]] && key_options=(-key "$pki/$1.key")
+    openssl req -new "${key_options[@]}" -subj "/CN=$2" -out "$pki/$1.csr" 2>>"$logs/pki.log"
     openssl ca -batch -notext -config "$pki/ca.cnf" -extensions "$3" -cert "$pki/ca.pem" -keyfile "$pki/ca.key" \
         -in "$pki/$1.csr" -out "$pki/$1.pem" -startdate "$(when "$4")" -enddate "$(when "$5")" >>"$logs/pki.log" 2>&1
 }
@@ -120,6 +122,30 @@ issue server localhost server "-1 day" "+30 days"
 issue old "certheal web01" client "-300 days" "+65 days"
 issue renewed "certheal web01 renewed" client "-1 hour" "+365 days"
 issue lapsed "certheal lapsed" client "-400 days" "-1 day"
+# Wine 8's PFXImportCertStore copies an RSA key only when every CRT part has its full length (d
+# 256 bytes; p, q, dP, dQ, qInv 128) and, when one is shorter, keeps a broken key yet reports
+# success: about one fresh key in 75 then signs garbage (a short qInv) and the server answers
+# decrypt_error, as CI saw once. Windows imports every key; the PFX gets one Wine imports whole.
+wine_imports_whole() {  # key.pem
+    openssl rsa -in "$1" -noout -text 2>/dev/null | awk '
+        /^[A-Za-z0-9]+:$/ { part = substr($1, 1, length($1) - 1); next }
+        /^[A-Za-z]/ { part = ""; next }
+        part != "" { gsub(/[ \t]/, ""); hex[part] = hex[part] $0 }
+        END {
+            full["privateExponent"] = 256
+            full["prime1"] = full["prime2"] = full["exponent1"] = full["exponent2"] = full["coefficient"] = 128
+            for (part in full) {
+                digits = hex[part]; sub(/:$/, "", digits); count = split(digits, bytes, ":")
+                if (bytes[1] == "00") count--
+                if (count != full[part]) exit 1
+            }
+        }'
+}
+for attempt in $(seq 1 100); do
+    openssl genrsa -out "$pki/from-pfx.key" 2048 2>>"$logs/pki.log"
+    wine_imports_whole "$pki/from-pfx.key" && break
+done
+wine_imports_whole "$pki/from-pfx.key" || { echo "identity-wine: no key Wine imports whole in 100 tries" >&2; exit 1; }
 issue from-pfx "certheal from pfx" client "-1 hour" "+30 days"
 issue cng-client "certheal cng client" client "-1 hour" "+30 days"
 openssl pkcs12 -export -in "$pki/from-pfx.pem" -inkey "$pki/from-pfx.key" -out "$pki/from-pfx.pfx" \

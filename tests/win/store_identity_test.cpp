@@ -207,7 +207,12 @@ TEST_CASE("a certificate imported with Wine's own PFXImportCertStore (one user c
           "[wine][identity]") {
     const std::string store = unused_store_name();
     StoreDeletedAtEnd cleanup(store);
-    const auto pfx_cert = issue_client_certificate(pki(), "pfx-" + store, "web01 from pfx", -1h, 365 * 24h, true);
+    // A key Wine's import copies whole (identity_test::wine_imports_whole says why some are not).
+    auto pfx_cert = issue_client_certificate(pki(), "pfx-" + store, "web01 from pfx", -1h, 365 * 24h, true);
+    for (int attempt = 1; !identity_test::wine_imports_whole(pfx_cert.key); ++attempt) {
+        REQUIRE(attempt < 100);
+        pfx_cert = issue_client_certificate(pki(), "pfx-" + store, "web01 from pfx", -1h, 365 * 24h, true);
+    }
     // A PFX of it, as an admin would import it.
     auto key = identity_test::read_key(pfx_cert.key);
     auto cert = identity_test::read_certificate(pfx_cert.cert);
