@@ -20,11 +20,14 @@
 #include "core/record/status_report.hpp"
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
+#include "core/repair/repair_details.hpp"
 #include "core/repair/repair_ladder.hpp"
-#include "service/cli.hpp"
+#include "service/exit_code.hpp"
+#include "service/options.hpp"
 #include "service/console_echo.hpp"
 #include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
+#include "service/ports.hpp"
 #include "service/start_checks.hpp"
 #include "service/status_view.hpp"
 
@@ -89,8 +92,7 @@ bool refuse_unprotected_state_folder(const Config& config, const std::string& co
 // Where an operator's command writes its events: the journal, the system log and the console,
 // each marked "manual": true.
 struct CommandEvents {
-    CommandEvents(const std::filesystem::path& state_dir, OwnFiles& files, EventSink& system_log)
-        : journal(state_dir, files) {
+    CommandEvents(JournalSink& journal, EventSink& system_log) {
         all.add(journal);
         all.add(system_log);
         all.add(echo);
@@ -98,7 +100,6 @@ struct CommandEvents {
     CommandEvents(const CommandEvents&) = delete;
     CommandEvents& operator=(const CommandEvents&) = delete;
 
-    JournalSink journal;
     ConsoleEcho echo;
     FanOutSink all;
     ManualEventSink events{all};
@@ -131,68 +132,38 @@ IncidentFacts probe_before_repair(boost::asio::io_context& io, SiteProber& probe
 
 // --- certheal repair ------------------------------------------------------------------------------
 
-int command_repair(const Options& options) {
-    auto material = std::make_shared<TlsMaterialCache>();
-    auto config = load_config_or_report(options, material);
-    if (!config) return usage;
-    if (refuse_unprotected_config(options, *config, "repair")) return usage;
-    if (refuse_unprotected_state_folder(*config, "repair")) return usage;
+namespace {
 
-    std::vector<SiteConfig> sites;
-    for (const auto& site : config->sites) {
-        if (!options.site || site.name == *options.site) sites.push_back(site);
-    }
-    if (sites.empty()) {
-        std::cerr << "certheal repair: no site named '" << options.site.value_or("") << "' in "
-                  << config_path_of(options).string() << ".\n";
-        return usage;
-    }
-    const bool dry_run = options.dry_run || config->remediation.dry_run;
-    const auto& state_dir = config->service.state_dir;
-    std::error_code dir_error;
-    std::filesystem::create_directories(state_dir, dir_error);
-
-    auto adapters = platform::make_adapters();
-    boost::asio::io_context io;
-    AsioClock clock(io);
-    ThreadWorkerPool workers(io, 2);
-    ProberOptions prober_options;
-    prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material,
-                       adapters.client_identities.get());
-    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
-    auto& events = sinks.events;
-    auto& journal = sinks.journal;
-    // A lock that cannot be made refuses the repair (RepairPolicy), said in the journal.
-    const auto lock = platform::make_repair_lock(state_dir);
-
-    RepairPolicy policy(config->remediation, clock, state, events);
-    policy.set_host_lock(lock.get());
-    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
-
-    const std::string incident = make_incident_id(clock.now(), 0);
-    const auto decision = policy.request_manual(incident, dry_run, options.force, options.site.value_or(""));
-    auto emit = [&](EventId id, std::string message, nlohmann::json details) {
+// The events of one repair by hand, each with its incident and the command's clock.
+struct IncidentEvents {
+    void emit(EventId id, std::string message, nlohmann::json details) const {
         Event event;
         event.id = id;
         event.time = clock.now();
         event.incident = incident;
         event.message = std::move(message);
         event.details = std::move(details);
-        events.emit(event);
-    };
-    if (!decision.allowed()) {
-        nlohmann::json skipped = decision.details;
-        skipped["reason"] = std::string(to_string(decision.verdict));
-        emit(EventId::repair_skipped, decision.reason_sentence, std::move(skipped));
-        return runtime_failure;
+        sink.emit(event);
     }
 
-    const auto& remediation = config->remediation;
+    const Clock& clock;
+    EventSink& sink;
+    std::string incident;
+};
+
+std::vector<SiteConfig> sites_to_repair(const Options& options, const Config& config) {
+    std::vector<SiteConfig> sites;
+    for (const auto& site : config.sites) {
+        if (!options.site || site.name == *options.site) sites.push_back(site);
+    }
+    return sites;
+}
+
+// The ladder's plan on stdout, then repair_started.
+void announce_repair(const IncidentEvents& events, const Options& options, const RemediationConfig& remediation,
+                     const std::vector<SiteConfig>& sites, const IncidentFacts& facts, bool dry_run,
+                     const RepairPolicy& policy) {
     const bool ladder = !remediation.stages.empty();
-    // A ladder's stages match the incident's class: one probe of each site says what it is.
-    const IncidentFacts facts = ladder ? probe_before_repair(io, prober, sites) : IncidentFacts{};
     const auto plan = plan_ladder(remediation, facts, sites);
     if (ladder) {
         std::cout << "Repair ladder for " << join_site_names(sites) << " (class "
@@ -200,88 +171,61 @@ int command_repair(const Options& options) {
         for (const auto& line : ladder_plan_lines(plan)) std::cout << "  " << line << '\n';
         std::cout.flush();
     }
-    nlohmann::json steps = nlohmann::json::array();
-    for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
     nlohmann::json names = nlohmann::json::array();
     for (const auto& site : sites) names.push_back(site.name);
-    nlohmann::json details = {{"sites", names},
-                              {"steps", steps},
-                              {"dry_run", dry_run},
-                              {"forced", options.force},
-                              {"attempts_in_window", policy.attempts_in_window()}};
-    if (ladder) details["stages"] = ladder_plan_json(plan);
-    emit(EventId::repair_started,
-         std::string(dry_run ? "An operator started a dry run of a repair by hand (certheal repair) with "
-                             : "An operator started a repair by hand (certheal repair) with ") +
-             (ladder ? std::to_string(remediation.stages.size()) + " stage(s), least disruptive first"
-                     : std::to_string(steps.size()) + " step(s)") +
-             (dry_run ? "; nothing is changed."
-                      : " (attempt " + std::to_string(policy.attempts_in_window()) + " of " +
-                            std::to_string(policy.max_attempts()) + " in the window)."),
-         std::move(details));
+    nlohmann::json details =
+        repair_started_details(std::move(names), remediation, plan, dry_run, policy.attempts_in_window());
+    details["forced"] = options.force;
+    events.emit(EventId::repair_started,
+                std::string(dry_run ? "An operator started a dry run of a repair by hand (certheal repair) with "
+                                    : "An operator started a repair by hand (certheal repair) with ") +
+                    (ladder ? std::to_string(remediation.stages.size()) + " stage(s), least disruptive first"
+                            : std::to_string(remediation.steps.size()) + " step(s)") +
+                    (dry_run ? "; nothing is changed."
+                             : " (attempt " + std::to_string(policy.attempts_in_window()) + " of " +
+                                   std::to_string(policy.max_attempts()) + " in the window)."),
+                std::move(details));
+}
 
-    RepairLadder workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
-                                        *adapters.certificate_stores, *adapters.files, adapters.schannel.get(),
-                                        adapters.binding_trust.get()});
-    std::optional<RepairLadder::Outcome> outcome;
-    // Ctrl+C (or SIGTERM) stops the repair the way the service stops: the current step ends or
-    // is abandoned safely, no further step starts.
-    auto controls = platform::watch_console_controls(io, [&](platform::ControlRequest request, const std::string&) {
-        if (request == platform::ControlRequest::stop) workflow.cancel();
-    });
-    workflow.start(remediation, incident, facts, sites, dry_run, [&](RepairLadder::Outcome finished) {
-        outcome = std::move(finished);
-        io.stop();
-    });
-    io.run();
-    controls.reset();
-
-    // Without a verify step, one probe of each site says whether the repair helped.
-    std::vector<ProbeResult> checked;
-    if (outcome && outcome->succeeded && !outcome->cancelled && !outcome->verified && !dry_run) {
-        io.restart();
-        checked.resize(sites.size());
-        for (std::size_t index = 0; index < sites.size(); ++index) {
-            prober.probe(sites[index], [&checked, index](ProbeResult result) { checked[index] = std::move(result); });
-        }
-        io.run_for(std::chrono::minutes(5));
+// Without a verify step, one probe of each site says whether the repair helped: the sites that
+// are still not healthy, "name (class)" each.
+std::vector<std::string> probe_after_repair(boost::asio::io_context& io, SiteProber& prober,
+                                            const std::vector<SiteConfig>& sites) {
+    io.restart();
+    std::vector<ProbeResult> checked(sites.size());
+    for (std::size_t index = 0; index < sites.size(); ++index) {
+        prober.probe(sites[index], [&checked, index](ProbeResult result) { checked[index] = std::move(result); });
     }
-    bool healthy_after = outcome && outcome->verified;
+    io.run_for(std::chrono::minutes(5));
     std::vector<std::string> still_unhealthy;
-    if (!checked.empty()) {
-        healthy_after = true;
-        for (const auto& result : checked) {
-            if (result.cls == ProbeClass::healthy) continue;
-            healthy_after = false;
-            still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.cls)) + ")");
-        }
+    for (const auto& result : checked) {
+        if (result.cls == ProbeClass::healthy) continue;
+        still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.cls)) + ")");
     }
-    const bool succeeded = outcome && outcome->succeeded && !outcome->cancelled && (dry_run || healthy_after);
-    policy.finished(incident, succeeded);
+    return still_unhealthy;
+}
 
-    const auto duration_ms =
-        outcome ? std::chrono::duration_cast<std::chrono::milliseconds>(outcome->duration).count() : 0;
+// repair_succeeded or repair_failed (a dry run: a line on stderr).
+void report_repair(const IncidentEvents& events, const std::optional<RepairLadder::Outcome>& outcome, bool dry_run,
+                   bool ladder, bool succeeded, const std::vector<std::string>& still_unhealthy,
+                   const RepairPolicy& policy) {
     if (dry_run) {
-        std::cerr << "Dry run of repair " << incident << " finished: every "
+        std::cerr << "Dry run of repair " << events.incident << " finished: every "
                   << (ladder ? "stage and step" : "step") << " above says what it would do.\n";
     } else if (succeeded && ladder) {
-        emit(EventId::repair_succeeded,
-             "The repair by hand succeeded: the sites were healthy after stage " +
-                 std::to_string(outcome->stage_number.value_or(0)) + " of " + std::to_string(outcome->stage_count) +
-                 ".",
-             {{"duration_ms", duration_ms},
-              {"verified", true},
-              {"stage", outcome->stage.value_or("")},
-              {"stage_number", outcome->stage_number.value_or(0)},
-              {"stages_run", outcome->stages_run},
-              {"stages", outcome->stage_count},
-              {"attempts_in_window", policy.attempts_in_window()}});
+        events.emit(EventId::repair_succeeded,
+                    "The repair by hand succeeded: the sites were healthy after stage " +
+                        std::to_string(outcome->stage_number.value_or(0)) + " of " +
+                        std::to_string(outcome->stage_count) + ".",
+                    ladder_succeeded_details(*outcome, policy.attempts_in_window()));
     } else if (succeeded) {
-        emit(EventId::repair_succeeded,
-             std::string("The repair by hand succeeded: every step ran and ") +
-                 (outcome->verified ? "the verify step saw every site healthy."
-                                    : "one probe of each site after the last step was healthy."),
-             {{"duration_ms", duration_ms}, {"verified", true}, {"attempts_in_window", policy.attempts_in_window()}});
+        events.emit(EventId::repair_succeeded,
+                    std::string("The repair by hand succeeded: every step ran and ") +
+                        (outcome->verified ? "the verify step saw every site healthy."
+                                           : "one probe of each site after the last step was healthy."),
+                    {{"duration_ms", repair_duration_ms(&*outcome)},
+                     {"verified", true},
+                     {"attempts_in_window", policy.attempts_in_window()}});
     } else {
         std::string why;
         if (!outcome) {
@@ -294,16 +238,78 @@ int command_repair(const Options& options) {
             why = "every step ran, but these sites are still not healthy: " +
                   join(still_unhealthy, ", ", [](const std::string& text) { return text; });
         }
-        emit(EventId::repair_failed,
-             "The repair by hand failed; check its error and the sites by hand before you repair again.",
-             {{"duration_ms", duration_ms},
-              {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step + 1)
-                                                               : nlohmann::json(nullptr)},
-              {"error", why},
-              {"cancelled", outcome && outcome->cancelled},
-              {"attempts_in_window", policy.attempts_in_window()}});
+        events.emit(EventId::repair_failed,
+                    "The repair by hand failed; check its error and the sites by hand before you repair again.",
+                    repair_failed_details(outcome ? &*outcome : nullptr, why, policy.attempts_in_window()));
     }
-    workers.join();
+}
+
+}  // namespace
+
+int command_repair(const Options& options) {
+    auto material = std::make_shared<TlsMaterialCache>();
+    auto config = load_config_or_report(options, material);
+    if (!config) return usage;
+    if (refuse_unprotected_config(options, *config, "repair")) return usage;
+    if (refuse_unprotected_state_folder(*config, "repair")) return usage;
+    const auto sites = sites_to_repair(options, *config);
+    if (sites.empty()) {
+        std::cerr << "certheal repair: no site named '" << options.site.value_or("") << "' in "
+                  << config_path_of(options).string() << ".\n";
+        return usage;
+    }
+    const bool dry_run = options.dry_run || config->remediation.dry_run;
+    std::error_code dir_error;
+    std::filesystem::create_directories(config->service.state_dir, dir_error);
+
+    auto adapters = platform::make_adapters();
+    boost::asio::io_context io;
+    AsioClock clock(io);
+    const auto ports = wire_ports(*config, io, clock, adapters, material);
+    auto& journal = ports->journal;
+    CommandEvents sinks(journal, *adapters.system_log);
+    RepairPolicy policy(config->remediation, clock, ports->state, sinks.events);
+    policy.set_host_lock(ports->repair_lock.get());
+    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
+
+    const IncidentEvents events{clock, sinks.events, make_incident_id(clock.now(), 0)};
+    const auto decision = policy.request_manual(events.incident, dry_run, options.force, options.site.value_or(""));
+    if (!decision.allowed()) {
+        nlohmann::json skipped = decision.details;
+        skipped["reason"] = std::string(to_string(decision.verdict));
+        events.emit(EventId::repair_skipped, decision.reason_sentence, std::move(skipped));
+        return runtime_failure;
+    }
+    const auto& remediation = config->remediation;
+    const bool ladder = !remediation.stages.empty();
+    // A ladder's stages match the incident's class: one probe of each site says what it is.
+    const IncidentFacts facts = ladder ? probe_before_repair(io, ports->prober, sites) : IncidentFacts{};
+    announce_repair(events, options, remediation, sites, facts, dry_run, policy);
+
+    RepairLadder workflow(ports->workflow_ports(sinks.events));
+    std::optional<RepairLadder::Outcome> outcome;
+    // Ctrl+C (or SIGTERM) stops the repair the way the service stops: the current step ends or
+    // is abandoned safely, no further step starts.
+    auto controls = platform::watch_console_controls(io, [&](platform::ControlRequest request, const std::string&) {
+        if (request == platform::ControlRequest::stop) workflow.cancel();
+    });
+    workflow.start(remediation, events.incident, facts, sites, dry_run, [&](RepairLadder::Outcome finished) {
+        outcome = std::move(finished);
+        io.stop();
+    });
+    io.run();
+    controls.reset();
+
+    bool healthy_after = outcome && outcome->verified;
+    std::vector<std::string> still_unhealthy;
+    if (outcome && outcome->succeeded && !outcome->cancelled && !outcome->verified && !dry_run) {
+        still_unhealthy = probe_after_repair(io, ports->prober, sites);
+        healthy_after = still_unhealthy.empty();
+    }
+    const bool succeeded = outcome && outcome->succeeded && !outcome->cancelled && (dry_run || healthy_after);
+    policy.finished(events.incident, succeeded);
+    report_repair(events, outcome, dry_run, ladder, succeeded, still_unhealthy, policy);
+    ports->workers.join();
     if (!journal.flush_pending()) {
         std::cerr << "certheal repair could not write " << journal.pending() << " event(s) to its journal "
                   << journal.path().string() << "; they are in the system log.\n";
@@ -367,9 +373,9 @@ int command_resume(const Options& options) {
     boost::asio::io_context io;
     AsioClock clock(io);
     FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
+    JournalSink journal(state_dir, *adapters.own_files);
+    CommandEvents sinks(journal, *adapters.system_log);
     auto& events = sinks.events;
-    auto& journal = sinks.journal;
     RepairPolicy policy(config->remediation, clock, state, events);
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
     policy.reset_circuit("certheal resume, with no certheal service running");
@@ -413,7 +419,8 @@ int change_pause(const Options& options, bool pausing) {
     boost::asio::io_context io;
     AsioClock clock(io);
     FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
+    JournalSink journal(state_dir, *adapters.own_files);
+    CommandEvents sinks(journal, *adapters.system_log);
     // Whether the change reached state.json: storage_failed says so (RepairPolicy::after_save).
     struct SaveWatch final : EventSink {
         explicit SaveWatch(EventSink& sink) : next(sink) {}
@@ -453,9 +460,9 @@ int change_pause(const Options& options, bool pausing) {
                       << ") reads it before any repair; its status shows it once it reads the state again.\n";
         }
     }
-    if (!sinks.journal.flush_pending()) {
+    if (!journal.flush_pending()) {
         std::cerr << "certheal " << command << " could not write its event to the journal "
-                  << sinks.journal.path().string() << "; it is in the system log.\n";
+                  << journal.path().string() << "; it is in the system log.\n";
     }
     return ok;
 }
@@ -467,7 +474,7 @@ int command_unpause(const Options& options) { return change_pause(options, /*pau
 
 // --- certheal status ------------------------------------------------------------------------------
 
-int command_status(const Options& options) {
+int command_status(const Options& options, const Clock& clock) {
     auto loaded = load_config(config_path_of(options), platform::config_context());
     const bool config_ok = loaded.config.has_value();
     const auto state_dir = config_ok ? loaded.config->service.state_dir : platform::default_state_dir();
@@ -500,7 +507,7 @@ int command_status(const Options& options) {
     // Windows: the host trust diagnosis now, and its fingerprint (a farm node that drifted
     // stands out). Without a valid config there are no sites to diagnose.
     std::optional<HostDiagnosis> diagnosis;
-    if (config_ok) diagnosis = diagnose_now(loaded.config->sites);
+    if (config_ok) diagnosis = diagnose_now(loaded.config->sites, clock);
     report["host_trust"] = diagnosis ? host_trust_status_json(*diagnosis) : nlohmann::json(nullptr);
     report["problems"] = problems;
 
@@ -509,7 +516,7 @@ int command_status(const Options& options) {
     if (options.json) {
         std::cout << report.dump() << '\n';
     } else {
-        std::cout << render_status(report, verdict, std::chrono::system_clock::now(), options.wide);
+        std::cout << render_status(report, verdict, clock.now(), options.wide);
         if (diagnosis) {
             std::cout << "host trust fingerprint: " << diagnosis->fingerprint.value << '\n';
             for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';
