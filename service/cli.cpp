@@ -21,6 +21,7 @@
 #include "core/policy/monitor.hpp"
 #include "core/repair/preflight.hpp"
 #include "core/runtime/asio_runtime.hpp"
+#include "service/command_support.hpp"
 #include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
 #include "service/operator_commands.hpp"
@@ -501,20 +502,6 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
 
 namespace {
 
-std::filesystem::path config_path_of(const Options& options) {
-    return options.config ? *options.config : platform::default_config_path();
-}
-
-std::optional<Config> load_or_report(const Options& options, std::shared_ptr<TlsMaterialCache> material = nullptr) {
-    auto context = platform::config_context();
-    context.tls_material = std::move(material);
-    auto loaded = load_config(config_path_of(options), context);
-    for (const auto& issue : loaded.issues) {
-        std::cerr << format_issue(issue) << '\n';
-    }
-    return std::move(loaded.config);
-}
-
 // "certheal probe: no site named 'intranat' in FILE. Did you mean 'intranet'? Its sites: ..."
 void report_unknown_site(const Options& options, const Config& config) {
     std::vector<std::string> names;
@@ -581,7 +568,7 @@ void print_probe_table(const std::vector<ProbeResult>& results, const std::vecto
 }
 
 int command_check_config(const Options& options, const Clock& clock) {
-    auto config = load_or_report(options);
+    auto config = load_config_or_report(options);
     if (!config) return usage;
     // What `run` refuses at start, check-config refuses too: one list of start checks.
     const auto problems = start_problems(config_path_of(options), *config);
@@ -621,7 +608,7 @@ int command_check_config(const Options& options, const Clock& clock) {
 int command_probe(const Options& options, const Clock& clock) {
     // What validation decodes (certificates, keys), the prober reuses.
     auto material = std::make_shared<TlsMaterialCache>();
-    auto config = load_or_report(options, material);
+    auto config = load_config_or_report(options, material);
     if (!config) return usage;
     std::vector<const SiteConfig*> selected;
     for (const auto& site : config->sites) {

@@ -4,15 +4,12 @@
 
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
+#include "service/command_support.hpp"
 #include "service/exit_code.hpp"
 #include "service/platform.hpp"
 
 namespace certheal::cli {
 namespace {
-
-std::filesystem::path config_path_of(const Options& options) {
-    return options.config ? *options.config : platform::default_config_path();
-}
 
 std::string on_off(bool value) { return value ? "on" : "off"; }
 

@@ -3,6 +3,7 @@
 // repair lock and the budget), `certheal resume` (close the circuit, clear the budget: through
 // the running service when there is one) and `certheal status` (the live status the service
 // writes to status.json, and whether it runs).
+// (repair_command.cpp holds `repair`, operator_commands.cpp the others.)
 
 #include "core/base/clock.hpp"
 #include "service/exit_code.hpp"
