@@ -45,13 +45,16 @@ struct Lab {
     NginxLab nginx;
     std::filesystem::path state = nginx.dir() / "state";
     std::filesystem::path config = nginx.dir() / "certheal.json";
+    std::uint16_t status_port = 0;  // service.status_listen on 127.0.0.1 when set
 
     Lab() { std::filesystem::create_directories(state); }
 
     void write_config(const Policy& policy) const {
         std::ostringstream json;
         json << R"({
-  "service": { "state_dir": ")" << state.string() << R"(" },
+  "service": { "state_dir": ")" << state.string() << R"(")"
+             << (status_port == 0 ? "" : R"(, "status_listen": "127.0.0.1:)" + std::to_string(status_port) + "\"")
+             << R"( },
   "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
@@ -243,6 +246,7 @@ TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the runnin
 TEST_CASE("a storm of 1000 SIGHUP and 1000 SIGUSR1 is answered with one reload and one resume",
           "[state][control][lab]") {
     Lab lab;
+    lab.status_port = certheal::test::closed_port();
     lab.write_config({});
     lab.write_state(3, true, std::chrono::system_clock::now() - 1min);
     CerthealRun service(lab.config.string(), lab.state.string());
@@ -254,7 +258,8 @@ TEST_CASE("a storm of 1000 SIGHUP and 1000 SIGUSR1 is answered with one reload a
     }
     REQUIRE(service.wait_for("config_reloaded", 10s));
     REQUIRE(service.wait_for("circuit_closed", 10s));
-    std::this_thread::sleep_for(3s);  // longer than the longest a burst is held: nothing more comes
+    // Ten probe rounds at 300 ms: longer than the longest a burst is held (2 s). Nothing more comes.
+    REQUIRE(certheal::test::wait_for_probe_rounds(lab.status_port, "intranet", 10, 30s));
     CHECK(service.count("config_reloaded") == 1);
     CHECK(service.count("circuit_closed") == 1);
     const auto closed = lab.events("circuit_closed");
