@@ -195,6 +195,7 @@ TEST_CASE("a saved history from a clock that ran 20 hours ahead is kept, said, a
 TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the running service does not hold repairs",
           "[state][time][lab]") {
     Lab lab;
+    lab.status_port = certheal::test::closed_port();
     Policy policy;
     policy.cooldown = "5s";
     policy.max_attempts = 5;
@@ -225,7 +226,16 @@ TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the runnin
 
     // NTP sets the clock right: 20 hours back. Then the trust breaks again.
     std::ofstream(shift) << "0\n";
-    std::this_thread::sleep_for(500ms);
+    // The process's own clock is back (the time its metrics carry), before the trust breaks again.
+    REQUIRE(eventually(
+        [&] {
+            const auto seen = certheal::test::metric_reported(lab.status_port,
+                                                              "certheal_metrics_generated_timestamp_seconds");
+            const auto real = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
+            return seen && *seen < real + 3600;
+        },
+        10s));
     lab.nginx.desync();
 
     // The 5 s cooldown is measured on the monotonic clock: the second repair comes within

@@ -100,11 +100,11 @@ struct CerthealRun {
     }
 };
 
-// The probes of `site` a running certheal has counted, read from its status endpoint's /metrics
-// (service.status_listen = 127.0.0.1:status_port). The endpoint answers from the monitor's live
-// status, unlike status.json, which is rewritten at most every few seconds. nullopt when the
-// endpoint does not answer or does not list the site.
-inline std::optional<std::uint64_t> probes_reported(std::uint16_t status_port, const std::string& site) {
+// A value of a running certheal's /metrics (service.status_listen = 127.0.0.1:status_port), by
+// its series: the name with its labels, e.g. certheal_probes_total{site="intranet"}. The endpoint
+// answers from the monitor's live status, unlike status.json, which is rewritten at most every few
+// seconds. nullopt when the endpoint does not answer or does not list the series.
+inline std::optional<long long> metric_reported(std::uint16_t status_port, const std::string& series) {
     const int fd = connect_to_loopback(status_port);
     if (fd < 0) return std::nullopt;
     const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
@@ -116,20 +116,24 @@ inline std::optional<std::uint64_t> probes_reported(std::uint16_t status_port, c
         }
     }
     ::close(fd);
-    const std::string series = "certheal_probes_total{site=\"" + site + "\"} ";
-    const auto at = answer.find(series);
+    const auto at = answer.find("\n" + series + " ");
     if (at == std::string::npos) return std::nullopt;
-    return std::stoull(answer.substr(at + series.size()));
+    return std::stoll(answer.substr(at + series.size() + 2));
+}
+
+// The probes of `site` the running certheal has counted.
+inline std::optional<long long> probes_reported(std::uint16_t status_port, const std::string& site) {
+    return metric_reported(status_port, "certheal_probes_total{site=\"" + site + "\"}");
 }
 
 // Waits (bounded, real time) until certheal reports `rounds` more probes of `site` than when
 // called. Tests that prove nothing happened watch over this window: it is measured in the
 // process's own probe rounds, so a slow machine stretches it instead of cutting it short.
-inline bool wait_for_probe_rounds(std::uint16_t status_port, const std::string& site, std::uint64_t rounds,
+inline bool wait_for_probe_rounds(std::uint16_t status_port, const std::string& site, long long rounds,
                                   std::chrono::seconds limit) {
     using namespace std::chrono_literals;
     const auto deadline = std::chrono::steady_clock::now() + limit;
-    std::optional<std::uint64_t> start;
+    std::optional<long long> start;
     while (std::chrono::steady_clock::now() < deadline) {
         const auto probes = probes_reported(status_port, site);
         if (probes && !start) start = probes;
