@@ -20,6 +20,8 @@
 #include "core/record/journal.hpp"
 #include "core/policy/monitor.hpp"
 #include "core/repair/preflight.hpp"
+#include "core/runtime/asio_runtime.hpp"
+#include "service/command_support.hpp"
 #include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
 #include "service/operator_commands.hpp"
@@ -486,7 +488,8 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
             options.pause_for = span;
         }
         if (arg == "--since") {
-            if (!parse_since(value, std::chrono::system_clock::now())) {
+            // Only whether it reads matters here: any point in time will do.
+            if (!parse_since(value, TimePoint{})) {
                 return fail(prefix + "--since wants a duration back such as 30m, 24h or 7d, or an RFC 3339 time "
                                      "with its zone such as 2026-12-01T00:00Z; '" + value + "' is neither.",
                             short_usage(*command));
@@ -498,20 +501,6 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
 }
 
 namespace {
-
-std::filesystem::path config_path_of(const Options& options) {
-    return options.config ? *options.config : platform::default_config_path();
-}
-
-std::optional<Config> load_or_report(const Options& options, std::shared_ptr<TlsMaterialCache> material = nullptr) {
-    auto context = platform::config_context();
-    context.tls_material = std::move(material);
-    auto loaded = load_config(config_path_of(options), context);
-    for (const auto& issue : loaded.issues) {
-        std::cerr << format_issue(issue) << '\n';
-    }
-    return std::move(loaded.config);
-}
 
 // "certheal probe: no site named 'intranat' in FILE. Did you mean 'intranet'? Its sites: ..."
 void report_unknown_site(const Options& options, const Config& config) {
@@ -578,8 +567,8 @@ void print_probe_table(const std::vector<ProbeResult>& results, const std::vecto
     }
 }
 
-int command_check_config(const Options& options) {
-    auto config = load_or_report(options);
+int command_check_config(const Options& options, const Clock& clock) {
+    auto config = load_config_or_report(options);
     if (!config) return usage;
     // What `run` refuses at start, check-config refuses too: one list of start checks.
     const auto problems = start_problems(config_path_of(options), *config);
@@ -604,11 +593,11 @@ int command_check_config(const Options& options) {
     // that is already out of sync. Said, never fatal.
     const auto stores = platform::make_certificate_stores();
     const auto identities = platform::make_client_identities();
-    for (const auto& finding : preflight(*config, *stores, std::chrono::system_clock::now(), identities.get())) {
+    for (const auto& finding : preflight(*config, *stores, clock.now(), identities.get())) {
         std::cout << "pre-flight: " << format_finding(finding) << '\n';
     }
     // Windows: what the host trust diagnosis finds now (certheal diagnose says more).
-    if (const auto diagnosis = diagnose_now(config->sites)) {
+    if (const auto diagnosis = diagnose_now(config->sites, clock)) {
         for (const auto& finding : host_trust_findings(*config, *diagnosis)) {
             std::cout << "pre-flight: " << format_finding(finding) << '\n';
         }
@@ -616,10 +605,10 @@ int command_check_config(const Options& options) {
     return ok;
 }
 
-int command_probe(const Options& options) {
+int command_probe(const Options& options, const Clock& clock) {
     // What validation decodes (certificates, keys), the prober reuses.
     auto material = std::make_shared<TlsMaterialCache>();
-    auto config = load_or_report(options, material);
+    auto config = load_config_or_report(options, material);
     if (!config) return usage;
     std::vector<const SiteConfig*> selected;
     for (const auto& site : config->sites) {
@@ -654,7 +643,7 @@ int command_probe(const Options& options) {
         for (std::size_t index = 0; index < selected.size(); ++index) {
             if (results[index].cls != ProbeClass::healthy) unhealthy_sites.push_back(*selected[index]);
         }
-        diagnosis = diagnose_now(unhealthy_sites);
+        diagnosis = diagnose_now(unhealthy_sites, clock);
     }
     if (options.json) {
         for (std::size_t index = 0; index < results.size(); ++index) {
@@ -728,9 +717,9 @@ private:
     std::deque<std::string> order_;
 };
 
-int command_history(const Options& options) {
+int command_history(const Options& options, const Clock& clock) {
     std::optional<TimePoint> since;
-    if (options.since) since = parse_since(*options.since, std::chrono::system_clock::now());
+    if (options.since) since = parse_since(*options.since, clock.now());
     bool config_ok = false;
     const auto state_dir = state_dir_of(options, config_ok);
     if (!config_ok) {
@@ -827,12 +816,15 @@ int dispatch(const Options& options) {
         std::cout << (options.command.empty() ? usage_text() : command_help(options.command));
         return ok;
     }
+    // The commands' clock: what they read as now (the daemon owns its own, on its io_context).
+    boost::asio::io_context clock_io;
+    const AsioClock clock(clock_io);
     try {
-        if (options.command == "check-config") return command_check_config(options);
-        if (options.command == "probe") return command_probe(options);
-        if (options.command == "diagnose") return command_diagnose(options);
-        if (options.command == "history") return command_history(options);
-        if (options.command == "status") return command_status(options);
+        if (options.command == "check-config") return command_check_config(options, clock);
+        if (options.command == "probe") return command_probe(options, clock);
+        if (options.command == "diagnose") return command_diagnose(options, clock);
+        if (options.command == "history") return command_history(options, clock);
+        if (options.command == "status") return command_status(options, clock);
         if (options.command == "repair") return command_repair(options);
         if (options.command == "resume") return command_resume(options);
         if (options.command == "pause") return command_pause(options);

@@ -8,36 +8,16 @@
 // man page (docs/certheal.1) and the bash completion (installer/certheal.bash-completion)
 // against what `certheal --help` prints from it.
 
-#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/base/clock.hpp"
+#include "service/exit_code.hpp"
+#include "service/options.hpp"
 
 namespace certheal::cli {
-
-enum ExitCode : int { ok = 0, unhealthy = 1, usage = 2, runtime_failure = 3 };
-
-struct Options {
-    std::string command;  // one of command_table()'s names
-    std::optional<std::filesystem::path> config;
-    std::optional<std::string> site;
-    std::optional<std::string> since;     // history: a duration back or an RFC 3339 time (parse_since)
-    std::optional<std::string> incident;  // history
-    std::optional<Duration> pause_for;    // pause: how long; none: until certheal unpause
-    std::optional<std::string> reason;    // pause: why, for the events and status
-    bool json = false;
-    bool console = false;
-    bool dry_run = false;  // repair
-    bool force = false;    // repair
-    bool wide = false;     // status: every column, whole times
-    bool follow = false;   // history: wait for new events until Ctrl+C
-    bool msi_postinstall = false;  // install: only what the MSI cannot set (service/win/install.hpp)
-    bool help = false;
-    bool version = false;
-};
 
 struct FlagSpec {
     std::string_view name;   // "--site"

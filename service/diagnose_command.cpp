@@ -1,18 +1,15 @@
 #include "service/diagnose_command.hpp"
 
-#include <chrono>
 #include <iostream>
 
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
+#include "service/command_support.hpp"
+#include "service/exit_code.hpp"
 #include "service/platform.hpp"
 
 namespace certheal::cli {
 namespace {
-
-std::filesystem::path config_path_of(const Options& options) {
-    return options.config ? *options.config : platform::default_config_path();
-}
 
 std::string on_off(bool value) { return value ? "on" : "off"; }
 
@@ -78,14 +75,14 @@ void print_site(const HostDiagnosis& diagnosis, const SiteDiagnosis& site) {
 
 }  // namespace
 
-std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites) {
+std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites, const Clock& clock) {
     const auto inspector = platform::make_host_trust_inspector();
     if (!inspector->available()) return std::nullopt;
     const auto stores = platform::make_certificate_stores();
     // A store client certificate is selected as the prober selects it.
     const auto identities = platform::make_client_identities();
     return diagnose_host(
-        gather_host_trust(*inspector, *stores, sites, std::chrono::system_clock::now(), identities.get()));
+        gather_host_trust(*inspector, *stores, sites, clock.now(), identities.get()));
 }
 
 std::vector<PreflightFinding> host_trust_findings(const Config& config, const HostDiagnosis& diagnosis) {
@@ -124,7 +121,7 @@ std::string host_trust_line(const SiteDiagnosis& site) {
            " Fix: " + site.findings.front().fix;
 }
 
-int command_diagnose(const Options& options) {
+int command_diagnose(const Options& options, const Clock& clock) {
     auto context = platform::config_context();
     auto loaded = load_config(config_path_of(options), context);
     for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
@@ -138,7 +135,7 @@ int command_diagnose(const Options& options) {
                   << config_path_of(options).string() << ".\n";
         return usage;
     }
-    auto diagnosis = diagnose_now(sites);
+    auto diagnosis = diagnose_now(sites, clock);
     if (!diagnosis) {
         const std::string message =
             "certheal diagnose reads Windows' Schannel settings, http.sys bindings and certificate stores; this host "

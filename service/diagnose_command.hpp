@@ -10,16 +10,17 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/base/clock.hpp"
 #include "core/repair/diagnosis.hpp"
 #include "core/repair/preflight.hpp"
-#include "service/cli.hpp"
+#include "service/options.hpp"
 
 namespace certheal::cli {
 
-int command_diagnose(const Options& options);
+int command_diagnose(const Options& options, const Clock& clock);
 
-// The diagnosis of `sites` now, or nothing where the host has no Schannel (Linux). Blocks.
-std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites);
+// The diagnosis of `sites` now (`clock`), or nothing where the host has no Schannel (Linux). Blocks.
+std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites, const Clock& clock);
 
 // One pre-flight warning per site for which the diagnosis names a cause (check-config).
 std::vector<PreflightFinding> host_trust_findings(const Config& config, const HostDiagnosis& diagnosis);

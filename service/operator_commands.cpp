@@ -20,9 +20,9 @@
 #include "core/record/status_report.hpp"
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
-#include "core/repair/repair_ladder.hpp"
-#include "service/cli.hpp"
-#include "service/console_echo.hpp"
+#include "service/exit_code.hpp"
+#include "service/options.hpp"
+#include "service/command_support.hpp"
 #include "service/diagnose_command.hpp"
 #include "service/platform.hpp"
 #include "service/start_checks.hpp"
@@ -35,29 +35,6 @@ namespace {
 constexpr std::size_t kMaxStatusBytes = std::size_t{64} * 1024 * 1024;
 // How long `certheal resume` waits for the running service to confirm.
 constexpr auto kResumeConfirmation = std::chrono::seconds(10);
-
-std::filesystem::path config_path_of(const Options& options) {
-    return options.config ? *options.config : platform::default_config_path();
-}
-
-std::optional<Config> load_config_or_report(const Options& options, std::shared_ptr<TlsMaterialCache> material) {
-    auto context = platform::config_context();
-    context.tls_material = std::move(material);
-    auto loaded = load_config(config_path_of(options), context);
-    for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
-    return std::move(loaded.config);
-}
-
-// The steps run with full privileges: the same start checks as `certheal run`.
-bool refuse_unprotected_config(const Options& options, const Config& config, const std::string& command) {
-    const auto problems = start_problems(config_path_of(options), config);
-    for (const auto& problem : problems) std::cerr << "certheal " << command << " refused to run: " << problem.sentence << '\n';
-    return !problems.empty();
-}
-
-std::string join_site_names(const std::vector<SiteConfig>& sites) {
-    return join(sites, ", ", [](const SiteConfig& site) { return site.name; });
-}
 
 // Read without following a link or waiting on a FIFO planted at the name (OwnFiles).
 std::optional<nlohmann::json> read_json_file(OwnFiles& files, const std::filesystem::path& file, std::string_view what,
@@ -76,240 +53,8 @@ std::optional<nlohmann::json> read_json_file(OwnFiles& files, const std::filesys
     return std::move(parsed.value);
 }
 
-// The files these commands write as root go into the state folder: the same rule as `run`.
-bool refuse_unprotected_state_folder(const Config& config, const std::string& command) {
-    const auto problem = platform::folder_protection_problem(config.service.state_dir, "the state folder");
-    if (!problem) return false;
-    std::cerr << "certheal " << command << " refused to run: " << *problem
-              << ". certheal writes its journal and state there with full privileges, so only administrators may be "
-                 "able to change that folder. Fix its owner and permissions, or choose another service.state_dir.\n";
-    return true;
-}
-
-// Where an operator's command writes its events: the journal, the system log and the console,
-// each marked "manual": true.
-struct CommandEvents {
-    CommandEvents(const std::filesystem::path& state_dir, OwnFiles& files, EventSink& system_log)
-        : journal(state_dir, files) {
-        all.add(journal);
-        all.add(system_log);
-        all.add(echo);
-    }
-    CommandEvents(const CommandEvents&) = delete;
-    CommandEvents& operator=(const CommandEvents&) = delete;
-
-    JournalSink journal;
-    ConsoleEcho echo;
-    FanOutSink all;
-    ManualEventSink events{all};
-};
-
-// One probe of each site before a ladder: the class of the first unhealthy one is the incident's
-// (a stage's `when` matches it); every site healthy: healthy.
-IncidentFacts probe_before_repair(boost::asio::io_context& io, SiteProber& prober, const std::vector<SiteConfig>& sites) {
-    std::vector<ProbeResult> results(sites.size());
-    std::size_t pending = sites.size();
-    for (std::size_t index = 0; index < sites.size(); ++index) {
-        prober.probe(sites[index], [&, index](ProbeResult result) {
-            results[index] = std::move(result);
-            if (--pending == 0) io.stop();
-        });
-    }
-    if (pending > 0) io.run_for(std::chrono::minutes(5));
-    io.restart();
-    IncidentFacts facts;
-    facts.cls = ProbeClass::healthy;
-    for (const auto& result : results) {
-        std::cerr << "Before the repair, site " << result.site << " is " << to_string(result.cls)
-                  << (result.status ? " (HTTP " + std::to_string(*result.status) + ")" : std::string()) << ".\n";
-        if (result.cls != ProbeClass::healthy && facts.cls == ProbeClass::healthy) facts.cls = result.cls;
-    }
-    return facts;
-}
 
 }  // namespace
-
-// --- certheal repair ------------------------------------------------------------------------------
-
-int command_repair(const Options& options) {
-    auto material = std::make_shared<TlsMaterialCache>();
-    auto config = load_config_or_report(options, material);
-    if (!config) return usage;
-    if (refuse_unprotected_config(options, *config, "repair")) return usage;
-    if (refuse_unprotected_state_folder(*config, "repair")) return usage;
-
-    std::vector<SiteConfig> sites;
-    for (const auto& site : config->sites) {
-        if (!options.site || site.name == *options.site) sites.push_back(site);
-    }
-    if (sites.empty()) {
-        std::cerr << "certheal repair: no site named '" << options.site.value_or("") << "' in "
-                  << config_path_of(options).string() << ".\n";
-        return usage;
-    }
-    const bool dry_run = options.dry_run || config->remediation.dry_run;
-    const auto& state_dir = config->service.state_dir;
-    std::error_code dir_error;
-    std::filesystem::create_directories(state_dir, dir_error);
-
-    auto adapters = platform::make_adapters();
-    boost::asio::io_context io;
-    AsioClock clock(io);
-    ThreadWorkerPool workers(io, 2);
-    ProberOptions prober_options;
-    prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, adapters.certificate_stores.get(), material,
-                       adapters.client_identities.get());
-    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
-    auto& events = sinks.events;
-    auto& journal = sinks.journal;
-    // A lock that cannot be made refuses the repair (RepairPolicy), said in the journal.
-    const auto lock = platform::make_repair_lock(state_dir);
-
-    RepairPolicy policy(config->remediation, clock, state, events);
-    policy.set_host_lock(lock.get());
-    if (const auto warning = policy.load()) std::cerr << *warning << '\n';
-
-    const std::string incident = make_incident_id(clock.now(), 0);
-    const auto decision = policy.request_manual(incident, dry_run, options.force, options.site.value_or(""));
-    auto emit = [&](EventId id, std::string message, nlohmann::json details) {
-        Event event;
-        event.id = id;
-        event.time = clock.now();
-        event.incident = incident;
-        event.message = std::move(message);
-        event.details = std::move(details);
-        events.emit(event);
-    };
-    if (!decision.allowed()) {
-        nlohmann::json skipped = decision.details;
-        skipped["reason"] = std::string(to_string(decision.verdict));
-        emit(EventId::repair_skipped, decision.reason_sentence, std::move(skipped));
-        return runtime_failure;
-    }
-
-    const auto& remediation = config->remediation;
-    const bool ladder = !remediation.stages.empty();
-    // A ladder's stages match the incident's class: one probe of each site says what it is.
-    const IncidentFacts facts = ladder ? probe_before_repair(io, prober, sites) : IncidentFacts{};
-    const auto plan = plan_ladder(remediation, facts, sites);
-    if (ladder) {
-        std::cout << "Repair ladder for " << join_site_names(sites) << " (class "
-                  << (facts.cls ? to_string(*facts.cls) : "unknown") << "):\n";
-        for (const auto& line : ladder_plan_lines(plan)) std::cout << "  " << line << '\n';
-        std::cout.flush();
-    }
-    nlohmann::json steps = nlohmann::json::array();
-    for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
-    nlohmann::json names = nlohmann::json::array();
-    for (const auto& site : sites) names.push_back(site.name);
-    nlohmann::json details = {{"sites", names},
-                              {"steps", steps},
-                              {"dry_run", dry_run},
-                              {"forced", options.force},
-                              {"attempts_in_window", policy.attempts_in_window()}};
-    if (ladder) details["stages"] = ladder_plan_json(plan);
-    emit(EventId::repair_started,
-         std::string(dry_run ? "An operator started a dry run of a repair by hand (certheal repair) with "
-                             : "An operator started a repair by hand (certheal repair) with ") +
-             (ladder ? std::to_string(remediation.stages.size()) + " stage(s), least disruptive first"
-                     : std::to_string(steps.size()) + " step(s)") +
-             (dry_run ? "; nothing is changed."
-                      : " (attempt " + std::to_string(policy.attempts_in_window()) + " of " +
-                            std::to_string(policy.max_attempts()) + " in the window)."),
-         std::move(details));
-
-    RepairLadder workflow(WorkflowPorts{*adapters.services, *adapters.processes, workers, prober, clock, events,
-                                        *adapters.certificate_stores, *adapters.files, adapters.schannel.get(),
-                                        adapters.binding_trust.get()});
-    std::optional<RepairLadder::Outcome> outcome;
-    // Ctrl+C (or SIGTERM) stops the repair the way the service stops: the current step ends or
-    // is abandoned safely, no further step starts.
-    auto controls = platform::watch_console_controls(io, [&](platform::ControlRequest request, const std::string&) {
-        if (request == platform::ControlRequest::stop) workflow.cancel();
-    });
-    workflow.start(remediation, incident, facts, sites, dry_run, [&](RepairLadder::Outcome finished) {
-        outcome = std::move(finished);
-        io.stop();
-    });
-    io.run();
-    controls.reset();
-
-    // Without a verify step, one probe of each site says whether the repair helped.
-    std::vector<ProbeResult> checked;
-    if (outcome && outcome->succeeded && !outcome->cancelled && !outcome->verified && !dry_run) {
-        io.restart();
-        checked.resize(sites.size());
-        for (std::size_t index = 0; index < sites.size(); ++index) {
-            prober.probe(sites[index], [&checked, index](ProbeResult result) { checked[index] = std::move(result); });
-        }
-        io.run_for(std::chrono::minutes(5));
-    }
-    bool healthy_after = outcome && outcome->verified;
-    std::vector<std::string> still_unhealthy;
-    if (!checked.empty()) {
-        healthy_after = true;
-        for (const auto& result : checked) {
-            if (result.cls == ProbeClass::healthy) continue;
-            healthy_after = false;
-            still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.cls)) + ")");
-        }
-    }
-    const bool succeeded = outcome && outcome->succeeded && !outcome->cancelled && (dry_run || healthy_after);
-    policy.finished(incident, succeeded);
-
-    const auto duration_ms =
-        outcome ? std::chrono::duration_cast<std::chrono::milliseconds>(outcome->duration).count() : 0;
-    if (dry_run) {
-        std::cerr << "Dry run of repair " << incident << " finished: every "
-                  << (ladder ? "stage and step" : "step") << " above says what it would do.\n";
-    } else if (succeeded && ladder) {
-        emit(EventId::repair_succeeded,
-             "The repair by hand succeeded: the sites were healthy after stage " +
-                 std::to_string(outcome->stage_number.value_or(0)) + " of " + std::to_string(outcome->stage_count) +
-                 ".",
-             {{"duration_ms", duration_ms},
-              {"verified", true},
-              {"stage", outcome->stage.value_or("")},
-              {"stage_number", outcome->stage_number.value_or(0)},
-              {"stages_run", outcome->stages_run},
-              {"stages", outcome->stage_count},
-              {"attempts_in_window", policy.attempts_in_window()}});
-    } else if (succeeded) {
-        emit(EventId::repair_succeeded,
-             std::string("The repair by hand succeeded: every step ran and ") +
-                 (outcome->verified ? "the verify step saw every site healthy."
-                                    : "one probe of each site after the last step was healthy."),
-             {{"duration_ms", duration_ms}, {"verified", true}, {"attempts_in_window", policy.attempts_in_window()}});
-    } else {
-        std::string why;
-        if (!outcome) {
-            why = "it did not finish";
-        } else if (outcome->cancelled) {
-            why = "it was stopped before it finished (" + as_clause(outcome->error) + ")";
-        } else if (!outcome->succeeded) {
-            why = as_clause(outcome->error);
-        } else {
-            why = "every step ran, but these sites are still not healthy: " +
-                  join(still_unhealthy, ", ", [](const std::string& text) { return text; });
-        }
-        emit(EventId::repair_failed,
-             "The repair by hand failed; check its error and the sites by hand before you repair again.",
-             {{"duration_ms", duration_ms},
-              {"failed_step", outcome && outcome->failed_step ? nlohmann::json(*outcome->failed_step + 1)
-                                                               : nlohmann::json(nullptr)},
-              {"error", why},
-              {"cancelled", outcome && outcome->cancelled},
-              {"attempts_in_window", policy.attempts_in_window()}});
-    }
-    workers.join();
-    if (!journal.flush_pending()) {
-        std::cerr << "certheal repair could not write " << journal.pending() << " event(s) to its journal "
-                  << journal.path().string() << "; they are in the system log.\n";
-    }
-    return succeeded ? ok : unhealthy;
-}
 
 // --- certheal resume ------------------------------------------------------------------------------
 
@@ -367,9 +112,9 @@ int command_resume(const Options& options) {
     boost::asio::io_context io;
     AsioClock clock(io);
     FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
+    JournalSink journal(state_dir, *adapters.own_files);
+    CommandEvents sinks(journal, *adapters.system_log);
     auto& events = sinks.events;
-    auto& journal = sinks.journal;
     RepairPolicy policy(config->remediation, clock, state, events);
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
     policy.reset_circuit("certheal resume, with no certheal service running");
@@ -413,7 +158,8 @@ int change_pause(const Options& options, bool pausing) {
     boost::asio::io_context io;
     AsioClock clock(io);
     FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    CommandEvents sinks(state_dir, *adapters.own_files, *adapters.system_log);
+    JournalSink journal(state_dir, *adapters.own_files);
+    CommandEvents sinks(journal, *adapters.system_log);
     // Whether the change reached state.json: storage_failed says so (RepairPolicy::after_save).
     struct SaveWatch final : EventSink {
         explicit SaveWatch(EventSink& sink) : next(sink) {}
@@ -453,9 +199,9 @@ int change_pause(const Options& options, bool pausing) {
                       << ") reads it before any repair; its status shows it once it reads the state again.\n";
         }
     }
-    if (!sinks.journal.flush_pending()) {
+    if (!journal.flush_pending()) {
         std::cerr << "certheal " << command << " could not write its event to the journal "
-                  << sinks.journal.path().string() << "; it is in the system log.\n";
+                  << journal.path().string() << "; it is in the system log.\n";
     }
     return ok;
 }
@@ -467,7 +213,7 @@ int command_unpause(const Options& options) { return change_pause(options, /*pau
 
 // --- certheal status ------------------------------------------------------------------------------
 
-int command_status(const Options& options) {
+int command_status(const Options& options, const Clock& clock) {
     auto loaded = load_config(config_path_of(options), platform::config_context());
     const bool config_ok = loaded.config.has_value();
     const auto state_dir = config_ok ? loaded.config->service.state_dir : platform::default_state_dir();
@@ -500,7 +246,7 @@ int command_status(const Options& options) {
     // Windows: the host trust diagnosis now, and its fingerprint (a farm node that drifted
     // stands out). Without a valid config there are no sites to diagnose.
     std::optional<HostDiagnosis> diagnosis;
-    if (config_ok) diagnosis = diagnose_now(loaded.config->sites);
+    if (config_ok) diagnosis = diagnose_now(loaded.config->sites, clock);
     report["host_trust"] = diagnosis ? host_trust_status_json(*diagnosis) : nlohmann::json(nullptr);
     report["problems"] = problems;
 
@@ -509,7 +255,7 @@ int command_status(const Options& options) {
     if (options.json) {
         std::cout << report.dump() << '\n';
     } else {
-        std::cout << render_status(report, verdict, std::chrono::system_clock::now(), options.wide);
+        std::cout << render_status(report, verdict, clock.now(), options.wide);
         if (diagnosis) {
             std::cout << "host trust fingerprint: " << diagnosis->fingerprint.value << '\n';
             for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';

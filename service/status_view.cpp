@@ -7,7 +7,7 @@
 
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
-#include "service/cli.hpp"
+#include "service/exit_code.hpp"
 
 namespace certheal::cli {
 namespace {

@@ -5,6 +5,7 @@
 #            runtime (the production clock and worker pool) sees only base and model
 #   config/  includes only config/ and core/
 #   service/posix/ never includes service/win/, and the other way round
+#   service/cli.hpp (the command line) is included only by service/main.cpp and service/cli.cpp
 # CMake builds one library per folder (certheal_core, certheal_config, certheal_app), so a call
 # against the arrows fails to link; this catches the header-only ones too.
 #   architecture_check.sh <source dir>
@@ -63,6 +64,12 @@ done < <(grep -rn '#include "service/win/' service/posix || true)
 while IFS= read -r line; do
     report "the Windows adapters must not include the POSIX ones: $line"
 done < <(grep -rn '#include "service/posix/' service/win || true)
+
+# The command line is a leaf: the composition root (run, daemon, ports) and the commands take
+# ExitCode and Options from their own headers, so nothing but main.cpp and cli.cpp sees it.
+while IFS= read -r line; do
+    report "only service/main.cpp and service/cli.cpp include service/cli.hpp (exit_code.hpp, options.hpp for the rest): $line"
+done < <(grep -rn '#include "service/cli.hpp"' service | grep -vE '^service/(main|cli)\.cpp:' || true)
 
 if ((problems)); then
     echo "architecture: $problems include(s) against the arrows; see docs/architecture.md"

@@ -8,6 +8,7 @@
 #include "core/probe/certificate_info.hpp"
 #include "core/probe/client_cert_selection.hpp"
 #include "core/repair/certificate_trust.hpp"
+#include "core/repair/repair_details.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/base/time_format.hpp"
 #include "core/base/text.hpp"
@@ -403,8 +404,7 @@ void Monitor::start_repair(SiteState& trigger) {
     const auto& remediation = config_.remediation;
     const IncidentFacts facts = incident_facts(trigger);
     const auto plan = plan_ladder(remediation, facts, to_verify);
-    nlohmann::json steps = nlohmann::json::array();
-    for (const auto& step : remediation.steps) steps.push_back(describe_step(step));
+    const nlohmann::json steps = repair_steps_json(remediation);
     const bool ladder = !remediation.stages.empty();
     const std::string what = ladder ? std::to_string(remediation.stages.size()) +
                                           (remediation.stages.size() == 1 ? " stage" : " stages")
@@ -427,12 +427,9 @@ void Monitor::start_repair(SiteState& trigger) {
         report_skip(trigger, dry);
     } else {
         ++repairs_started_;
-        nlohmann::json details = {{"sites", names},
-                                  {"steps", steps},
-                                  {"dry_run", false},
-                                  {"attempts_in_window", policy_->attempts_in_window()},
-                                  {"evidence", trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr)}};
-        if (ladder) details["stages"] = ladder_plan_json(plan);
+        nlohmann::json details =
+            repair_started_details(names, remediation, plan, /*dry_run=*/false, policy_->attempts_in_window());
+        details["evidence"] = trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr);
         details["max_attempts"] = remediation.max_attempts;
         emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
              "certheal started a repair of " + sites_count(to_verify.size()) + " with " + what +
@@ -477,7 +474,7 @@ bool Monitor::no_stage_matches(SiteState& trigger) {
 
 void Monitor::on_repair_finished(const std::string& incident, const RepairLadder::Outcome& outcome) {
     const bool dry_run = config_.remediation.dry_run;
-    const auto duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(outcome.duration).count();
+    const auto duration_ms = repair_duration_ms(&outcome);
     repair_incident_.clear();
     if (!dry_run) {
         const bool succeeded = outcome.succeeded && !outcome.cancelled;
@@ -489,13 +486,7 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                      (outcome.stage_number.value_or(0) < outcome.stage_count
                           ? "; the more disruptive stages after it did not run."
                           : "."),
-                 {{"duration_ms", duration_ms},
-                  {"verified", true},
-                  {"stage", outcome.stage.value_or("")},
-                  {"stage_number", outcome.stage_number.value_or(0)},
-                  {"stages_run", outcome.stages_run},
-                  {"stages", outcome.stage_count},
-                  {"attempts_in_window", policy_->attempts_in_window()}});
+                 ladder_succeeded_details(outcome, policy_->attempts_in_window()));
         } else if (succeeded) {
             ++repairs_succeeded_;
             emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
@@ -522,14 +513,10 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
                            (last_attempt ? " It was the last attempt the budget allows: certheal stops repairing."
                                          : " certheal tries again after the cooldown."),
                  with_host_trust([&] {
-                     nlohmann::json details = {
-                         {"duration_ms", duration_ms},
-                         {"failed_step", outcome.failed_step ? nlohmann::json(*outcome.failed_step + 1) : nlohmann::json(nullptr)},
-                         {"error", outcome.error},
-                         {"cancelled", outcome.cancelled},
-                         {"attempts_in_window", policy_->attempts_in_window()},
-                         {"max_attempts", config_.remediation.max_attempts},
-                         {"retry", !outcome.cancelled && !last_attempt}};
+                     nlohmann::json details =
+                         repair_failed_details(&outcome, outcome.error, policy_->attempts_in_window());
+                     details["max_attempts"] = config_.remediation.max_attempts;
+                     details["retry"] = !outcome.cancelled && !last_attempt;
                      if (outcome.ladder()) {
                          details["stages_run"] = outcome.stages_run;
                          details["stages"] = outcome.stage_count;

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "service/cli.hpp"
+#include "service/exit_code.hpp"
 #include "service/platform.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"

@@ -5,7 +5,7 @@
 #include <boost/asio/post.hpp>
 
 #include "core/model/events.hpp"
-#include "service/cli.hpp"
+#include "service/exit_code.hpp"
 #include "service/win/event_log_sink.hpp"
 #include "service/win/win_error.hpp"
 
