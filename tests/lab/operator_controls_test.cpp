@@ -62,6 +62,7 @@ struct Lab {
     std::filesystem::path state = nginx.dir() / "state";
     std::filesystem::path config = nginx.dir() / "certheal.json";
     std::filesystem::path textfiles = nginx.dir() / "textfiles";
+    std::uint16_t status_port = 0;  // service.status_listen on 127.0.0.1 when set
 
     Lab() {
         std::filesystem::create_directories(state);
@@ -72,7 +73,9 @@ struct Lab {
     void write_config(const std::string& cooldown, int max_attempts) const {
         std::ostringstream json;
         json << R"({
-  "service": { "state_dir": ")" << state.string() << R"(", "textfile_dir": ")" << textfiles.string() << R"(" },
+  "service": { "state_dir": ")" << state.string() << R"(", "textfile_dir": ")" << textfiles.string() << R"(")"
+             << (status_port == 0 ? "" : R"(, "status_listen": "127.0.0.1:)" + std::to_string(status_port) + "\"")
+             << R"( },
   "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
@@ -496,6 +499,8 @@ TEST_CASE("certheal history streams the rotated journals oldest first, then the 
 TEST_CASE("certheal pause holds the running service's repair of a desync, and unpause lets it repair",
           "[operator][lab][pause]") {
     Lab lab;
+    lab.status_port = certheal::test::closed_port();
+    lab.write_config("1h", 3);
     CerthealRun run(lab.config.string(), lab.state.string());
     REQUIRE(run.wait_for("service_started", 20s));
     REQUIRE(eventually([&] { return std::filesystem::exists(lab.state / "certheal.pid"); }, 10s));
@@ -528,7 +533,8 @@ TEST_CASE("certheal pause holds the running service's repair of a desync, and un
     const auto held = lab.events("repair_skipped")[0];
     CHECK(held.value("reason", "") == "paused");
     CHECK(held.value("retry_after", "") == said.value("until", "-"));
-    std::this_thread::sleep_for(1500ms);  // several more probes at 300 ms: still no repair
+    // Several more probes of the broken site: still no repair.
+    REQUIRE(certheal::test::wait_for_probe_rounds(lab.status_port, "intranet", 5, 20s));
     CHECK(lab.events("repair_started").empty());
 
     const auto unpaused = run_certheal(lab.args("unpause"), lab.nginx.dir());

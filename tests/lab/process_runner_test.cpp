@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <filesystem>
 #include <csignal>
 #include <fstream>
 #include <optional>
@@ -23,6 +24,8 @@
 #include <unistd.h>
 
 #include "service/posix/process_runner.hpp"
+#include "support/pki.hpp"
+#include "support/wait.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
@@ -273,12 +276,16 @@ TEST_CASE("a stop request kills the running program promptly", "[process_runner]
     std::stop_source stopping;
     Result<ProcessOutcome> result = Failure{};
     std::chrono::milliseconds took{};
+    const certheal::test::TempDir dir;
+    const auto running = dir.path() / "running";  // the program has started: it can be stopped now
+    const std::string script = "echo started; : >" + running.string() + "; sleep 100";
     std::thread worker([&] {
-        took = time_of([&] { result = runner.run(shell, {"-c", "echo started; sleep 100"}, 30s, stopping.get_token()); });
+        took = time_of([&] { result = runner.run(shell, {"-c", script}, 30s, stopping.get_token()); });
     });
-    std::this_thread::sleep_for(200ms);
+    const bool started = certheal::test::eventually([&] { return std::filesystem::exists(running); }, 10s);
     stopping.request_stop();
     worker.join();
+    REQUIRE(started);
     REQUIRE(result.ok());
     CHECK(result.value().cancelled);
     CHECK_FALSE(result.value().timed_out);
@@ -458,12 +465,14 @@ TEST_CASE("a stop request kills a setsid() descendant too", "[process_runner]") 
     PosixProcessRunner runner;
     std::stop_source stopping;
     Result<ProcessOutcome> result = Failure{};
-    std::thread worker([&] {
-        result = runner.run(shell, {"-c", "setsid sleep 300 & echo $!; sleep 300"}, 60s, stopping.get_token());
-    });
-    std::this_thread::sleep_for(300ms);
+    const certheal::test::TempDir dir;
+    const auto spawned = dir.path() / "spawned";  // the setsid() descendant exists
+    const std::string script = "setsid sleep 300 & echo $!; : >" + spawned.string() + "; sleep 300";
+    std::thread worker([&] { result = runner.run(shell, {"-c", script}, 60s, stopping.get_token()); });
+    const bool started = certheal::test::eventually([&] { return std::filesystem::exists(spawned); }, 10s);
     stopping.request_stop();
     worker.join();
+    REQUIRE(started);
     REQUIRE(result.ok());
     CHECK(result.value().cancelled);
     const pid_t descendant = first_line_as_pid(result.value().stdout_tail);
@@ -503,9 +512,12 @@ TEST_CASE("a timeout in one run never touches what another run, at the same time
     Result<ProcessOutcome> times_out = Failure{};
     // Both daemons are certheal's children while the second run is killed; only their
     // CERTHEAL_STEP_ID tells them apart.
-    std::thread first([&] { leaves_daemon = runner.run(shell, {"-c", "(setsid sleep 300 &); sleep 2; exit 0"}, 10s, {}); });
+    const certheal::test::TempDir dir;
+    const auto daemon_left = dir.path() / "daemon-left";  // the first run's daemon exists
+    const std::string leaves = "(setsid sleep 300 &); : >" + daemon_left.string() + "; sleep 2; exit 0";
+    std::thread first([&] { leaves_daemon = runner.run(shell, {"-c", leaves}, 10s, {}); });
     std::thread second([&] {
-        std::this_thread::sleep_for(200ms);
+        (void)certheal::test::eventually([&] { return std::filesystem::exists(daemon_left); }, 10s);
         times_out = runner.run(shell, {"-c", "(setsid sleep 300 & echo $!); sleep 300"}, 1s, {});
     });
     first.join();

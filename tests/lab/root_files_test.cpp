@@ -161,7 +161,9 @@ TEST_CASE("a FIFO at certheal.prom.tmp blocks neither probing nor SIGTERM", "[la
     CerthealRun run(lab.config.string(), lab.state.string());
     // status.json is written first, the metrics textfile right after it on the same thread.
     REQUIRE(eventually([&] { return is_regular(lab.state / "status.json"); }, 20s));
-    std::this_thread::sleep_for(1s);
+    // Past the FIFO: the textfile is written (checked below, after the stop).
+    (void)eventually([&] { return read_text(lab.textfiles / "certheal.prom").find("certheal_up") != std::string::npos; },
+                     20s);
     CHECK(run.stop() == 0);  // SIGTERM ends it: the thread that serves it was never stuck
     INFO(lab.console(run));
     CHECK(lab.events("service_stopped").size() == 1);

@@ -19,6 +19,8 @@
 
 #include "core/record/journal.hpp"
 #include "support/certheal_run.hpp"
+#include "support/lab.hpp"
+#include "support/wait.hpp"
 
 namespace {
 
@@ -58,11 +60,13 @@ struct NginxLab {
 using certheal::test::CerthealRun;
 
 std::string write_config(const NginxLab& lab, const std::string& repair_program, const std::string& extra_args,
-                         const std::string& cooldown, int max_attempts) {
+                         const std::string& cooldown, int max_attempts, std::uint16_t status_port = 0) {
     const auto& env = lab.env;
+    const std::string status_listen =
+        status_port == 0 ? "" : R"(, "status_listen": "127.0.0.1:)" + std::to_string(status_port) + "\"";
     std::ostringstream json;
     json << R"({
-  "service": { "state_dir": ")" << lab.dir << R"(/state" },
+  "service": { "state_dir": ")" << lab.dir << R"(/state")" << status_listen << R"( },
   "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
@@ -133,10 +137,13 @@ TEST_CASE("certheal run detects nginx's 400 SSL certificate error, repairs it on
 TEST_CASE("certheal run stops after max_attempts repairs that do not help and opens the circuit", "[e2e][lab]") {
     NginxLab lab;
     lab.desync();
-    const auto config = write_config(lab, "/bin/true", "", "300ms", 2);
+    const auto status_port = certheal::test::closed_port();
+    const auto config = write_config(lab, "/bin/true", "", "300ms", 2, status_port);
     CerthealRun run(config, lab.dir + "/state");
     REQUIRE(run.wait_for("circuit_opened", 40s));
-    std::this_thread::sleep_for(2s);  // long enough for more attempts, were the circuit not open
+    // Enough probes of the still broken site for more attempts (2 failures, 300 ms cooldown), were
+    // the circuit not open.
+    REQUIRE(certheal::test::wait_for_probe_rounds(status_port, "intranet", 6, 20s));
     CHECK(run.stop() == 0);
 
     const auto names = event_names(run.journal());
@@ -166,7 +173,9 @@ TEST_CASE("certheal run refuses to reload a configuration that others may change
     REQUIRE(run.wait_for("config_invalid", 20s));
     lab.desync();  // would make certheal repair with whatever config is in force
     REQUIRE(run.wait_for("repair_started", 30s));
-    std::this_thread::sleep_for(1s);
+    // The repair ran its steps (the run step, then a verify that fails: the CA is not re-synced).
+    REQUIRE(certheal::test::eventually(
+        [&] { return run.count("repair_failed") + run.count("repair_succeeded") > 0; }, 30s));
     CHECK(run.stop() == 0);
 
     CHECK(run.count("config_reloaded") == 0);

@@ -45,13 +45,16 @@ struct Lab {
     NginxLab nginx;
     std::filesystem::path state = nginx.dir() / "state";
     std::filesystem::path config = nginx.dir() / "certheal.json";
+    std::uint16_t status_port = 0;  // service.status_listen on 127.0.0.1 when set
 
     Lab() { std::filesystem::create_directories(state); }
 
     void write_config(const Policy& policy) const {
         std::ostringstream json;
         json << R"({
-  "service": { "state_dir": ")" << state.string() << R"(" },
+  "service": { "state_dir": ")" << state.string() << R"(")"
+             << (status_port == 0 ? "" : R"(, "status_listen": "127.0.0.1:)" + std::to_string(status_port) + "\"")
+             << R"( },
   "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
@@ -192,6 +195,7 @@ TEST_CASE("a saved history from a clock that ran 20 hours ahead is kept, said, a
 TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the running service does not hold repairs",
           "[state][time][lab]") {
     Lab lab;
+    lab.status_port = certheal::test::closed_port();
     Policy policy;
     policy.cooldown = "5s";
     policy.max_attempts = 5;
@@ -222,7 +226,16 @@ TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the runnin
 
     // NTP sets the clock right: 20 hours back. Then the trust breaks again.
     std::ofstream(shift) << "0\n";
-    std::this_thread::sleep_for(500ms);
+    // The process's own clock is back (the time its metrics carry), before the trust breaks again.
+    REQUIRE(eventually(
+        [&] {
+            const auto seen = certheal::test::metric_reported(lab.status_port,
+                                                              "certheal_metrics_generated_timestamp_seconds");
+            const auto real = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch()).count();
+            return seen && *seen < real + 3600;
+        },
+        10s));
     lab.nginx.desync();
 
     // The 5 s cooldown is measured on the monotonic clock: the second repair comes within
@@ -243,6 +256,7 @@ TEST_CASE("a wall clock that ran 20 hours ahead and is set back under the runnin
 TEST_CASE("a storm of 1000 SIGHUP and 1000 SIGUSR1 is answered with one reload and one resume",
           "[state][control][lab]") {
     Lab lab;
+    lab.status_port = certheal::test::closed_port();
     lab.write_config({});
     lab.write_state(3, true, std::chrono::system_clock::now() - 1min);
     CerthealRun service(lab.config.string(), lab.state.string());
@@ -254,7 +268,8 @@ TEST_CASE("a storm of 1000 SIGHUP and 1000 SIGUSR1 is answered with one reload a
     }
     REQUIRE(service.wait_for("config_reloaded", 10s));
     REQUIRE(service.wait_for("circuit_closed", 10s));
-    std::this_thread::sleep_for(3s);  // longer than the longest a burst is held: nothing more comes
+    // Ten probe rounds at 300 ms: longer than the longest a burst is held (2 s). Nothing more comes.
+    REQUIRE(certheal::test::wait_for_probe_rounds(lab.status_port, "intranet", 10, 30s));
     CHECK(service.count("config_reloaded") == 1);
     CHECK(service.count("circuit_closed") == 1);
     const auto closed = lab.events("circuit_closed");

@@ -179,10 +179,10 @@ std::vector<nlohmann::json> whole_lines(const fs::path& journal) {
     return records;
 }
 
-std::string write_config(const NginxLab& lab, const fs::path& state_dir) {
+std::string write_config(const NginxLab& lab, const fs::path& state_dir, std::uint16_t status_port) {
     std::ostringstream json;
     json << R"({
-  "service": { "state_dir": ")" << state_dir.string() << R"(" },
+  "service": { "state_dir": ")" << state_dir.string() << R"(", "status_listen": "127.0.0.1:)" << status_port << R"(" },
   "defaults": { "interval": "200ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
@@ -219,7 +219,8 @@ void storage_story(const std::function<void(SmallTmpfs&)>& break_storage,
     }
     const auto journal = tmpfs.dir() / "journal.jsonl";
     const auto state = tmpfs.dir() / "state.json";
-    const auto config = write_config(lab, tmpfs.dir());
+    const auto status_port = certheal::test::closed_port();
+    const auto config = write_config(lab, tmpfs.dir(), status_port);
 
     CerthealRun run(config, tmpfs.dir().string());
     REQUIRE(run.wait_for("service_started", 20s));
@@ -242,7 +243,7 @@ void storage_story(const std::function<void(SmallTmpfs&)>& break_storage,
     }
     // A few more probe rounds (200 ms each) with the folder still unwritable: every probe tries
     // the repair history again, and none of those tries may say storage_failed again.
-    std::this_thread::sleep_for(1s);
+    REQUIRE(certheal::test::wait_for_probe_rounds(status_port, "intranet", 5, 20s));
     {
         const auto events = console_events(run);
         CHECK(count_console(events, "storage_failed", &ConsoleEvent::about_journal) == 1);

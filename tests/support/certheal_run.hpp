@@ -7,17 +7,21 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/record/journal.hpp"
+#include "support/lab.hpp"
 
 extern char** environ;
 
@@ -95,6 +99,49 @@ struct CerthealRun {
         return -1;
     }
 };
+
+// A value of a running certheal's /metrics (service.status_listen = 127.0.0.1:status_port), by
+// its series: the name with its labels, e.g. certheal_probes_total{site="intranet"}. The endpoint
+// answers from the monitor's live status, unlike status.json, which is rewritten at most every few
+// seconds. nullopt when the endpoint does not answer or does not list the series.
+inline std::optional<long long> metric_reported(std::uint16_t status_port, const std::string& series) {
+    const int fd = connect_to_loopback(status_port);
+    if (fd < 0) return std::nullopt;
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    std::string answer;
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        char buffer[4096];
+        for (ssize_t got; (got = ::recv(fd, buffer, sizeof buffer, 0)) > 0;) {
+            answer.append(buffer, static_cast<std::size_t>(got));
+        }
+    }
+    ::close(fd);
+    const auto at = answer.find("\n" + series + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoll(answer.substr(at + series.size() + 2));
+}
+
+// The probes of `site` the running certheal has counted.
+inline std::optional<long long> probes_reported(std::uint16_t status_port, const std::string& site) {
+    return metric_reported(status_port, "certheal_probes_total{site=\"" + site + "\"}");
+}
+
+// Waits (bounded, real time) until certheal reports `rounds` more probes of `site` than when
+// called. Tests that prove nothing happened watch over this window: it is measured in the
+// process's own probe rounds, so a slow machine stretches it instead of cutting it short.
+inline bool wait_for_probe_rounds(std::uint16_t status_port, const std::string& site, long long rounds,
+                                  std::chrono::seconds limit) {
+    using namespace std::chrono_literals;
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::optional<long long> start;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const auto probes = probes_reported(status_port, site);
+        if (probes && !start) start = probes;
+        if (probes && *probes >= *start + rounds) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return false;
+}
 
 }  // namespace certheal::test
 

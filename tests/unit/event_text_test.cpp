@@ -9,6 +9,7 @@
 #include "core/policy/monitor.hpp"
 #include "core/record/journal.hpp"
 #include "support/fakes.hpp"
+#include "support/monitor_harness.hpp"
 
 using namespace certheal;
 using namespace certheal::testing;
@@ -80,23 +81,12 @@ Config long_config() {
     return config;
 }
 
-struct Harness {
-    FakeClock clock;
-    FakeProber prober;
-    FakeServiceManager services;
-    FakeProcessRunner processes;
-    InlineWorkerPool workers;
-    MemoryStateStore state;
-    RecordingSink events;
-    FakeCertificateStores stores{/*available=*/false};
-    RecordingFileReplacer files;
+// The monitor on fakes; every probe answers the long evidence of `answer`.
+struct Harness : MonitorHarness {
     ProbeClass answer = ProbeClass::client_cert_rejected;
     std::function<bool()> healed;  // the repair healed the host: probes answer healthy
-    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files}};
 
     Harness() {
-        services.add_service("IISADMIN", true);
-        services.add_service("W3SVC", true, {"IISADMIN"});
         prober.set_function([this](const SiteConfig& site) {
             return long_evidence(site, healed && healed() ? ProbeClass::healthy : answer);
         });

@@ -23,7 +23,7 @@ OwnFiles& own_files() {
 
 }  // namespace
 
-TEST_CASE("saved state loads back exactly", "[state_store]") {
+TEST_CASE("saved state loads back exactly", "[adapters][state_store]") {
     test::TempDir scratch;
     FileStateStore store(scratch.path() / "state", own_files());
     const std::string state = "{\"attempts\":[\"2026-11-24T22:31:05.123Z\"],\"circuit\":\"closed\"}\n";
@@ -35,7 +35,7 @@ TEST_CASE("saved state loads back exactly", "[state_store]") {
     CHECK(store.path() == scratch.path() / "state" / "state.json");
 }
 
-TEST_CASE("a store with no saved state loads nothing", "[state_store]") {
+TEST_CASE("a store with no saved state loads nothing", "[adapters][state_store]") {
     test::TempDir scratch;
     FileStateStore store(scratch.path() / "never-created", own_files());
     const auto loaded = store.load();
@@ -43,7 +43,7 @@ TEST_CASE("a store with no saved state loads nothing", "[state_store]") {
     CHECK_FALSE(loaded.value().has_value());
 }
 
-TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[state_store]") {
+TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[adapters][state_store]") {
     test::TempDir scratch;
     { std::ofstream(scratch.path() / "state.json", std::ios::binary) << "{\"attempts\": [tru"; }
     FileStateStore store(scratch.path(), own_files());
@@ -53,7 +53,7 @@ TEST_CASE("a corrupt state file is returned as text for the caller to judge", "[
     CHECK(*loaded.value() == "{\"attempts\": [tru");
 }
 
-TEST_CASE("a state path that is a folder is a failure", "[state_store]") {
+TEST_CASE("a state path that is a folder is a failure", "[adapters][state_store]") {
     test::TempDir scratch;
     std::filesystem::create_directories(scratch.path() / "state.json");
     FileStateStore store(scratch.path(), own_files());
@@ -62,7 +62,7 @@ TEST_CASE("a state path that is a folder is a failure", "[state_store]") {
     CHECK(loaded.error().message.find("state.json") != std::string::npos);
 }
 
-TEST_CASE("saving replaces the old state and leaves no temporary file", "[state_store]") {
+TEST_CASE("saving replaces the old state and leaves no temporary file", "[adapters][state_store]") {
     test::TempDir scratch;
     FileStateStore store(scratch.path(), own_files());
     REQUIRE(store.save("first, and rather longer than the second").ok());
@@ -71,7 +71,7 @@ TEST_CASE("saving replaces the old state and leaves no temporary file", "[state_
     CHECK(std::distance(std::filesystem::directory_iterator(scratch.path()), std::filesystem::directory_iterator()) == 1);
 }
 
-TEST_CASE("a state file that cannot be replaced keeps the budget in memory and says so", "[state_store]") {
+TEST_CASE("a state file that cannot be replaced keeps the budget in memory and says so", "[adapters][state_store]") {
     test::TempDir scratch;
     // A folder at state.json's name: the new state cannot be renamed over it.
     std::filesystem::create_directories(scratch.path() / "state.json" / "inside");
@@ -97,7 +97,7 @@ struct RecordingStateLock : StateLock {
 
 }  // namespace
 
-TEST_CASE("update reads, merges and saves under the state lock", "[state_store]") {
+TEST_CASE("update reads, merges and saves under the state lock", "[adapters][state_store]") {
     test::TempDir scratch;
     std::vector<std::string> log;
     auto lock = std::make_unique<RecordingStateLock>();
@@ -116,7 +116,7 @@ TEST_CASE("update reads, merges and saves under the state lock", "[state_store]"
     CHECK(log == std::vector<std::string>{"acquire 5000ms", "merge", "release"});
 }
 
-TEST_CASE("update gives up, saving nothing, while another process holds the state lock", "[state_store]") {
+TEST_CASE("update gives up, saving nothing, while another process holds the state lock", "[adapters][state_store]") {
     test::TempDir scratch;
     std::vector<std::string> log;
     auto lock = std::make_unique<RecordingStateLock>();
@@ -135,7 +135,7 @@ TEST_CASE("update gives up, saving nothing, while another process holds the stat
     CHECK(log == std::vector<std::string>{"acquire 5000ms"});
 }
 
-TEST_CASE("update replaces a saved state it cannot read with what merge makes of none", "[state_store]") {
+TEST_CASE("update replaces a saved state it cannot read with what merge makes of none", "[adapters][state_store]") {
     test::TempDir scratch;
     FileStateStore store(scratch.path(), own_files());
     std::filesystem::create_directories(scratch.path());

@@ -113,7 +113,7 @@ TEST_CASE("an event without a site or incident records them as null", "[journal]
     CHECK(record["incident"].is_null());
 }
 
-TEST_CASE("the journal sink appends one line per event and creates the folder", "[journal][file]") {
+TEST_CASE("the journal sink appends one line per event and creates the folder", "[adapters][journal][file]") {
     test::TempDir scratch;
     const auto state_dir = scratch.path() / "state" / "nested";
     JournalSink sink(state_dir, own_files());
@@ -133,7 +133,7 @@ TEST_CASE("the journal sink appends one line per event and creates the folder", 
     CHECK_FALSE(sink.last_error());
 }
 
-TEST_CASE("the journal sink never rewrites what is already in the file", "[journal][file]") {
+TEST_CASE("the journal sink never rewrites what is already in the file", "[adapters][journal][file]") {
     test::TempDir scratch;
     const auto file = scratch.path() / "journal.jsonl";
     { std::ofstream(file, std::ios::binary) << "{\"event\":\"from_before\"}\n"; }
@@ -149,7 +149,7 @@ TEST_CASE("the journal sink never rewrites what is already in the file", "[journ
     CHECK(lines[0] == "{\"event\":\"from_before\"}");
 }
 
-TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journal][file]") {
+TEST_CASE("a journal that cannot be written is remembered, not thrown", "[adapters][journal][file]") {
     test::TempDir scratch;
     // A regular file where the state folder should be makes every write fail.
     const auto blocker = scratch.path() / "not-a-folder";
@@ -164,7 +164,7 @@ TEST_CASE("a journal that cannot be written is remembered, not thrown", "[journa
     CHECK_FALSE(sink.last_write_ok());
 }
 
-TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]") {
+TEST_CASE("invalid UTF-8 in details does not lose the record", "[adapters][journal][file]") {
     test::TempDir scratch;
     JournalSink sink(scratch.path(), own_files());
     auto event = symptom_event();
@@ -175,7 +175,7 @@ TEST_CASE("invalid UTF-8 in details does not lose the record", "[journal][file]"
     CHECK(records[0]["output_tail"].get<std::string>().rfind("bad ", 0) == 0);
 }
 
-TEST_CASE("reading the journal skips and counts corrupt lines", "[journal][file]") {
+TEST_CASE("reading the journal skips and counts corrupt lines", "[adapters][journal][file]") {
     test::TempDir scratch;
     const auto file = scratch.path() / "journal.jsonl";
     {
@@ -195,7 +195,7 @@ TEST_CASE("reading the journal skips and counts corrupt lines", "[journal][file]
     CHECK(warnings.find("line 2") != std::string::npos);
 }
 
-TEST_CASE("reading the journal since a time leaves older records out", "[journal][file]") {
+TEST_CASE("reading the journal since a time leaves older records out", "[adapters][journal][file]") {
     test::TempDir scratch;
     const auto file = scratch.path() / "journal.jsonl";
     {
@@ -212,7 +212,7 @@ TEST_CASE("reading the journal since a time leaves older records out", "[journal
     CHECK(read_journal(file, std::nullopt, nullptr).size() == 3);
 }
 
-TEST_CASE("a missing journal reads as empty", "[journal][file]") {
+TEST_CASE("a missing journal reads as empty", "[adapters][journal][file]") {
     test::TempDir scratch;
     std::string warnings;
     CHECK(read_journal(scratch.path() / "journal.jsonl", std::nullopt, &warnings).empty());
@@ -243,7 +243,7 @@ struct ThrowingSink : EventSink {
 };
 }  // namespace
 
-TEST_CASE("the fan-out sink gives every sink the event even when one throws", "[journal][fanout]") {
+TEST_CASE("the fan-out sink gives every sink the event even when one throws", "[adapters][journal][fanout]") {
     RecordingSink first, last;
     ThrowingSink broken;
     FanOutSink fan_out({&first, &broken});
@@ -272,7 +272,7 @@ std::vector<std::string> tail_events(JournalTail& tail, std::string* warnings = 
 
 }  // namespace
 
-TEST_CASE("the journal tail passes each appended record once, and waits for a line's end", "[journal][follow]") {
+TEST_CASE("the journal tail passes each appended record once, and waits for a line's end", "[adapters][journal][follow]") {
     test::TempDir dir;
     const auto journal = dir.path() / "journal.jsonl";
     JournalTail tail(dir.path());
@@ -289,7 +289,7 @@ TEST_CASE("the journal tail passes each appended record once, and waits for a li
     CHECK(tail_events(tail) == std::vector<std::string>{"probe_failed", "symptom_confirmed"});
 }
 
-TEST_CASE("the journal tail follows the journal across rotation without losing a record", "[journal][follow]") {
+TEST_CASE("the journal tail follows the journal across rotation without losing a record", "[adapters][journal][follow]") {
     test::TempDir dir;
     const auto journal = dir.path() / "journal.jsonl";
     JournalTail tail(dir.path());
@@ -311,7 +311,7 @@ TEST_CASE("the journal tail follows the journal across rotation without losing a
     CHECK(tail_events(tail) == std::vector<std::string>{"site_recovered", "service_stopped"});
 }
 
-TEST_CASE("the journal tail skips an over-long line without holding it, and says so", "[journal][follow][hostile]") {
+TEST_CASE("the journal tail skips an over-long line without holding it, and says so", "[adapters][journal][follow][hostile]") {
     test::TempDir dir;
     const auto journal = dir.path() / "journal.jsonl";
     JournalTail tail(dir.path());

@@ -6,6 +6,7 @@
 #include "core/base/time_format.hpp"
 #include "core/probe/certificate_info.hpp"
 #include "support/fakes.hpp"
+#include "support/monitor_harness.hpp"
 #include "support/pki.hpp"
 
 using namespace certheal;
@@ -48,22 +49,10 @@ Config lab_config() {
 
 // Everything the monitor needs, on fakes. Sites are desynchronised until the repair's
 // `run` step has run (`repair_heals`), as IISCA heals a real host.
-struct Harness {
-    FakeClock clock;
-    FakeProber prober;
-    FakeServiceManager services;
-    FakeProcessRunner processes;
-    InlineWorkerPool workers;
-    MemoryStateStore state;
-    RecordingSink events;
-    FakeCertificateStores stores{/*available=*/false};
-    RecordingFileReplacer files;
+struct Harness : MonitorHarness {
     bool repair_heals = true;
-    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files}};
 
     Harness() {
-        services.add_service("IISADMIN", true);
-        services.add_service("W3SVC", true, {"IISADMIN"});
         services.add_service("FTPSVC", true, {"IISADMIN"});
         processes.set_default(exited(0));
         prober.set_function([this](const SiteConfig& site) {
@@ -72,7 +61,6 @@ struct Harness {
         });
     }
 
-    std::size_t count(EventId id) const { return events.count(id); }
     std::vector<std::string> incidents_of(EventId id) const {
         std::vector<std::string> incidents;
         for (const auto& event : events.all(id)) incidents.push_back(event.incident);

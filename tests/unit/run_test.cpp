@@ -44,7 +44,7 @@ private:
 
 }  // namespace
 
-TEST_CASE("run --console echoes the journal's own storage_failed, which the journal cannot hold", "[run][storage]") {
+TEST_CASE("run --console echoes the journal's own storage_failed, which the journal cannot hold", "[adapters][run][storage]") {
     test::TempDir dir;
     // The journal cannot be written: a folder sits at its name.
     std::filesystem::create_directories(dir.path() / "state" / "journal.jsonl");

@@ -16,52 +16,9 @@ set -euo pipefail
 
 certheal_exe=$(readlink -f "${1:?usage: auto-store-wine.sh <certheal.exe> <certheal_certstore_tool.exe>}")
 tool_exe=$(readlink -f "${2:?missing certheal_certstore_tool.exe}")
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
-
-logs=$(dirname "$certheal_exe")/wine-logs/auto-store
-rm -rf "$logs"
-mkdir -p "$logs"
-work=$(mktemp -d /tmp/certheal-wine-auto-store.XXXXXX)
-chmod 755 "$work"
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
-failures=0
-
-cleanup() {
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "auto-store-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "auto-store-wine: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "auto-store-wine: ok: $*"; }
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
-
-# A Wine program with its output in files (never a pipe: a persistent wineserver's services would
-# inherit it); the output without CRs is left in $logs/<name>.txt.
-step=0
-run() {  # name program arguments...
-    local name status=0
-    step=$((step + 1))
-    name=$(printf '%03d-%s' "$step" "$1")
-    shift
-    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
-    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
-    tr -d '\r' <"$logs/$name.err" >>"$logs/$name.txt"
-    last=$logs/$name.txt
-    return $status
-}
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start auto-store "$certheal_exe"
+wine_run_numbered=1
 
 schannel='HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL'
 http='HKLM\SYSTEM\CurrentControlSet\Services\HTTP\Parameters'
@@ -148,9 +105,7 @@ message_has() {  # case text
 
 # --- the prefix ------------------------------------------------------------------------------------
 started=$(date +%s)
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 run wine-version reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f || fail "could not make the prefix Windows 10"
 echo "auto-store-wine: prefix ready in $(( $(date +%s) - started )) s"
 
@@ -237,8 +192,4 @@ else
     fail "mode 0 with a chain: the event does not name CA for the intermediate (see $logs/chain-step.txt)"
 fi
 
-if ((failures)); then
-    echo "auto-store-wine: $failures check(s) failed; logs in $logs"
-    exit 1
-fi
-echo "auto-store-wine: all checks passed"
+wine_test_finish

@@ -17,57 +17,11 @@ set -euo pipefail
 
 certheal_exe=$(readlink -f "${1:?usage: diagnose-wine.sh <certheal.exe> <certheal_certstore_tool.exe>}")
 tool_exe=$(readlink -f "${2:?missing certheal_certstore_tool.exe}")
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
-
-logs=$(dirname "$certheal_exe")/wine-logs/diagnose
-rm -rf "$logs"
-mkdir -p "$logs"
-work=$(mktemp -d /tmp/certheal-wine-diagnose.XXXXXX)
-chmod 755 "$work"
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
-failures=0
-certheal_pid=""
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start diagnose "$certheal_exe"
+wine_run_numbered=1
 summary=$logs/summary.txt
 : >"$summary"
-
-cleanup() {
-    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "diagnose-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "diagnose-wine: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "diagnose-wine: ok: $*"; }
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
-
-# A Wine program with its output in files (never a pipe: a persistent wineserver's services would
-# inherit it); the output without CRs is left in $logs/<name>.txt.
-step=0
-run() {  # name program arguments...
-    local name status=0
-    step=$((step + 1))
-    name=$(printf '%03d-%s' "$step" "$1")
-    shift
-    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
-    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
-    tr -d '\r' <"$logs/$name.err" >>"$logs/$name.txt"
-    last=$logs/$name.txt
-    last_out=$logs/$name.out
-    return $status
-}
 
 # --- the registry, each change read back with `reg query` ------------------------------------------
 schannel='HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\SCHANNEL'
@@ -172,9 +126,7 @@ write_config "$work/chained.json" "$pki/chained.pem" "$pki/chained.key"
 
 # --- the prefix ----------------------------------------------------------------------------------------
 started=$(date +%s)
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 # An IIS 8+ host: Wine 8 says Windows 7 (build 7601) by default, where Schannel sent the issuer
 # list by default; its Windows 10 (build 18362) has the Server 2012+ defaults (list off, TLS 1.3 off).
 run wine-version reg add 'HKCU\Software\Wine' /v Version /t REG_SZ /d win10 /f || fail "could not make the prefix Windows 10"
@@ -401,8 +353,4 @@ after=$(python3 -c 'import json,sys; print(json.loads([l for l in open(sys.argv[
 
 echo "diagnose-wine: what diagnose printed (case, exit code, cause, verdict, facts, first finding):"
 cat "$summary"
-if ((failures)); then
-    echo "diagnose-wine: $failures check(s) failed; logs in $logs"
-    exit 1
-fi
-echo "diagnose-wine: all checks passed"
+wine_test_finish

@@ -19,52 +19,14 @@ set -euo pipefail
 certheal_exe=$(readlink -f "${1:?usage: identity-wine.sh <certheal.exe> <certheal_identity_tool.exe> <certheal_wine_tests.exe>}")
 tool_exe=$(readlink -f "${2:?missing certheal_identity_tool.exe}")
 tests_exe=$(readlink -f "${3:?missing certheal_wine_tests.exe}")
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start identity "$certheal_exe"
 
-logs=$(dirname "$certheal_exe")/wine-logs/identity
-rm -rf "$logs"
-mkdir -p "$logs"
-work=$(mktemp -d /tmp/certheal-wine-identity.XXXXXX)
-chmod 755 "$work"
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
-certheal_pid=""
-failures=0
-
-cleanup() {
-    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
-    # start_server runs in a command substitution (a subshell): its servers' pids are in a file.
+# start_server runs in a command substitution (a subshell): its servers' pids are in a file.
+before_wine_cleanup() {
     if [[ -f $work/server.pids ]]; then
         while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$work/server.pids"
     fi
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "identity-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "identity-wine: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "identity-wine: ok: $*"; }
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
-
-# Wine programs write to files, never a pipe (a persistent wineserver's services would inherit it).
-run() {  # name program arguments...
-    local name=$1 status=0
-    shift
-    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
-    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
-    tr -d '\r' <"$logs/$name.err" >>"$logs/$name.txt"
-    return $status
 }
 
 # The one site's probe --json line, as "class<TAB>error".
@@ -172,9 +134,7 @@ tls12_port=$(start_server tls12 -tls1_2)
 tls13_port=$(start_server tls13 -tls1_3)
 tls12_pkcs1_port=$(start_server tls12-pkcs1 -tls1_2 -client_sigalgs "RSA+SHA256:RSA+SHA384")
 
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 echo "identity-wine: prefix ready; s_server TLS 1.2 on $tls12_port, TLS 1.3 on $tls13_port, TLS 1.2 PKCS#1 on $tls12_pkcs1_port"
 
 write_config() {  # file port client_cert-json [interval]
@@ -327,8 +287,4 @@ else
     fail "the CNG handshakes failed (see $logs/cng.txt)"
 fi
 
-if ((failures)); then
-    echo "identity-wine: $failures check(s) failed; logs in $logs"
-    exit 1
-fi
-echo "identity-wine: all checks passed"
+wine_test_finish

@@ -14,53 +14,14 @@ certheal_exe=$(readlink -f "${1:?usage: trust-wine.sh <certheal.exe> <certheal_c
 tool_exe=$(readlink -f "${2:?missing certheal_certstore_tool.exe}")
 source_dir=$(readlink -f "${3:?missing the source dir}")
 lab_sh=$source_dir/tests/lab/lab.sh
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
-
-logs=$(dirname "$certheal_exe")/wine-logs/trust
-rm -rf "$logs"
-mkdir -p "$logs"
-work=$(mktemp -d /tmp/certheal-wine-trust.XXXXXX)
-chmod 755 "$work"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start trust "$certheal_exe"
 lab_dir=$work/lab
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
 s_server_pid=""
-certheal_pid=""
-failures=0
 
-cleanup() {
-    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
+before_wine_cleanup() {
     [[ -n $s_server_pid ]] && kill "$s_server_pid" 2>/dev/null || true
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
     "$lab_sh" down "$lab_dir" >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "trust-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "trust-wine: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "trust-wine: ok: $*"; }
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
-
-# Runs a Wine program with its output in files (never a pipe: a persistent wineserver's
-# services would inherit it), and leaves the output without CRs in $logs/<name>.txt.
-run() {  # name program arguments...
-    local name=$1 status=0
-    shift
-    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
-    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
-    tr -d '\r' <"$logs/$name.err" >>"$logs/$name.txt"
-    return $status
 }
 
 probe_class() {  # name config -> the class of the probe's only site
@@ -96,9 +57,7 @@ openssl s_server -accept "127.0.0.1:$self_port" -cert "$work/self.pem" -key "$wo
     </dev/null >"$logs/s_server.log" 2>&1 &
 s_server_pid=$!
 
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 echo "trust-wine: Wine prefix ready, nginx lab on 127.0.0.1:$port, self-signed s_server on $self_port"
 
 write_config "$work/lab.json" "https://localhost:$port/health"
@@ -169,8 +128,4 @@ else
     fail "expected one root_store_misplaced event for CN=certheal lab client, got ${misplaced_events:-0} (see $logs/journal.jsonl)"
 fi
 
-if ((failures)); then
-    echo "trust-wine: $failures check(s) failed; logs in $logs"
-    exit 1
-fi
-echo "trust-wine: all checks passed"
+wine_test_finish

@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# Sourced (never run) by the Wine test scripts of this folder: one throwaway prefix with its logs,
+# ok/FAIL lines that count failures, and Wine programs run with their output in files.
+#
+#   source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+#   wine_test_start NAME EXE   # logs in <EXE dir>/wine-logs/NAME/, lines start "NAME-wine:"
+#   wine_prefix_up             # wineboot, then a persistent wineserver
+#   ...
+#   wine_test_finish           # the summary line; exit 1 when a check failed
+#
+# A script with more to stop at exit (servers, a lab) defines before_wine_cleanup. A running
+# certheal.exe whose pid is in $certheal_pid is killed. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
+
+wine=/usr/lib/wine/wine64
+wineserver=/usr/lib/wine/wineserver64
+
+wine_test_start() {  # name exe
+    wine_test_name=$1
+    logs=$(dirname "$2")/wine-logs/$1
+    rm -rf "$logs"
+    mkdir -p "$logs"
+    work=$(mktemp -d "/tmp/certheal-wine-$1.XXXXXX")
+    chmod 755 "$work"
+    export WINEPREFIX=$work/prefix
+    export WINEDEBUG=${WINEDEBUG:--all}
+    export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}  # no Mono/Gecko install prompts
+    failures=0
+    certheal_pid=""
+    step=0
+    wine_run_numbered=0
+    trap wine_test_cleanup EXIT
+}
+
+wine_test_cleanup() {
+    if declare -F before_wine_cleanup >/dev/null; then before_wine_cleanup || true; fi
+    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
+    "$wineserver" -k >/dev/null 2>&1 || true
+    "$wineserver" -w >/dev/null 2>&1 || true
+    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
+        echo "$wine_test_name-wine: kept $work"
+    else
+        rm -rf "$work"
+    fi
+}
+
+fail() {
+    echo "$wine_test_name-wine: FAIL: $*"
+    failures=$((failures + 1))
+}
+pass() { echo "$wine_test_name-wine: ok: $*"; }
+
+# Z:\... for a Linux path (what Wine shows for /), and the same escaped for a JSON string.
+windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
+json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
+
+# A Wine program with its output in files (never a pipe: a persistent wineserver's services would
+# inherit it); the output without CRs is left in $logs/<name>.txt ($last; stdout alone in
+# $last_out). With wine_run_numbered=1 the logs are numbered in the order of the runs
+# ($logs/001-<name>.txt), for scripts that run the same name many times.
+run() {  # name program arguments...
+    local name=$1 status=0
+    shift
+    if ((wine_run_numbered)); then
+        step=$((step + 1))
+        name=$(printf '%03d-%s' "$step" "$name")
+    fi
+    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
+    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
+    tr -d '\r' <"$logs/$name.err" >>"$logs/$name.txt"
+    # shellcheck disable=SC2034  # read by the scripts that source this file
+    last=$logs/$name.txt
+    # shellcheck disable=SC2034
+    last_out=$logs/$name.out
+    return $status
+}
+
+# A new prefix, settled, and a wineserver that stays for the whole script (so each Wine program
+# does not start and stop one of its own).
+wine_prefix_up() {
+    "$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
+    "$wineserver" -w
+    "$wineserver" -p >"$logs/wineserver.log" 2>&1
+}
+
+wine_test_finish() {
+    if ((failures)); then
+        echo "$wine_test_name-wine: $failures check(s) failed; logs in $logs"
+        exit 1
+    fi
+    echo "$wine_test_name-wine: all checks passed"
+}
