@@ -280,7 +280,7 @@ std::string format_age(Duration duration) {
     const auto total = std::max<long long>(0, duration_cast<seconds>(duration).count());
     if (total < 60) return std::to_string(total) + "s";
     if (total < 3600) return std::to_string(total / 60) + "m";
-    if (total < 48 * 3600) {
+    if (total < 48LL * 3600) {
         const auto minutes_left = (total % 3600) / 60;
         return std::to_string(total / 3600) + "h" + (minutes_left > 0 ? std::to_string(minutes_left) + "m" : "");
     }

@@ -768,7 +768,7 @@ RepairPolicy::Pause RepairPolicy::pause(const std::string& site, std::optional<D
     const PauseDecision decision{true, moment_now(), length, bounded_text(by),
                                  bounded_text(reason, kMaxReasonLength)};
     commit([&](History& history) { history.pauses[site] = decision; });
-    const auto view = pause_view(site, decision);
+    auto view = pause_view(site, decision);
     const std::string scope = site.empty() ? "on this host" : "of site " + site;
     const std::string until = view.until ? "until " + format_time_utc(*view.until) : "until certheal unpause";
     Event event;

@@ -200,7 +200,7 @@ public:
         begin_phase(ProbePhase::resolve, options_.resolve_limit);
         resolver_.async_resolve(strip_brackets(site_.connect_to.value_or(site_.host)), std::to_string(site_.port),
                                 [self = shared_from_this()](const boost::system::error_code& ec,
-                                                            tcp::resolver::results_type results) {
+                                                            const tcp::resolver::results_type& results) {
                                     self->on_resolved(ec, results);
                                 });
     }

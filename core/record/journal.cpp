@@ -306,7 +306,7 @@ TailRead read_lines_from(const std::filesystem::path& file, Position& position, 
     std::string line;
     std::uintmax_t consumed = position.offset;  // through the end of the last whole line
     std::uintmax_t read_so_far = position.offset;
-    std::vector<char> chunk(64 * 1024);
+    std::vector<char> chunk(std::size_t{64} * 1024);
     while (in) {
         in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
         const auto got = static_cast<std::size_t>(in.gcount());

@@ -34,7 +34,7 @@ namespace certheal {
 
 // The most a trusted issuer list may weigh: past it Schannel cannot send the list and client
 // authentication fails (KB 933430, KB 2880390).
-inline constexpr std::size_t kMaxIssuerListBytes = 16 * 1024;
+inline constexpr std::size_t kMaxIssuerListBytes = std::size_t{16} * 1024;
 
 // A certificate as the diagnosis needs it.
 struct CertificateFacts {

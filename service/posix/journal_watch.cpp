@@ -37,7 +37,7 @@ private:
     void on_readable() {
         // Events are whole records of sizeof(inotify_event) + len bytes; a read returns whole
         // ones. The buffer is aligned as the kernel's records are.
-        alignas(inotify_event) std::array<char, 16 * 1024> buffer{};
+        alignas(inotify_event) std::array<char, std::size_t{16} * 1024> buffer{};
         bool journal_changed = false;
         std::optional<std::string> gone;
         for (;;) {
