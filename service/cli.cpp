@@ -244,7 +244,7 @@ std::string command_list_usage() {
 }  // namespace
 
 std::string command_usage(const CommandSpec& command) {
-    const std::string head = "usage: certheal " + std::string(command.name);
+    std::string head = "usage: certheal " + std::string(command.name);
     std::vector<std::string> words;
     for (const auto& flag : command.flags) {
         if (!flag.hidden) words.push_back(flag_usage(flag));
@@ -349,6 +349,7 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
     const auto meant = closest_matches(word, candidates);
     if (meant.empty()) return {};
     std::vector<std::string> quoted;
+    quoted.reserve(meant.size());
     for (const auto& candidate : meant) quoted.push_back("'" + candidate + "'");
     std::string listed = quoted.size() == 1 ? quoted.front() : join(std::vector<std::string>(quoted.begin(), quoted.end() - 1)) + " or " + quoted.back();
     return " Did you mean " + listed + "?";
@@ -427,11 +428,11 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         const FlagSpec* flag = find_flag(*command, arg);
         if (!flag) {
             if (arg.empty() || arg[0] != '-') {
-                std::string message = prefix + "unexpected argument '" + arg + "'.";
+                std::string message = concat({prefix, "unexpected argument '", arg, "'."});
                 if (find_flag(*command, "--site")) message += " To name a site: --site " + arg + ".";
                 return fail(message, short_usage(*command));
             }
-            std::string message = prefix + "unknown option '" + arg + "'.";
+            std::string message = concat({prefix, "unknown option '", arg, "'."});
             if (const auto meant = did_you_mean(arg, visible_flag_names(*command)); !meant.empty()) {
                 message += meant;
             } else {
@@ -482,7 +483,7 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         if (arg == "--for") {
             const auto span = parse_span(value);
             if (!span || *span <= Duration::zero()) {
-                return fail(prefix + "--for wants how long, such as 90m, 2h or 1d12h; '" + value + "' is not that.",
+                return fail(concat({prefix, "--for wants how long, such as 90m, 2h or 1d12h; '", value, "' is not that."}),
                             short_usage(*command));
             }
             options.pause_for = span;
@@ -490,8 +491,10 @@ ParseOutcome parse_arguments(const std::vector<std::string>& args) {
         if (arg == "--since") {
             // Only whether it reads matters here: any point in time will do.
             if (!parse_since(value, TimePoint{})) {
-                return fail(prefix + "--since wants a duration back such as 30m, 24h or 7d, or an RFC 3339 time "
-                                     "with its zone such as 2026-12-01T00:00Z; '" + value + "' is neither.",
+                return fail(concat({prefix,
+                                    "--since wants a duration back such as 30m, 24h or 7d, or an RFC 3339 time "
+                                    "with its zone such as 2026-12-01T00:00Z; '",
+                                    value, "' is neither."}),
                             short_usage(*command));
             }
             options.since = value;

@@ -4,6 +4,15 @@
 
 namespace certheal {
 
+std::string concat(std::initializer_list<std::string_view> parts) {
+    std::size_t size = 0;
+    for (const auto part : parts) size += part.size();
+    std::string text;
+    text.reserve(size);
+    for (const auto part : parts) text += part;
+    return text;
+}
+
 std::string list_text(const std::vector<std::string>& items) {
     std::string text;
     for (std::size_t i = 0; i < items.size(); ++i) {

@@ -2,6 +2,7 @@
 // Small helpers for the sentences certheal writes. One home for each, so every message joins,
 // quotes and ends its sentences the same way.
 
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -23,6 +24,9 @@ template <class Range>
 std::string join(const Range& items, std::string_view separator = ", ") {
     return join(items, separator, [](const auto& item) { return std::string(item); });
 }
+
+// The parts one after another, in one allocation: for messages built from several pieces.
+std::string concat(std::initializer_list<std::string_view> parts);
 
 // "a", "a and b", "a, b and c": a list inside a sentence.
 std::string list_text(const std::vector<std::string>& items);
