@@ -1,35 +1,29 @@
 #include "core/policy/monitor.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <set>
 #include <utility>
 
-#include "core/probe/certificate_info.hpp"
-#include "core/probe/client_cert_selection.hpp"
-#include "core/repair/certificate_trust.hpp"
-#include "core/repair/repair_details.hpp"
-#include "core/probe/tls_files.hpp"
 #include "core/base/time_format.hpp"
-#include "core/base/text.hpp"
+#include "core/policy/monitor_parts.hpp"
+
+// The monitor's files, by what their parts do:
+//   monitor.cpp               start, reload and stop; the probes and what they say about a site
+//   monitor_repair.cpp        whether to repair, the repair's start and end; resume and pauses
+//   monitor_certificates.cpp  expiring and changed certificates, the Root store
+//   monitor_status.cpp        what the status shows, and a changed host trust
 
 namespace certheal {
 namespace {
 
-constexpr auto kCertificateCheckInterval = std::chrono::hours(24);
-constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
-// A host trust diagnosis younger than this is good enough for a symptom or a repair: the one made
-// when the symptom was confirmed serves the repair that follows at once.
-constexpr Duration kFreshDiagnosis = std::chrono::seconds(10);
+using monitor_detail::kFreshDiagnosis;
+using monitor_detail::sites_count;
 
 nlohmann::json site_names(const std::vector<SiteConfig>& sites) {
     nlohmann::json names = nlohmann::json::array();
     for (const auto& site : sites) names.push_back(site.name);
     return names;
 }
-
-// "1 site" or "3 sites".
-std::string sites_count(std::size_t count) { return std::to_string(count) + (count == 1 ? " site" : " sites"); }
 
 }  // namespace
 
@@ -305,28 +299,6 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
          }());
 }
 
-void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
-    std::string reason;
-    switch (decision.verdict) {
-        case RepairPolicy::Decision::Verdict::disabled: reason = "disabled"; break;
-        case RepairPolicy::Decision::Verdict::paused: reason = "paused"; break;
-        case RepairPolicy::Decision::Verdict::busy: reason = "busy"; break;
-        case RepairPolicy::Decision::Verdict::cooldown: reason = "cooldown"; break;
-        case RepairPolicy::Decision::Verdict::budget_spent: reason = "budget"; break;
-        case RepairPolicy::Decision::Verdict::circuit_open: reason = "circuit"; break;
-        case RepairPolicy::Decision::Verdict::lock_unavailable: reason = "lock_unavailable"; break;
-        case RepairPolicy::Decision::Verdict::allowed: reason = "dry_run"; break;
-    }
-    if (site.last_skip_reason == reason) return;  // once per reason per incident: no flood
-    site.last_skip_reason = reason;
-    nlohmann::json details = with_host_trust({{"reason", reason}, {"evidence", probe_evidence(*site.last_result)}},
-                                             site.config.name);
-    if (decision.retry_after) details["retry_after"] = format_time_utc(*decision.retry_after);
-    for (const auto& [key, value] : decision.details.items()) details[key] = value;
-    emit(EventId::repair_skipped, {.site = site.config.name, .incident = site.incident}, decision.reason_sentence,
-         std::move(details));
-}
-
 void Monitor::confirm_symptom(const std::string& site_name, const std::string& incident) {
     auto found = sites_.find(site_name);
     if (!running_ || found == sites_.end() || found->second.incident != incident || !found->second.evidence) return;
@@ -353,195 +325,6 @@ void Monitor::confirm_symptom(const std::string& site_name, const std::string& i
     }
 }
 
-void Monitor::consider_repair(SiteState& trigger) {
-    if (stopping_) return;
-    // The running repair verifies every confirmed site; a diagnosis about to start one is the same.
-    if (workflow_->running() || diagnosing_before_repair_) return;
-    if (config_.remediation.dry_run && trigger.dry_run_reported) return;
-    // Before a repair the host trust is diagnosed again (unless that just happened), so the
-    // repair's events say what it was for. Only when the policy would let a repair start: a
-    // diagnosis on every probe of a cooling-down incident would be waste.
-    const bool may_start = config_.remediation.enabled && !policy_->busy() &&
-                           !policy_->pause_holding(trigger.config.name) && policy_->next_allowed() <= ports_.clock.now();
-    if (may_start && host_trust_.stale(kFreshDiagnosis)) {
-        diagnosing_before_repair_ = true;
-        const std::string name = trigger.config.name;
-        const std::string incident = trigger.incident;
-        host_trust_.refresh(config_.sites, kFreshDiagnosis, [this, name, incident] {
-            diagnosing_before_repair_ = false;
-            auto found = sites_.find(name);
-            if (!running_ || stopping_ || found == sites_.end() || found->second.incident != incident) return;
-            if (workflow_->running() || !found->second.health.symptom_confirmed()) return;
-            found->second.incident_cause = host_trust_.cause_of(name);
-            decide_repair(found->second);
-        });
-        return;
-    }
-    decide_repair(trigger);
-}
-
-void Monitor::decide_repair(SiteState& trigger) {
-    if (no_stage_matches(trigger)) return;
-    auto decision = policy_->request(trigger.incident, config_.remediation.dry_run, trigger.config.name);
-    if (decision.verdict != RepairPolicy::Decision::Verdict::allowed) {
-        report_skip(trigger, decision);
-        return;
-    }
-    start_repair(trigger);
-}
-
-void Monitor::start_repair(SiteState& trigger) {
-    const bool dry_run = config_.remediation.dry_run;
-    std::vector<SiteConfig> to_verify;
-    nlohmann::json names = nlohmann::json::array();
-    for (auto& [name, site] : sites_) {
-        // A paused site is left out: its symptom is held, and its maintenance must not fail the repair.
-        if (site.health.symptom_confirmed() && (&site == &trigger || !policy_->pause_holding(name))) {
-            to_verify.push_back(site.config);
-            names.push_back(name);
-        }
-    }
-    const auto& remediation = config_.remediation;
-    const IncidentFacts facts = incident_facts(trigger);
-    const auto plan = plan_ladder(remediation, facts, to_verify);
-    const nlohmann::json steps = repair_steps_json(remediation);
-    const bool ladder = !remediation.stages.empty();
-    const std::string what = ladder ? std::to_string(remediation.stages.size()) +
-                                          (remediation.stages.size() == 1 ? " stage" : " stages")
-                                    : std::to_string(steps.size()) + (steps.size() == 1 ? " step" : " steps");
-
-    repair_incident_ = trigger.incident;
-    repair_site_ = trigger.config.name;
-    if (const auto cause = host_trust_.cause_of(trigger.config.name)) trigger.incident_cause = cause;
-    if (dry_run) {
-        trigger.dry_run_reported = true;
-        RepairPolicy::Decision dry{RepairPolicy::Decision::Verdict::allowed, std::nullopt,
-                                   "Dry run is on: certheal logs the repair's " + what +
-                                       " as they would run and changes nothing. Turn remediation.dry_run off to "
-                                       "repair."};
-        dry.details["steps"] = steps;
-        if (ladder) {
-            dry.details["stages"] = ladder_plan_json(plan);
-            dry.details["plan"] = ladder_plan_lines(plan);
-        }
-        report_skip(trigger, dry);
-    } else {
-        ++repairs_started_;
-        nlohmann::json details =
-            repair_started_details(names, remediation, plan, /*dry_run=*/false, policy_->attempts_in_window());
-        details["evidence"] = trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr);
-        details["max_attempts"] = remediation.max_attempts;
-        emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
-             "certheal started a repair of " + sites_count(to_verify.size()) + " with " + what +
-                 (ladder ? ", least disruptive first" : std::string()) + " (attempt " +
-                 std::to_string(policy_->attempts_in_window()) + " of " + std::to_string(remediation.max_attempts) +
-                 " in the window).",
-             with_host_trust(std::move(details), trigger.config.name));
-    }
-    const std::string incident = trigger.incident;
-    status_changed();
-    workflow_->start(remediation, incident, facts, std::move(to_verify), dry_run,
-                     [this, incident](const RepairLadder::Outcome& outcome) { on_repair_finished(incident, outcome); });
-}
-
-IncidentFacts Monitor::incident_facts(const SiteState& site) const {
-    IncidentFacts facts;
-    if (site.last_result) facts.cls = site.last_result->cls;
-    facts.cause = site.incident_cause;  // the host trust diagnosis (Windows); none elsewhere
-    return facts;
-}
-
-// A ladder none of whose stages matches the incident would run nothing: said once per incident,
-// and no repair is asked of the policy (it would spend the budget on nothing).
-bool Monitor::no_stage_matches(SiteState& trigger) {
-    const auto& stages = config_.remediation.stages;
-    if (stages.empty()) return false;
-    const IncidentFacts facts = incident_facts(trigger);
-    nlohmann::json reasons = nlohmann::json::array();
-    for (std::size_t i = 0; i < stages.size(); ++i) {
-        const auto mismatch = stage_mismatch(stages[i].when, facts);
-        if (!mismatch) return false;
-        reasons.push_back({{"stage", stages[i].name}, {"stage_number", i + 1}, {"reason", *mismatch}});
-    }
-    if (trigger.last_skip_reason == "no_stage") return true;
-    trigger.last_skip_reason = "no_stage";
-    emit(EventId::repair_skipped, {.site = trigger.config.name, .incident = trigger.incident},
-         "No stage of the repair ladder applies to this incident, so no repair certheal knows cures it. Check the "
-         "site and its certificates by hand.",
-         {{"reason", "no_stage"}, {"stages", reasons}, {"evidence", probe_evidence(*trigger.last_result)}});
-    return true;
-}
-
-void Monitor::on_repair_finished(const std::string& incident, const RepairLadder::Outcome& outcome) {
-    const bool dry_run = config_.remediation.dry_run;
-    const auto duration_ms = repair_duration_ms(&outcome);
-    repair_incident_.clear();
-    if (!dry_run) {
-        const bool succeeded = outcome.succeeded && !outcome.cancelled;
-        if (succeeded && outcome.ladder()) {
-            ++repairs_succeeded_;
-            emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
-                 "The repair succeeded: the sites were verified healthy after stage " +
-                     std::to_string(outcome.stage_number.value_or(0)) + " of " + std::to_string(outcome.stage_count) +
-                     (outcome.stage_number.value_or(0) < outcome.stage_count
-                          ? "; the more disruptive stages after it did not run."
-                          : "."),
-                 ladder_succeeded_details(outcome, policy_->attempts_in_window()));
-        } else if (succeeded) {
-            ++repairs_succeeded_;
-            emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
-                 outcome.verified ? std::string("The repair succeeded: every step ran and the sites were verified healthy.")
-                                  : std::string("Every repair step ran. No verify step is configured, so certheal probes "
-                                                "the sites as usual; site_recovered says when they are healthy."),
-                 with_host_trust({{"duration_ms", duration_ms},
-                                  {"verified", outcome.verified},
-                                  {"attempts_in_window", policy_->attempts_in_window()}},
-                                 repair_site_));
-        } else {
-            ++repairs_failed_;
-            // Said before circuit_opened: when that follows, no retry is promised.
-            const bool last_attempt = policy_->failure_stops_repairs();
-            const std::string where =
-                outcome.ladder() ? std::string("No stage healed the sites")
-                : outcome.failed_step ? "Step " + std::to_string(*outcome.failed_step + 1) + " failed"
-                                      : std::string("The sites are not healthy");
-            emit(EventId::repair_failed, {.site = repair_site_, .incident = incident},
-                 outcome.cancelled
-                     ? std::string("The repair was abandoned because certheal is stopping; check the services and "
-                                   "sites by hand.")
-                     : "The repair failed. " + where + "; check its error and the site by hand." +
-                           (last_attempt ? " It was the last attempt the budget allows: certheal stops repairing."
-                                         : " certheal tries again after the cooldown."),
-                 with_host_trust([&] {
-                     nlohmann::json details =
-                         repair_failed_details(&outcome, outcome.error, policy_->attempts_in_window());
-                     details["max_attempts"] = config_.remediation.max_attempts;
-                     details["retry"] = !outcome.cancelled && !last_attempt;
-                     if (outcome.ladder()) {
-                         details["stages_run"] = outcome.stages_run;
-                         details["stages"] = outcome.stage_count;
-                     }
-                     return details;
-                 }(), repair_site_));
-        }
-    }
-    policy_->finished(incident, outcome.succeeded && !outcome.cancelled);
-    status_changed();
-
-    if (stopping_) {
-        auto done = std::move(on_stopped_);
-        on_stopped_ = nullptr;
-        emit(EventId::service_stopped, {}, "certheal stopped (" + stop_reason_ + ").",
-             {{"reason", stop_reason_}});
-        if (done) done();
-        return;
-    }
-    // Probe the affected sites again now, so recovery (or the lack of it) shows at once.
-    for (auto& [name, site] : sites_) {
-        if (site.health.symptom_confirmed() && !site.probe_in_flight) schedule_probe(site, Duration::zero());
-    }
-}
-
 void Monitor::stop(std::string reason, std::function<void()> done) {
     if (stopping_) return;
     stopping_ = true;
@@ -559,256 +342,10 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
     if (done) done();
 }
 
-void Monitor::check_certificates() {
-    for (const auto& site : config_.sites) {
-        if (!site.tls.client_cert) continue;
-        if (std::holds_alternative<StoreClientCert>(*site.tls.client_cert)) {
-            // The store's choice, as the last probe saw it (the first one says it itself).
-            const auto state = sites_.find(site.name);
-            if (state != sites_.end() && state->second.client_cert_not_after) {
-                warn_if_client_certificate_expiring(site, *state->second.client_cert_not_after);
-            }
-            continue;
-        }
-        auto identity = load_client_identity(*site.tls.client_cert);
-        if (!identity.ok()) continue;  // the probe reports it on every round
-        warn_if_client_certificate_expiring(site, not_after(*identity.value().certificate));
-    }
-    // The host trust is diagnosed again on the same daily round: a farm node whose trust drifted
-    // says so (host_trust_changed) even while its sites stay healthy.
-    certificate_timer_ = ports_.clock.after(std::chrono::duration_cast<Duration>(kCertificateCheckInterval), [this] {
-        check_certificates();
-        refresh_host_trust(Duration::zero());
-    });
-}
-
-void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires) {
-    const auto now = ports_.clock.now();
-    if (expires - now > kCertificateWarningHorizon) return;
-    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
-    const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
-    emit(EventId::certificate_expiring, {.site = site.name},
-         std::string(expires <= now ? "The client certificate certheal presents has expired (not_after). "
-                                    : "The client certificate certheal presents expires within 30 days (not_after). ") +
-             (in_store ? "Renew it in the certificate store; certheal takes the renewed one by itself."
-                       : "Renew it and update the configuration."),
-         {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
-}
-
-// A store client certificate is chosen again at every probe, and the probe says which one it
-// presented. Another one than before (a renewal, or the old one back because the new one went)
-// is said once per selector, however many sites share it, with both thumbprints; from then on
-// its notAfter is what status and certificate_expiring watch.
-void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult& result) {
-    const auto& client_cert = site.config.tls.client_cert;
-    const auto* in_store = client_cert ? std::get_if<StoreClientCert>(&*client_cert) : nullptr;
-    if (in_store == nullptr || !result.client_cert) return;
-    const PresentedCertificate& now_presented = *result.client_cert;
-    site.client_cert_not_after = now_presented.not_after;
-    const std::string selector = store_selector_key(*in_store);
-    const auto known = presented_store_certificates_.find(selector);
-    if (known == presented_store_certificates_.end()) {
-        presented_store_certificates_.emplace(selector, now_presented);
-        warn_if_client_certificate_expiring(site.config, now_presented.not_after);
-        return;
-    }
-    if (known->second.sha1 == now_presented.sha1) return;
-    const PresentedCertificate before = std::exchange(known->second, now_presented);
-    std::vector<std::string> sharing;
-    for (const auto& other : config_.sites) {
-        const auto* other_store =
-            other.tls.client_cert ? std::get_if<StoreClientCert>(&*other.tls.client_cert) : nullptr;
-        if (other_store != nullptr && store_selector_key(*other_store) == selector) sharing.push_back(other.name);
-    }
-    const bool newer = now_presented.not_before > before.not_before;
-    emit(EventId::client_cert_changed, {.site = site.config.name},
-         "certheal now presents another client certificate from the store to " + sites_count(sharing.size()) +
-             (newer ? ", a newer one. Nothing needs doing; remove the old one once nothing else uses it."
-                    : ", an older one: the newer one it used before is gone or no longer valid. Check the store."),
-         {{"store", "LocalMachine\\" + in_store->store},
-          {"selector", describe_store_selector(*in_store)},
-          {"sha1", now_presented.sha1},
-          {"subject", now_presented.subject},
-          {"not_before", format_time_utc(now_presented.not_before)},
-          {"not_after", format_time_utc(now_presented.not_after)},
-          {"previous_sha1", before.sha1},
-          {"previous_subject", before.subject},
-          {"previous_not_after", format_time_utc(before.not_after)},
-          {"sites", sharing}});
-    warn_if_client_certificate_expiring(site.config, now_presented.not_after);
-}
-
-void Monitor::check_root_store() {
-    if (!ports_.stores.available()) return;
-    // Reading the store blocks (crypt32 reads the registry): do it on a worker.
-    auto found = std::make_shared<std::optional<Result<std::vector<MisplacedRootCertificate>>>>();
-    ports_.workers.submit([&stores = ports_.stores, found] { found->emplace(misplaced_root_certificates(stores)); },
-                          [this, found] {
-                              if (stopping_ || !*found || !found->value()) return;
-                              std::set<std::string> still_there;
-                              for (const auto& certificate : found->value().value()) {
-                                  const auto& summary = certificate.summary;
-                                  still_there.insert(summary.sha1);
-                                  if (!reported_root_certificates_.insert(summary.sha1).second) continue;
-                                  emit(EventId::root_store_misplaced, {},
-                                       "A certificate that is not self-signed sits in LocalMachine\\Root, so IIS "
-                                       "rejects client certificates (KB 2802568). Move it to the CA store (step "
-                                       "fix_root_store).",
-                                       {{"subject", summary.subject},
-                                        {"issuer", summary.issuer},
-                                        {"sha1", summary.sha1},
-                                        {"sha256", summary.sha256},
-                                        {"not_after", summary.not_after}});
-                              }
-                              // A certificate that was moved out and comes back is reported again.
-                              std::erase_if(reported_root_certificates_, [&](const std::string& sha1) {
-                                  return still_there.count(sha1) == 0;
-                              });
-                          });
-}
-
 std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.now(), ++incident_sequence_); }
-
-bool Monitor::resume(const std::string& who) {
-    if (!policy_) return false;
-    if (!policy_->reset_circuit(who)) {
-        emit(EventId::repair_skipped, {.incident = repair_incident_},
-             "certheal did not reset its repair circuit breaker because a repair is running; run `certheal resume` "
-             "again when it has finished.",
-             {{"reason", "busy"}, {"requested_by", who}});
-        return false;
-    }
-    status_changed();
-    return true;
-}
-
-void Monitor::refresh_pauses() {
-    if (!policy_) return;
-    policy_->refresh();
-    status_changed();
-}
 
 void Monitor::status_changed(StatusChange change) {
     if (status_listener_) status_listener_(change);
-}
-
-void Monitor::record_client_certificate_expiry() {
-    for (auto& [name, site] : sites_) {
-        const auto& client_cert = site.config.tls.client_cert;
-        // A store certificate's notAfter comes from the probes: the store chooses at each one.
-        if (client_cert && std::holds_alternative<StoreClientCert>(*client_cert)) continue;
-        site.client_cert_not_after.reset();
-        if (!client_cert) continue;
-        auto identity = load_client_identity(*site.config.tls.client_cert);
-        if (identity.ok()) site.client_cert_not_after = not_after(*identity.value().certificate);
-    }
-}
-
-// The server's certificate lapsing breaks the site as surely as a lost trust, and certheal
-// sees it on every probe: said once per certificate (a renewed one has a new notAfter).
-void Monitor::check_server_certificate(SiteState& site, const ProbeResult& result) {
-    if (!result.server_cert_not_after) return;
-    const auto expires = *result.server_cert_not_after;
-    const auto now = ports_.clock.now();
-    if (expires - now > kCertificateWarningHorizon) return;
-    if (site.server_expiry_reported == expires) return;
-    site.server_expiry_reported = expires;
-    const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
-    emit(EventId::certificate_expiring, {.site = site.config.name},
-         std::string(expires <= now ? "The site's server certificate has expired (not_after)."
-                                    : "The site's server certificate expires within 30 days (not_after).") +
-             " Renew it in " + config_.remediation.web_server + " (the site's HTTPS binding).",
-         {{"certificate", "server"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
-}
-
-MonitorStatus Monitor::status() const {
-    MonitorStatus status;
-    const auto now = ports_.clock.now();
-    status.generated_at = now;
-    for (const auto& [name, site] : sites_) {
-        SiteStatus shown;
-        shown.name = name;
-        shown.symptom_confirmed = site.health.symptom_confirmed();
-        shown.incident = site.incident;
-        shown.last_result = site.last_result;
-        shown.probes = site.probes;
-        shown.failed_probes = site.failed_probes;
-        shown.class_since = site.class_since;
-        shown.last_probe_at = site.last_probe_at;
-        shown.next_probe_at = site.timer ? site.next_probe_at : std::nullopt;
-        shown.client_cert_not_after = site.client_cert_not_after;
-        shown.cause = host_trust_.cause_of(name);
-        shown.class_counts = site.class_counts;
-        if (policy_) {
-            if (auto held = policy_->pause_holding(name); held && !held->site.empty()) shown.pause = std::move(held);
-        }
-        status.sites.push_back(std::move(shown));
-    }
-    status.remediation_enabled = config_.remediation.enabled;
-    status.dry_run = config_.remediation.dry_run;
-    status.repair_running = workflow_ && workflow_->running();
-    status.repair_incident = status.repair_running ? repair_incident_ : std::string();
-    if (policy_) {
-        status.circuit_open = policy_->circuit_open();
-        status.circuit_opened_at = policy_->circuit_opened_at();
-        status.circuit_closes_at = policy_->circuit_closes_at();
-        status.attempts_in_window = policy_->attempts_in_window();
-        status.max_attempts = policy_->max_attempts();
-        if (const auto cooldown = policy_->cooldown_ends_at(); cooldown && *cooldown > now) status.cooldown_until = cooldown;
-        status.last_repair = policy_->last_repair();
-        status.host_pause = policy_->pause_holding({});
-    }
-    status.repairs_started = repairs_started_;
-    status.repairs_succeeded = repairs_succeeded_;
-    status.repairs_failed = repairs_failed_;
-    if (const auto* diagnosis = host_trust_.latest()) {
-        HostTrustStatus host;
-        host.fingerprint = diagnosis->fingerprint.value;
-        host.diagnosed_at = diagnosis->facts.gathered_at;
-        for (const auto cause : kAllTrustCauses) {
-            if (cause == TrustCause::none_found) continue;
-            const bool found = std::any_of(diagnosis->sites.begin(), diagnosis->sites.end(),
-                                           [cause](const SiteDiagnosis& site) { return site.cause() == cause; });
-            if (found) host.causes.emplace_back(to_string(cause));
-        }
-        status.host_trust = std::move(host);
-    }
-    return status;
-}
-
-void Monitor::refresh_host_trust(Duration fresh_for, std::function<void()> then) {
-    host_trust_.refresh(config_.sites, fresh_for, [this, then = std::move(then)] {
-        if (host_trust_.enabled()) status_changed();
-        if (then) then();
-    });
-}
-
-nlohmann::json Monitor::with_host_trust(nlohmann::json details, const std::string& site) const {
-    const auto evidence = host_trust_.evidence_of(site);
-    for (const auto& [key, value] : evidence.items()) details[key] = value;
-    return details;
-}
-
-void Monitor::report_host_trust_change(const HostTrustFingerprint& before, const HostDiagnosis& now) {
-    const auto parts = changed_parts(before, now.fingerprint);
-    nlohmann::json causes = nlohmann::json::object();
-    std::size_t found = 0;
-    for (const auto& site : now.sites) {
-        causes[site.site] = std::string(to_string(site.cause()));
-        if (site.cause() != TrustCause::none_found) ++found;
-    }
-    emit(EventId::host_trust_changed, {},
-         "The client-certificate trust settings of this host changed (see changed). " +
-             (found == 0 ? std::string("certheal finds no cause of a rejection in them.")
-                         : "certheal finds a cause of rejection for " + sites_count(found) +
-                               "; certheal diagnose says more.") +
-             " Check that the change was meant.",
-         {{"fingerprint", now.fingerprint.value},
-          {"previous_fingerprint", before.value},
-          {"changed", parts},
-          {"trust_mode", now.facts.schannel.trust_mode},
-          {"send_trusted_issuer_list", now.facts.schannel.send_issuer_list},
-          {"causes", causes}});
 }
 
 }  // namespace certheal

@@ -232,8 +232,14 @@ private:
         Duration furthest_ahead{};  // the latest of them, ahead of now by this much
     };
 
-    // Throws std::runtime_error saying what is wrong with the text.
+    // Throws std::runtime_error saying what is wrong with the text. Its steps read one part of
+    // the saved state each, and throw the same way.
     History parse_saved_state(const std::string& text, Reading& reading) const;
+    std::vector<Attempt> read_attempts(const nlohmann::json& attempts, Reading& reading) const;
+    std::optional<CircuitDecision> read_circuit(const nlohmann::json& state, Reading& reading) const;
+    std::optional<LastRepairRecord> read_last_repair(const nlohmann::json& state, Reading& reading) const;
+    std::map<std::string, PauseDecision> read_pauses(const nlohmann::json& state, Reading& reading) const;
+    PauseDecision read_pause(const nlohmann::json& entry, Reading& reading) const;
     static void merge_into(History& mine, History&& saved);
     Moment moment_now() const;
     Moment moment_from_saved(TimePoint recorded, Reading& reading) const;
@@ -248,6 +254,14 @@ private:
     void commit(const std::function<void(History&)>& change);
     void say_clamped(const Reading& reading);
     Decision decide(const std::string& incident, bool dry_run, bool manual, bool force, const std::string& site);
+    // The steps of decide(): what refuses a repair before it may start (none: nothing does),
+    // the host-wide lock, and the attempt recorded.
+    std::optional<Decision> refusal(const std::string& incident, bool manual, bool force, const std::string& site) const;
+    std::optional<Decision> circuit_refusal(bool manual) const;
+    std::optional<Decision> budget_refusal() const;
+    std::optional<Decision> cooldown_refusal() const;
+    std::optional<Decision> take_host_lock(bool dry_run, bool& holds_lock);
+    Decision start_attempt(const std::string& incident);
     void arm_circuit_timer();
     void arm_pause_timer();
     // When the pause of this decision ends, on the monotonic clock; none: not paused, or until unpaused.
