@@ -97,8 +97,8 @@ std::set<Value> read_condition_list(JsonReader& reader, const json& value, const
 
 std::vector<std::string> failure_class_names() {
     std::vector<std::string> names;
-    for (const auto cls : kAllProbeClasses) {
-        if (cls != ProbeClass::healthy) names.emplace_back(to_string(cls));
+    for (const auto probe_class : kAllProbeClasses) {
+        if (probe_class != ProbeClass::healthy) names.emplace_back(to_string(probe_class));
     }
     return names;
 }
@@ -120,8 +120,8 @@ StageCondition read_when(const SectionReading& reading, const json& value, const
     if (value.contains("class")) {
         when.classes = read_condition_list<ProbeClass>(reader, value["class"], child_pointer(pointer, "class"),
                                                        failure_class_names(), [](const std::string& name) {
-                                                           const auto cls = probe_class_from_string(name);
-                                                           return cls == ProbeClass::healthy ? std::nullopt : cls;
+                                                           const auto probe_class = probe_class_from_string(name);
+                                                           return probe_class == ProbeClass::healthy ? std::nullopt : probe_class;
                                                        });
     }
     if (value.contains("cause")) {

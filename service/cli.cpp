@@ -533,7 +533,7 @@ struct RepairOutlook {
 
 RepairOutlook repair_outlook(const ProbeResult& result, const SiteConfig& site, const RemediationConfig& remediation) {
     RepairOutlook outlook;
-    outlook.symptom = site.symptoms.count(result.cls) > 0;
+    outlook.symptom = site.symptoms.count(result.probe_class) > 0;
     outlook.would_repair = outlook.symptom && remediation.enabled && !remediation.dry_run;
     if (!outlook.symptom) {
         outlook.shown = "no";
@@ -552,7 +552,7 @@ void print_probe_table(const std::vector<ProbeResult>& results, const std::vecto
     std::size_t class_width = 5;
     for (const auto& result : results) {
         name_width = std::max(name_width, result.site.size());
-        class_width = std::max(class_width, to_string(result.cls).size());
+        class_width = std::max(class_width, to_string(result.probe_class).size());
     }
     const int site_column = static_cast<int>(name_width) + 2;
     const int class_column = static_cast<int>(class_width) + 2;
@@ -564,9 +564,9 @@ void print_probe_table(const std::vector<ProbeResult>& results, const std::vecto
         std::string status = optional_text(result.status);
         if (result.status && result.iis_substatus) status += "." + std::to_string(*result.iis_substatus);
         std::cout << std::left << std::setw(site_column) << result.site << std::setw(class_column)
-                  << to_string(result.cls) << std::setw(14) << outlooks[index].shown << std::setw(8) << status
+                  << to_string(result.probe_class) << std::setw(14) << outlooks[index].shown << std::setw(8) << status
                   << std::setw(22) << result.tls_alert.value_or("-") << std::setw(10) << fixed(result.timings.total_ms)
-                  << result.error.value_or(result.cls == ProbeClass::healthy ? "ok" : "-") << '\n';
+                  << result.error.value_or(result.probe_class == ProbeClass::healthy ? "ok" : "-") << '\n';
     }
 }
 
@@ -596,7 +596,7 @@ int command_check_config(const Options& options, const Clock& clock) {
     // that is already out of sync. Said, never fatal.
     const auto stores = platform::make_certificate_stores();
     const auto identities = platform::make_client_identities();
-    for (const auto& finding : preflight(*config, *stores, clock.now(), identities.get())) {
+    for (const auto& finding : preflight(*config, *stores, clock.wall_now(), identities.get())) {
         std::cout << "pre-flight: " << format_finding(finding) << '\n';
     }
     // Windows: what the host trust diagnosis finds now (certheal diagnose says more).
@@ -635,7 +635,7 @@ int command_probe(const Options& options, const Clock& clock) {
     bool all_healthy = true;
     std::vector<RepairOutlook> outlooks;
     for (std::size_t index = 0; index < results.size(); ++index) {
-        all_healthy = all_healthy && results[index].cls == ProbeClass::healthy;
+        all_healthy = all_healthy && results[index].probe_class == ProbeClass::healthy;
         outlooks.push_back(repair_outlook(results[index], *selected[index], config->remediation));
     }
     // Windows: the host trust diagnosis of the sites that were not healthy, so that a 403.16
@@ -644,7 +644,7 @@ int command_probe(const Options& options, const Clock& clock) {
     if (!all_healthy && platform::make_host_trust_inspector()->available()) {
         std::vector<SiteConfig> unhealthy_sites;
         for (std::size_t index = 0; index < selected.size(); ++index) {
-            if (results[index].cls != ProbeClass::healthy) unhealthy_sites.push_back(*selected[index]);
+            if (results[index].probe_class != ProbeClass::healthy) unhealthy_sites.push_back(*selected[index]);
         }
         diagnosis = diagnose_now(unhealthy_sites, clock);
     }
@@ -722,7 +722,7 @@ private:
 
 int command_history(const Options& options, const Clock& clock) {
     std::optional<TimePoint> since;
-    if (options.since) since = parse_since(*options.since, clock.now());
+    if (options.since) since = parse_since(*options.since, clock.wall_now());
     bool config_ok = false;
     const auto state_dir = state_dir_of(options, config_ok);
     if (!config_ok) {

@@ -56,7 +56,7 @@ int Daemon::run() {
 std::optional<int> Daemon::start() {
     auto config = load_checked_config();
     if (!config) return cli::usage;
-    if (const auto refused = claim_state_folder(*config, *adapters_.system_log, instance_, clock_.now())) {
+    if (const auto refused = claim_state_folder(*config, *adapters_.system_log, instance_, clock_.wall_now())) {
         return *refused;
     }
     state_dir_ = config->service.state_dir;
@@ -80,7 +80,7 @@ std::optional<Config> Daemon::load_checked_config() {
     if (!loaded.config) {
         for (const auto& issue : loaded.issues) std::cerr << format_issue(issue) << '\n';
         adapters_.system_log->emit(
-            config_invalid_event(config_path_, loaded.issues, clock_.now(), "certheal did not start."));
+            config_invalid_event(config_path_, loaded.issues, clock_.wall_now(), "certheal did not start."));
         return std::nullopt;
     }
     // The same list `certheal check-config` applies (service/start_checks.hpp).
@@ -88,7 +88,7 @@ std::optional<Config> Daemon::load_checked_config() {
     for (const auto& problem : refusals) {
         Event refusal;
         refusal.id = EventId::config_invalid;
-        refusal.time = clock_.now();
+        refusal.time = clock_.wall_now();
         refusal.message = "certheal refused to start: " + problem.sentence;
         refusal.details = problem.details;
         adapters_.system_log->emit(refusal);
@@ -121,7 +121,7 @@ void Daemon::serve_status(const ListenAddress& where) {
     if (auto listening = status_server_.listen(where); !listening.ok()) {
         Event event;
         event.id = EventId::status_endpoint_failed;
-        event.time = clock_.now();
+        event.time = clock_.wall_now();
         event.message = "certheal could not serve its status endpoint (see error); it keeps monitoring and "
                         "repairing. Free the address or change service.status_listen.";
         event.details = {{"listen", where.text()}, {"error", listening.error().message}};
@@ -145,7 +145,7 @@ int Daemon::finish() {
 void Daemon::on_journal_change(const JournalSink::Change& change) {
     auto& journal = ports_->journal;
     Event event;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.details = {{"what", "journal"}, {"path", journal.path().string()}, {"queued", change.queued}};
     if (!change.writable) {
         event.id = EventId::storage_failed;
@@ -180,7 +180,7 @@ void Daemon::report_unwritten_journal() {
     if (journal.flush_pending()) return;
     Event event;
     event.id = EventId::storage_failed;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     const auto error = journal.last_error();
     event.message = "certheal stopped with " + std::to_string(journal.pending()) +
                     " event(s) it could not write to its journal " + journal.path().string() + ": " +
@@ -193,9 +193,9 @@ void Daemon::report_unwritten_journal() {
 
 void Daemon::publish_status(bool quiet) {
     const auto status = monitor_->status();
-    status_file_.write(state_dir_ / "status.json", status_document_text(status, pid_), clock_.now(), quiet);
+    status_file_.write(state_dir_ / "status.json", status_document_text(status, pid_), clock_.wall_now(), quiet);
     if (const auto& dir = monitor_->config().service.textfile_dir) {
-        textfile_.write(*dir / "certheal.prom", render_metrics(status), clock_.now(), quiet);
+        textfile_.write(*dir / "certheal.prom", render_metrics(status), clock_.wall_now(), quiet);
     }
 }
 
@@ -244,7 +244,7 @@ void Daemon::reload(std::size_t requests) {
         // A reload never ends the service: the last good configuration stays in force.
         Event event;
         event.id = EventId::config_invalid;
-        event.time = clock_.now();
+        event.time = clock_.wall_now();
         event.message = "certheal could not reload its configuration (see error) and keeps running with the last "
                         "good one.";
         event.details = {{"config", config_path_.string()}, {"error", error.what()}};
@@ -258,20 +258,20 @@ void Daemon::apply_reload(std::size_t requests) {
     // never the new file's.
     if (auto refusal = write_protection_refusal(
             config_path_, monitor_->config().service.allow_insecure_config_acl,
-            "certheal refused to reload its configuration and keeps running with the last good one", clock_.now())) {
+            "certheal refused to reload its configuration and keeps running with the last good one", clock_.wall_now())) {
         events_.emit(*refusal);
         return;
     }
     auto reloaded = load_config(config_path_, config_context_);
     if (!reloaded.config) {
-        events_.emit(config_invalid_event(config_path_, reloaded.issues, clock_.now(),
+        events_.emit(config_invalid_event(config_path_, reloaded.issues, clock_.wall_now(),
                                           "certheal keeps running with the last good configuration."));
         return;
     }
     if (auto refusal = folder_refusal(*reloaded.config,
                                       "certheal refused to reload its configuration and keeps running with the last "
                                       "good one",
-                                      clock_.now())) {
+                                      clock_.wall_now())) {
         events_.emit(*refusal);
         return;
     }

@@ -82,7 +82,7 @@ std::optional<HostDiagnosis> diagnose_now(const std::vector<SiteConfig>& sites, 
     // A store client certificate is selected as the prober selects it.
     const auto identities = platform::make_client_identities();
     return diagnose_host(
-        gather_host_trust(*inspector, *stores, sites, clock.now(), identities.get()));
+        gather_host_trust(*inspector, *stores, sites, clock.wall_now(), identities.get()));
 }
 
 std::vector<PreflightFinding> host_trust_findings(const Config& config, const HostDiagnosis& diagnosis) {

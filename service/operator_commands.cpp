@@ -255,7 +255,7 @@ int command_status(const Options& options, const Clock& clock) {
     if (options.json) {
         std::cout << report.dump() << '\n';
     } else {
-        std::cout << render_status(report, verdict, clock.now(), options.wide);
+        std::cout << render_status(report, verdict, clock.wall_now(), options.wide);
         if (diagnosis) {
             std::cout << "host trust fingerprint: " << diagnosis->fingerprint.value << '\n';
             for (const auto& site : diagnosis->sites) std::cout << "host trust: " << host_trust_line(site) << '\n';

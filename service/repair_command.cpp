@@ -38,11 +38,11 @@ IncidentFacts probe_before_repair(boost::asio::io_context& io, SiteProber& probe
     if (pending > 0) io.run_for(std::chrono::minutes(5));
     io.restart();
     IncidentFacts facts;
-    facts.cls = ProbeClass::healthy;
+    facts.probe_class = ProbeClass::healthy;
     for (const auto& result : results) {
-        std::cerr << "Before the repair, site " << result.site << " is " << to_string(result.cls)
+        std::cerr << "Before the repair, site " << result.site << " is " << to_string(result.probe_class)
                   << (result.status ? " (HTTP " + std::to_string(*result.status) + ")" : std::string()) << ".\n";
-        if (result.cls != ProbeClass::healthy && facts.cls == ProbeClass::healthy) facts.cls = result.cls;
+        if (result.probe_class != ProbeClass::healthy && facts.probe_class == ProbeClass::healthy) facts.probe_class = result.probe_class;
     }
     return facts;
 }
@@ -57,7 +57,7 @@ struct IncidentEvents {
     void emit(EventId id, std::string message, nlohmann::json details) const {
         Event event;
         event.id = id;
-        event.time = clock.now();
+        event.time = clock.wall_now();
         event.incident = incident;
         event.message = std::move(message);
         event.details = std::move(details);
@@ -85,7 +85,7 @@ void announce_repair(const IncidentEvents& events, const Options& options, const
     const auto plan = plan_ladder(remediation, facts, sites);
     if (ladder) {
         std::cout << "Repair ladder for " << join_site_names(sites) << " (class "
-                  << (facts.cls ? to_string(*facts.cls) : "unknown") << "):\n";
+                  << (facts.probe_class ? to_string(*facts.probe_class) : "unknown") << "):\n";
         for (const auto& line : ladder_plan_lines(plan)) std::cout << "  " << line << '\n';
         std::cout.flush();
     }
@@ -117,8 +117,8 @@ std::vector<std::string> probe_after_repair(boost::asio::io_context& io, SitePro
     io.run_for(std::chrono::minutes(5));
     std::vector<std::string> still_unhealthy;
     for (const auto& result : checked) {
-        if (result.cls == ProbeClass::healthy) continue;
-        still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.cls)) + ")");
+        if (result.probe_class == ProbeClass::healthy) continue;
+        still_unhealthy.push_back(result.site + " (" + std::string(to_string(result.probe_class)) + ")");
     }
     return still_unhealthy;
 }
@@ -190,7 +190,7 @@ int command_repair(const Options& options) {
     policy.set_host_lock(ports->repair_lock.get());
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
 
-    const IncidentEvents events{clock, sinks.events, make_incident_id(clock.now(), 0)};
+    const IncidentEvents events{clock, sinks.events, make_incident_id(clock.wall_now(), 0)};
     const auto decision = policy.request_manual(events.incident, dry_run, options.force, options.site.value_or(""));
     if (!decision.allowed()) {
         nlohmann::json skipped = decision.details;

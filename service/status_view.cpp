@@ -183,14 +183,14 @@ std::string expiry_text(const nlohmann::json& site, TimePoint now) {
 
 std::string narrow_table(const nlohmann::json& sites, TimePoint now, bool running, bool& names_cut) {
     struct Row {
-        std::string name, cls, since, next, expires;
+        std::string name, probe_class, since, next, expires;
     };
     std::vector<Row> rows;
     for (const auto& site : sites) {
         if (!site.is_object()) continue;
         Row row;
         row.name = text_of(member(site, "name"));
-        row.cls = member(site, "class").is_string() ? member(site, "class").get<std::string>() : "not probed yet";
+        row.probe_class = member(site, "class").is_string() ? member(site, "class").get<std::string>() : "not probed yet";
         const auto since = time_of(member(site, "since"));
         row.since = since ? format_age(duration_cast<Duration>(now - *since)) : "-";
         const auto next = time_of(member(site, "next_probe"));
@@ -201,7 +201,7 @@ std::string narrow_table(const nlohmann::json& sites, TimePoint now, bool runnin
     std::size_t class_width = 5;
     std::size_t name_width = 4;
     for (const auto& row : rows) {
-        class_width = std::max(class_width, row.cls.size());
+        class_width = std::max(class_width, row.probe_class.size());
         name_width = std::max(name_width, row.name.size());
     }
     // SINCE, NEXT and EXPIRES take 7, 6 and 7 columns; the site's name gets what is left.
@@ -214,7 +214,7 @@ std::string narrow_table(const nlohmann::json& sites, TimePoint now, bool runnin
     std::string text = pad("SITE", name_width) + "  " + pad("CLASS", class_width) + "  " + pad("SINCE", 7) + "  " +
                        pad("NEXT", 6) + "  EXPIRES\n";
     for (const auto& row : rows) {
-        text += pad(fit(row.name, name_width), name_width) + "  " + pad(row.cls, class_width) + "  " +
+        text += pad(fit(row.name, name_width), name_width) + "  " + pad(row.probe_class, class_width) + "  " +
                 pad(row.since, 7) + "  " + pad(row.next, 6) + "  " + row.expires + "\n";
     }
     return text;
@@ -305,8 +305,8 @@ StatusVerdict judge_status(const nlohmann::json& report) {
         for (const auto& site : sites) {
             if (!site.is_object()) continue;
             ++verdict.sites;
-            const auto& cls = member(site, "class");
-            if (cls.is_string() && cls.get<std::string>() != "healthy") verdict.unhealthy_sites.push_back(text_of(member(site, "name")));
+            const auto& probe_class = member(site, "class");
+            if (probe_class.is_string() && probe_class.get<std::string>() != "healthy") verdict.unhealthy_sites.push_back(text_of(member(site, "name")));
         }
     }
     const auto& service = member(report, "service");

@@ -25,7 +25,7 @@ class Clock {
 public:
     virtual ~Clock() = default;
     // Wall time: what events say and what the persisted repair history holds.
-    virtual TimePoint now() const = 0;
+    virtual TimePoint wall_now() const = 0;
     // Monotonic time: for measuring how long something took or has left.
     virtual MonotonicTime monotonic_now() const = 0;
     // Runs `callback` once, on the monitor's thread, `delay` from now.

@@ -18,9 +18,9 @@ constexpr std::array<std::pair<ProbeClass, std::string_view>, 9> kNames{{
 }};
 }  // namespace
 
-std::string_view to_string(ProbeClass cls) noexcept {
+std::string_view to_string(ProbeClass probe_class) noexcept {
     for (const auto& [value, name] : kNames) {
-        if (value == cls) return name;
+        if (value == probe_class) return name;
     }
     return "unexpected_status";
 }
@@ -38,7 +38,7 @@ nlohmann::json probe_evidence(const ProbeResult& result, bool with_site) {
     json evidence = json::object();
     if (with_site) evidence["site"] = result.site;
     evidence["url"] = result.url;
-    evidence["class"] = to_string(result.cls);
+    evidence["class"] = to_string(result.probe_class);
     evidence["status"] = or_null(result.status);
     evidence["iis_substatus"] = or_null(result.iis_substatus);
     evidence["iis_win32_status"] = or_null(result.iis_win32_status);

@@ -36,7 +36,7 @@ inline constexpr ProbeClass kAllProbeClasses[] = {
     ProbeClass::client_cert_negotiation_unsupported,
 };
 
-std::string_view to_string(ProbeClass cls) noexcept;
+std::string_view to_string(ProbeClass probe_class) noexcept;
 std::optional<ProbeClass> probe_class_from_string(std::string_view text) noexcept;
 
 // Milliseconds spent in each phase; a phase that was never reached stays empty.
@@ -59,7 +59,7 @@ struct PresentedCertificate {
 struct ProbeResult {
     std::string site;
     std::string url;
-    ProbeClass cls = ProbeClass::connect_failed;
+    ProbeClass probe_class = ProbeClass::connect_failed;
     std::optional<int> status;              // HTTP status from the status line
     std::optional<int> iis_substatus;       // e.g. 7 for 403.7, 16 for 403.16, from an IIS error page's heading
     // The "Error Code" of an IIS detailed error page with its name when certheal knows it,

@@ -39,7 +39,7 @@ void HostTrustWatch::refresh(const std::vector<SiteConfig>& sites, Duration fres
 void HostTrustWatch::start(const std::vector<SiteConfig>& sites) {
     running_ = true;
     auto result = std::make_shared<std::shared_ptr<HostDiagnosis>>();
-    const TimePoint now = clock_.now();
+    const TimePoint now = clock_.wall_now();
     workers_.submit(
         [inspector = inspector_, &stores = stores_, identities = identities_, sites, now, result] {
             try {

@@ -38,7 +38,7 @@ Monitor::~Monitor() = default;
 void Monitor::emit(EventId id, const EventSubject& about, std::string message, nlohmann::json details) {
     Event event;
     event.id = id;
-    event.time = ports_.clock.now();
+    event.time = ports_.clock.wall_now();
     event.site = about.site;
     event.incident = about.incident;
     event.message = std::move(message);
@@ -168,7 +168,7 @@ void Monitor::reload(Config config, std::size_t requests) {
 
 void Monitor::schedule_probe(SiteState& site, Duration delay) {
     const std::string name = site.config.name;
-    site.next_probe_at = ports_.clock.now() + delay;
+    site.next_probe_at = ports_.clock.wall_now() + delay;
     site.timer = ports_.clock.after(delay, [this, name] { probe_now(name); });
 }
 
@@ -204,11 +204,11 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
 
     policy_->tick();  // saves the history again when the last save failed
     ++site.probes;
-    ++site.class_counts[result.cls];
+    ++site.class_counts[result.probe_class];
     const auto reading = reading_of(result, site.config);
     if (reading != SiteHealth::Reading::healthy) ++site.failed_probes;
-    const auto now = ports_.clock.now();
-    const bool class_changed = !site.last_result || site.last_result->cls != result.cls;
+    const auto now = ports_.clock.wall_now();
+    const bool class_changed = !site.last_result || site.last_result->probe_class != result.probe_class;
     const bool expiry_changed = !site.last_result || site.last_result->server_cert_not_after != result.server_cert_not_after;
     if (class_changed) site.class_since = now;
     site.last_probe_at = now;
@@ -276,9 +276,9 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
         site.non_symptom_reported = false;
         return;
     }
-    const bool changed = site.failing_class != result.cls;
-    if (!site.failing_class) site.failing_since = ports_.clock.now();
-    site.failing_class = result.cls;
+    const bool changed = site.failing_class != result.probe_class;
+    if (!site.failing_class) site.failing_since = ports_.clock.wall_now();
+    site.failing_class = result.probe_class;
     ++site.failing_probes;
     if (was_confirmed || site.health.symptom_confirmed()) return;  // the incident's events tell it
 
@@ -342,7 +342,7 @@ void Monitor::stop(std::string reason, std::function<void()> done) {
     if (done) done();
 }
 
-std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.now(), ++incident_sequence_); }
+std::string Monitor::next_incident_id() { return make_incident_id(ports_.clock.wall_now(), ++incident_sequence_); }
 
 void Monitor::status_changed(StatusChange change) {
     if (status_listener_) status_listener_(change);

@@ -50,7 +50,7 @@ void Monitor::check_certificates() {
 }
 
 void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePoint expires) {
-    const auto now = ports_.clock.now();
+    const auto now = ports_.clock.wall_now();
     if (expires - now > kCertificateWarningHorizon) return;
     const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
     const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
@@ -151,7 +151,7 @@ void Monitor::record_client_certificate_expiry() {
 void Monitor::check_server_certificate(SiteState& site, const ProbeResult& result) {
     if (!result.server_cert_not_after) return;
     const auto expires = *result.server_cert_not_after;
-    const auto now = ports_.clock.now();
+    const auto now = ports_.clock.wall_now();
     if (expires - now > kCertificateWarningHorizon) return;
     if (site.server_expiry_reported == expires) return;
     site.server_expiry_reported = expires;

@@ -46,7 +46,7 @@ void Monitor::consider_repair(SiteState& trigger) {
     // repair's events say what it was for. Only when the policy would let a repair start: a
     // diagnosis on every probe of a cooling-down incident would be waste.
     const bool may_start = config_.remediation.enabled && !policy_->busy() &&
-                           !policy_->pause_holding(trigger.config.name) && policy_->next_allowed() <= ports_.clock.now();
+                           !policy_->pause_holding(trigger.config.name) && policy_->next_allowed() <= ports_.clock.wall_now();
     if (may_start && host_trust_.stale(kFreshDiagnosis)) {
         diagnosing_before_repair_ = true;
         const std::string name = trigger.config.name;
@@ -130,7 +130,7 @@ void Monitor::start_repair(SiteState& trigger) {
 
 IncidentFacts Monitor::incident_facts(const SiteState& site) const {
     IncidentFacts facts;
-    if (site.last_result) facts.cls = site.last_result->cls;
+    if (site.last_result) facts.probe_class = site.last_result->probe_class;
     facts.cause = site.incident_cause;  // the host trust diagnosis (Windows); none elsewhere
     return facts;
 }

@@ -13,7 +13,7 @@ using monitor_detail::sites_count;
 
 MonitorStatus Monitor::status() const {
     MonitorStatus status;
-    const auto now = ports_.clock.now();
+    const auto now = ports_.clock.wall_now();
     status.generated_at = now;
     for (const auto& [name, site] : sites_) {
         SiteStatus shown;

@@ -51,7 +51,7 @@ void RepairPolicy::update_config(const RemediationConfig& config) { config_ = co
 // --- time --------------------------------------------------------------------------------------
 
 RepairPolicy::Moment RepairPolicy::moment_now() const {
-    const auto wall = clock_.now();
+    const auto wall = clock_.wall_now();
     const auto recorded = std::chrono::floor<std::chrono::milliseconds>(wall);
     // Measured from the same millisecond the wall time keeps, so that a moment saved and read
     // back is measured exactly where it was.
@@ -96,12 +96,12 @@ void RepairPolicy::normalize_future_times(History& history) const {
 // clock now (it was read from the future, or the clock was set back since): then the moment as
 // measured, in today's wall time, so that the next reading has nothing to count as now again.
 TimePoint RepairPolicy::saved_time(const Moment& moment) const {
-    if (moment.recorded <= clock_.now()) return moment.recorded;
+    if (moment.recorded <= clock_.wall_now()) return moment.recorded;
     return std::chrono::floor<std::chrono::milliseconds>(wall_of(moment.measured));
 }
 
 TimePoint RepairPolicy::wall_of(MonotonicTime measured) const {
-    return clock_.now() - std::chrono::duration_cast<TimePoint::duration>(clock_.monotonic_now() - measured);
+    return clock_.wall_now() - std::chrono::duration_cast<TimePoint::duration>(clock_.monotonic_now() - measured);
 }
 
 // --- the history: loaded, refreshed, changed and saved --------------------------------------
@@ -110,7 +110,7 @@ void RepairPolicy::say_clamped(const Reading& reading) {
     if (reading.clamped == 0) return;
     Event event;
     event.id = EventId::repair_skipped;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.message = "certheal's saved repair history held " + std::to_string(reading.clamped) +
                     " time(s) up to " + format_duration(reading.furthest_ahead) +
                     " ahead of this host's clock (the clock was ahead when they were written and was set back "
@@ -186,7 +186,7 @@ void RepairPolicy::after_save(const Result<Done>& saved) {
         unsaved_ = true;
         Event event;
         event.id = EventId::storage_failed;
-        event.time = clock_.now();
+        event.time = clock_.wall_now();
         event.message = "certheal could not save its repair history: " + as_clause(saved.error().message) +
                         ". It keeps enforcing the repair budget and the circuit breaker from memory and saves them "
                         "again as soon as it can; until then a restart would forget them. Free space on the disk "
@@ -199,7 +199,7 @@ void RepairPolicy::after_save(const Result<Done>& saved) {
     unsaved_ = false;
     Event event;
     event.id = EventId::storage_recovered;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.message = "certheal saved its repair history again; a restart keeps the repair budget and the circuit breaker.";
     event.details = {{"what", "state"}};
     events_.emit(event);

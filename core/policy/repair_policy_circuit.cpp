@@ -66,7 +66,7 @@ bool RepairPolicy::reset_circuit(const std::string& reason) {
     });
     Event event;
     event.id = EventId::circuit_closed;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.incident = incident;
     event.message = was_open ? "An operator reset the repair circuit breaker; certheal may repair again and its "
                                "repair budget starts afresh."
@@ -96,7 +96,7 @@ void RepairPolicy::close_circuit(const std::string& reason_sentence, const std::
     if (!closed) return;
     Event event;
     event.id = EventId::circuit_closed;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.incident = closed->incident;
     event.message = reason_sentence;
     event.details = {{"reason", reason_code},

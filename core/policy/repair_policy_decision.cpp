@@ -201,7 +201,7 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
     const auto reset_at = wall_of(*circuit_close());
     Event event;
     event.id = EventId::circuit_opened;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.incident = incident;
     // What to do and when it ends by itself; the counts and the window are fields.
     event.message = "Repairs stopped: the last repair the budget allows failed. Check " + config_.web_server +

@@ -74,7 +74,7 @@ RepairPolicy::Pause RepairPolicy::pause(const std::string& site, std::optional<D
     const std::string until = view.until ? "until " + format_time_utc(*view.until) : "until certheal unpause";
     Event event;
     event.id = EventId::paused;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.site = site;
     event.message = view.by + " paused repairs " + scope + " " + until +
                     (view.reason.empty() ? "" : " (" + view.reason + ")") +
@@ -138,10 +138,10 @@ void RepairPolicy::say_unpaused(const Pause& ended, const std::string& by, bool 
     const std::string scope = ended.site.empty() ? "on this host" : "of site " + ended.site;
     Event event;
     event.id = EventId::unpaused;
-    event.time = clock_.now();
+    event.time = clock_.wall_now();
     event.site = ended.site;
     event.message = by_itself ? "The pause of repairs " + scope + " ended by itself at " +
-                                    format_time_utc(ended.until.value_or(clock_.now())) +
+                                    format_time_utc(ended.until.value_or(clock_.wall_now())) +
                                     (while_stopped ? " while certheal was not running" : "") +
                                     "; a confirmed symptom is repaired again."
                               : bounded_text(by) + " ended the pause of repairs " + scope +

@@ -66,7 +66,7 @@ void check_state_version(const nlohmann::json& state) {
 // --- reading ---------------------------------------------------------------------------------
 
 RepairPolicy::History RepairPolicy::parse_saved_state(const std::string& text, Reading& reading) const {
-    reading.wall_now = clock_.now();
+    reading.wall_now = clock_.wall_now();
     reading.monotonic_now = clock_.monotonic_now();
     auto parsed = parse_json_bounded(text);
     if (!parsed.value) throw std::runtime_error("it is not JSON: " + parsed.error);

@@ -38,8 +38,8 @@ SiteHealth::Transition SiteHealth::record(Reading reading) {
 }
 
 SiteHealth::Reading reading_of(const ProbeResult& result, const SiteConfig& site) {
-    if (result.cls == ProbeClass::healthy) return SiteHealth::Reading::healthy;
-    if (site.symptoms.contains(result.cls)) return SiteHealth::Reading::symptomatic;
+    if (result.probe_class == ProbeClass::healthy) return SiteHealth::Reading::healthy;
+    if (site.symptoms.contains(result.probe_class)) return SiteHealth::Reading::symptomatic;
     return SiteHealth::Reading::other_failure;
 }
 

@@ -67,7 +67,7 @@ constexpr int kIisClientCertificateExpired = 17;    // or not yet valid
 struct Win32StatusRow {
     std::uint32_t code;
     std::string_view name;
-    std::optional<ProbeClass> cls;  // for a 403; empty: no class of its own
+    std::optional<ProbeClass> probe_class;  // for a 403; empty: no class of its own
 };
 constexpr std::array<Win32StatusRow, 15> kWin32Statuses{{
     {0x800B0109, "CERT_E_UNTRUSTEDROOT", ProbeClass::client_cert_rejected},
@@ -184,8 +184,8 @@ ProbeClass classify_transport_failure(const ProbeObservation& observation) {
 
 // The server answered and the answer was no: an unhealthy status, a fatal alert, or the
 // connection dropped once it had asked for a certificate.
-bool server_refused(const ProbeObservation& observation, ProbeClass cls) {
-    if (observation.status) return cls != ProbeClass::healthy;
+bool server_refused(const ProbeObservation& observation, ProbeClass probe_class) {
+    if (observation.status) return probe_class != ProbeClass::healthy;
     switch (observation.failure) {
     case TransportFailure::tls_alert:
         return true;
@@ -296,7 +296,7 @@ std::optional<IisWin32Status> find_iis_win32_status(std::string_view body) {
 
 std::optional<ProbeClass> certificate_class_of_win32_status(std::uint32_t code) noexcept {
     for (const auto& row : kWin32Statuses) {
-        if (row.code == code) return row.cls;
+        if (row.code == code) return row.probe_class;
     }
     return std::nullopt;
 }
@@ -327,8 +327,8 @@ bool contains(std::string_view haystack, std::string_view needle) { return hayst
 void classify_unexpected_answer(const ProbeObservation& observation, const SiteRules& rules, Classification& result) {
     const int status = *observation.status;
     const std::string_view body = std::string_view(observation.body).substr(0, RejectionPattern::kSearchedBytes);
-    const auto decide = [&](ProbeClass cls, ClassRule rule) {
-        result.cls = cls;
+    const auto decide = [&](ProbeClass probe_class, ClassRule rule) {
+        result.probe_class = probe_class;
         result.rule = rule;
     };
 
@@ -336,7 +336,7 @@ void classify_unexpected_answer(const ProbeObservation& observation, const SiteR
     if (result.iis_win32_status) {
         const std::uint32_t code = result.iis_win32_status->code;
         if (status == 403) {
-            if (auto cls = certificate_class_of_win32_status(code)) return decide(*cls, ClassRule::iis_win32_status);
+            if (auto probe_class = certificate_class_of_win32_status(code)) return decide(*probe_class, ClassRule::iis_win32_status);
         }
         if (status == 500 && code == kIisCertificateNegotiationNotSupported && observation.tls13) {
             result.retry_with_tls12 = true;
@@ -401,7 +401,7 @@ bool tls13_reset_after_request(const ProbeObservation& observation) {
 Classification classify(const ProbeObservation& observation, const SiteRules& rules) {
     Classification result;
     if (!observation.status) {
-        result.cls = classify_transport_failure(observation);
+        result.probe_class = classify_transport_failure(observation);
         result.rule = observation.failure == TransportFailure::tls_alert &&
                               certificate_class_of_alert(observation.tls_alert.value_or(""),
                                                          observation.server_requested_client_cert)
@@ -417,7 +417,7 @@ Classification classify(const ProbeObservation& observation, const SiteRules& ru
         result.iis_substatus = find_iis_substatus(status, observation.body);
         result.iis_win32_status = find_iis_win32_status(observation.body);
         if (std::find(rules.expect_status.begin(), rules.expect_status.end(), status) != rules.expect_status.end()) {
-            result.cls = ProbeClass::healthy;
+            result.probe_class = ProbeClass::healthy;
             result.rule = ClassRule::expected_status;
         } else {
             classify_unexpected_answer(observation, rules, result);
@@ -426,8 +426,8 @@ Classification classify(const ProbeObservation& observation, const SiteRules& ru
     // An expired certificate explains any refusal of it better than the refusal itself, and no
     // re-sync of the server's trust would cure it. A healthy answer stays healthy (users get
     // in), and a site that is down or silent is not refusing a certificate.
-    if (observation.client_cert_outside_validity && server_refused(observation, result.cls)) {
-        result.cls = ProbeClass::client_cert_invalid;
+    if (observation.client_cert_outside_validity && server_refused(observation, result.probe_class)) {
+        result.probe_class = ProbeClass::client_cert_invalid;
         result.rule = ClassRule::own_certificate_outside_validity;
         result.retry_with_tls12 = false;
     }

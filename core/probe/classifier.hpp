@@ -95,7 +95,7 @@ struct IisWin32Status {
 };
 
 struct Classification {
-    ProbeClass cls = ProbeClass::connect_failed;
+    ProbeClass probe_class = ProbeClass::connect_failed;
     ClassRule rule = ClassRule::transport_failure;
     std::optional<int> iis_substatus;  // 16 for "HTTP Error 403.16" in an IIS error page's heading
     std::optional<IisWin32Status> iis_win32_status;

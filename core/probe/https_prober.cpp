@@ -556,20 +556,20 @@ private:
 
         const SiteRules rules{site_.expect_status, pattern_};
         classification_ = classify(observation_, rules);
-        result_.cls = identity_unavailable_ ? ProbeClass::client_cert_invalid : classification_.cls;
+        result_.probe_class = identity_unavailable_ ? ProbeClass::client_cert_invalid : classification_.probe_class;
         result_.iis_substatus = classification_.iis_substatus;
         if (classification_.iis_win32_status) result_.iis_win32_status = classification_.iis_win32_status->text();
         result_.status = observation_.status;
         result_.tls_alert = observation_.tls_alert;
-        if (result_.cls == ProbeClass::client_cert_invalid && own_certificate_problem_) {
+        if (result_.probe_class == ProbeClass::client_cert_invalid && own_certificate_problem_) {
             // The certificate itself says why, whatever the server answered.
             result_.error = *own_certificate_problem_;
         } else if (!error.empty()) {
             result_.error = std::move(error);
-        } else if (result_.cls != ProbeClass::healthy && result_.status) {
+        } else if (result_.probe_class != ProbeClass::healthy && result_.status) {
             result_.error = status_sentence();
         }
-        if (result_.cls != ProbeClass::healthy && result_.client_issuer_listed == false && result_.error) {
+        if (result_.probe_class != ProbeClass::healthy && result_.client_issuer_listed == false && result_.error) {
             *result_.error += " " + issuer_not_listed_sentence();
         }
         if (classification_.pattern_over_limit && pattern_ && pattern_->claim_over_limit_report() && result_.error) {
@@ -606,11 +606,11 @@ private:
     void finish_after_retry(ProbeResult second, bool asked_by_renegotiation) {
         ProbeResult merged = std::move(result_);
         const std::string on_tls13 = tls13_failure_clause();
-        const bool certificate_class = second.cls == ProbeClass::client_cert_rejected ||
-                                       second.cls == ProbeClass::client_cert_invalid ||
-                                       second.cls == ProbeClass::revocation_unavailable;
-        if (asked_by_renegotiation && second.cls == ProbeClass::healthy) {
-            merged.cls = ProbeClass::client_cert_negotiation_unsupported;
+        const bool certificate_class = second.probe_class == ProbeClass::client_cert_rejected ||
+                                       second.probe_class == ProbeClass::client_cert_invalid ||
+                                       second.probe_class == ProbeClass::revocation_unavailable;
+        if (asked_by_renegotiation && second.probe_class == ProbeClass::healthy) {
+            merged.probe_class = ProbeClass::client_cert_negotiation_unsupported;
             merged.client_ca_names = second.client_ca_names;
             merged.client_issuer_listed = second.client_issuer_listed;
             merged.error = negotiation_unsupported_sentence(on_tls13, second);
@@ -622,7 +622,7 @@ private:
             merged.error = merged.error.value_or("") + note;
         } else {
             merged.error = merged.error.value_or("") + " A second probe limited to TLS 1.2 did not get further (" +
-                           std::string(to_string(second.cls)) +
+                           std::string(to_string(second.probe_class)) +
                            (second.error ? ": " + as_clause(*second.error) : std::string()) + ").";
         }
         merged.timings.total_ms = milliseconds_between(started_, SteadyClock::now());
@@ -733,7 +733,7 @@ private:
                                                           "client-certificate trust."
                                                         : "none is configured for this site in certheal.");
         case ClassRule::nginx_certificate_error:
-            if (result_.cls == ProbeClass::client_cert_invalid) {
+            if (result_.probe_class == ProbeClass::client_cert_invalid) {
                 return answered + " \"The SSL certificate error\" although it names certheal's issuer (" + own_issuer_ +
                        ") among the CAs it accepts: the server trusts that CA and still refused this certificate "
                        "(revoked, or not meant for client authentication); no re-sync of the server's trust cures "
@@ -754,7 +754,7 @@ private:
         default:
             break;
         }
-        switch (result_.cls) {
+        switch (result_.probe_class) {
         case ProbeClass::client_cert_rejected:
             return answered + ": the server did not accept the client certificate. Check the server's "
                               "client-certificate trust.";
@@ -954,7 +954,7 @@ void HttpsProber::cancel_all() {
         ProbeResult result;
         result.site = pending.site.name;
         result.url = pending.site.url;
-        result.cls = ProbeClass::timeout;
+        result.probe_class = ProbeClass::timeout;
         result.error = "The probe of " + pending.site.name + " was cancelled because certheal is stopping.";
         asio::post(impl.home, [done = std::move(pending.done), result = std::move(result)]() mutable {
             done(std::move(result));

@@ -395,9 +395,9 @@ std::string printable(std::string_view text) {
 
 // "client_cert_rejected, HTTP 403.16, TLS alert unknown_ca, 0x800B010A CERT_E_CHAINING, cause ca_not_trusted".
 std::string evidence_text(const nlohmann::json& evidence) {
-    const std::string cls = string_field(evidence, "class");
-    if (cls.empty()) return {};
-    std::string text = cls;
+    const std::string probe_class = string_field(evidence, "class");
+    if (probe_class.empty()) return {};
+    std::string text = probe_class;
     const auto status = evidence.find("status");
     if (status != evidence.end() && status->is_number_integer()) {
         text += ", HTTP " + std::to_string(status->get<long long>());

@@ -22,7 +22,7 @@ nlohmann::json site_document(const SiteStatus& site) {
         const auto& last = site.last_result;
         return nlohmann::json{
             {"name", site.name},
-            {"class", last ? nlohmann::json(std::string(to_string(last->cls))) : nlohmann::json(nullptr)},
+            {"class", last ? nlohmann::json(std::string(to_string(last->probe_class))) : nlohmann::json(nullptr)},
             {"since", time_or_null(site.class_since)},
             {"symptom_confirmed", site.symptom_confirmed},
             {"incident", site.incident.empty() ? nlohmann::json(nullptr) : nlohmann::json(site.incident)},

@@ -87,7 +87,7 @@ std::string render_metrics(const MonitorStatus& status) {
 
     metric_header(out, "certheal_site_healthy", "gauge", "1 when the site's last probe was healthy.");
     for (const auto& site : status.sites) {
-        const bool healthy = site.last_result && site.last_result->cls == ProbeClass::healthy;
+        const bool healthy = site.last_result && site.last_result->probe_class == ProbeClass::healthy;
         out << "certheal_site_healthy{site=\"" << label(site.name) << "\"} " << (healthy ? 1 : 0) << '\n';
     }
     metric_header(out, "certheal_site_symptom_confirmed", "gauge",
@@ -114,8 +114,8 @@ std::string render_metrics(const MonitorStatus& status) {
                   "Probes of the site since certheal started, by the class they returned (every probe counts; the "
                   "journal only says when a class that is not a symptom starts or changes).");
     for (const auto& site : status.sites) {
-        for (const auto& [cls, count] : site.class_counts) {
-            out << "certheal_probe_class_total{site=\"" << label(site.name) << "\",class=\"" << to_string(cls)
+        for (const auto& [probe_class, count] : site.class_counts) {
+            out << "certheal_probe_class_total{site=\"" << label(site.name) << "\",class=\"" << to_string(probe_class)
                 << "\"} " << count << '\n';
         }
     }
@@ -143,9 +143,9 @@ std::string render_metrics(const MonitorStatus& status) {
                   "1 for the class of the site's last probe, 0 for every other class.");
     for (const auto& site : status.sites) {
         if (!site.last_result) continue;
-        for (const auto cls : kAllProbeClasses) {
-            out << "certheal_site_class{site=\"" << label(site.name) << "\",class=\"" << to_string(cls) << "\"} "
-                << (site.last_result->cls == cls ? 1 : 0) << '\n';
+        for (const auto probe_class : kAllProbeClasses) {
+            out << "certheal_site_class{site=\"" << label(site.name) << "\",class=\"" << to_string(probe_class) << "\"} "
+                << (site.last_result->probe_class == probe_class ? 1 : 0) << '\n';
         }
     }
     metric_header(out, "certheal_probe_phase_seconds", "gauge",

@@ -19,7 +19,7 @@ std::vector<std::string> names_of(const Set& values, Show show) {
 }
 
 std::vector<std::string> class_names(const std::set<ProbeClass>& classes) {
-    return names_of(classes, [](ProbeClass cls) { return to_string(cls); });
+    return names_of(classes, [](ProbeClass probe_class) { return to_string(probe_class); });
 }
 std::vector<std::string> cause_names(const std::set<TrustCause>& causes) {
     return names_of(causes, [](TrustCause cause) { return to_string(cause); });
@@ -45,9 +45,9 @@ std::string lowercase_stage(std::size_t number, std::size_t count) { return "s" 
 }  // namespace
 
 std::optional<std::string> stage_mismatch(const StageCondition& when, const IncidentFacts& facts) {
-    if (!when.classes.empty() && (!facts.cls || when.classes.count(*facts.cls) == 0)) {
+    if (!when.classes.empty() && (!facts.probe_class || when.classes.count(*facts.probe_class) == 0)) {
         return "its when lists the class " + or_list(class_names(when.classes)) + ", and the incident's class is " +
-               (facts.cls ? std::string(to_string(*facts.cls)) : std::string("unknown"));
+               (facts.probe_class ? std::string(to_string(*facts.probe_class)) : std::string("unknown"));
     }
     if (!when.causes.empty() && !facts.cause) {
         return "its when lists the cause " + or_list(cause_names(when.causes)) +
@@ -129,10 +129,10 @@ nlohmann::json ladder_plan_json(const std::vector<StagePlan>& plan) {
 }
 
 // One start() of the ladder. Completions hold it weakly, as the Workflow's do.
-class RepairLadder::Run : public std::enable_shared_from_this<RepairLadder::Run> {
+class RepairLadder::Execution : public std::enable_shared_from_this<RepairLadder::Execution> {
 public:
-    Run(WorkflowPorts ports, const RemediationConfig& remediation, std::string incident, IncidentFacts facts,
-        std::vector<SiteConfig> sites, bool dry_run, std::function<void(Outcome)> done)
+    Execution(WorkflowPorts ports, const RemediationConfig& remediation, std::string incident, IncidentFacts facts,
+              std::vector<SiteConfig> sites, bool dry_run, std::function<void(Outcome)> done)
         : ports_(ports),
           workflow_(ports),
           remediation_(remediation),
@@ -166,7 +166,7 @@ public:
     }
 
 private:
-    std::weak_ptr<Run> weak() { return weak_from_this(); }
+    std::weak_ptr<Execution> weak() { return weak_from_this(); }
     const RepairStage& stage() const { return remediation_.stages[index_]; }
     std::size_t count() const { return remediation_.stages.size(); }
     Duration since(MonotonicTime start) const {
@@ -222,7 +222,7 @@ private:
     Event stage_event(EventId id, std::string message) const {
         Event event;
         event.id = id;
-        event.time = ports_.clock.now();
+        event.time = ports_.clock.wall_now();
         event.incident = incident_;
         event.message = std::move(message);
         event.details = {{"stage", stage().name}, {"stage_number", index_ + 1}, {"stages", count()},
@@ -231,7 +231,7 @@ private:
     }
 
     void add_incident_facts(nlohmann::json& details) const {
-        details["class"] = facts_.cls ? nlohmann::json(std::string(to_string(*facts_.cls))) : nlohmann::json(nullptr);
+        details["class"] = facts_.probe_class ? nlohmann::json(std::string(to_string(*facts_.probe_class))) : nlohmann::json(nullptr);
         details["cause"] = facts_.cause ? nlohmann::json(std::string(to_string(*facts_.cause))) : nlohmann::json(nullptr);
     }
 
@@ -337,7 +337,7 @@ private:
         }
         if (outcome_.stages_run == 0) {
             outcome_.error = "no stage of the repair ladder matches this incident (class " +
-                             std::string(facts_.cls ? to_string(*facts_.cls) : "unknown") + ", cause " +
+                             std::string(facts_.probe_class ? to_string(*facts_.probe_class) : "unknown") + ", cause " +
                              std::string(facts_.cause ? to_string(*facts_.cause) : "unknown") +
                              "), so certheal ran none; the stage_skipped events say why each was skipped";
         } else {
@@ -382,22 +382,22 @@ private:
 RepairLadder::RepairLadder(WorkflowPorts ports) : ports_(ports) {}
 
 RepairLadder::~RepairLadder() {
-    if (run_) run_->abandon();
+    if (execution_) execution_->abandon();
 }
 
 void RepairLadder::start(const RemediationConfig& remediation, std::string incident, IncidentFacts facts,
                          std::vector<SiteConfig> sites, bool dry_run, std::function<void(Outcome)> done) {
     if (running()) throw std::logic_error("a repair is already running");
-    auto run = std::make_shared<Run>(ports_, remediation, std::move(incident), facts, std::move(sites), dry_run,
-                                     std::move(done));
-    run_ = run;
-    run->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
+    auto execution = std::make_shared<Execution>(ports_, remediation, std::move(incident), facts, std::move(sites),
+                                                 dry_run, std::move(done));
+    execution_ = execution;
+    execution->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
 }
 
 void RepairLadder::cancel() {
-    if (auto run = run_) run->cancel();
+    if (auto execution = execution_) execution->cancel();
 }
 
-bool RepairLadder::running() const { return run_ && !run_->finished(); }
+bool RepairLadder::running() const { return execution_ && !execution_->finished(); }
 
 }  // namespace certheal

@@ -43,7 +43,7 @@ namespace certheal {
 
 // What a stage's `when` is matched against.
 struct IncidentFacts {
-    std::optional<ProbeClass> cls;    // the class of the probe that asked for the repair
+    std::optional<ProbeClass> probe_class;    // the class of the probe that asked for the repair
     std::optional<TrustCause> cause;  // none: no host trust diagnosis named one (not Windows, or it failed)
 };
 
@@ -109,9 +109,9 @@ public:
     bool running() const;
 
 private:
-    class Run;
+    class Execution;
     WorkflowPorts ports_;
-    std::shared_ptr<Run> run_;
+    std::shared_ptr<Execution> execution_;
 };
 
 }  // namespace certheal

@@ -84,9 +84,9 @@ std::string output_tail_for_event(const std::string& text, std::size_t max_bytes
 
 // One start() of the workflow. Callbacks hold it weakly: when the owner destroys the Workflow,
 // late completions find nothing and do nothing.
-class Workflow::Run : public std::enable_shared_from_this<Workflow::Run> {
+class Workflow::Execution : public std::enable_shared_from_this<Workflow::Execution> {
 public:
-    Run(WorkflowPorts ports, Request request, std::function<void(Outcome)> done)
+    Execution(WorkflowPorts ports, Request request, std::function<void(Outcome)> done)
         : ports_(ports),
           steps_(std::move(request.steps)),
           incident_(std::move(request.incident)),
@@ -140,7 +140,7 @@ private:
     Duration since(MonotonicTime start) const {
         return std::chrono::duration_cast<Duration>(ports_.clock.monotonic_now() - start);
     }
-    std::weak_ptr<Run> weak() { return weak_from_this(); }
+    std::weak_ptr<Execution> weak() { return weak_from_this(); }
 
     // --- sequencing -----------------------------------------------------------------
 
@@ -217,7 +217,7 @@ private:
         verify_deadline_.reset();
         auto done = std::move(done_);
         done_ = nullptr;
-        // Last thing: the owner may destroy the Workflow (and with it its hold on this Run).
+        // Last thing: the owner may destroy the Workflow (and with it its hold on this Execution).
         if (done) done(std::move(outcome));
     }
 
@@ -226,7 +226,7 @@ private:
     Event step_event(EventId id) const {
         Event event;
         event.id = id;
-        event.time = ports_.clock.now();
+        event.time = ports_.clock.wall_now();
         event.incident = incident_;
         event.details = {
             {"step", index_ + 1},
@@ -762,8 +762,8 @@ private:
 
         std::vector<std::string> unhealthy;
         for (const auto& probed : verify_results_) {
-            if (probed.cls != ProbeClass::healthy) {
-                std::string item = probed.site + " (" + std::string(to_string(probed.cls));
+            if (probed.probe_class != ProbeClass::healthy) {
+                std::string item = probed.site + " (" + std::string(to_string(probed.probe_class));
                 if (probed.status) item += ", HTTP " + std::to_string(*probed.status);
                 unhealthy.push_back(item + ")");
             }
@@ -863,7 +863,7 @@ private:
 Workflow::Workflow(WorkflowPorts ports) : ports_(ports) {}
 
 Workflow::~Workflow() {
-    if (run_) run_->abandon();
+    if (execution_) execution_->abandon();
 }
 
 void Workflow::start(const std::vector<Step>& steps, std::string incident, std::vector<SiteConfig> sites_to_verify,
@@ -873,15 +873,15 @@ void Workflow::start(const std::vector<Step>& steps, std::string incident, std::
 
 void Workflow::start(Request request, std::function<void(Outcome)> done) {
     if (running()) throw std::logic_error("a repair workflow is already running");
-    auto run = std::make_shared<Run>(ports_, std::move(request), std::move(done));
-    run_ = run;
-    run->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
+    auto execution = std::make_shared<Execution>(ports_, std::move(request), std::move(done));
+    execution_ = execution;
+    execution->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
 }
 
 void Workflow::cancel() {
-    if (auto run = run_) run->cancel();  // the local copy keeps the run alive if done destroys *this
+    if (auto execution = execution_) execution->cancel();  // the local copy keeps the execution alive if done destroys *this
 }
 
-bool Workflow::running() const { return run_ && !run_->finished(); }
+bool Workflow::running() const { return execution_ && !execution_->finished(); }
 
 }  // namespace certheal

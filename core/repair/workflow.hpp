@@ -103,10 +103,10 @@ public:
     bool running() const;
 
 private:
-    class Run;
+    class Execution;
 
     WorkflowPorts ports_;
-    std::shared_ptr<Run> run_;
+    std::shared_ptr<Execution> execution_;
 };
 
 // The last `max_bytes` of `text`, cut on a UTF-8 boundary, with invalid UTF-8 replaced by '?',

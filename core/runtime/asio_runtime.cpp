@@ -46,7 +46,7 @@ private:
 
 AsioClock::AsioClock(boost::asio::io_context& io) : io_(io) {}
 
-TimePoint AsioClock::now() const { return std::chrono::system_clock::now(); }
+TimePoint AsioClock::wall_now() const { return std::chrono::system_clock::now(); }
 
 MonotonicTime AsioClock::monotonic_now() const { return std::chrono::steady_clock::now(); }
 

@@ -25,7 +25,7 @@ class AsioClock : public Clock {
 public:
     explicit AsioClock(boost::asio::io_context& io);
 
-    TimePoint now() const override;
+    TimePoint wall_now() const override;
     MonotonicTime monotonic_now() const override;
     [[nodiscard]] std::unique_ptr<TimerHandle> after(Duration delay, std::function<void()> callback) override;
 

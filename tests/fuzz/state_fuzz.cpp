@@ -27,7 +27,7 @@ using certheal::TimePoint;
 // 2026-11-24T22:00:00Z, as the unit tests' FakeClock. Nothing here waits on a timer.
 class FixedClock final : public certheal::Clock {
 public:
-    TimePoint now() const override { return kNow; }
+    TimePoint wall_now() const override { return kNow; }
     certheal::MonotonicTime monotonic_now() const override { return certheal::MonotonicTime{}; }
     std::unique_ptr<certheal::TimerHandle> after(Duration, std::function<void()>) override {
         return std::make_unique<NoTimer>();

@@ -69,7 +69,7 @@ TEST_CASE("a timer cancelled after it expired but before its callback ran does n
 TEST_CASE("the asio clock tells wall time", "[asio_runtime]") {
     boost::asio::io_context io;
     AsioClock clock(io);
-    const auto difference = clock.now() - std::chrono::system_clock::now();
+    const auto difference = clock.wall_now() - std::chrono::system_clock::now();
     CHECK(std::chrono::abs(difference) < 1s);
 }
 

@@ -62,14 +62,14 @@ TEST_CASE("a 403 page over 64 KiB with a Content-Length is read up to the cap an
     const auto result = probe_once(site_on(server.port()));
     CHECK(result.status == 403);
     CHECK(result.iis_substatus == 7);
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
 }
 
 TEST_CASE("the same page sent chunked is classified the same", "[lab][probe][hostile]") {
     const auto server = hostile("forbidden-chunked", {"--size", "200000", "--at", "300"});
     const auto result = probe_once(site_on(server.port()));
     CHECK(result.status == 403);
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
 }
 
 TEST_CASE("a greedy rejection pattern over a 40 KB page neither crashes nor misses", "[lab][probe][hostile]") {
@@ -78,14 +78,14 @@ TEST_CASE("a greedy rejection pattern over a 40 KB page neither crashes nor miss
     site.rejection_pattern = ".*Forbidden";
     const auto result = probe_once(site);
     CHECK(result.status == 403);
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
 }
 
 TEST_CASE("a header line of 1 MB is a protocol error after the handshake, not a failed connection",
           "[lab][probe][hostile]") {
     const auto server = hostile("huge-header", {"--size", "1048576"});
     const auto result = probe_once(site_on(server.port()));
-    CHECK(result.cls == ProbeClass::unexpected_status);
+    CHECK(result.probe_class == ProbeClass::unexpected_status);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("not a valid HTTP answer") && Catch::Contains("header"));
 }
@@ -94,7 +94,7 @@ TEST_CASE("bytes that are not HTTP after the handshake are a protocol error, not
           "[lab][probe][hostile]") {
     const auto server = hostile("not-http");
     const auto result = probe_once(site_on(server.port()));
-    CHECK(result.cls == ProbeClass::unexpected_status);
+    CHECK(result.probe_class == ProbeClass::unexpected_status);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("not a valid HTTP answer"));
 }
@@ -102,7 +102,7 @@ TEST_CASE("bytes that are not HTTP after the handshake are a protocol error, not
 TEST_CASE("an SSH banner where TLS was expected is a TLS error, not a failed connection", "[lab][probe][hostile]") {
     const auto server = hostile("banner");
     const auto result = probe_once(site_on(server.port()));
-    CHECK(result.cls == ProbeClass::tls_error);
+    CHECK(result.probe_class == ProbeClass::tls_error);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("does not speak TLS"));
 }
@@ -120,7 +120,7 @@ TEST_CASE("TLS 1.3: a server that refuses the certificate and closes is read for
         site.url = "https://localhost:" + std::to_string(server.port()) + "/";
         site.tls.client_cert = PemClientCert{lab.file("stranger_cert"), lab.file("stranger_key")};
         const auto result = probe_once(site);
-        CHECK(result.cls == ProbeClass::client_cert_rejected);
+        CHECK(result.probe_class == ProbeClass::client_cert_rejected);
         CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
     }
 }
@@ -134,13 +134,13 @@ TEST_CASE("interim answers (100 Continue, 103 Early Hints) are skipped and the f
     const auto result = probe_once(site_on(server.port()));
     CHECK(result.status == 403);
     CHECK(result.iis_substatus == 16);
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
 }
 
 TEST_CASE("a server that sends interim answers without end is not HTTP, and the probe ends", "[lab][probe][hostile]") {
     const auto server = hostile("forbidden-page", {"--interim", "1000", "--size", "100"});
     const auto result = probe_once(site_on(server.port()));
-    CHECK(result.cls == ProbeClass::unexpected_status);
+    CHECK(result.probe_class == ProbeClass::unexpected_status);
     CHECK_FALSE(result.status);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("more than 16 interim (1xx) answers"));
@@ -151,7 +151,7 @@ TEST_CASE("a TLS 1.3 server that asks for the certificate after the request gets
           "[lab][probe][hostile]") {
     const auto server = hostile("post-handshake-auth", {"--client-ca", shared_lab().file("good_ca").string()});
     const auto result = probe_once(site_on(server.port()));
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
     CHECK(result.client_ca_names.has_value());  // a CertificateRequest came, after the request
 }
@@ -167,9 +167,9 @@ TEST_CASE("only the capped part of the body is searched for the rejection patter
     io.run();
     REQUIRE(capped);
     CHECK(capped->status == 403);
-    CHECK(capped->cls == ProbeClass::unexpected_status);
+    CHECK(capped->probe_class == ProbeClass::unexpected_status);
     // The same page with the whole body: found.
-    CHECK(probe_once(site_on(server.port())).cls == ProbeClass::client_cert_rejected);
+    CHECK(probe_once(site_on(server.port())).probe_class == ProbeClass::client_cert_rejected);
 }
 
 TEST_CASE("a rejection pattern that goes over its limit on a page is said once per pattern, not on every probe",
@@ -187,7 +187,7 @@ TEST_CASE("a rejection pattern that goes over its limit on a page is said once p
         io.restart();
     }
     REQUIRE(results.size() == 2);
-    for (const auto& result : results) CHECK(result.cls == ProbeClass::unexpected_status);  // not found
+    for (const auto& result : results) CHECK(result.probe_class == ProbeClass::unexpected_status);  // not found
     REQUIRE(results[0].error);
     CHECK_THAT(*results[0].error, Catch::Contains("The rejection_pattern of site hostile (\" .{0,100}Q\") was given up "
                                                   "on this page: more than 64 partial matches of it were alive at once"));

@@ -81,7 +81,7 @@ TEST_CASE("IIS in sync: the certificate goes out during the renegotiation and th
     IisHost host(pki().ca_cert);
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
     CHECK(result.client_ca_names == std::vector<std::string>{kGoodCa});
     CHECK(result.client_issuer_listed == true);
@@ -100,7 +100,7 @@ TEST_CASE("IIS whose trust is out of sync answers certheal's certificate with 40
     IisHost host(pki().other_ca_cert);
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.status == 403);
     CHECK(result.iis_substatus == 16);
     CHECK(result.client_ca_names == std::vector<std::string>{kOtherCa});
@@ -116,7 +116,7 @@ TEST_CASE("IIS whose trust is out of sync answers certheal's certificate with 40
 TEST_CASE("IIS answers a probe without a client certificate with 403.7: client_cert_rejected", "[lab][iis][probe]") {
     IisHost host(pki().ca_cert);
     const auto result = probe_once(host.site(std::nullopt));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 7);
     CHECK(result.client_ca_names == std::vector<std::string>{kGoodCa});
     CHECK_FALSE(result.client_issuer_listed);  // no certificate of certheal's to compare
@@ -126,7 +126,7 @@ TEST_CASE("IIS answers an expired client certificate with 403.17: client_cert_in
           "[lab][iis][probe]") {
     IisHost host(pki().ca_cert);
     const auto result = probe_once(host.site(PemClientCert{pki().expired_client_cert, pki().expired_client_key}));
-    CHECK(result.cls == ProbeClass::client_cert_invalid);
+    CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     CHECK(result.iis_substatus == 17);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("certheal's client certificate for site iis (CN=certheal-probe-expired"));
@@ -140,7 +140,7 @@ TEST_CASE("a client certificate that is not valid yet is client_cert_invalid wha
     IisHost host(pki().other_ca_cert);  // the server would say 403.16 for the trust as well
     const auto result =
         probe_once(host.site(PemClientCert{pki().not_yet_valid_client_cert, pki().not_yet_valid_client_key}));
-    CHECK(result.cls == ProbeClass::client_cert_invalid);
+    CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("is not valid before"));
 }
@@ -148,7 +148,7 @@ TEST_CASE("a client certificate that is not valid yet is client_cert_invalid wha
 TEST_CASE("IIS answers a revoked client certificate with 403.13: client_cert_invalid", "[lab][iis][probe]") {
     IisHost host(pki().ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::trusted, "403.13");
     const auto result = probe_once(host.site());
-    CHECK(result.cls == ProbeClass::client_cert_invalid);
+    CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     CHECK(result.iis_substatus == 13);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("refused certheal's client certificate itself"));
@@ -158,7 +158,7 @@ TEST_CASE("IIS that names no CA (empty list) and distrusts certheal's CA is stil
           "[lab][iis][probe]") {
     IisHost host(pki().other_ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::empty);
     const auto result = probe_once(host.site());
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 16);
     CHECK(result.client_ca_names == std::vector<std::string>{});
     CHECK_FALSE(result.client_issuer_listed);
@@ -169,13 +169,13 @@ TEST_CASE("IIS asking in the handshake (TLS 1.2 and 1.3) gives the same classes"
         INFO("TLS " << tls);
         IisHost in_sync(pki().ca_cert, IisRequestMode::handshake, tls);
         const auto healthy = probe_once(in_sync.site());
-        CHECK(healthy.cls == ProbeClass::healthy);
+        CHECK(healthy.probe_class == ProbeClass::healthy);
         CHECK(healthy.client_issuer_listed == true);
         CHECK(in_sync.server->wait_for_log_lines(1).at(0).at("initial_cert_request") == "yes");
 
         IisHost out_of_sync(pki().other_ca_cert, IisRequestMode::handshake, tls);
         const auto rejected = probe_once(out_of_sync.site());
-        CHECK(rejected.cls == ProbeClass::client_cert_rejected);
+        CHECK(rejected.probe_class == ProbeClass::client_cert_rejected);
         CHECK(rejected.iis_substatus == 16);
         CHECK(rejected.client_ca_names == std::vector<std::string>{kOtherCa});
         CHECK(rejected.client_issuer_listed == false);
@@ -185,10 +185,10 @@ TEST_CASE("IIS asking in the handshake (TLS 1.2 and 1.3) gives the same classes"
 TEST_CASE("re-syncing the IIS trust (the CA appended to its bundle) makes the next probe healthy",
           "[lab][iis][probe]") {
     IisHost host(pki().other_ca_cert);
-    CHECK(probe_once(host.site()).cls == ProbeClass::client_cert_rejected);
+    CHECK(probe_once(host.site()).probe_class == ProbeClass::client_cert_rejected);
     std::ofstream(host.bundle, std::ios::app) << read_text(pki().ca_cert);
     const auto after = probe_once(host.site());
-    CHECK(after.cls == ProbeClass::healthy);
+    CHECK(after.probe_class == ProbeClass::healthy);
     CHECK(after.client_ca_names == std::vector<std::string>{kOtherCa, kGoodCa});
     CHECK(after.client_issuer_listed == true);
 }
@@ -237,7 +237,7 @@ TEST_CASE("IIS's detailed error pages: the Error Code tells the causes of one 40
         const auto log = host.server->wait_for_log_lines(1);
         REQUIRE(log.size() == 1);
         CHECK(log[0].at("verify") == row.verify);
-        CHECK(to_string(result.cls) == to_string(row.expected));
+        CHECK(to_string(result.probe_class) == to_string(row.expected));
         CHECK(result.status == 403);
         CHECK(result.iis_substatus == row.substatus);
         CHECK(result.iis_win32_status == std::optional<std::string>(row.win32));
@@ -250,7 +250,7 @@ TEST_CASE("IIS's detailed error pages: the Error Code tells the causes of one 40
 TEST_CASE("IIS answers a probe without a certificate with 403.7 and 0x80070005", "[lab][iis][probe]") {
     IisHost host(pki().ca_cert);
     const auto result = probe_once(host.site(std::nullopt));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 7);
     CHECK(result.iis_win32_status == "0x80070005 E_ACCESSDENIED");
 }
@@ -277,7 +277,7 @@ TEST_CASE("IIS on TLS 1.3 with a certificate required after the request: client_
                      row.tls13_renegotiation);
         const auto result = probe_once(host.site());
         INFO(result.error.value_or("(no error)"));
-        CHECK(result.cls == ProbeClass::client_cert_negotiation_unsupported);
+        CHECK(result.probe_class == ProbeClass::client_cert_negotiation_unsupported);
         CHECK(result.status == row.first_status);
         if (row.first_status) {
             CHECK(result.iis_substatus == 0);
@@ -309,7 +309,7 @@ TEST_CASE("IIS on TLS 1.3 whose trust is also out of sync: the TLS 1.2 probe's 4
                  "reset");
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.status == 403);
     CHECK(result.iis_substatus == 16);
     REQUIRE(result.error);
@@ -321,7 +321,7 @@ TEST_CASE("a TLS 1.3-only site that resets after the request stays connect_faile
     IisHost host(pki().ca_cert, IisRequestMode::renegotiate, "1.3", IisCaNames::trusted, std::nullopt, "reset");
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
-    CHECK(result.cls == ProbeClass::connect_failed);
+    CHECK(result.probe_class == ProbeClass::connect_failed);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("A second probe limited to TLS 1.2 did not get further (tls_error"));
     CHECK(host.server->wait_for_log_lines(2).size() == 2);
@@ -359,7 +359,7 @@ TEST_CASE("a probe never resumes a TLS session, from a server that offers resump
         REQUIRE(log.size() == 5);
         for (std::size_t line = 2; line < 5; ++line) {
             INFO("probe " << line - 1);
-            CHECK(results[line - 2].cls == ProbeClass::healthy);
+            CHECK(results[line - 2].probe_class == ProbeClass::healthy);
             CHECK(log[line].at("resumed") == "no");
             CHECK(log[line].at("initial_cert_request") == "yes");  // the server checked the certificate each time
         }

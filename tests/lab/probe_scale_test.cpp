@@ -51,9 +51,9 @@ struct Round {
     std::vector<int> calls;
     double wall_ms = 0;
 
-    std::size_t count(ProbeClass cls) const {
+    std::size_t count(ProbeClass probe_class) const {
         std::size_t found = 0;
-        for (const auto& result : results) found += result && result->cls == cls;
+        for (const auto& result : results) found += result && result->probe_class == probe_class;
         return found;
     }
 };
@@ -165,7 +165,7 @@ TEST_CASE("a probe's deadline holds while the monitor's loop is busy", "[lab][pr
     io.run();
     for (const auto& result : results) {
         REQUIRE(result);
-        CHECK(result->cls == ProbeClass::timeout);
+        CHECK(result->probe_class == ProbeClass::timeout);
         // Measured where the probe ran: some slack for a loaded machine (a full parallel test
         // run), far below the 150 ms the busy loop would add.
         CHECK(result->timings.total_ms < kTimeoutMs + 50.0);

@@ -73,7 +73,7 @@ ProbeResult probe_once(const SiteConfig& site, ProberOptions options = {}) {
 TEST_CASE("a healthy nginx with the good client certificate is healthy with 200", "[lab][probe]") {
     const auto result = probe_once(nginx_site(shared_lab()));
     INFO(result.error.value_or(""));
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
     CHECK_FALSE(result.error);
     CHECK_FALSE(result.tls_alert);
@@ -90,7 +90,7 @@ TEST_CASE("a desynchronised nginx answers its 400 SSL certificate error, which i
     NginxLab lab;
     lab.desync();
     const auto rejected = probe_once(nginx_site(lab));
-    CHECK(rejected.cls == ProbeClass::client_cert_rejected);
+    CHECK(rejected.probe_class == ProbeClass::client_cert_rejected);
     CHECK(rejected.status == 400);
     CHECK_FALSE(rejected.iis_substatus);
     CHECK(rejected.client_ca_names == std::vector<std::string>{"CN=certheal lab other client CA"});
@@ -100,14 +100,14 @@ TEST_CASE("a desynchronised nginx answers its 400 SSL certificate error, which i
 
     lab.resync();
     const auto healed = probe_once(nginx_site(lab));
-    CHECK(healed.cls == ProbeClass::healthy);
+    CHECK(healed.probe_class == ProbeClass::healthy);
     CHECK(healed.status == 200);
 }
 
 TEST_CASE("s_server requiring a client certificate rejects a probe without one (TLS 1.3)", "[lab][probe]") {
     SServer server(s_server_options(shared_lab(), false));
     const auto result = probe_once(s_server_site(shared_lab(), server.port()));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.tls_alert == std::optional<std::string>("certificate_required"));
     CHECK_FALSE(result.status);
     REQUIRE(result.error);
@@ -117,7 +117,7 @@ TEST_CASE("s_server requiring a client certificate rejects a probe without one (
 TEST_CASE("s_server requiring a client certificate rejects a probe without one (TLS 1.2)", "[lab][probe]") {
     SServer server(s_server_options(shared_lab(), true));
     const auto result = probe_once(s_server_site(shared_lab(), server.port()));
-    CHECK(result.cls == ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.tls_alert == std::optional<std::string>("handshake_failure"));
     CHECK_FALSE(result.timings.response_ms);
 }
@@ -129,7 +129,7 @@ TEST_CASE("s_server rejects a client certificate from an unknown CA with unknown
         auto site = s_server_site(shared_lab(), server.port());
         site.tls.client_cert = PemClientCert{shared_lab().file("stranger_cert"), shared_lab().file("stranger_key")};
         const auto result = probe_once(site);
-        CHECK(result.cls == ProbeClass::client_cert_rejected);
+        CHECK(result.probe_class == ProbeClass::client_cert_rejected);
         CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
         REQUIRE(result.error);
         CHECK_THAT(*result.error, Catch::Contains("alert unknown_ca") && Catch::Contains("127.0.0.1"));
@@ -145,7 +145,7 @@ TEST_CASE("s_server refuses an expired client certificate with certificate_expir
         site.tls.client_cert =
             PemClientCert{shared_lab().file("expired_client_cert"), shared_lab().file("expired_client_key")};
         const auto result = probe_once(site);
-        CHECK(result.cls == ProbeClass::client_cert_invalid);
+        CHECK(result.probe_class == ProbeClass::client_cert_invalid);
         CHECK(result.tls_alert == std::optional<std::string>("certificate_expired"));
         CHECK(result.client_ca_names == std::vector<std::string>{"CN=certheal lab good client CA"});
         CHECK(result.client_issuer_listed == true);
@@ -159,7 +159,7 @@ TEST_CASE("s_server accepts the good client certificate", "[lab][probe]") {
     auto site = s_server_site(shared_lab(), server.port());
     site.tls.client_cert = PemClientCert{shared_lab().file("client_cert"), shared_lab().file("client_key")};
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
 }
 
@@ -167,7 +167,7 @@ TEST_CASE("a closed port is a failed connection", "[lab][probe]") {
     auto site = nginx_site(shared_lab());
     site.port = closed_port();
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::connect_failed);
+    CHECK(result.probe_class == ProbeClass::connect_failed);
     CHECK_FALSE(result.timings.tls_ms);
     CHECK_FALSE(result.timings.response_ms);
     REQUIRE(result.error);
@@ -180,7 +180,7 @@ TEST_CASE("a server that never answers the handshake times out within the site t
     site.port = blackhole.port();
     site.timeout = 700ms;
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::timeout);
+    CHECK(result.probe_class == ProbeClass::timeout);
     CHECK(result.timings.total_ms >= 690.0);
     CHECK(result.timings.total_ms < 700.0 + 1500.0);  // generous: CI machines are loaded
     CHECK(result.timings.connect_ms.has_value());
@@ -198,7 +198,7 @@ TEST_CASE("a per-phase limit ends the handshake before the site timeout", "[lab]
     ProberOptions options;
     options.tls_limit = 300ms;
     const auto result = probe_once(site, options);
-    CHECK(result.cls == ProbeClass::timeout);
+    CHECK(result.probe_class == ProbeClass::timeout);
     CHECK(result.timings.total_ms < 2500.0);  // well before the 5 s site timeout
 }
 
@@ -207,14 +207,14 @@ TEST_CASE("a server certificate that does not name the URL's host is a TLS error
     site.host = "wrong.example";
     site.url = "https://wrong.example:" + std::to_string(site.port) + "/health";
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::tls_error);
+    CHECK(result.probe_class == ProbeClass::tls_error);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("server certificate was not accepted") &&
                                   Catch::Contains("Hostname mismatch", Catch::CaseSensitive::No));
 
     site.tls.verify = false;
     const auto unverified = probe_once(site);
-    CHECK(unverified.cls == ProbeClass::healthy);
+    CHECK(unverified.probe_class == ProbeClass::healthy);
     CHECK(unverified.status == 200);
 }
 
@@ -222,20 +222,20 @@ TEST_CASE("a server certificate from a CA the site does not trust is a TLS error
     auto site = nginx_site(shared_lab());
     site.tls.ca_file = shared_lab().file("other_ca");
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::tls_error);
+    CHECK(result.probe_class == ProbeClass::tls_error);
     CHECK_FALSE(result.tls_alert);
 }
 
 TEST_CASE("connect_to changes only the address: SNI and Host keep the URL's host", "[lab][probe]") {
     const auto through_connect_to = probe_once(nginx_site(shared_lab(), "/sni"));
-    CHECK(through_connect_to.cls == ProbeClass::healthy);
+    CHECK(through_connect_to.probe_class == ProbeClass::healthy);
 
     // The control: with the address as host, nginx sees other names and answers 421.
     auto by_address = nginx_site(shared_lab(), "/sni");
     by_address.host = "127.0.0.1";
     by_address.connect_to.reset();
     const auto control = probe_once(by_address);
-    CHECK(control.cls == ProbeClass::unexpected_status);
+    CHECK(control.probe_class == ProbeClass::unexpected_status);
     CHECK(control.status == 421);
 }
 
@@ -244,7 +244,7 @@ TEST_CASE("a PKCS#12 client identity with a password file works", "[lab][probe]"
     site.tls.client_cert = PfxClientCert{shared_lab().file("client_p12"), std::nullopt,
                                          shared_lab().file("client_p12_password_file")};
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
 }
 
 TEST_CASE("a PKCS#12 client identity with its password in an environment variable works", "[lab][probe]") {
@@ -252,12 +252,12 @@ TEST_CASE("a PKCS#12 client identity with its password in an environment variabl
     auto site = nginx_site(shared_lab());
     site.tls.client_cert = PfxClientCert{shared_lab().file("client_p12"), "CERTHEAL_LAB_PFX_PASSWORD", std::nullopt};
     const auto result = probe_once(site);
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
 
     ::setenv("CERTHEAL_LAB_PFX_PASSWORD", "hunter2-not-it", 1);
     site.name = "wrong-password";  // a different cache entry
     const auto refused = probe_once(site);
-    CHECK(refused.cls == ProbeClass::tls_error);
+    CHECK(refused.probe_class == ProbeClass::tls_error);
     REQUIRE(refused.error);
     CHECK(refused.error->find("hunter2") == std::string::npos);  // the password never shows
     ::unsetenv("CERTHEAL_LAB_PFX_PASSWORD");
@@ -292,9 +292,9 @@ TEST_CASE("twenty sites probed at once all finish, the slow ones not holding up 
     for (int index = 0; index < 20; ++index) {
         REQUIRE(results[index]);
         if (index % 5 == 4) {
-            CHECK(results[index]->cls == ProbeClass::timeout);
+            CHECK(results[index]->probe_class == ProbeClass::timeout);
         } else {
-            CHECK(results[index]->cls == ProbeClass::healthy);
+            CHECK(results[index]->probe_class == ProbeClass::healthy);
             slowest_healthy_ms = std::max(slowest_healthy_ms, finished_at_ms[index]);
         }
     }
@@ -307,7 +307,7 @@ TEST_CASE("twenty sites probed at once all finish, the slow ones not holding up 
 
 TEST_CASE("a body over 64 KiB is capped without failing the probe", "[lab][probe]") {
     const auto big = probe_once(nginx_site(shared_lab(), "/big"));
-    CHECK(big.cls == ProbeClass::healthy);
+    CHECK(big.probe_class == ProbeClass::healthy);
     CHECK(big.status == 200);
     CHECK_FALSE(big.error);
 }
@@ -322,13 +322,13 @@ TEST_CASE("only the capped part of nginx's own 403 page is searched for the reje
     site.rejection_pattern = "nginx/";
     const auto whole = probe_once(site);
     CHECK(whole.status == 403);
-    CHECK(whole.cls == ProbeClass::client_cert_rejected);
+    CHECK(whole.probe_class == ProbeClass::client_cert_rejected);
 
     ProberOptions tiny;
     tiny.body_limit = 8;  // "<html>\r\n"
     const auto capped = probe_once(site, tiny);
     CHECK(capped.status == 403);
-    CHECK(capped.cls == ProbeClass::unexpected_status);
+    CHECK(capped.probe_class == ProbeClass::unexpected_status);
 }
 
 TEST_CASE("the TLS context is built once per identity and replaced when its files change", "[lab][probe]") {
@@ -336,7 +336,7 @@ TEST_CASE("the TLS context is built once per identity and replaced when its file
     HttpsProber prober(io);
     int healthy = 0;
     const auto probe_round = [&](const SiteConfig& site) {
-        prober.probe(site, [&](ProbeResult result) { healthy += result.cls == ProbeClass::healthy; });
+        prober.probe(site, [&](ProbeResult result) { healthy += result.probe_class == ProbeClass::healthy; });
         io.run();
         io.restart();
     };
@@ -376,7 +376,7 @@ TEST_CASE("cancelling a probe in flight still calls back exactly once", "[lab][p
     io.run();
     CHECK(calls == 1);
     REQUIRE(result);
-    CHECK(result->cls == ProbeClass::timeout);
+    CHECK(result->probe_class == ProbeClass::timeout);
     REQUIRE(result->error);
     CHECK_THAT(*result->error, Catch::Contains("cancelled"));
 }

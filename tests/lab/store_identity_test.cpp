@@ -115,7 +115,7 @@ TEST_CASE("a store RSA key signs a TLS 1.3 handshake with RSA-PSS through its ow
     ScriptedIdentities identities;
     identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
     const auto result = probe_once(store_site(server.port()), identities);
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
     REQUIRE(signer->signed_so_far().size() == 1);
     CHECK(signer->signed_so_far()[0] == Signed{SignatureDigest::sha256, SignaturePadding::pss});
@@ -130,7 +130,7 @@ TEST_CASE("a store RSA key signs TLS 1.2 with PKCS#1 when the server asks for no
         auto signer = rsa_signer();
         ScriptedIdentities identities;
         identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
-        CHECK(probe_once(store_site(server.port()), identities).cls == ProbeClass::healthy);
+        CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0] == Signed{SignatureDigest::sha384, SignaturePadding::pkcs1});
     }
@@ -139,7 +139,7 @@ TEST_CASE("a store RSA key signs TLS 1.2 with PKCS#1 when the server asks for no
         auto signer = rsa_signer();
         ScriptedIdentities identities;
         identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
-        CHECK(probe_once(store_site(server.port()), identities).cls == ProbeClass::healthy);
+        CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0].second == SignaturePadding::pss);
     }
@@ -152,7 +152,7 @@ TEST_CASE("a store EC key signs TLS 1.3 and TLS 1.2 with ECDSA (CNG's r and s ma
         auto signer = ec_signer();
         ScriptedIdentities identities;
         identities.hand_out(software_store_identity(pki().client_cert, signer));
-        CHECK(probe_once(store_site(server.port()), identities).cls == ProbeClass::healthy);
+        CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0] == Signed{SignatureDigest::sha256, SignaturePadding::ecdsa});
     }
@@ -166,7 +166,7 @@ TEST_CASE("a key that can sign only PKCS#1 is offered TLS 1.2 with PKCS#1, even 
     ScriptedIdentities identities;
     identities.hand_out(software_store_identity(pki().rsa_client_cert, signer, legacy_home()));
     const auto result = probe_once(store_site(server.port()), identities);
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     REQUIRE(signer->signed_so_far().size() == 1);
     CHECK(signer->signed_so_far()[0].second == SignaturePadding::pkcs1);
 }
@@ -179,7 +179,7 @@ TEST_CASE("a PKCS#1-only key against a TLS 1.3-only server says why, and is no r
     ScriptedIdentities identities;
     identities.hand_out(software_store_identity(pki().rsa_client_cert, signer, legacy_home()));
     const auto result = probe_once(store_site(server.port()), identities);
-    CHECK(result.cls == ProbeClass::tls_error);
+    CHECK(result.probe_class == ProbeClass::tls_error);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("legacy CryptoAPI provider") && Catch::Contains("TLS 1.2 at most"));
     CHECK(signer->signed_so_far().empty());
@@ -192,8 +192,8 @@ TEST_CASE("a provider that refuses to sign fails the handshake with its own reas
     ScriptedIdentities identities;
     identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
     const auto result = probe_once(store_site(server.port()), identities);
-    CHECK(result.cls != ProbeClass::healthy);
-    CHECK(result.cls != ProbeClass::client_cert_rejected);
+    CHECK(result.probe_class != ProbeClass::healthy);
+    CHECK(result.probe_class != ProbeClass::client_cert_rejected);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("Keyset does not exist"));
 }
@@ -209,7 +209,7 @@ TEST_CASE("no store certificate to present is client_cert_invalid with what was 
     const auto started = std::chrono::steady_clock::now();
     const auto result = probe_once(site, identities);
     CHECK(std::chrono::steady_clock::now() - started < 5s);
-    CHECK(result.cls == ProbeClass::client_cert_invalid);
+    CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("certheal has no client certificate to present to site store") &&
                                   Catch::Contains("issued by CN=certheal test CA"));
@@ -235,8 +235,8 @@ TEST_CASE("a renewed store certificate is presented from the next probe on, in t
     identities.hand_out(software_store_identity(pki().client_cert, ec_signer()));  // "renewed" (an EC key now)
     probe();
     REQUIRE(results.size() == 2);
-    CHECK(results[0].cls == ProbeClass::healthy);
-    CHECK(results[1].cls == ProbeClass::healthy);
+    CHECK(results[0].probe_class == ProbeClass::healthy);
+    CHECK(results[1].probe_class == ProbeClass::healthy);
     REQUIRE(results[0].client_cert);
     REQUIRE(results[1].client_cert);
     CHECK(results[0].client_cert->subject == "CN=certheal-probe-rsa,O=certheal tests");
@@ -254,7 +254,7 @@ TEST_CASE("the key provider keeps out of other keys' way: key generation, P-256 
         auto signer = rsa ? rsa_signer() : ec_signer();
         ScriptedIdentities identities;
         identities.hand_out(software_store_identity(rsa ? pki().rsa_client_cert : pki().client_cert, signer));
-        CHECK(probe_once(store_site(server.port()), identities).cls == ProbeClass::healthy);
+        CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         CHECK(signer->signed_so_far().size() == 1);
     }
     EvpPkeyPtr rsa_key(EVP_RSA_gen(2048));
@@ -270,6 +270,6 @@ TEST_CASE("the key provider keeps out of other keys' way: key generation, P-256 
     auto site = store_site(server.port());
     site.tls.client_cert = PemClientCert{pki().client_cert, pki().client_key};
     ScriptedIdentities unused;
-    CHECK(probe_once(site, unused).cls == ProbeClass::healthy);
+    CHECK(probe_once(site, unused).probe_class == ProbeClass::healthy);
     CHECK(unused.selections() == 0);
 }

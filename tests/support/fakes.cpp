@@ -340,20 +340,20 @@ Result<ProcessOutcome> FakeProcessRunner::run(const std::filesystem::path& progr
 
 // --- FakeProber ------------------------------------------------------------------------
 
-ProbeResult probe_result(const std::string& site, ProbeClass cls, std::optional<int> status) {
+ProbeResult probe_result(const std::string& site, ProbeClass probe_class, std::optional<int> status) {
     ProbeResult result;
     result.site = site;
     result.url = "https://" + site + ".test/health";
-    result.cls = cls;
+    result.probe_class = probe_class;
     if (status) {
         result.status = status;
-    } else if (cls == ProbeClass::healthy) {
+    } else if (probe_class == ProbeClass::healthy) {
         result.status = 200;
-    } else if (cls == ProbeClass::client_cert_rejected) {
+    } else if (probe_class == ProbeClass::client_cert_rejected) {
         result.status = 403;
         result.iis_substatus = 7;
     }
-    if (cls != ProbeClass::healthy) result.error = "The site answered with " + std::string(to_string(cls)) + ".";
+    if (probe_class != ProbeClass::healthy) result.error = "The site answered with " + std::string(to_string(probe_class)) + ".";
     result.timings.total_ms = 5.0;
     return result;
 }
@@ -361,7 +361,7 @@ ProbeResult probe_result(const std::string& site, ProbeClass cls, std::optional<
 void FakeProber::script(const std::string& site, ProbeResult result) { scripts_[site].push_back(std::move(result)); }
 
 void FakeProber::script(const std::string& site, std::vector<ProbeClass> classes) {
-    for (const auto cls : classes) script(site, probe_result(site, cls));
+    for (const auto probe_class : classes) script(site, probe_result(site, probe_class));
 }
 
 void FakeProber::set_function(std::function<ProbeResult(const SiteConfig&)> produce) { produce_ = std::move(produce); }

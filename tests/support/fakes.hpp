@@ -38,7 +38,7 @@ public:
 
     explicit FakeClock(TimePoint start = default_start());
 
-    TimePoint now() const override { return now_; }
+    TimePoint wall_now() const override { return now_; }
     MonotonicTime monotonic_now() const override { return monotonic_; }
     [[nodiscard]] std::unique_ptr<TimerHandle> after(Duration delay, std::function<void()> callback) override;
 
@@ -202,7 +202,7 @@ private:
 };
 
 // --- probing ---------------------------------------------------------------------------
-ProbeResult probe_result(const std::string& site, ProbeClass cls, std::optional<int> status = std::nullopt);
+ProbeResult probe_result(const std::string& site, ProbeClass probe_class, std::optional<int> status = std::nullopt);
 
 // Scripted results per site name: a queue, else a function, else healthy (status 200).
 // Results are delivered inside probe() unless hold_results(true), in which case they wait

@@ -45,7 +45,7 @@ inline void check_lab_case(const LabFiles& lab, std::uint16_t port, const LabCas
         if (lab_case.wire.size() > 4) CHECK_THAT(wire.body, Catch::Contains(lab_case.wire.substr(4)));
         CHECK(result.status == std::optional<int>(status));
     }
-    CHECK(to_string(result.cls) == to_string(lab_case.expected));
+    CHECK(to_string(result.probe_class) == to_string(lab_case.expected));
 }
 
 }  // namespace certheal::test

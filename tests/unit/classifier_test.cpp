@@ -245,7 +245,7 @@ TEST_CASE("answers are classified by the rows of the classification table", "[cl
     for (const auto& row : rows) {
         INFO(row.description);
         const auto result = classify(row.observation, row.rules);
-        CHECK(to_string(result.cls) == to_string(row.expected));
+        CHECK(to_string(result.probe_class) == to_string(row.expected));
         CHECK(to_string(result.rule) == to_string(row.rule));
         CHECK(result.iis_substatus == row.substatus);
         CHECK((result.iis_win32_status ? std::optional<std::string>(result.iis_win32_status->text()) : std::nullopt) ==
@@ -287,7 +287,7 @@ TEST_CASE("transport failures are classified by how the connection ended", "[cla
     for (const auto& row : rows) {
         INFO(row.description);
         const auto result = classify(row.observation, SiteRules{});
-        CHECK(to_string(result.cls) == to_string(row.expected));
+        CHECK(to_string(result.probe_class) == to_string(row.expected));
         CHECK(to_string(result.rule) == "transport_failure");
         CHECK_FALSE(result.retry_with_tls12);
     }
@@ -335,7 +335,7 @@ TEST_CASE("a TLS 1.3 connection reset right after the request, without a certifi
         const auto result = classify(row.observation, SiteRules{});
         CHECK(result.retry_with_tls12 == row.retry);
         CHECK(to_string(result.rule) == (row.retry ? "tls13_per_path_certificate" : "transport_failure"));
-        if (row.retry) CHECK(result.cls == ProbeClass::connect_failed);
+        if (row.retry) CHECK(result.probe_class == ProbeClass::connect_failed);
     }
 }
 
@@ -376,7 +376,7 @@ TEST_CASE("TLS alerts about the server's trust are rejections, about the certifi
                        << row.client_cert_configured << ", requested " << row.server_requested_client_cert);
         const auto observation = failed(row.phase, TransportFailure::tls_alert, std::string(row.alert),
                                         row.client_cert_configured, row.server_requested_client_cert);
-        CHECK(to_string(classify(observation, SiteRules{}).cls) == to_string(row.expected));
+        CHECK(to_string(classify(observation, SiteRules{}).probe_class) == to_string(row.expected));
     }
 }
 
@@ -409,13 +409,13 @@ TEST_CASE("certheal's own certificate outside its validity explains every refusa
     };
     for (const auto& row : rows) {
         INFO(row.description);
-        CHECK(to_string(classify(row.observation, SiteRules{}).cls) == to_string(row.expected));
+        CHECK(to_string(classify(row.observation, SiteRules{}).probe_class) == to_string(row.expected));
     }
 }
 
 TEST_CASE("an alert failure without a known alert name is a TLS error", "[classifier]") {
     const auto observation = failed(ProbePhase::tls, TransportFailure::tls_alert, std::nullopt, true, true);
-    CHECK(classify(observation, SiteRules{}).cls == ProbeClass::tls_error);
+    CHECK(classify(observation, SiteRules{}).probe_class == ProbeClass::tls_error);
 }
 
 TEST_CASE("the IIS sub-status is read where IIS writes it: the page's title and headings", "[classifier]") {

@@ -50,7 +50,7 @@ bool same_duration(const nlohmann::json& schema_default, Duration applied) {
 
 nlohmann::json symptom_names(const std::set<ProbeClass>& classes) {
     auto names = nlohmann::json::array();
-    for (const auto cls : classes) names.push_back(std::string(to_string(cls)));
+    for (const auto probe_class : classes) names.push_back(std::string(to_string(probe_class)));
     return names;
 }
 

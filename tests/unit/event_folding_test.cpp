@@ -16,13 +16,13 @@ struct Folding {
     RecordingSink written;
     FoldingSink sink{written, clock, FoldingLimits{10min}};
 
-    void emit(EventId id, const std::string& site, const std::string& cls, const std::string& message = "m") {
+    void emit(EventId id, const std::string& site, const std::string& probe_class, const std::string& message = "m") {
         Event event;
         event.id = id;
-        event.time = clock.now();
+        event.time = clock.wall_now();
         event.site = site;
         event.message = message;
-        event.details = {{"class", cls}};
+        event.details = {{"class", probe_class}};
         sink.emit(event);
     }
     // A site that flaps once: failing, then healthy again.
@@ -103,7 +103,7 @@ TEST_CASE("events without a site and repair events are never folded, and a repai
     Event repair;
     repair.id = EventId::repair_started;
     repair.site = "intranet";
-    repair.time = f.clock.now();
+    repair.time = f.clock.wall_now();
     f.sink.emit(repair);
     f.sink.emit(repair);
     REQUIRE(f.written.events().size() == 4);

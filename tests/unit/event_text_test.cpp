@@ -25,14 +25,14 @@ const std::string kLongName = "customer-portal-" + std::string(100, 'x') + "-fro
 const std::string kLongUrl = "https://" + std::string(120, 'h') + ".corp.example.com:8443/" + std::string(200, 'p') +
                              "/health?probe=certheal";
 
-ProbeResult long_evidence(const SiteConfig& site, ProbeClass cls) {
+ProbeResult long_evidence(const SiteConfig& site, ProbeClass probe_class) {
     ProbeResult result;
     result.site = site.name;
     result.url = site.url;
-    result.cls = cls;
-    if (cls == ProbeClass::healthy) {
+    result.probe_class = probe_class;
+    if (probe_class == ProbeClass::healthy) {
         result.status = 200;
-    } else if (cls == ProbeClass::client_cert_rejected) {
+    } else if (probe_class == ProbeClass::client_cert_rejected) {
         result.status = 403;
         result.iis_substatus = 16;
         result.iis_win32_status = "0x800B010A CERT_E_CHAINING";
@@ -205,7 +205,7 @@ TEST_CASE("circuit_opened names certheal resume, when repairs resume by themselv
     // When it closes by itself: the time, in the one format, that the field reset_at also has.
     const std::string reset_at = opened->details.at("reset_at").get<std::string>();
     CHECK_THAT(opened->message, Catch::Contains("resume at " + reset_at + "."));
-    CHECK(parse_time_utc(reset_at) == windows->clock.now() + std::chrono::duration_cast<Duration>(6h));
+    CHECK(parse_time_utc(reset_at) == windows->clock.wall_now() + std::chrono::duration_cast<Duration>(6h));
 
     const auto elsewhere = run("the web server");
     const auto opened_elsewhere = elsewhere->events.last(EventId::circuit_opened);

@@ -377,7 +377,7 @@ TEST_CASE("a step the platform could not start is named once, in sentences witho
 
 TEST_CASE("a server certificate that expires within 30 days is said once per certificate", "[monitor][certificates]") {
     Harness h;
-    auto expires = h.clock.now() + std::chrono::hours(24 * 10);
+    auto expires = h.clock.wall_now() + std::chrono::hours(24 * 10);
     h.prober.set_function([&](const SiteConfig& site) {
         auto result = probe_result(site.name, ProbeClass::healthy);
         if (site.name == "intranet") result.server_cert_not_after = expires;
@@ -412,8 +412,8 @@ TEST_CASE("a renewed store client certificate is said once per selector, with bo
     for (auto& site : config.sites) site.tls.client_cert = selector;  // both sites share it
     const std::string old_sha1(40, 'A');
     const std::string new_sha1(40, 'B');
-    PresentedCertificate presented{old_sha1, "CN=web01.contoso.com", h.clock.now() - std::chrono::hours(24 * 300),
-                                   h.clock.now() + std::chrono::hours(24 * 65)};
+    PresentedCertificate presented{old_sha1, "CN=web01.contoso.com", h.clock.wall_now() - std::chrono::hours(24 * 300),
+                                   h.clock.wall_now() + std::chrono::hours(24 * 65)};
     h.prober.set_function([&](const SiteConfig& site) {
         auto result = probe_result(site.name, ProbeClass::healthy);
         result.client_cert = presented;
@@ -425,8 +425,8 @@ TEST_CASE("a renewed store client certificate is said once per selector, with bo
     CHECK(h.count(EventId::client_cert_changed) == 0);  // the first one seen is no change
     CHECK(h.count(EventId::certificate_expiring) == 0);  // 65 days left
 
-    presented = PresentedCertificate{new_sha1, "CN=web01.contoso.com", h.clock.now() - std::chrono::hours(1),
-                                     h.clock.now() + std::chrono::hours(24 * 365)};
+    presented = PresentedCertificate{new_sha1, "CN=web01.contoso.com", h.clock.wall_now() - std::chrono::hours(1),
+                                     h.clock.wall_now() + std::chrono::hours(24 * 365)};
     h.clock.advance(30s);  // a round of both sites
     h.clock.advance(60s);  // and two more
     REQUIRE(h.count(EventId::client_cert_changed) == 1);
@@ -454,8 +454,8 @@ TEST_CASE("a store client certificate that expires within 30 days is said when t
     config.sites[0].tls.client_cert = selector;
     h.prober.set_function([&](const SiteConfig& site) {
         auto result = probe_result(site.name, ProbeClass::healthy);
-        result.client_cert = PresentedCertificate{std::string(40, 'C'), "CN=web01", h.clock.now() - std::chrono::hours(1),
-                                                  h.clock.now() + std::chrono::hours(24 * 10)};
+        result.client_cert = PresentedCertificate{std::string(40, 'C'), "CN=web01", h.clock.wall_now() - std::chrono::hours(1),
+                                                  h.clock.wall_now() + std::chrono::hours(24 * 10)};
         return result;
     });
     h.monitor.start(config);
@@ -472,7 +472,7 @@ TEST_CASE("the status says each site's class since when, its next probe, and the
     int changes = 0;
     h.monitor.on_status_change([&](StatusChange) { ++changes; });
     h.monitor.start(lab_config());
-    const auto started = h.clock.now();
+    const auto started = h.clock.wall_now();
     h.clock.advance(0ms);
     CHECK(changes >= 2);
     auto status = h.monitor.status();
@@ -675,7 +675,7 @@ TEST_CASE("a symptom confirmed while the host is paused is held until the pause 
           "[monitor][pause]") {
     Harness h;
     const auto config = lab_config();
-    const auto paused_at = h.clock.now();
+    const auto paused_at = h.clock.wall_now();
     {
         // `certheal pause --for 10m`, saved before the service started: it survives the start.
         RecordingSink command_events;

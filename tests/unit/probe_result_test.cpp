@@ -5,9 +5,9 @@
 using namespace certheal;
 
 TEST_CASE("every probe class has a name that reads back, the new ones included", "[probe_result]") {
-    for (const auto cls : kAllProbeClasses) {
-        INFO(to_string(cls));
-        CHECK(probe_class_from_string(to_string(cls)) == cls);
+    for (const auto probe_class : kAllProbeClasses) {
+        INFO(to_string(probe_class));
+        CHECK(probe_class_from_string(to_string(probe_class)) == probe_class);
     }
     CHECK(probe_class_from_string("revocation_unavailable") == ProbeClass::revocation_unavailable);
     CHECK(probe_class_from_string("client_cert_negotiation_unsupported") ==
@@ -19,7 +19,7 @@ TEST_CASE("probe --json carries iis_win32_status, null when the answer had none"
     ProbeResult result;
     result.site = "intranet";
     result.url = "https://intranet/health";
-    result.cls = ProbeClass::revocation_unavailable;
+    result.probe_class = ProbeClass::revocation_unavailable;
     result.status = 403;
     result.iis_substatus = 13;
     result.iis_win32_status = "0x80092013 CRYPT_E_REVOCATION_OFFLINE";

@@ -68,7 +68,7 @@ TEST_CASE("only one repair runs at a time on the host", "[policy]") {
 TEST_CASE("a cooldown follows every repair and ends on time", "[policy]") {
     Fixture f;
     f.repair("inc-1", true);
-    const auto ended = f.clock.now();
+    const auto ended = f.clock.wall_now();
 
     f.clock.advance(9min + 59s);
     const auto early = f.policy.request("inc-2");
@@ -84,7 +84,7 @@ TEST_CASE("a cooldown follows every repair and ends on time", "[policy]") {
 
 TEST_CASE("the repair budget slides with the attempt window", "[policy]") {
     Fixture f;
-    const auto start = f.clock.now();
+    const auto start = f.clock.wall_now();
     f.repair("inc-1", true);  // attempt at +0
     f.clock.advance(19min);
     f.repair("inc-2", true);  // attempt at +20m
@@ -211,7 +211,7 @@ TEST_CASE("a restart of certheal never grants a fresh budget inside the window",
 TEST_CASE("a restart during a repair keeps the attempt and its cooldown", "[policy]") {
     Fixture f;
     REQUIRE(f.policy.request("inc-1").verdict == Verdict::allowed);
-    const auto started = f.clock.now();
+    const auto started = f.clock.wall_now();
     f.clock.advance(2min);  // certheal dies here, finished() never comes
 
     RepairPolicy restarted(f.config, f.clock, f.store, f.sink);
@@ -528,7 +528,7 @@ TEST_CASE("the policy decides on the history the other repairer saved since", "[
     Fixture f;
     REQUIRE_FALSE(f.policy.load());
     // `certheal repair` ran three failing repairs and opened the circuit while the service ran.
-    const auto now = format_time_utc(f.clock.now());
+    const auto now = format_time_utc(f.clock.wall_now());
     f.store.set_contents(nlohmann::json{{"version", 1},
                                    {"attempts", {now, now, now}},
                                    {"last_repair_end", now},
@@ -543,7 +543,7 @@ TEST_CASE("a wall clock set back while certheal runs does not hold repairs for t
           "[policy][time]") {
     Fixture f;
     f.repair("inc-1", true);
-    f.clock.set_now(f.clock.now() - 20h);  // NTP corrects a clock that ran 20 hours ahead
+    f.clock.set_now(f.clock.wall_now() - 20h);  // NTP corrects a clock that ran 20 hours ahead
     CHECK(f.policy.request("inc-2").verdict == Verdict::cooldown);
     f.clock.advance(10min);  // the cooldown, measured on the monotonic clock
     CHECK(f.policy.request("inc-2").verdict == Verdict::allowed);
@@ -555,7 +555,7 @@ TEST_CASE("a wall clock set forward while certheal runs neither closes the circu
     f.policy.close_circuit_on_time();
     f.fail_until_the_circuit_opens();
     REQUIRE(f.policy.circuit_open());
-    f.clock.set_now(f.clock.now() + 20h);
+    f.clock.set_now(f.clock.wall_now() + 20h);
     f.policy.tick();
     CHECK(f.policy.circuit_open());
     CHECK(f.policy.attempts_in_window() == 3);
@@ -564,7 +564,7 @@ TEST_CASE("a wall clock set forward while certheal runs neither closes the circu
     // opened, as the clock reads now.
     REQUIRE(f.policy.circuit_closes_at());
     CHECK(*f.policy.circuit_closes_at() - *f.policy.circuit_opened_at() == 6h);
-    CHECK(*f.policy.circuit_opened_at() > f.clock.now() - 1h);
+    CHECK(*f.policy.circuit_opened_at() > f.clock.wall_now() - 1h);
 
     f.clock.advance(6h);
     CHECK_FALSE(f.policy.circuit_open());
@@ -575,7 +575,7 @@ TEST_CASE("a wall clock step does not make a saved moment of this process look n
           "[policy][time]") {
     Fixture f;
     f.repair("inc-1", true);
-    f.clock.set_now(f.clock.now() + 20h);
+    f.clock.set_now(f.clock.wall_now() + 20h);
     // Each decision re-reads the saved history (written before the step): the cooldown still
     // ends 10 minutes after the repair, not 20 hours later.
     f.clock.advance(10min);
@@ -597,13 +597,13 @@ std::string future_state(TimePoint now, Duration ahead, int attempts, bool circu
 TEST_CASE("times in the saved state from the future are counted as now and said, and the history is kept",
           "[policy][time]") {
     Fixture f;
-    f.store.set_contents(future_state(f.clock.now(), 20h, 3, true));
+    f.store.set_contents(future_state(f.clock.wall_now(), 20h, 3, true));
     CHECK_FALSE(f.policy.load().has_value());  // not a reason to start afresh
 
     CHECK(f.policy.circuit_open());
     CHECK(f.policy.attempts_in_window() == 3);
-    CHECK(f.policy.circuit_opened_at() == f.clock.now());
-    CHECK(f.policy.circuit_closes_at() == f.clock.now() + 6h);
+    CHECK(f.policy.circuit_opened_at() == f.clock.wall_now());
+    CHECK(f.policy.circuit_closes_at() == f.clock.wall_now() + 6h);
     REQUIRE(f.sink.count(EventId::repair_skipped) == 1);
     const auto said = *f.sink.last(EventId::repair_skipped);
     CHECK(said.details["reason"] == "state_times_clamped");
@@ -614,7 +614,7 @@ TEST_CASE("times in the saved state from the future are counted as now and said,
     // Saved as now: nothing in the file lies in the future any more.
     const auto saved = nlohmann::json::parse(*f.store.contents());
     const auto not_after_now = [&](const nlohmann::json& text) {
-        return *parse_time_utc(text.get<std::string>()) <= f.clock.now();
+        return *parse_time_utc(text.get<std::string>()) <= f.clock.wall_now();
     };
     CHECK(not_after_now(saved["circuit"]["opened_at"]));
     CHECK(not_after_now(saved["last_repair_end"]));
@@ -630,7 +630,7 @@ TEST_CASE("a restart after saved times were clamped measures from the first read
     Fixture f;
     f.config.attempt_window = 24h;  // so only the quiet period can close the circuit
     f.policy.update_config(f.config);
-    f.store.set_contents(future_state(f.clock.now(), 20h, 3, true));
+    f.store.set_contents(future_state(f.clock.wall_now(), 20h, 3, true));
     REQUIRE_FALSE(f.policy.load().has_value());
     f.clock.advance(5h);
 
@@ -645,7 +645,7 @@ TEST_CASE("a restart after saved times were clamped measures from the first read
 
 TEST_CASE("saved attempts are pruned whatever their order", "[policy][time]") {
     Fixture f;
-    const auto now = f.clock.now();
+    const auto now = f.clock.wall_now();
     const auto at = [&](Duration ago) { return format_time_utc(now - ago); };
     // Newest first, the old ones in between: only the two within the hour count.
     f.store.set_contents(nlohmann::json{{"version", 1},
@@ -753,7 +753,7 @@ TEST_CASE("the circuit's latest decision wins over a copy that was saved from be
 
 TEST_CASE("a version 1 state with identical attempt times counts each attempt", "[policy][merge]") {
     Fixture f;
-    const auto now = format_time_utc(f.clock.now() - 1min);
+    const auto now = format_time_utc(f.clock.wall_now() - 1min);
     f.store.set_contents(
         nlohmann::json{{"version", 1}, {"attempts", {now, now}}, {"last_repair_end", now}, {"circuit", nullptr}}
             .dump());
@@ -769,7 +769,7 @@ TEST_CASE("a version 1 state with identical attempt times counts each attempt", 
 TEST_CASE("a pause of the host holds every repair and ends by itself at its time", "[policy][pause]") {
     Fixture f;
     f.policy.close_circuit_on_time();  // as the service: the pause ends on a timer
-    const auto started = f.clock.now();
+    const auto started = f.clock.wall_now();
     const auto pause = f.policy.pause("", 2h, "alice", "web server upgrade");
     REQUIRE(pause.until);
     CHECK(*pause.until == started + 2h);
@@ -816,7 +816,7 @@ TEST_CASE("a pause of one site holds only that site's repairs", "[policy][pause]
 
 TEST_CASE("a pause is saved, survives a restart and ends while certheal is stopped", "[policy][pause]") {
     Fixture f;
-    const auto started = f.clock.now();
+    const auto started = f.clock.wall_now();
     f.policy.pause("", 1h, "alice", "patching");
     const auto saved = nlohmann::json::parse(*f.store.contents());
     REQUIRE(saved.at("pauses").size() == 1);

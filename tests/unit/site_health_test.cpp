@@ -92,9 +92,9 @@ TEST_CASE("a probe is healthy, symptomatic or another failure according to the s
           "[site_health]") {
     SiteConfig site;
     site.symptoms = {ProbeClass::client_cert_rejected, ProbeClass::connect_failed};
-    auto result_of = [](ProbeClass cls) {
+    auto result_of = [](ProbeClass probe_class) {
         ProbeResult result;
-        result.cls = cls;
+        result.probe_class = probe_class;
         return result;
     };
     CHECK(reading_of(result_of(ProbeClass::healthy), site) == H);

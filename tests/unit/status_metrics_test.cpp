@@ -15,7 +15,7 @@ TEST_CASE("the metrics page shows each site's health, symptom and counters with 
     intranet.probes = 7;
     intranet.failed_probes = 3;
     ProbeResult rejected;
-    rejected.cls = ProbeClass::client_cert_rejected;
+    rejected.probe_class = ProbeClass::client_cert_rejected;
     rejected.timings.total_ms = 12.5;
     intranet.last_result = rejected;
     SiteStatus odd;
@@ -49,7 +49,7 @@ TEST_CASE("the metrics page has the certificate expiries, the class, the phases 
     intranet.name = "intranet";
     intranet.client_cert_not_after = at_unix(1'900'000'000);
     ProbeResult result;
-    result.cls = ProbeClass::client_cert_rejected;
+    result.probe_class = ProbeClass::client_cert_rejected;
     result.timings.connect_ms = 2.0;
     result.timings.tls_ms = 30.0;
     result.server_cert_not_after = at_unix(1'850'000'000);
@@ -92,7 +92,7 @@ TEST_CASE("the status document names the policy, each site's class, incident and
     intranet.symptom_confirmed = true;
     intranet.class_since = at_unix(1'799'980'000);
     ProbeResult result;
-    result.cls = ProbeClass::client_cert_rejected;
+    result.probe_class = ProbeClass::client_cert_rejected;
     intranet.last_result = result;
     status.sites = {intranet};
 

@@ -14,9 +14,9 @@ const TimePoint kNow = *parse_time_utc("2026-11-24T22:31:05.000Z");
 
 std::string at(Duration offset) { return format_time_utc(kNow + offset); }
 
-nlohmann::json site(const std::string& name, const std::string& cls) {
+nlohmann::json site(const std::string& name, const std::string& probe_class) {
     return {{"name", name},
-            {"class", cls},
+            {"class", probe_class},
             {"since", at(-3h - 12min)},
             {"symptom_confirmed", false},
             {"incident", nullptr},

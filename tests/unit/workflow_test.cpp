@@ -642,14 +642,14 @@ TEST_CASE("a wall clock step during a repair changes neither a step's duration n
     QueuedHarness h;
     h.start({run_step(kIisca), stop_step("IISADMIN", true), start_step("W3SVC"), restore_step()});
     h.clock.advance(2s);
-    h.clock.set_now(h.clock.now() + 10h);  // an administrator or NTP steps the clock forward
+    h.clock.set_now(h.clock.wall_now() + 10h);  // an administrator or NTP steps the clock forward
     h.pool.run_next();                      // iisca returns
     const auto run = h.sink.all(EventId::step_succeeded).front();
     CHECK(run.details["duration_ms"] == 2000);
 
     h.pool.run_next();  // stop IISADMIN /y
     h.pool.run_next();  // start W3SVC
-    h.clock.set_now(h.clock.now() - 24h);  // and back, past the step's start
+    h.clock.set_now(h.clock.wall_now() - 24h);  // and back, past the step's start
     h.pool.run_all();   // restore FTPSVC: its 2 min budget is untouched by either step
     REQUIRE(h.outcome().succeeded);
     const auto restore = h.sink.all(EventId::step_succeeded).back();

@@ -303,17 +303,17 @@ ProbeResult probe_with_cng_key(const std::string& port_variable) {
 
 TEST_CASE("a CNG key authenticates a TLS 1.3 handshake with RSA-PSS", "[.][identity-tls]") {
     const auto result = probe_with_cng_key("CERTHEAL_TLS13_PORT");
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
 }
 
 TEST_CASE("a CNG key authenticates a TLS 1.2 handshake with RSA-PSS", "[.][identity-tls]") {
     const auto result = probe_with_cng_key("CERTHEAL_TLS12_PORT");
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
 }
 
 TEST_CASE("a CNG key authenticates a TLS 1.2 handshake with PKCS#1 when the server asks for nothing else",
           "[.][identity-tls]") {
     const auto result = probe_with_cng_key("CERTHEAL_TLS12_PKCS1_PORT");
-    CHECK(result.cls == ProbeClass::healthy);
+    CHECK(result.probe_class == ProbeClass::healthy);
 }
