@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dependency arrows of docs/architecture.md, checked on the includes:
 #   core/    includes only core/ (and never <windows.h>, never #ifdef _WIN32); inside core/ the
-#            parts go one way: base <- model <- probe <- repair <- policy <- record, and
+#            parts go one way: base <- model <- describe <- probe <- repair <- policy <- record, and
 #            runtime (the production clock and worker pool) sees only base and model
 #   config/  includes only config/ and core/
 #   service/posix/ never includes service/win/, and the other way round
@@ -22,10 +22,11 @@ report() {
 declare -A core_may_include=(
     [base]="base"
     [model]="base model"
-    [probe]="base model probe"
-    [repair]="base model probe repair"
-    [policy]="base model probe repair policy"
-    [record]="base model probe repair policy record"
+    [describe]="base model describe"
+    [probe]="base model describe probe"
+    [repair]="base model describe probe repair"
+    [policy]="base model describe probe repair policy"
+    [record]="base model describe probe repair policy record"
     [runtime]="base model runtime"
 )
 
@@ -75,4 +76,4 @@ if ((problems)); then
     echo "architecture: $problems include(s) against the arrows; see docs/architecture.md"
     exit 1
 fi
-echo "architecture: every include follows base <- model <- probe <- repair <- policy <- record (runtime: base, model) in core, and core <- config <- service"
+echo "architecture: every include follows base <- model <- describe <- probe <- repair <- policy <- record (runtime: base, model) in core, and core <- config <- service"

@@ -130,7 +130,6 @@ struct Step {
 };
 
 std::string_view step_kind(const StepAction& action) noexcept;  // "run", "stop_service", ...
-std::string describe_step(const Step& step);  // one line for people, e.g. "stop_service IISADMIN with dependents"
 
 // When a stage of the repair ladder applies to an incident. An empty list means any value.
 struct StageCondition {

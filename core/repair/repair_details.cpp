@@ -1,5 +1,7 @@
 #include "core/repair/repair_details.hpp"
 
+#include "core/describe/step_sentences.hpp"
+
 #include <chrono>
 #include <utility>
 

@@ -1,5 +1,7 @@
 #include "core/repair/repair_ladder.hpp"
 
+#include "core/describe/step_sentences.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>

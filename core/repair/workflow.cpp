@@ -1,5 +1,6 @@
 #include "core/repair/workflow.hpp"
 
+#include "core/describe/step_sentences.hpp"
 #include "core/repair/certificate_trust.hpp"
 #include "core/repair/host_trust_steps.hpp"
 #include "core/base/text.hpp"

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "core/describe/step_sentences.hpp"
 
 namespace {
 

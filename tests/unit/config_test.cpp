@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
+#include "core/describe/step_sentences.hpp"
 #include "core/probe/tls_contexts.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/repair/repair_ladder.hpp"
