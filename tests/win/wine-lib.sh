@@ -83,6 +83,38 @@ wine_prefix_up() {
     "$wineserver" -p >"$logs/wineserver.log" 2>&1
 }
 
+# certheal.exe `run --console` in the background ($certheal_pid), its output in $logs/run.out and
+# run.err.
+certheal_run_start() {  # certheal.exe config(Linux path)
+    "$wine" "$1" run --console --config "$(windows_path "$2")" >"$logs/run.out" 2>"$logs/run.err" &
+    certheal_pid=$!
+}
+
+# Until the journal holds the event, certheal has ended, or the seconds have passed.
+wait_for_journal_event() {  # journal event seconds
+    local _
+    for _ in $(seq 1 $(($3 * 2))); do
+        [[ -f $1 ]] && grep -q "\"event\":\"$2\"" "$1" && return 0
+        kill -0 "$certheal_pid" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+# Ctrl+C (Wine makes it a CTRL_C_EVENT), 20 s to end, then SIGKILL; the journal copied to $logs.
+certheal_run_stop() {  # journal
+    local _
+    kill -INT "$certheal_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$certheal_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$certheal_pid" 2>/dev/null || true
+    wait "$certheal_pid" 2>/dev/null || true
+    certheal_pid=""
+    if [[ -f $1 ]]; then cp "$1" "$logs/journal.jsonl"; fi
+}
+
 wine_test_finish() {
     if ((failures)); then
         echo "$wine_test_label: $failures check(s) failed; logs in $logs"
