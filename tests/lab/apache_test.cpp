@@ -8,40 +8,24 @@
 
 using namespace certheal;
 using namespace certheal::test;
+using namespace certheal::test::lab_classes;
 
 namespace {
 
-const LabPki& pki() {
-    static const LabPki lab;
-    return lab;
-}
-
 const ApacheLab& apache() {
-    static const ApacheLab server(pki());
+    static const ApacheLab server(shared_lab_pki());
     return server;
 }
 
 void check_mode(const std::string& mode, const std::vector<LabCase>& cases) {
-    INFO("Apache mode: " << mode);
-    for (const auto& lab_case : cases) check_lab_case(pki(), apache().port(mode, lab_case.trust), lab_case);
+    check_server_mode("Apache", apache(), mode, cases);
 }
-
-constexpr auto healthy = ProbeClass::healthy;
-constexpr auto rejected = ProbeClass::client_cert_rejected;
-constexpr auto invalid = ProbeClass::client_cert_invalid;
-constexpr auto unexpected = ProbeClass::unexpected_status;
 
 }  // namespace
 
 TEST_CASE("Apache SSLVerifyClient require for the whole host (TLS 1.3) refuses by alert in the handshake",
           "[lab][servers][apache]") {
-    check_mode("require", {
-        {ClientCase::good, Trust::issuer, "200 ok", healthy},
-        {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
-        {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
-        {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
-        {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
-    });
+    check_mode("require", refused_by_alert_in_the_tls13_handshake());
 }
 
 TEST_CASE("Apache SSLVerifyClient require in a <Location> on TLS 1.2 asks by renegotiation and refuses by alert",
@@ -57,13 +41,7 @@ TEST_CASE("Apache SSLVerifyClient require in a <Location> on TLS 1.2 asks by ren
 
 TEST_CASE("Apache SSLVerifyClient require in a <Location> on TLS 1.3 asks by post-handshake authentication",
           "[lab][servers][apache]") {
-    check_mode("location-tls13", {
-        {ClientCase::good, Trust::issuer, "200 ok", healthy},
-        {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
-        {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
-        {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
-        {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
-    });
+    check_mode("location-tls13", refused_by_alert_in_the_tls13_handshake());
 }
 
 TEST_CASE("Apache in a <Location> on TLS 1.3 answers a client that offers no post-handshake authentication 403",
@@ -71,11 +49,12 @@ TEST_CASE("Apache in a <Location> on TLS 1.3 answers a client that offers no pos
     // What certheal got before it offered post-handshake authentication, and what any such
     // client gets: Apache's 403 page with its reason, whatever the certificate.
     const auto port = apache().port("location-tls13", Trust::issuer);
+    const auto& pki = shared_lab_pki();
     const auto outcome = run_command({"sh", "-c",
                                       "printf 'GET /health HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | "
                                       "openssl s_client -quiet -connect 127.0.0.1:" + std::to_string(port) +
-                                          " -servername localhost -CAfile " + pki().value("server_ca") + " -cert " +
-                                          pki().value("client_cert") + " -key " + pki().value("client_key") +
+                                          " -servername localhost -CAfile " + pki.value("server_ca") + " -cert " +
+                                          pki.value("client_cert") + " -key " + pki.value("client_key") +
                                           " 2>/dev/null"});
     INFO(outcome.output);
     CHECK_THAT(outcome.output, Catch::StartsWith("HTTP/1.1 403 Forbidden") &&

@@ -25,9 +25,11 @@
 #include "support/files.hpp"
 #include "support/lab.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using certheal::test::read_text;
 using namespace certheal;
+using certheal::test::shared_pki;
 using certheal::test::TempDir;
 using namespace std::chrono_literals;
 
@@ -42,11 +44,6 @@ struct stat stat_of(const std::filesystem::path& file) {
 std::size_t entries_in(const std::filesystem::path& folder) {
     return static_cast<std::size_t>(
         std::distance(std::filesystem::directory_iterator(folder), std::filesystem::directory_iterator()));
-}
-
-const test::Pki& pki() {
-    static const test::Pki instance;
-    return instance;
 }
 
 TrustCaStep into_bundle(const std::filesystem::path& certificate, const std::filesystem::path& bundle) {
@@ -158,7 +155,7 @@ TEST_CASE("another user swapping a bundle for a link while repairs run never mak
     std::filesystem::create_directories(folder);
     REQUIRE(::chown(folder.c_str(), 65534, 65534) == 0);
     const auto bundle = folder / "client-ca.pem";
-    const std::string original = read_text(pki().other_ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert);
     const auto victim = dir.write("root-only/trusted.pem", original);
     const auto victim_inode = stat_of(victim).st_ino;
     { std::ofstream(bundle) << original; }
@@ -185,14 +182,14 @@ TEST_CASE("another user swapping a bundle for a link while repairs run never mak
         }
         ::_exit(0);
     }
-    testing::FakeCertificateStores stores;
+    test::FakeCertificateStores stores;
     PosixFileReplacer replacer;
     int attempts = 0, refused = 0;
     std::string reason;
     const auto until = std::chrono::steady_clock::now() + 3s;
     while (std::chrono::steady_clock::now() < until) {
         ++attempts;
-        auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, replacer, true);
+        auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, replacer, true);
         if (!report) {
             ++refused;
             reason = report.error().message;
@@ -240,7 +237,7 @@ TEST_CASE("a bundle's ACL and extended attributes survive a repair", "[lab][file
         return;
     }
     TempDir dir;
-    const auto bundle = dir.write("client-ca.pem", read_text(pki().other_ca_cert));
+    const auto bundle = dir.write("client-ca.pem", read_text(shared_pki().other_ca_cert));
     REQUIRE(::chmod(bundle.c_str(), 0600) == 0);
     // The web server's account reads the bundle through an ACL entry, not through the mode.
     REQUIRE(std::system(("setfacl -m u:www-data:r " + bundle.string()).c_str()) == 0);
@@ -250,9 +247,9 @@ TEST_CASE("a bundle's ACL and extended attributes survive a repair", "[lab][file
     const auto mode_before = stat_of(bundle).st_mode & 07777;
     REQUIRE_THAT(acl_before.output, Catch::Contains("user:www-data:r--"));
 
-    testing::FakeCertificateStores stores;
+    test::FakeCertificateStores stores;
     PosixFileReplacer replacer;
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, replacer, true);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, replacer, true);
     INFO((report ? std::string() : report.error().message));
     REQUIRE(report.ok());
     REQUIRE(report.value().changed);
@@ -275,13 +272,13 @@ TEST_CASE("a bundle's ACL and extended attributes survive a repair", "[lab][file
 
 TEST_CASE("a bundle with other names (hard links) says so, and the other name keeps the old contents", "[lab][files]") {
     TempDir dir;
-    const std::string original = read_text(pki().other_ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert);
     const auto bundle = dir.write("client-ca.pem", original);
     const auto other = dir.path() / "also-client-ca.pem";
     std::filesystem::create_hard_link(bundle, other);
-    testing::FakeCertificateStores stores;
+    test::FakeCertificateStores stores;
     PosixFileReplacer replacer;
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, replacer, true);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, replacer, true);
     INFO((report ? std::string() : report.error().message));
     REQUIRE(report.ok());
     CHECK(report.value().changed);

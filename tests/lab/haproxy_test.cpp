@@ -8,40 +8,24 @@
 
 using namespace certheal;
 using namespace certheal::test;
+using namespace certheal::test::lab_classes;
 
 namespace {
 
-const LabPki& pki() {
-    static const LabPki lab;
-    return lab;
-}
-
 const HaproxyLab& haproxy() {
-    static const HaproxyLab server(pki());
+    static const HaproxyLab server(shared_lab_pki());
     return server;
 }
 
 void check_mode(const std::string& mode, const std::vector<LabCase>& cases) {
-    INFO("HAProxy mode: " << mode);
-    for (const auto& lab_case : cases) check_lab_case(pki(), haproxy().port(mode, lab_case.trust), lab_case);
+    check_server_mode("HAProxy", haproxy(), mode, cases);
 }
-
-constexpr auto healthy = ProbeClass::healthy;
-constexpr auto rejected = ProbeClass::client_cert_rejected;
-constexpr auto invalid = ProbeClass::client_cert_invalid;
-constexpr auto unexpected = ProbeClass::unexpected_status;
 
 }  // namespace
 
 TEST_CASE("HAProxy verify required with a crl-file (TLS 1.3) refuses by alert in the handshake",
           "[lab][servers][haproxy]") {
-    check_mode("verify-required", {
-        {ClientCase::good, Trust::issuer, "200 ok", healthy},
-        {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
-        {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
-        {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
-        {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
-    });
+    check_mode("verify-required", refused_by_alert_in_the_tls13_handshake());
 }
 
 TEST_CASE("HAProxy verify optional ca-ignore-err all refuses a certificate of another CA in the handshake when it comes alone",

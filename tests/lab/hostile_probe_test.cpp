@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "core/probe/https_prober.hpp"
 #include "support/lab.hpp"
+#include "support/probe_once.hpp"
 
 using namespace certheal;
 using namespace certheal::test;
@@ -18,13 +19,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-NginxLab& shared_lab() {
-    static NginxLab lab;
-    return lab;
-}
-
 SiteConfig site_on(std::uint16_t port) {
-    const auto& lab = shared_lab();
+    const auto& lab = shared_nginx_lab();
     SiteConfig site;
     site.name = "hostile";
     site.host = "localhost";
@@ -38,20 +34,9 @@ SiteConfig site_on(std::uint16_t port) {
     return site;
 }
 
-ProbeResult probe_once(const SiteConfig& site) {
-    boost::asio::io_context io;
-    HttpsProber prober(io);
-    std::optional<ProbeResult> result;
-    prober.probe(site, [&](ProbeResult probed) { result = std::move(probed); });
-    io.run();
-    REQUIRE(result);
-    INFO("error: " << result->error.value_or("(none)"));
-    return *result;
-}
-
 AnnouncedServer hostile(const std::string& mode, const std::vector<std::string>& extra = {}) {
     return AnnouncedServer(
-        hostile_server_command(mode, shared_lab().file("server_cert"), shared_lab().file("server_key"), extra));
+        hostile_server_command(mode, shared_nginx_lab().file("server_cert"), shared_nginx_lab().file("server_key"), extra));
 }
 
 }  // namespace
@@ -111,7 +96,7 @@ TEST_CASE("TLS 1.3: a server that refuses the certificate and closes is read for
           "[lab][probe][hostile]") {
     // s_server sends unknown_ca after the TLS 1.3 handshake and closes; certheal's request
     // write can fail before it has read the alert. Repeated so a race cannot hide.
-    const auto& lab = shared_lab();
+    const auto& lab = shared_nginx_lab();
     for (int attempt = 0; attempt < 20; ++attempt) {
         INFO("attempt " << attempt);
         SServer server(SServerOptions{lab.file("server_cert"), lab.file("server_key"), lab.file("good_ca"), false, {}});
@@ -149,7 +134,7 @@ TEST_CASE("a server that sends interim answers without end is not HTTP, and the 
 TEST_CASE("a TLS 1.3 server that asks for the certificate after the request gets it by post-handshake "
           "authentication",
           "[lab][probe][hostile]") {
-    const auto server = hostile("post-handshake-auth", {"--client-ca", shared_lab().file("good_ca").string()});
+    const auto server = hostile("post-handshake-auth", {"--client-ca", shared_nginx_lab().file("good_ca").string()});
     const auto result = probe_once(site_on(server.port()));
     CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);

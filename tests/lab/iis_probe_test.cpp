@@ -17,18 +17,15 @@
 #include "support/files.hpp"
 #include "support/iis_lab.hpp"
 #include "support/lab.hpp"
+#include "support/probe_once.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using namespace certheal;
 using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-const Pki& pki() {
-    static const Pki shared;
-    return shared;
-}
 
 const std::string kGoodCa = "CN=certheal test CA,O=certheal tests";
 const std::string kOtherCa = "CN=unrelated test CA,O=certheal tests";
@@ -44,12 +41,12 @@ struct IisHost {
                      std::optional<std::string> forced_answer = std::nullopt,
                      std::optional<std::string> tls13_renegotiation = std::nullopt, bool offer_resumption = false) {
         bundle = dir.write("trusted-client-ca.pem", read_text(trusted_ca));
-        server.emplace(IisLabServerOptions{pki().server_cert, pki().server_key, bundle, mode, std::move(tls), names,
+        server.emplace(IisLabServerOptions{shared_pki().server_cert, shared_pki().server_key, bundle, mode, std::move(tls), names,
                                            std::move(forced_answer), std::move(tls13_renegotiation),
                                            offer_resumption});
     }
 
-    SiteConfig site(std::optional<ClientCert> client_cert = PemClientCert{pki().client_cert, pki().client_key}) const {
+    SiteConfig site(std::optional<ClientCert> client_cert = PemClientCert{shared_pki().client_cert, shared_pki().client_key}) const {
         SiteConfig config;
         config.name = "iis";
         config.host = "localhost";
@@ -57,28 +54,18 @@ struct IisHost {
         config.target = "/health";
         config.url = server->url();
         config.connect_to = "127.0.0.1";
-        config.tls.ca_file = pki().ca_cert;
+        config.tls.ca_file = shared_pki().ca_cert;
         config.tls.client_cert = std::move(client_cert);
         config.timeout = 10s;
         return config;
     }
 };
 
-ProbeResult probe_once(const SiteConfig& site) {
-    boost::asio::io_context io;
-    HttpsProber prober(io);
-    std::optional<ProbeResult> result;
-    prober.probe(site, [&](ProbeResult probed) { result = std::move(probed); });
-    io.run();
-    REQUIRE(result);
-    return *result;
-}
-
 }  // namespace
 
 TEST_CASE("IIS in sync: the certificate goes out during the renegotiation and the site is healthy",
           "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert);
+    IisHost host(shared_pki().ca_cert);
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
     CHECK(result.probe_class == ProbeClass::healthy);
@@ -97,7 +84,7 @@ TEST_CASE("IIS in sync: the certificate goes out during the renegotiation and th
 TEST_CASE("IIS whose trust is out of sync answers certheal's certificate with 403.16: client_cert_rejected, "
           "and the CA list says why",
           "[lab][iis][probe]") {
-    IisHost host(pki().other_ca_cert);
+    IisHost host(shared_pki().other_ca_cert);
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
@@ -114,7 +101,7 @@ TEST_CASE("IIS whose trust is out of sync answers certheal's certificate with 40
 }
 
 TEST_CASE("IIS answers a probe without a client certificate with 403.7: client_cert_rejected", "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert);
+    IisHost host(shared_pki().ca_cert);
     const auto result = probe_once(host.site(std::nullopt));
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 7);
@@ -124,8 +111,8 @@ TEST_CASE("IIS answers a probe without a client certificate with 403.7: client_c
 
 TEST_CASE("IIS answers an expired client certificate with 403.17: client_cert_invalid, said from the certificate",
           "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert);
-    const auto result = probe_once(host.site(PemClientCert{pki().expired_client_cert, pki().expired_client_key}));
+    IisHost host(shared_pki().ca_cert);
+    const auto result = probe_once(host.site(PemClientCert{shared_pki().expired_client_cert, shared_pki().expired_client_key}));
     CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     CHECK(result.iis_substatus == 17);
     REQUIRE(result.error);
@@ -137,16 +124,16 @@ TEST_CASE("IIS answers an expired client certificate with 403.17: client_cert_in
 
 TEST_CASE("a client certificate that is not valid yet is client_cert_invalid whatever the server answered",
           "[lab][iis][probe]") {
-    IisHost host(pki().other_ca_cert);  // the server would say 403.16 for the trust as well
+    IisHost host(shared_pki().other_ca_cert);  // the server would say 403.16 for the trust as well
     const auto result =
-        probe_once(host.site(PemClientCert{pki().not_yet_valid_client_cert, pki().not_yet_valid_client_key}));
+        probe_once(host.site(PemClientCert{shared_pki().not_yet_valid_client_cert, shared_pki().not_yet_valid_client_key}));
     CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     REQUIRE(result.error);
     CHECK_THAT(*result.error, Catch::Contains("is not valid before"));
 }
 
 TEST_CASE("IIS answers a revoked client certificate with 403.13: client_cert_invalid", "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::trusted, "403.13");
+    IisHost host(shared_pki().ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::trusted, "403.13");
     const auto result = probe_once(host.site());
     CHECK(result.probe_class == ProbeClass::client_cert_invalid);
     CHECK(result.iis_substatus == 13);
@@ -156,7 +143,7 @@ TEST_CASE("IIS answers a revoked client certificate with 403.13: client_cert_inv
 
 TEST_CASE("IIS that names no CA (empty list) and distrusts certheal's CA is still client_cert_rejected",
           "[lab][iis][probe]") {
-    IisHost host(pki().other_ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::empty);
+    IisHost host(shared_pki().other_ca_cert, IisRequestMode::renegotiate, "1.2", IisCaNames::empty);
     const auto result = probe_once(host.site());
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 16);
@@ -167,13 +154,13 @@ TEST_CASE("IIS that names no CA (empty list) and distrusts certheal's CA is stil
 TEST_CASE("IIS asking in the handshake (TLS 1.2 and 1.3) gives the same classes", "[lab][iis][probe]") {
     for (const std::string tls : {"1.2", "1.3"}) {
         INFO("TLS " << tls);
-        IisHost in_sync(pki().ca_cert, IisRequestMode::handshake, tls);
+        IisHost in_sync(shared_pki().ca_cert, IisRequestMode::handshake, tls);
         const auto healthy = probe_once(in_sync.site());
         CHECK(healthy.probe_class == ProbeClass::healthy);
         CHECK(healthy.client_issuer_listed == true);
         CHECK(in_sync.server->wait_for_log_lines(1).at(0).at("initial_cert_request") == "yes");
 
-        IisHost out_of_sync(pki().other_ca_cert, IisRequestMode::handshake, tls);
+        IisHost out_of_sync(shared_pki().other_ca_cert, IisRequestMode::handshake, tls);
         const auto rejected = probe_once(out_of_sync.site());
         CHECK(rejected.probe_class == ProbeClass::client_cert_rejected);
         CHECK(rejected.iis_substatus == 16);
@@ -184,9 +171,9 @@ TEST_CASE("IIS asking in the handshake (TLS 1.2 and 1.3) gives the same classes"
 
 TEST_CASE("re-syncing the IIS trust (the CA appended to its bundle) makes the next probe healthy",
           "[lab][iis][probe]") {
-    IisHost host(pki().other_ca_cert);
+    IisHost host(shared_pki().other_ca_cert);
     CHECK(probe_once(host.site()).probe_class == ProbeClass::client_cert_rejected);
-    std::ofstream(host.bundle, std::ios::app) << read_text(pki().ca_cert);
+    std::ofstream(host.bundle, std::ios::app) << read_text(shared_pki().ca_cert);
     const auto after = probe_once(host.site());
     CHECK(after.probe_class == ProbeClass::healthy);
     CHECK(after.client_ca_names == std::vector<std::string>{kOtherCa, kGoodCa});
@@ -211,27 +198,27 @@ TEST_CASE("IIS's detailed error pages: the Error Code tells the causes of one 40
         const char* said;
     };
     const Row rows[] = {
-        {"403.16, a chain that ends in a root the host does not trust", pki().other_ca_cert, std::nullopt, Client::ours,
+        {"403.16, a chain that ends in a root the host does not trust", shared_pki().other_ca_cert, std::nullopt, Client::ours,
          ProbeClass::client_cert_rejected, 16, "0x800B0109 CERT_E_UNTRUSTEDROOT",
          "self-signed_certificate_in_certificate_chain", "did not accept the client certificate"},
-        {"403.16, an issuer the host cannot find (a missing intermediate, or a CA it does not know)", pki().ca_cert,
+        {"403.16, an issuer the host cannot find (a missing intermediate, or a CA it does not know)", shared_pki().ca_cert,
          std::nullopt, Client::of_unrelated_ca, ProbeClass::client_cert_rejected, 16, "0x800B010A CERT_E_CHAINING",
          "unable_to_get_local_issuer_certificate", "did not accept the client certificate"},
-        {"403.16, the missing intermediate (forced)", pki().ca_cert, "403.16-chaining", Client::ours,
+        {"403.16, the missing intermediate (forced)", shared_pki().ca_cert, "403.16-chaining", Client::ours,
          ProbeClass::client_cert_rejected, 16, "0x800B010A CERT_E_CHAINING", "ok", "did not accept the client certificate"},
-        {"403.13, revoked", pki().ca_cert, "403.13", Client::ours, ProbeClass::client_cert_invalid, 13,
+        {"403.13, revoked", shared_pki().ca_cert, "403.13", Client::ours, ProbeClass::client_cert_invalid, 13,
          "0x80092010 CRYPT_E_REVOKED", "ok", "refused certheal's client certificate itself"},
-        {"403.13, the revocation server offline", pki().ca_cert, "403.13-offline", Client::ours,
+        {"403.13, the revocation server offline", shared_pki().ca_cert, "403.13-offline", Client::ours,
          ProbeClass::revocation_unavailable, 13, "0x80092013 CRYPT_E_REVOCATION_OFFLINE", "ok",
          "Restarting IIS or re-syncing the trust does not help"},
-        {"403.17, expired (forced)", pki().ca_cert, "403.17", Client::ours, ProbeClass::client_cert_invalid, 17,
+        {"403.17, expired (forced)", shared_pki().ca_cert, "403.17", Client::ours, ProbeClass::client_cert_invalid, 17,
          "0x800B0101 CERT_E_EXPIRED", "ok", "refused certheal's client certificate itself"},
     };
     for (const auto& row : rows) {
         INFO(row.mode);
         IisHost host(row.trusted_ca, IisRequestMode::renegotiate, "1.2", IisCaNames::trusted, row.forced_answer);
-        const auto client = row.client == Client::ours ? PemClientCert{pki().client_cert, pki().client_key}
-                                                       : PemClientCert{pki().other_client_cert, pki().other_client_key};
+        const auto client = row.client == Client::ours ? PemClientCert{shared_pki().client_cert, shared_pki().client_key}
+                                                       : PemClientCert{shared_pki().other_client_cert, shared_pki().other_client_key};
         const auto result = probe_once(host.site(client));
         INFO(result.error.value_or("(no error)"));
         const auto log = host.server->wait_for_log_lines(1);
@@ -248,7 +235,7 @@ TEST_CASE("IIS's detailed error pages: the Error Code tells the causes of one 40
 }
 
 TEST_CASE("IIS answers a probe without a certificate with 403.7 and 0x80070005", "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert);
+    IisHost host(shared_pki().ca_cert);
     const auto result = probe_once(host.site(std::nullopt));
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.iis_substatus == 7);
@@ -273,7 +260,7 @@ TEST_CASE("IIS on TLS 1.3 with a certificate required after the request: client_
     };
     for (const auto& row : rows) {
         INFO(row.windows);
-        IisHost host(pki().ca_cert, IisRequestMode::renegotiate, "1.2-1.3", IisCaNames::trusted, std::nullopt,
+        IisHost host(shared_pki().ca_cert, IisRequestMode::renegotiate, "1.2-1.3", IisCaNames::trusted, std::nullopt,
                      row.tls13_renegotiation);
         const auto result = probe_once(host.site());
         INFO(result.error.value_or("(no error)"));
@@ -305,7 +292,7 @@ TEST_CASE("IIS on TLS 1.3 with a certificate required after the request: client_
 TEST_CASE("IIS on TLS 1.3 whose trust is also out of sync: the TLS 1.2 probe's 403.16 comes first, with the TLS 1.3 "
           "finding",
           "[lab][iis][probe]") {
-    IisHost host(pki().other_ca_cert, IisRequestMode::renegotiate, "1.2-1.3", IisCaNames::trusted, std::nullopt,
+    IisHost host(shared_pki().other_ca_cert, IisRequestMode::renegotiate, "1.2-1.3", IisCaNames::trusted, std::nullopt,
                  "reset");
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
@@ -318,7 +305,7 @@ TEST_CASE("IIS on TLS 1.3 whose trust is also out of sync: the TLS 1.2 probe's 4
 
 TEST_CASE("a TLS 1.3-only site that resets after the request stays connect_failed, with what the TLS 1.2 probe met",
           "[lab][iis][probe]") {
-    IisHost host(pki().ca_cert, IisRequestMode::renegotiate, "1.3", IisCaNames::trusted, std::nullopt, "reset");
+    IisHost host(shared_pki().ca_cert, IisRequestMode::renegotiate, "1.3", IisCaNames::trusted, std::nullopt, "reset");
     const auto result = probe_once(host.site());
     INFO(result.error.value_or("(no error)"));
     CHECK(result.probe_class == ProbeClass::connect_failed);
@@ -331,14 +318,14 @@ TEST_CASE("a probe never resumes a TLS session, from a server that offers resump
           "[lab][iis][probe]") {
     for (const std::string tls : {"1.2", "1.3"}) {
         INFO("TLS " << tls);
-        IisHost host(pki().ca_cert, IisRequestMode::handshake, tls, IisCaNames::trusted, std::nullopt, std::nullopt,
+        IisHost host(shared_pki().ca_cert, IisRequestMode::handshake, tls, IisCaNames::trusted, std::nullopt, std::nullopt,
                      true);
         // The lab server resumes a client that offers its session: curl, which keeps one
         // between two URLs of one command line.
         const auto curl = run_command({"curl", "-s", "-o", "/dev/null", "-o", "/dev/null", "--max-time", "20",
                                        tls == "1.3" ? "--tlsv1.3" : "--tls-max", tls == "1.3" ? "--tlsv1.3" : "1.2",
-                                       "--cacert", pki().ca_cert.string(), "--cert", pki().client_cert.string(),
-                                       "--key", pki().client_key.string(), "--resolve",
+                                       "--cacert", shared_pki().ca_cert.string(), "--cert", shared_pki().client_cert.string(),
+                                       "--key", shared_pki().client_key.string(), "--resolve",
                                        "localhost:" + std::to_string(host.server->port()) + ":127.0.0.1",
                                        host.server->url(), host.server->url()});
         const auto curl_log = host.server->wait_for_log_lines(2);

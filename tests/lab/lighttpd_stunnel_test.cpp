@@ -9,43 +9,14 @@
 using namespace certheal;
 using namespace certheal::test;
 
-namespace {
-
-const LabPki& pki() {
-    static const LabPki lab;
-    return lab;
-}
-
-constexpr auto healthy = ProbeClass::healthy;
-constexpr auto rejected = ProbeClass::client_cert_rejected;
-constexpr auto invalid = ProbeClass::client_cert_invalid;
-
-}  // namespace
-
 TEST_CASE("lighttpd ssl.verifyclient.enforce with a CRL (TLS 1.3) refuses by alert in the handshake",
           "[lab][servers][lighttpd]") {
-    const LighttpdLab lighttpd(pki());
-    for (const auto& lab_case : std::vector<LabCase>{
-             {ClientCase::good, Trust::issuer, "200 ok", healthy},
-             {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
-             {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
-             {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
-             {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
-         }) {
-        check_lab_case(pki(), lighttpd.port("enforce", lab_case.trust), lab_case);
-    }
+    const LighttpdLab lighttpd(shared_lab_pki());
+    check_server_mode("lighttpd", lighttpd, "enforce", refused_by_alert_in_the_tls13_handshake());
 }
 
 TEST_CASE("stunnel verifyChain and requireCert with a CRLfile (TLS 1.3) refuses by alert in the handshake",
           "[lab][servers][stunnel]") {
-    const StunnelLab stunnel(pki());
-    for (const auto& lab_case : std::vector<LabCase>{
-             {ClientCase::good, Trust::issuer, "200 ok", healthy},
-             {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
-             {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
-             {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
-             {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
-         }) {
-        check_lab_case(pki(), stunnel.port("require", lab_case.trust), lab_case);
-    }
+    const StunnelLab stunnel(shared_lab_pki());
+    check_server_mode("stunnel", stunnel, "require", refused_by_alert_in_the_tls13_handshake());
 }

@@ -10,6 +10,7 @@
 
 using namespace certheal;
 using namespace certheal::test;
+using namespace certheal::test::lab_classes;
 
 namespace {
 
@@ -29,11 +30,6 @@ void check_cases(std::uint16_t port, const std::vector<LabCase>& cases) {
     }
     nginx().resync();
 }
-
-constexpr auto healthy = ProbeClass::healthy;
-constexpr auto rejected = ProbeClass::client_cert_rejected;
-constexpr auto invalid = ProbeClass::client_cert_invalid;
-constexpr auto unexpected = ProbeClass::unexpected_status;
 
 }  // namespace
 

@@ -22,13 +22,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-NginxLab& shared_lab() {
-    static NginxLab lab;
-    return lab;
-}
-
 SiteConfig nginx_site(const std::string& name, Duration timeout) {
-    const auto& lab = shared_lab();
+    const auto& lab = shared_nginx_lab();
     SiteConfig site;
     site.name = name;
     site.host = "localhost";

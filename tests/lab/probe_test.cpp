@@ -20,11 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-NginxLab& shared_lab() {
-    static NginxLab lab;  // read-only for the tests that use it: nobody desyncs this one
-    return lab;
-}
-
 SiteConfig nginx_site(const NginxLab& lab, const std::string& target = "/health") {
     SiteConfig site;
     site.name = "lab";
@@ -71,7 +66,7 @@ ProbeResult probe_once(const SiteConfig& site, ProberOptions options = {}) {
 }  // namespace
 
 TEST_CASE("a healthy nginx with the good client certificate is healthy with 200", "[lab][probe]") {
-    const auto result = probe_once(nginx_site(shared_lab()));
+    const auto result = probe_once(nginx_site(shared_nginx_lab()));
     INFO(result.error.value_or(""));
     CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
@@ -105,8 +100,8 @@ TEST_CASE("a desynchronised nginx answers its 400 SSL certificate error, which i
 }
 
 TEST_CASE("s_server requiring a client certificate rejects a probe without one (TLS 1.3)", "[lab][probe]") {
-    SServer server(s_server_options(shared_lab(), false));
-    const auto result = probe_once(s_server_site(shared_lab(), server.port()));
+    SServer server(s_server_options(shared_nginx_lab(), false));
+    const auto result = probe_once(s_server_site(shared_nginx_lab(), server.port()));
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.tls_alert == std::optional<std::string>("certificate_required"));
     CHECK_FALSE(result.status);
@@ -115,8 +110,8 @@ TEST_CASE("s_server requiring a client certificate rejects a probe without one (
 }
 
 TEST_CASE("s_server requiring a client certificate rejects a probe without one (TLS 1.2)", "[lab][probe]") {
-    SServer server(s_server_options(shared_lab(), true));
-    const auto result = probe_once(s_server_site(shared_lab(), server.port()));
+    SServer server(s_server_options(shared_nginx_lab(), true));
+    const auto result = probe_once(s_server_site(shared_nginx_lab(), server.port()));
     CHECK(result.probe_class == ProbeClass::client_cert_rejected);
     CHECK(result.tls_alert == std::optional<std::string>("handshake_failure"));
     CHECK_FALSE(result.timings.response_ms);
@@ -125,9 +120,9 @@ TEST_CASE("s_server requiring a client certificate rejects a probe without one (
 TEST_CASE("s_server rejects a client certificate from an unknown CA with unknown_ca", "[lab][probe]") {
     for (const bool tls12_only : {false, true}) {
         INFO("TLS 1.2 only: " << tls12_only);
-        SServer server(s_server_options(shared_lab(), tls12_only));
-        auto site = s_server_site(shared_lab(), server.port());
-        site.tls.client_cert = PemClientCert{shared_lab().file("stranger_cert"), shared_lab().file("stranger_key")};
+        SServer server(s_server_options(shared_nginx_lab(), tls12_only));
+        auto site = s_server_site(shared_nginx_lab(), server.port());
+        site.tls.client_cert = PemClientCert{shared_nginx_lab().file("stranger_cert"), shared_nginx_lab().file("stranger_key")};
         const auto result = probe_once(site);
         CHECK(result.probe_class == ProbeClass::client_cert_rejected);
         CHECK(result.tls_alert == std::optional<std::string>("unknown_ca"));
@@ -140,10 +135,10 @@ TEST_CASE("s_server refuses an expired client certificate with certificate_expir
           "[lab][probe]") {
     for (const bool tls12_only : {false, true}) {
         INFO("TLS 1.2 only: " << tls12_only);
-        SServer server(s_server_options(shared_lab(), tls12_only));
-        auto site = s_server_site(shared_lab(), server.port());
+        SServer server(s_server_options(shared_nginx_lab(), tls12_only));
+        auto site = s_server_site(shared_nginx_lab(), server.port());
         site.tls.client_cert =
-            PemClientCert{shared_lab().file("expired_client_cert"), shared_lab().file("expired_client_key")};
+            PemClientCert{shared_nginx_lab().file("expired_client_cert"), shared_nginx_lab().file("expired_client_key")};
         const auto result = probe_once(site);
         CHECK(result.probe_class == ProbeClass::client_cert_invalid);
         CHECK(result.tls_alert == std::optional<std::string>("certificate_expired"));
@@ -155,16 +150,16 @@ TEST_CASE("s_server refuses an expired client certificate with certificate_expir
 }
 
 TEST_CASE("s_server accepts the good client certificate", "[lab][probe]") {
-    SServer server(s_server_options(shared_lab(), false));
-    auto site = s_server_site(shared_lab(), server.port());
-    site.tls.client_cert = PemClientCert{shared_lab().file("client_cert"), shared_lab().file("client_key")};
+    SServer server(s_server_options(shared_nginx_lab(), false));
+    auto site = s_server_site(shared_nginx_lab(), server.port());
+    site.tls.client_cert = PemClientCert{shared_nginx_lab().file("client_cert"), shared_nginx_lab().file("client_key")};
     const auto result = probe_once(site);
     CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
 }
 
 TEST_CASE("a closed port is a failed connection", "[lab][probe]") {
-    auto site = nginx_site(shared_lab());
+    auto site = nginx_site(shared_nginx_lab());
     site.port = closed_port();
     const auto result = probe_once(site);
     CHECK(result.probe_class == ProbeClass::connect_failed);
@@ -176,7 +171,7 @@ TEST_CASE("a closed port is a failed connection", "[lab][probe]") {
 
 TEST_CASE("a server that never answers the handshake times out within the site timeout", "[lab][probe]") {
     Blackhole blackhole;
-    auto site = nginx_site(shared_lab());
+    auto site = nginx_site(shared_nginx_lab());
     site.port = blackhole.port();
     site.timeout = 700ms;
     const auto result = probe_once(site);
@@ -192,7 +187,7 @@ TEST_CASE("a server that never answers the handshake times out within the site t
 
 TEST_CASE("a per-phase limit ends the handshake before the site timeout", "[lab][probe]") {
     Blackhole blackhole;
-    auto site = nginx_site(shared_lab());
+    auto site = nginx_site(shared_nginx_lab());
     site.port = blackhole.port();
     site.timeout = 5s;
     ProberOptions options;
@@ -203,7 +198,7 @@ TEST_CASE("a per-phase limit ends the handshake before the site timeout", "[lab]
 }
 
 TEST_CASE("a server certificate that does not name the URL's host is a TLS error", "[lab][probe]") {
-    auto site = nginx_site(shared_lab());
+    auto site = nginx_site(shared_nginx_lab());
     site.host = "wrong.example";
     site.url = "https://wrong.example:" + std::to_string(site.port) + "/health";
     const auto result = probe_once(site);
@@ -219,19 +214,19 @@ TEST_CASE("a server certificate that does not name the URL's host is a TLS error
 }
 
 TEST_CASE("a server certificate from a CA the site does not trust is a TLS error", "[lab][probe]") {
-    auto site = nginx_site(shared_lab());
-    site.tls.ca_file = shared_lab().file("other_ca");
+    auto site = nginx_site(shared_nginx_lab());
+    site.tls.ca_file = shared_nginx_lab().file("other_ca");
     const auto result = probe_once(site);
     CHECK(result.probe_class == ProbeClass::tls_error);
     CHECK_FALSE(result.tls_alert);
 }
 
 TEST_CASE("connect_to changes only the address: SNI and Host keep the URL's host", "[lab][probe]") {
-    const auto through_connect_to = probe_once(nginx_site(shared_lab(), "/sni"));
+    const auto through_connect_to = probe_once(nginx_site(shared_nginx_lab(), "/sni"));
     CHECK(through_connect_to.probe_class == ProbeClass::healthy);
 
     // The control: with the address as host, nginx sees other names and answers 421.
-    auto by_address = nginx_site(shared_lab(), "/sni");
+    auto by_address = nginx_site(shared_nginx_lab(), "/sni");
     by_address.host = "127.0.0.1";
     by_address.connect_to.reset();
     const auto control = probe_once(by_address);
@@ -240,17 +235,17 @@ TEST_CASE("connect_to changes only the address: SNI and Host keep the URL's host
 }
 
 TEST_CASE("a PKCS#12 client identity with a password file works", "[lab][probe]") {
-    auto site = nginx_site(shared_lab());
-    site.tls.client_cert = PfxClientCert{shared_lab().file("client_p12"), std::nullopt,
-                                         shared_lab().file("client_p12_password_file")};
+    auto site = nginx_site(shared_nginx_lab());
+    site.tls.client_cert = PfxClientCert{shared_nginx_lab().file("client_p12"), std::nullopt,
+                                         shared_nginx_lab().file("client_p12_password_file")};
     const auto result = probe_once(site);
     CHECK(result.probe_class == ProbeClass::healthy);
 }
 
 TEST_CASE("a PKCS#12 client identity with its password in an environment variable works", "[lab][probe]") {
-    ::setenv("CERTHEAL_LAB_PFX_PASSWORD", shared_lab().pfx_password().c_str(), 1);
-    auto site = nginx_site(shared_lab());
-    site.tls.client_cert = PfxClientCert{shared_lab().file("client_p12"), "CERTHEAL_LAB_PFX_PASSWORD", std::nullopt};
+    ::setenv("CERTHEAL_LAB_PFX_PASSWORD", shared_nginx_lab().pfx_password().c_str(), 1);
+    auto site = nginx_site(shared_nginx_lab());
+    site.tls.client_cert = PfxClientCert{shared_nginx_lab().file("client_p12"), "CERTHEAL_LAB_PFX_PASSWORD", std::nullopt};
     const auto result = probe_once(site);
     CHECK(result.probe_class == ProbeClass::healthy);
 
@@ -272,7 +267,7 @@ TEST_CASE("twenty sites probed at once all finish, the slow ones not holding up 
     std::vector<double> finished_at_ms(20, 0.0);
     const auto started = std::chrono::steady_clock::now();
     for (int index = 0; index < 20; ++index) {
-        auto site = nginx_site(shared_lab());
+        auto site = nginx_site(shared_nginx_lab());
         site.name = "site-" + std::to_string(index);
         if (index % 5 == 4) {  // four of them never answer
             site.port = blackhole.port();
@@ -306,7 +301,7 @@ TEST_CASE("twenty sites probed at once all finish, the slow ones not holding up 
 }
 
 TEST_CASE("a body over 64 KiB is capped without failing the probe", "[lab][probe]") {
-    const auto big = probe_once(nginx_site(shared_lab(), "/big"));
+    const auto big = probe_once(nginx_site(shared_nginx_lab(), "/big"));
     CHECK(big.probe_class == ProbeClass::healthy);
     CHECK(big.status == 200);
     CHECK_FALSE(big.error);
@@ -315,8 +310,8 @@ TEST_CASE("a body over 64 KiB is capped without failing the probe", "[lab][probe
 TEST_CASE("only the capped part of nginx's own 403 page is searched for the rejection pattern", "[lab][probe]") {
     // nginx's 403 page to a probe without a certificate (optional_no_ca and a rule) ends with
     // "nginx/1.22.1": the site's pattern finds it in the whole body, not in the first 8 bytes.
-    auto site = nginx_site(shared_lab());
-    site.port = shared_lab().optional_port();
+    auto site = nginx_site(shared_nginx_lab());
+    site.port = shared_nginx_lab().optional_port();
     site.url = "https://localhost:" + std::to_string(site.port) + "/health";
     site.tls.client_cert.reset();
     site.rejection_pattern = "nginx/";
@@ -340,16 +335,16 @@ TEST_CASE("the TLS context is built once per identity and replaced when its file
         io.run();
         io.restart();
     };
-    for (int round = 0; round < 3; ++round) probe_round(nginx_site(shared_lab()));
+    for (int round = 0; round < 3; ++round) probe_round(nginx_site(shared_nginx_lab()));
     CHECK(healthy == 3);
     CHECK(prober.cached_contexts() == 1);
 
     // The same certificate under another name is another identity; a rewritten file replaces
     // its identity's context instead of adding one.
     TempDir dir;
-    const auto copy = dir.write("client.pem", read_text(shared_lab().file("client_cert")));
-    auto other = nginx_site(shared_lab());
-    other.tls.client_cert = PemClientCert{copy, shared_lab().file("client_key")};
+    const auto copy = dir.write("client.pem", read_text(shared_nginx_lab().file("client_cert")));
+    auto other = nginx_site(shared_nginx_lab());
+    other.tls.client_cert = PemClientCert{copy, shared_nginx_lab().file("client_key")};
     probe_round(other);
     CHECK(prober.cached_contexts() == 2);
     std::filesystem::last_write_time(copy, std::filesystem::last_write_time(copy) - std::chrono::hours(1));
@@ -362,7 +357,7 @@ TEST_CASE("cancelling a probe in flight still calls back exactly once", "[lab][p
     Blackhole blackhole;
     boost::asio::io_context io;
     HttpsProber prober(io);
-    auto site = nginx_site(shared_lab());
+    auto site = nginx_site(shared_nginx_lab());
     site.port = blackhole.port();
     int calls = 0;
     std::optional<ProbeResult> result;

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <sstream>
 #include <thread>
 
@@ -26,62 +25,36 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::string kLabScript = CERTHEAL_SOURCE_DIR "/tests/lab/lab.sh";
+// The nginx lab of tests/lab/lab.sh, up for the life of the test: tests/support/lab.hpp.
+using certheal::test::NginxLab;
 
-std::string make_temp_dir() {
-    std::string pattern = "/tmp/certheal-e2e.XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    ::chmod(pattern.c_str(), 0755);
-    return pattern;
-}
-
-int run_shell(const std::string& command) { return std::system(command.c_str()); }
-
-// The nginx lab of tests/lab/lab.sh, up for the life of the test.
-struct NginxLab {
-    std::string dir = make_temp_dir();
-    std::map<std::string, std::string> env;
-
-    NginxLab() {
-        REQUIRE(run_shell(kLabScript + " up " + dir + " >" + dir + "/up.log 2>&1") == 0);
-        std::ifstream file(dir + "/lab.env");
-        std::string line;
-        while (std::getline(file, line)) {
-            const auto equals = line.find('=');
-            if (equals != std::string::npos) env[line.substr(0, equals)] = line.substr(equals + 1);
-        }
-        REQUIRE(env.count("port") == 1);
-    }
-    ~NginxLab() { run_shell(kLabScript + " down " + dir + " >/dev/null 2>&1"); }
-    void desync() { REQUIRE(run_shell(kLabScript + " desync " + dir + " >/dev/null") == 0); }
-};
+std::string lab_dir(const NginxLab& lab) { return lab.dir().string(); }
 
 // `certheal run --console` as a child process: tests/support/certheal_run.hpp.
 using certheal::test::CerthealRun;
 
 std::string write_config(const NginxLab& lab, const std::string& repair_program, const std::string& extra_args,
                          const std::string& cooldown, int max_attempts, std::uint16_t status_port = 0) {
-    const auto& env = lab.env;
     const std::string status_listen =
         status_port == 0 ? "" : R"(, "status_listen": "127.0.0.1:)" + std::to_string(status_port) + "\"";
     std::ostringstream json;
     json << R"({
-  "service": { "state_dir": ")" << lab.dir << R"(/state")" << status_listen << R"( },
+  "service": { "state_dir": ")" << lab_dir(lab) << R"(/state")" << status_listen << R"( },
   "defaults": { "interval": "300ms", "timeout": "3s", "failure_threshold": 2, "success_threshold": 1 },
   "sites": [ {
       "name": "intranet",
-      "url": ")" << env.at("url") << R"(",
+      "url": ")" << lab.value("url") << R"(",
       "connect_to": "127.0.0.1",
-      "tls": { "ca_file": ")" << env.at("server_ca") << R"(",
-               "client_cert": { "cert_file": ")" << env.at("client_cert") << R"(", "key_file": ")"
-         << env.at("client_key") << R"(" } } } ],
+      "tls": { "ca_file": ")" << lab.value("server_ca") << R"(",
+               "client_cert": { "cert_file": ")" << lab.value("client_cert") << R"(", "key_file": ")"
+         << lab.value("client_key") << R"(" } } } ],
   "remediation": {
     "enabled": true, "cooldown": ")" << cooldown << R"(", "max_attempts": )" << max_attempts << R"(,
     "attempt_window": "1h", "circuit_reset_after": "6h",
     "steps": [
       { "run": [")" << repair_program << "\"" << extra_args << R"(], "timeout": "30s" },
       { "verify": { "attempts": 3, "delay": "200ms" }, "timeout": "30s" } ] } })";
-    const std::string path = lab.dir + "/certheal.json";
+    const std::string path = lab_dir(lab) + "/certheal.json";
     std::ofstream(path) << json.str();
     ::chmod(path.c_str(), 0644);
     return path;
@@ -99,8 +72,8 @@ TEST_CASE("certheal run detects nginx's 400 SSL certificate error, repairs it on
           "[e2e][lab]") {
     NginxLab lab;
     lab.desync();
-    const auto config = write_config(lab, kLabScript, ", \"resync\", \"" + lab.dir + "\"", "1m", 3);
-    CerthealRun run(config, lab.dir + "/state");
+    const auto config = write_config(lab, certheal::test::lab_script().string(), ", \"resync\", \"" + lab_dir(lab) + "\"", "1m", 3);
+    CerthealRun run(config, lab_dir(lab) + "/state");
     REQUIRE(run.wait_for("site_recovered", 30s));
     CHECK(run.stop() == 0);
 
@@ -139,7 +112,7 @@ TEST_CASE("certheal run stops after max_attempts repairs that do not help and op
     lab.desync();
     const auto status_port = certheal::test::closed_port();
     const auto config = write_config(lab, "/bin/true", "", "300ms", 2, status_port);
-    CerthealRun run(config, lab.dir + "/state");
+    CerthealRun run(config, lab_dir(lab) + "/state");
     REQUIRE(run.wait_for("circuit_opened", 40s));
     // Enough probes of the still broken site for more attempts (2 failures, 300 ms cooldown), were
     // the circuit not open.
@@ -161,11 +134,11 @@ TEST_CASE("certheal run refuses to reload a configuration that others may change
           "[e2e][lab]") {
     NginxLab lab;
     const auto config = write_config(lab, "/bin/true", "", "1m", 2);
-    CerthealRun run(config, lab.dir + "/state");
+    CerthealRun run(config, lab_dir(lab) + "/state");
     REQUIRE(run.wait_for("service_started", 20s));
 
     // A changed config that would run another program, and that everyone may now write.
-    const auto marker = lab.dir + "/ran";
+    const auto marker = lab_dir(lab) + "/ran";
     const auto changed = write_config(lab, "/usr/bin/touch", ", \"" + marker + "\"", "1m", 2);
     REQUIRE(changed == config);
     ::chmod(config.c_str(), 0666);

@@ -12,6 +12,8 @@
 #include "core/probe/client_cert_selection.hpp"
 #include "core/probe/https_prober.hpp"
 #include "support/lab.hpp"
+#include "support/shared_pki.hpp"
+#include "support/probe_once.hpp"
 #include "support/software_signer.hpp"
 
 // A client certificate whose key signs "where it lives": the key provider (service/key_provider)
@@ -24,11 +26,6 @@ using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-const Pki& pki() {
-    static const Pki shared;
-    return shared;
-}
 
 // The store a test means: what select() hands out, changeable between probes.
 class ScriptedIdentities final : public ClientIdentitySource {
@@ -68,7 +65,7 @@ SiteConfig store_site(std::uint16_t port) {
     site.port = port;
     site.url = "https://localhost:" + std::to_string(port) + "/";
     site.connect_to = "127.0.0.1";
-    site.tls.ca_file = pki().ca_cert;
+    site.tls.ca_file = shared_pki().ca_cert;
     StoreClientCert selector;
     selector.issuer = "CN=certheal test CA,O=certheal tests";
     site.tls.client_cert = selector;
@@ -77,22 +74,11 @@ SiteConfig store_site(std::uint16_t port) {
 }
 
 SServerOptions s_server(std::vector<std::string> extra) {
-    return SServerOptions{pki().server_cert, pki().server_key, pki().ca_cert, false, std::move(extra)};
+    return SServerOptions{shared_pki().server_cert, shared_pki().server_key, shared_pki().ca_cert, false, std::move(extra)};
 }
 
-ProbeResult probe_once(const SiteConfig& site, ClientIdentitySource& identities) {
-    boost::asio::io_context io;
-    HttpsProber prober(io, {}, nullptr, nullptr, &identities);
-    std::optional<ProbeResult> result;
-    prober.probe(site, [&](ProbeResult probed) { result = std::move(probed); });
-    io.run();
-    REQUIRE(result);
-    INFO("error: " << result->error.value_or("(none)"));
-    return *result;
-}
-
-std::shared_ptr<SoftwareSigner> rsa_signer() { return std::make_shared<SoftwareSigner>(pki().rsa_client_key); }
-std::shared_ptr<SoftwareSigner> ec_signer() { return std::make_shared<SoftwareSigner>(pki().client_key); }
+std::shared_ptr<SoftwareSigner> rsa_signer() { return std::make_shared<SoftwareSigner>(shared_pki().rsa_client_key); }
+std::shared_ptr<SoftwareSigner> ec_signer() { return std::make_shared<SoftwareSigner>(shared_pki().client_key); }
 
 // A key in a legacy CryptoAPI provider: PKCS#1 v1.5 only, as service/win says it.
 KeyHome legacy_home() {
@@ -113,7 +99,7 @@ TEST_CASE("a store RSA key signs a TLS 1.3 handshake with RSA-PSS through its ow
     SServer server(s_server({"-tls1_3"}));
     auto signer = rsa_signer();
     ScriptedIdentities identities;
-    identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
+    identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer));
     const auto result = probe_once(store_site(server.port()), identities);
     CHECK(result.probe_class == ProbeClass::healthy);
     CHECK(result.status == 200);
@@ -129,7 +115,7 @@ TEST_CASE("a store RSA key signs TLS 1.2 with PKCS#1 when the server asks for no
         SServer server(s_server({"-tls1_2", "-client_sigalgs", "RSA+SHA384:RSA+SHA256"}));
         auto signer = rsa_signer();
         ScriptedIdentities identities;
-        identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
+        identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer));
         CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0] == Signed{SignatureDigest::sha384, SignaturePadding::pkcs1});
@@ -138,7 +124,7 @@ TEST_CASE("a store RSA key signs TLS 1.2 with PKCS#1 when the server asks for no
         SServer server(s_server({"-tls1_2"}));
         auto signer = rsa_signer();
         ScriptedIdentities identities;
-        identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
+        identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer));
         CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0].second == SignaturePadding::pss);
@@ -151,7 +137,7 @@ TEST_CASE("a store EC key signs TLS 1.3 and TLS 1.2 with ECDSA (CNG's r and s ma
         SServer server(s_server({version}));
         auto signer = ec_signer();
         ScriptedIdentities identities;
-        identities.hand_out(software_store_identity(pki().client_cert, signer));
+        identities.hand_out(software_store_identity(shared_pki().client_cert, signer));
         CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         REQUIRE(signer->signed_so_far().size() == 1);
         CHECK(signer->signed_so_far()[0] == Signed{SignatureDigest::sha256, SignaturePadding::ecdsa});
@@ -164,7 +150,7 @@ TEST_CASE("a key that can sign only PKCS#1 is offered TLS 1.2 with PKCS#1, even 
     auto signer = rsa_signer();
     signer->allow_only({SignaturePadding::pkcs1});
     ScriptedIdentities identities;
-    identities.hand_out(software_store_identity(pki().rsa_client_cert, signer, legacy_home()));
+    identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer, legacy_home()));
     const auto result = probe_once(store_site(server.port()), identities);
     CHECK(result.probe_class == ProbeClass::healthy);
     REQUIRE(signer->signed_so_far().size() == 1);
@@ -177,7 +163,7 @@ TEST_CASE("a PKCS#1-only key against a TLS 1.3-only server says why, and is no r
     auto signer = rsa_signer();
     signer->allow_only({SignaturePadding::pkcs1});
     ScriptedIdentities identities;
-    identities.hand_out(software_store_identity(pki().rsa_client_cert, signer, legacy_home()));
+    identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer, legacy_home()));
     const auto result = probe_once(store_site(server.port()), identities);
     CHECK(result.probe_class == ProbeClass::tls_error);
     REQUIRE(result.error);
@@ -190,7 +176,7 @@ TEST_CASE("a provider that refuses to sign fails the handshake with its own reas
     auto signer = rsa_signer();
     signer->fail_with("NCryptSignHash refused: Keyset does not exist (0x80090016)");
     ScriptedIdentities identities;
-    identities.hand_out(software_store_identity(pki().rsa_client_cert, signer));
+    identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, signer));
     const auto result = probe_once(store_site(server.port()), identities);
     CHECK(result.probe_class != ProbeClass::healthy);
     CHECK(result.probe_class != ProbeClass::client_cert_rejected);
@@ -220,7 +206,7 @@ TEST_CASE("a renewed store certificate is presented from the next probe on, in t
           "[lab][identity]") {
     SServer server(s_server({"-tls1_3"}));
     ScriptedIdentities identities;
-    identities.hand_out(software_store_identity(pki().rsa_client_cert, rsa_signer()));
+    identities.hand_out(software_store_identity(shared_pki().rsa_client_cert, rsa_signer()));
     const auto site = store_site(server.port());
 
     boost::asio::io_context io;
@@ -232,7 +218,7 @@ TEST_CASE("a renewed store certificate is presented from the next probe on, in t
         io.run();
     };
     probe();
-    identities.hand_out(software_store_identity(pki().client_cert, ec_signer()));  // "renewed" (an EC key now)
+    identities.hand_out(software_store_identity(shared_pki().client_cert, ec_signer()));  // "renewed" (an EC key now)
     probe();
     REQUIRE(results.size() == 2);
     CHECK(results[0].probe_class == ProbeClass::healthy);
@@ -253,7 +239,7 @@ TEST_CASE("the key provider keeps out of other keys' way: key generation, P-256 
         SServer server(s_server({"-groups", "P-256"}));
         auto signer = rsa ? rsa_signer() : ec_signer();
         ScriptedIdentities identities;
-        identities.hand_out(software_store_identity(rsa ? pki().rsa_client_cert : pki().client_cert, signer));
+        identities.hand_out(software_store_identity(rsa ? shared_pki().rsa_client_cert : shared_pki().client_cert, signer));
         CHECK(probe_once(store_site(server.port()), identities).probe_class == ProbeClass::healthy);
         CHECK(signer->signed_so_far().size() == 1);
     }
@@ -268,7 +254,7 @@ TEST_CASE("the key provider keeps out of other keys' way: key generation, P-256 
 
     SServer server(s_server({"-groups", "P-256"}));  // ECDHE on P-256: an "EC" key generated per handshake
     auto site = store_site(server.port());
-    site.tls.client_cert = PemClientCert{pki().client_cert, pki().client_key};
+    site.tls.client_cert = PemClientCert{shared_pki().client_cert, shared_pki().client_key};
     ScriptedIdentities unused;
     CHECK(probe_once(site, unused).probe_class == ProbeClass::healthy);
     CHECK(unused.selections() == 0);

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-namespace certheal::testing {
+namespace certheal::test {
 
 // --- FakeClock -------------------------------------------------------------------------
 
@@ -562,4 +562,4 @@ Result<BuiltChain> FakeHostTrustInspector::build_chain(const ChainRequest& reque
     return built;
 }
 
-}  // namespace certheal::testing
+}  // namespace certheal::test

@@ -24,7 +24,7 @@
 #include "core/model/host_trust.hpp"
 #include "core/model/ports.hpp"
 
-namespace certheal::testing {
+namespace certheal::test {
 
 // --- time ------------------------------------------------------------------------------
 // A clock that only moves when told to. advance() moves wall and monotonic time together and
@@ -365,4 +365,4 @@ private:
     std::vector<std::string> asked_;
 };
 
-}  // namespace certheal::testing
+}  // namespace certheal::test

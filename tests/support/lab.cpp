@@ -208,6 +208,11 @@ std::string NginxLab::pfx_password() const {
 void NginxLab::desync() { run_script("desync"); }
 void NginxLab::resync() { run_script("resync"); }
 
+NginxLab& shared_nginx_lab() {
+    static NginxLab lab;
+    return lab;
+}
+
 // --- SServer -----------------------------------------------------------------------
 SServer::SServer(const SServerOptions& options) {
     port_ = closed_port();

@@ -97,6 +97,10 @@ private:
     std::map<std::string, std::string> values_;
 };
 
+// One nginx lab for all the tests of a test program that only read it (read-only: nobody desyncs
+// this one; a test that desyncs makes its own). Up on first use, down at exit.
+NginxLab& shared_nginx_lab();
+
 struct SServerOptions {
     std::filesystem::path cert;
     std::filesystem::path key;

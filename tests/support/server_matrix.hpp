@@ -48,6 +48,41 @@ inline void check_lab_case(const LabFiles& lab, std::uint16_t port, const LabCas
     CHECK(to_string(result.probe_class) == to_string(lab_case.expected));
 }
 
+// The lab PKI (lab.sh pki: the CAs, certheal's client certificates, the CRL) that the tests of
+// the third-party servers share: made once per test run.
+inline const LabPki& shared_lab_pki() {
+    static const LabPki lab;
+    return lab;
+}
+
+// Every case of a table against the listeners of `server` for `mode`, with the shared lab PKI.
+inline void check_server_mode(const std::string& server_name, const LabServer& server, const std::string& mode,
+                              const std::vector<LabCase>& cases) {
+    INFO(server_name << " mode: " << mode);
+    for (const auto& lab_case : cases) check_lab_case(shared_lab_pki(), server.port(mode, lab_case.trust), lab_case);
+}
+
+// The classes of the tables, by short names: `using namespace certheal::test::lab_classes;`.
+namespace lab_classes {
+inline constexpr auto healthy = ProbeClass::healthy;
+inline constexpr auto rejected = ProbeClass::client_cert_rejected;
+inline constexpr auto invalid = ProbeClass::client_cert_invalid;
+inline constexpr auto unexpected = ProbeClass::unexpected_status;
+}  // namespace lab_classes
+
+// How a server that requires a certificate for the whole host on TLS 1.3 and checks a CRL
+// refuses every bad client: by an alert in the handshake, each alert naming what is wrong.
+inline std::vector<LabCase> refused_by_alert_in_the_tls13_handshake() {
+    using namespace lab_classes;
+    return {
+        {ClientCase::good, Trust::issuer, "200 ok", healthy},
+        {ClientCase::good, Trust::other_ca, "alert unknown_ca", rejected},
+        {ClientCase::none, Trust::issuer, "alert certificate_required", rejected},
+        {ClientCase::expired, Trust::issuer, "alert certificate_expired", invalid},
+        {ClientCase::revoked, Trust::issuer, "alert certificate_revoked", invalid},
+    };
+}
+
 }  // namespace certheal::test
 
 #endif

@@ -7,25 +7,15 @@
 #include "support/fakes.hpp"
 #include "support/files.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using certheal::test::read_text;
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using certheal::test::Pki;
 using certheal::test::TempDir;
 
 namespace {
-
-const Pki& pki() {
-    static const Pki shared;
-    return shared;
-}
-
-DerCertificate der_of(const std::filesystem::path& pem) {
-    auto loaded = load_certificates(pem);
-    REQUIRE(loaded.ok());
-    return to_der(*loaded.value().front());
-}
 
 TrustCaStep into_bundle(const std::filesystem::path& certificate, const std::filesystem::path& bundle) {
     return TrustCaStep{certificate, PemBundleTarget{bundle}};
@@ -40,12 +30,12 @@ TrustCaStep into_store(const std::filesystem::path& certificate, const std::stri
 TEST_CASE("trust_ca appends a missing CA to a bundle and keeps every byte already there", "[trust]") {
     TempDir dir;
     // A bundle with a comment, the other CA, and no final line break: all of it must survive.
-    const std::string original = "# client CAs for nginx\n" + read_text(pki().other_ca_cert) + "# end";
+    const std::string original = "# client CAs for nginx\n" + read_text(shared_pki().other_ca_cert) + "# end";
     const auto bundle = dir.write("client-ca.pem", original);
     FakeCertificateStores stores;
     RecordingFileReplacer files;
 
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, /*apply=*/true);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, /*apply=*/true);
     REQUIRE(report.ok());
     CHECK(report.value().changed);
     REQUIRE(report.value().missing.size() == 1);
@@ -56,18 +46,18 @@ TEST_CASE("trust_ca appends a missing CA to a bundle and keeps every byte alread
 
     const std::string updated = read_text(bundle);
     CHECK(updated.substr(0, original.size()) == original);
-    CHECK(updated.substr(original.size()) == "\n" + read_text(pki().ca_cert));
+    CHECK(updated.substr(original.size()) == "\n" + read_text(shared_pki().ca_cert));
     CHECK(files.replaced() == std::vector<std::filesystem::path>{bundle});
 }
 
 TEST_CASE("trust_ca leaves a bundle that already trusts the CA byte-identical and says nothing changed", "[trust]") {
     TempDir dir;
-    const std::string original = read_text(pki().other_ca_cert) + read_text(pki().ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert) + read_text(shared_pki().ca_cert);
     const auto bundle = dir.write("client-ca.pem", original);
     FakeCertificateStores stores;
     RecordingFileReplacer files;
 
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, /*apply=*/true);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, /*apply=*/true);
     REQUIRE(report.ok());
     CHECK_FALSE(report.value().changed);
     CHECK(report.value().missing.empty());
@@ -78,12 +68,12 @@ TEST_CASE("trust_ca leaves a bundle that already trusts the CA byte-identical an
 
 TEST_CASE("trust_ca run twice adds the CA once", "[trust]") {
     TempDir dir;
-    const auto bundle = dir.write("client-ca.pem", read_text(pki().other_ca_cert));
+    const auto bundle = dir.write("client-ca.pem", read_text(shared_pki().other_ca_cert));
     FakeCertificateStores stores;
     RecordingFileReplacer files;
-    REQUIRE(trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, true).value().changed);
+    REQUIRE(trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, true).value().changed);
     const std::string after_first = read_text(bundle);
-    auto second = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, true);
+    auto second = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, true);
     REQUIRE(second.ok());
     CHECK_FALSE(second.value().changed);
     CHECK(read_text(bundle) == after_first);
@@ -91,23 +81,23 @@ TEST_CASE("trust_ca run twice adds the CA once", "[trust]") {
 
 TEST_CASE("trust_ca takes a DER certificate file and adds it to an empty bundle as PEM", "[trust]") {
     TempDir dir;
-    const auto der_file = dir.write("ca.cer", der_of(pki().ca_cert));
+    const auto der_file = dir.write("ca.cer", der_of(shared_pki().ca_cert));
     const auto bundle = dir.write("client-ca.pem", "");
     FakeCertificateStores stores;
     RecordingFileReplacer files;
     auto report = trust_ca(into_bundle(der_file, bundle), stores, files, true);
     REQUIRE(report.ok());
     CHECK(report.value().changed);
-    CHECK(read_text(bundle) == read_text(pki().ca_cert));
+    CHECK(read_text(bundle) == read_text(shared_pki().ca_cert));
 }
 
 TEST_CASE("trust_ca without apply says what it would add and writes nothing", "[trust]") {
     TempDir dir;
-    const std::string original = read_text(pki().other_ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert);
     const auto bundle = dir.write("client-ca.pem", original);
     FakeCertificateStores stores;
     RecordingFileReplacer files;
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, /*apply=*/false);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, /*apply=*/false);
     REQUIRE(report.ok());
     CHECK_FALSE(report.value().changed);
     CHECK(report.value().missing.size() == 1);
@@ -125,8 +115,8 @@ TEST_CASE("trust_ca refuses a bundle that is not PEM, a damaged one and a missin
         const char* says;
     };
     const Row rows[] = {
-        {"a DER file", der_of(pki().other_ca_cert), "is not a PEM file"},
-        {"a damaged block after a good one", read_text(pki().other_ca_cert) + read_text(pki().garbage_cert),
+        {"a DER file", der_of(shared_pki().other_ca_cert), "is not a PEM file"},
+        {"a damaged block after a good one", read_text(shared_pki().other_ca_cert) + read_text(shared_pki().garbage_cert),
          "does not decode after 1 good one"},
         {"no bundle at all", "", "does not exist"},
     };
@@ -135,7 +125,7 @@ TEST_CASE("trust_ca refuses a bundle that is not PEM, a damaged one and a missin
         const auto bundle = dir.path() / "client-ca.pem";
         std::filesystem::remove(bundle);
         if (!row.content.empty()) dir.write("client-ca.pem", row.content);
-        auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, true);
+        auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, true);
         REQUIRE_FALSE(report.ok());
         CHECK_THAT(report.error().message, Catch::Contains(row.says));
         CHECK_THAT(report.error().message, Catch::Contains(bundle.string()));
@@ -146,7 +136,7 @@ TEST_CASE("trust_ca refuses a bundle that is not PEM, a damaged one and a missin
 
 TEST_CASE("trust_ca with a certificate file that holds no certificate fails before touching the bundle", "[trust]") {
     TempDir dir;
-    const std::string original = read_text(pki().other_ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert);
     const auto bundle = dir.write("client-ca.pem", original);
     const auto empty = dir.write("empty.pem", "nothing here\n");
     FakeCertificateStores stores;
@@ -159,12 +149,12 @@ TEST_CASE("trust_ca with a certificate file that holds no certificate fails befo
 
 TEST_CASE("trust_ca reports a bundle that could not be replaced and leaves it as it was", "[trust]") {
     TempDir dir;
-    const std::string original = read_text(pki().other_ca_cert);
+    const std::string original = read_text(shared_pki().other_ca_cert);
     const auto bundle = dir.write("client-ca.pem", original);
     FakeCertificateStores stores;
     RecordingFileReplacer files;
     files.fail_next(Failure{std::make_error_code(std::errc::no_space_on_device), "the disk is full"});
-    auto report = trust_ca(into_bundle(pki().ca_cert, bundle), stores, files, true);
+    auto report = trust_ca(into_bundle(shared_pki().ca_cert, bundle), stores, files, true);
     REQUIRE_FALSE(report.ok());
     CHECK(report.error().message == "the disk is full");
     CHECK(read_text(bundle) == original);
@@ -172,16 +162,16 @@ TEST_CASE("trust_ca reports a bundle that could not be replaced and leaves it as
 
 TEST_CASE("trust_ca adds a missing CA to a certificate store once", "[trust]") {
     FakeCertificateStores stores;
-    stores.put("Root", der_of(pki().other_ca_cert));
+    stores.put("Root", der_of(shared_pki().other_ca_cert));
     RecordingFileReplacer files;
 
-    auto first = trust_ca(into_store(pki().ca_cert, "Root"), stores, files, true);
+    auto first = trust_ca(into_store(shared_pki().ca_cert, "Root"), stores, files, true);
     REQUIRE(first.ok());
     CHECK(first.value().changed);
     CHECK(first.value().target == "LocalMachine\\Root");
-    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().other_ca_cert), der_of(pki().ca_cert)});
+    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().other_ca_cert), der_of(shared_pki().ca_cert)});
 
-    auto second = trust_ca(into_store(pki().ca_cert, "Root"), stores, files, true);
+    auto second = trust_ca(into_store(shared_pki().ca_cert, "Root"), stores, files, true);
     REQUIRE(second.ok());
     CHECK_FALSE(second.value().changed);
     CHECK(second.value().present.size() == 1);
@@ -191,7 +181,7 @@ TEST_CASE("trust_ca adds a missing CA to a certificate store once", "[trust]") {
 TEST_CASE("trust_ca without apply only lists the store", "[trust]") {
     FakeCertificateStores stores;
     RecordingFileReplacer files;
-    auto report = trust_ca(into_store(pki().ca_cert, "Root"), stores, files, false);
+    auto report = trust_ca(into_store(shared_pki().ca_cert, "Root"), stores, files, false);
     REQUIRE(report.ok());
     CHECK(report.value().missing.size() == 1);
     CHECK(stores.calls() == std::vector<std::string>{"list Root"});
@@ -203,23 +193,23 @@ TEST_CASE("trust_ca passes on a store that cannot be opened or written", "[trust
     RecordingFileReplacer files;
     stores.fail_next("list", "Root", Failure{std::make_error_code(std::errc::permission_denied),
                                              "certheal could not open the LocalMachine\\Root certificate store"});
-    auto cannot_open = trust_ca(into_store(pki().ca_cert, "Root"), stores, files, true);
+    auto cannot_open = trust_ca(into_store(shared_pki().ca_cert, "Root"), stores, files, true);
     REQUIRE_FALSE(cannot_open.ok());
     CHECK_THAT(cannot_open.error().message, Catch::Contains("could not open"));
 
     stores.fail_next("add", "Root", Failure{std::make_error_code(std::errc::permission_denied), "access denied"});
-    auto cannot_add = trust_ca(into_store(pki().ca_cert, "Root"), stores, files, true);
+    auto cannot_add = trust_ca(into_store(shared_pki().ca_cert, "Root"), stores, files, true);
     REQUIRE_FALSE(cannot_add.ok());
     CHECK(stores.contents("Root").empty());
 }
 
 TEST_CASE("the root store check finds certificates that are not self-signed and nothing else", "[trust]") {
     FakeCertificateStores stores;
-    stores.put("Root", der_of(pki().ca_cert));
-    stores.put("Root", der_of(pki().other_ca_cert));
-    stores.put("Root", der_of(pki().intermediate_ca_cert));
-    stores.put("Root", der_of(pki().look_alike_root_cert));
-    stores.put("Root", der_of(pki().server_cert));
+    stores.put("Root", der_of(shared_pki().ca_cert));
+    stores.put("Root", der_of(shared_pki().other_ca_cert));
+    stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
+    stores.put("Root", der_of(shared_pki().look_alike_root_cert));
+    stores.put("Root", der_of(shared_pki().server_cert));
     stores.put("Root", "not a certificate at all");
 
     auto misplaced = misplaced_root_certificates(stores);
@@ -241,16 +231,16 @@ TEST_CASE("the root store check says nothing where there are no certificate stor
 
 TEST_CASE("fix_root_store moves each misplaced certificate to CA, and a second run changes nothing", "[trust]") {
     FakeCertificateStores stores;
-    stores.put("Root", der_of(pki().ca_cert));
-    stores.put("Root", der_of(pki().intermediate_ca_cert));
+    stores.put("Root", der_of(shared_pki().ca_cert));
+    stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
 
     auto first = fix_root_store(FixRootStoreStep{"CA"}, stores, true);
     REQUIRE(first.ok());
     CHECK(first.value().changed);
     REQUIRE(first.value().moved.size() == 1);
     CHECK(first.value().moved.front().subject == "CN=certheal test intermediate CA,O=certheal tests");
-    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
-    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
+    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
+    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(shared_pki().intermediate_ca_cert)});
     // Added first, deleted second: never a moment without the certificate.
     CHECK(stores.calls() == std::vector<std::string>{"list Root", "add CA", "remove Root"});
 
@@ -262,7 +252,7 @@ TEST_CASE("fix_root_store moves each misplaced certificate to CA, and a second r
 
 TEST_CASE("fix_root_store never deletes from Root what it could not add to the target", "[trust]") {
     FakeCertificateStores stores;
-    stores.put("Root", der_of(pki().intermediate_ca_cert));
+    stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
     stores.fail_next("add", "CA", Failure{std::make_error_code(std::errc::permission_denied), "access denied"});
     auto report = fix_root_store(FixRootStoreStep{"CA"}, stores, true);
     REQUIRE_FALSE(report.ok());
@@ -273,7 +263,7 @@ TEST_CASE("fix_root_store never deletes from Root what it could not add to the t
 
 TEST_CASE("fix_root_store without apply lists what it would move and touches nothing", "[trust]") {
     FakeCertificateStores stores;
-    stores.put("Root", der_of(pki().intermediate_ca_cert));
+    stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
     auto report = fix_root_store(FixRootStoreStep{"CA"}, stores, false);
     REQUIRE(report.ok());
     CHECK(report.value().moved.size() == 1);

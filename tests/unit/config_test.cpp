@@ -13,21 +13,18 @@
 #include "core/repair/repair_ladder.hpp"
 #include "support/files.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using certheal::test::read_text;
 using namespace std::chrono_literals;
 using namespace certheal;
 using certheal::test::Pki;
+using certheal::test::shared_pki;
 using certheal::test::ScopedEnv;
 using certheal::test::TempDir;
 using json = nlohmann::json;
 
 namespace {
-
-const Pki& shared_pki() {
-    static const Pki pki;
-    return pki;
-}
 
 const ConfigContext kContext{"/default/state", /*certificate_stores=*/false};
 

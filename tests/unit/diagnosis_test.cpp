@@ -9,7 +9,7 @@
 #include "support/pki.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 
 namespace {
 

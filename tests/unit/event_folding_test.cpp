@@ -6,7 +6,7 @@
 #include "support/fakes.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {

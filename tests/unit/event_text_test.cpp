@@ -12,7 +12,7 @@
 #include "support/monitor_harness.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {

@@ -10,28 +10,18 @@
 #include "support/fakes.hpp"
 #include "support/files.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using certheal::test::read_text;
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using certheal::test::Pki;
 
 namespace {
 
-const Pki& pki() {
-    static const Pki shared;
-    return shared;
-}
-
-DerCertificate der_of(const std::filesystem::path& pem) {
-    auto loaded = load_certificates(pem);
-    REQUIRE(loaded.ok());
-    return to_der(*loaded.value().front());
-}
-
 // The issuing (intermediate) CA and its root in one file, as admins hand a chain around.
 std::filesystem::path chain_file() {
-    static const auto chain = pki().write("chain.pem", read_text(pki().intermediate_ca_cert) + read_text(pki().ca_cert));
+    static const auto chain = shared_pki().write("chain.pem", read_text(shared_pki().intermediate_ca_cert) + read_text(shared_pki().ca_cert));
     return chain;
 }
 
@@ -105,13 +95,13 @@ TEST_CASE("trust_ca auto says why it chose a store, naming the trust mode and wh
 TEST_CASE("trust_ca auto adds the CA to ClientAuthIssuer under exclusive CA trust and to Root under machine trust",
           "[trust][auto]") {
     FakeCertificateStores stores;
-    const TrustCaStep step{pki().ca_cert, AutoStoreTarget{}};
+    const TrustCaStep step{shared_pki().ca_cert, AutoStoreTarget{}};
 
     FakeBindingTrustSource exclusive(exclusive_ca_trust());
     auto report = trust_ca_auto(step, {site("intranet")}, &exclusive, stores, /*apply=*/true);
     REQUIRE(report.ok());
     CHECK(report.value().changed);
-    CHECK(stores.contents("ClientAuthIssuer") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    CHECK(stores.contents("ClientAuthIssuer") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
     CHECK(stores.contents("Root").empty());
     REQUIRE(report.value().sites.size() == 1);
     CHECK(report.value().sites[0].placements.at(0).placement.store == "ClientAuthIssuer");
@@ -119,7 +109,7 @@ TEST_CASE("trust_ca auto adds the CA to ClientAuthIssuer under exclusive CA trus
     FakeBindingTrustSource machine(machine_trust());
     report = trust_ca_auto(step, {site("intranet")}, &machine, stores, /*apply=*/true);
     REQUIRE(report.ok());
-    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
 
     // Run again: already there, nothing written.
     report = trust_ca_auto(step, {site("intranet")}, &machine, stores, /*apply=*/true);
@@ -136,8 +126,8 @@ TEST_CASE("trust_ca auto takes each site's own binding and adds a certificate to
                                 {site("intranet"), site("partners"), site("extranet")}, &bindings, stores, true);
     REQUIRE(report.ok());
     CHECK(bindings.asked() == std::vector<std::string>{"intranet", "partners", "extranet"});
-    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
-    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(shared_pki().intermediate_ca_cert)});
+    CHECK(stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
     CHECK(stores.contents("PartnerCAs").size() == 2);
     CHECK(report.value().stores.size() == 3);
 }
@@ -146,18 +136,18 @@ TEST_CASE("trust_ca auto without apply only lists, and fails with a sentence whe
           "[trust][auto]") {
     FakeCertificateStores stores;
     FakeBindingTrustSource exclusive(exclusive_ca_trust());
-    auto report = trust_ca_auto(TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, &exclusive, stores,
+    auto report = trust_ca_auto(TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, &exclusive, stores,
                                 /*apply=*/false);
     REQUIRE(report.ok());
     CHECK(report.value().stores.at(0).missing.size() == 1);
     CHECK(stores.contents("ClientAuthIssuer").empty());
 
-    auto none = trust_ca_auto(TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, nullptr, stores, true);
+    auto none = trust_ca_auto(TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, nullptr, stores, true);
     REQUIRE_FALSE(none.ok());
     CHECK_THAT(none.error().message, Catch::Contains("the host trust diagnosis is not available here"));
 
     exclusive.fail("intranet", Failure{std::make_error_code(std::errc::permission_denied), "Access is denied."});
-    auto failed = trust_ca_auto(TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, &exclusive, stores,
+    auto failed = trust_ca_auto(TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, {site("intranet")}, &exclusive, stores,
                                 true);
     REQUIRE_FALSE(failed.ok());
     CHECK(failed.error().message ==
@@ -170,7 +160,7 @@ TEST_CASE("add_intermediates puts only the CA certificates that are not self-sig
     auto first = add_intermediates(step, stores, /*apply=*/true);
     REQUIRE(first.ok());
     CHECK(first.value().store.changed);
-    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
+    CHECK(stores.contents("CA") == std::vector<DerCertificate>{der_of(shared_pki().intermediate_ca_cert)});
     CHECK(stores.contents("Root").empty());
     REQUIRE(first.value().not_added.size() == 1);
     CHECK(first.value().not_added[0].subject == "CN=certheal test CA,O=certheal tests");
@@ -188,7 +178,7 @@ TEST_CASE("add_intermediates puts only the CA certificates that are not self-sig
     CHECK(untouched.contents("CA").empty());
 
     FakeCertificateStores unread;
-    auto roots_only = add_intermediates(AddIntermediatesStep{pki().ca_cert}, unread, true);
+    auto roots_only = add_intermediates(AddIntermediatesStep{shared_pki().ca_cert}, unread, true);
     REQUIRE(roots_only.ok());
     CHECK(roots_only.value().store.missing.empty());
     CHECK(unread.calls().empty());  // nothing to add: the store is not even read

@@ -5,24 +5,15 @@
 #include "core/record/status_report.hpp"
 #include "core/record/status_server.hpp"
 #include "support/fakes.hpp"
+#include "support/monitor_harness.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-const test::Pki& pki() {
-    static const test::Pki shared;
-    return shared;
-}
-
-DerCertificate der_of(const std::filesystem::path& pem) {
-    auto loaded = load_certificates(pem);
-    REQUIRE(loaded.ok());
-    return to_der(*loaded.value().front());
-}
 
 Config iis_config() {
     SiteConfig site;
@@ -31,7 +22,7 @@ Config iis_config() {
     site.host = "intranet.test";
     site.interval = 30s;
     site.failure_threshold = 2;
-    site.tls.client_cert = PemClientCert{pki().client_cert, pki().client_key};
+    site.tls.client_cert = PemClientCert{shared_pki().client_cert, shared_pki().client_key};
     Config config;
     config.source = "C:\\ProgramData\\certheal\\certheal.json";
     config.sites = {site};
@@ -43,25 +34,12 @@ Config iis_config() {
 
 // An IIS host in exclusive CA trust (mode 2) whose ClientAuthIssuer lacks the CA that issued
 // certheal's certificate: the diagnosis names issuer_missing_from_binding_store.
-struct Host {
-    FakeClock clock;
-    FakeProber prober;
-    FakeServiceManager services;
-    FakeProcessRunner processes;
-    InlineWorkerPool workers;
-    MemoryStateStore state;
-    RecordingSink events;
-    FakeCertificateStores stores;
-    RecordingFileReplacer files;
-    FakeHostTrustInspector inspector;
-    Monitor monitor{MonitorPorts{clock, prober, services, processes, workers, state, events, stores, files, nullptr,
-                                 &inspector}};
-
-    Host() {
+struct Host : MonitorHarness {
+    Host() : MonitorHarness({.stores_available = true, .iis_services = false, .host_trust = true}) {
         processes.set_default(exited(0));
         prober.set_function([](const SiteConfig& site) { return probe_result(site.name, ProbeClass::client_cert_rejected, 403); });
-        stores.put("Root", der_of(pki().ca_cert));
-        stores.put("ClientAuthIssuer", der_of(pki().other_ca_cert));
+        stores.put("Root", der_of(shared_pki().ca_cert));
+        stores.put("ClientAuthIssuer", der_of(shared_pki().other_ca_cert));
         inspector.registry.os_build = 20348;
         inspector.registry.values = {{"ClientAuthTrustMode", "REG_DWORD", 2, ""}};
         inspector.found.bindings = {[] {
@@ -75,7 +53,7 @@ struct Host {
             binding.cert_check_mode = SslBinding::kNoRevocationCheck;
             return binding;
         }()};
-        const auto ca = der_of(pki().ca_cert);
+        const auto ca = der_of(shared_pki().ca_cert);
         inspector.chains = [ca](const ChainRequest& request) {
             BuiltChain built;
             built.certificates = {request.leaf, ca};
@@ -155,7 +133,7 @@ TEST_CASE("a change of the host trust is reported once as host_trust_changed", "
     host.monitor.reload(iis_config());
     CHECK(host.events.count(EventId::host_trust_changed) == 0);  // nothing changed
 
-    host.stores.put("ClientAuthIssuer", der_of(pki().ca_cert));  // an admin adds the CA
+    host.stores.put("ClientAuthIssuer", der_of(shared_pki().ca_cert));  // an admin adds the CA
     host.monitor.reload(iis_config());
     REQUIRE(host.events.count(EventId::host_trust_changed) == 1);
     const auto changed = host.events.last(EventId::host_trust_changed);

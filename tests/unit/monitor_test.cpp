@@ -10,7 +10,7 @@
 #include "support/pki.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {

@@ -8,11 +8,12 @@
 #include "support/fakes.hpp"
 #include "support/files.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 #include "support/software_signer.hpp"
 
 using certheal::test::read_text;
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 using certheal::test::Pki;
 using certheal::test::TempDir;
@@ -20,11 +21,6 @@ using certheal::test::SoftwareSigner;
 using certheal::test::software_store_identity;
 
 namespace {
-
-const Pki& pki() {
-    static const Pki shared;
-    return shared;
-}
 
 SiteConfig site_with(const std::string& name, const std::filesystem::path& cert, const std::filesystem::path& key) {
     SiteConfig site;
@@ -45,10 +41,10 @@ std::string all_of(const std::vector<PreflightFinding>& findings) {
 TEST_CASE("pre-flight names an expired and a not yet valid client certificate once each, with their dates",
           "[preflight]") {
     Config config;
-    config.sites = {site_with("a", pki().expired_client_cert, pki().expired_client_key),
-                    site_with("b", pki().expired_client_cert, pki().expired_client_key),  // the same file again
-                    site_with("c", pki().not_yet_valid_client_cert, pki().not_yet_valid_client_key),
-                    site_with("d", pki().client_cert, pki().client_key)};
+    config.sites = {site_with("a", shared_pki().expired_client_cert, shared_pki().expired_client_key),
+                    site_with("b", shared_pki().expired_client_cert, shared_pki().expired_client_key),  // the same file again
+                    site_with("c", shared_pki().not_yet_valid_client_cert, shared_pki().not_yet_valid_client_key),
+                    site_with("d", shared_pki().client_cert, shared_pki().client_key)};
     const auto findings = check_client_certificates(config, std::chrono::system_clock::now());
     INFO(all_of(findings));
     REQUIRE(findings.size() == 2);
@@ -62,15 +58,15 @@ TEST_CASE("pre-flight names an expired and a not yet valid client certificate on
 
 TEST_CASE("pre-flight says whether each trust_ca step's CA is in its bundle or store now", "[preflight]") {
     TempDir dir;
-    const auto in_sync = dir.write("in-sync.pem", read_text(pki().ca_cert));
-    const auto out_of_sync = dir.write("out-of-sync.pem", read_text(pki().other_ca_cert));
+    const auto in_sync = dir.write("in-sync.pem", read_text(shared_pki().ca_cert));
+    const auto out_of_sync = dir.write("out-of-sync.pem", read_text(shared_pki().other_ca_cert));
     Config config;
     config.remediation.steps = {
         Step{StartServiceStep{"W3SVC"}, 1min},
-        Step{TrustCaStep{pki().ca_cert, PemBundleTarget{in_sync}}, 1min},
-        Step{TrustCaStep{pki().ca_cert, PemBundleTarget{out_of_sync}}, 1min},
-        Step{TrustCaStep{pki().ca_cert, PemBundleTarget{dir.path() / "absent.pem"}}, 1min},
-        Step{TrustCaStep{pki().ca_cert, CertificateStoreTarget{"Root"}}, 1min},
+        Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{in_sync}}, 1min},
+        Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{out_of_sync}}, 1min},
+        Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{dir.path() / "absent.pem"}}, 1min},
+        Step{TrustCaStep{shared_pki().ca_cert, CertificateStoreTarget{"Root"}}, 1min},
     };
     FakeCertificateStores stores;
     const auto findings = check_trust_ca_steps(config, stores);
@@ -85,18 +81,18 @@ TEST_CASE("pre-flight says whether each trust_ca step's CA is in its bundle or s
     CHECK_THAT(findings[2].message, Catch::Contains("does not exist") && Catch::Contains("would fail"));
     CHECK_THAT(findings[3].message, Catch::Contains("missing from LocalMachine\\Root"));
     // Looking never writes.
-    CHECK(read_text(out_of_sync) == read_text(pki().other_ca_cert));
+    CHECK(read_text(out_of_sync) == read_text(shared_pki().other_ca_cert));
     CHECK(stores.contents("Root").empty());
 }
 
 TEST_CASE("pre-flight checks the trust_ca steps of every stage of a ladder, and leaves store auto to the repair",
           "[preflight][ladder]") {
     TempDir dir;
-    const auto out_of_sync = dir.write("out-of-sync.pem", read_text(pki().other_ca_cert));
+    const auto out_of_sync = dir.write("out-of-sync.pem", read_text(shared_pki().other_ca_cert));
     Config config;
     config.remediation.stages = {
-        RepairStage{"trust", {Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min},
-                              Step{TrustCaStep{pki().ca_cert, PemBundleTarget{out_of_sync}}, 1min}}, {}, std::nullopt},
+        RepairStage{"trust", {Step{TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, 1min},
+                              Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{out_of_sync}}, 1min}}, {}, std::nullopt},
         RepairStage{"restart", {Step{StartServiceStep{"nginx"}, 1min}}, {}, std::nullopt},
     };
     FakeCertificateStores stores;
@@ -111,8 +107,8 @@ TEST_CASE("pre-flight checks the trust_ca steps of every stage of a ladder, and 
 TEST_CASE("pre-flight names each certificate of LocalMachine\\Root that is not self-signed, and only there",
           "[preflight]") {
     FakeCertificateStores stores;
-    stores.put("Root", to_der(*load_certificates(pki().ca_cert).value().front()));
-    stores.put("Root", to_der(*load_certificates(pki().intermediate_ca_cert).value().front()));
+    stores.put("Root", to_der(*load_certificates(shared_pki().ca_cert).value().front()));
+    stores.put("Root", to_der(*load_certificates(shared_pki().intermediate_ca_cert).value().front()));
     const auto findings = check_root_store(stores);
     REQUIRE(findings.size() == 1);
     CHECK(findings[0].pointer.empty());
@@ -162,7 +158,7 @@ TEST_CASE("pre-flight says which certificate a store selector takes, where its k
     legacy.signs_tls13 = false;
     legacy.limitation = "Its key signs only with PKCS#1 v1.5, so certheal offers TLS 1.2 at most";
     OneAnswerIdentities identities(software_store_identity(
-        pki().rsa_client_cert, std::make_shared<SoftwareSigner>(pki().rsa_client_key), legacy));
+        shared_pki().rsa_client_cert, std::make_shared<SoftwareSigner>(shared_pki().rsa_client_key), legacy));
     const auto findings = check_client_certificates(store_config(), std::chrono::system_clock::now(), &identities);
     INFO(all_of(findings));
     REQUIRE(findings.size() == 1);

@@ -9,9 +9,10 @@
 
 #include "core/repair/repair_ladder.hpp"
 #include "support/fakes.hpp"
+#include "support/workflow_fakes.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 
 namespace {
@@ -49,26 +50,14 @@ RemediationConfig iis_ladder() {
 
 enum class Cure { trust, web_service_restart, iis_restart, nothing };
 
-struct Harness {
-    FakeServiceManager services;
-    FakeProcessRunner processes;
+struct Harness : WorkflowFakes {
     InlineWorkerPool pool;
-    FakeProber prober;
-    FakeClock clock;
-    RecordingSink sink;
-    FakeCertificateStores stores;
-    RecordingFileReplacer files;
-    FakeSchannelSettings schannel;
-    FakeBindingTrustSource binding_trust;
-    std::unique_ptr<RepairLadder> ladder = std::make_unique<RepairLadder>(
-        WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files, &schannel, &binding_trust});
+    std::unique_ptr<RepairLadder> ladder = std::make_unique<RepairLadder>(ports(pool));
     std::vector<RepairLadder::Outcome> outcomes;
     Cure cure = Cure::trust;
 
     Harness() {
-        services.add_service("IISADMIN", true);
-        services.add_service("W3SVC", true, {"IISADMIN"});
-        services.add_service("FTPSVC", true, {"IISADMIN"});
+        add_iis_services();
         processes.set_default(exited(0));
         prober.set_function([this](const SiteConfig& probed) {
             return probe_result(probed.name, healed() ? ProbeClass::healthy : ProbeClass::client_cert_rejected);

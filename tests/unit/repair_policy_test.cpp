@@ -9,7 +9,7 @@
 #include "support/fakes.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 using Verdict = RepairPolicy::Decision::Verdict;
 

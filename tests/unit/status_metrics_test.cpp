@@ -160,7 +160,7 @@ TEST_CASE("the metrics page counts every probe of a site by class", "[status][me
 namespace {
 
 struct Schedule {
-    certheal::testing::FakeClock clock;
+    certheal::test::FakeClock clock;
     int writes = 0;
     StatusWriteSchedule schedule{clock, [this] { ++writes; }};
 };

@@ -7,21 +7,14 @@
 #include "core/probe/tls_files.hpp"
 #include "support/files.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
 
 using certheal::test::read_text;
 using namespace std::chrono_literals;
 using namespace certheal;
 using certheal::test::Pki;
+using certheal::test::shared_pki;
 using certheal::test::ScopedEnv;
-
-namespace {
-
-const Pki& shared_pki() {
-    static const Pki pki;
-    return pki;
-}
-
-}  // namespace
 
 TEST_CASE("a CA bundle loads every certificate it holds", "[tls_files]") {
     const Pki& pki = shared_pki();

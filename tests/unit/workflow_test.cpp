@@ -9,9 +9,11 @@
 #include "core/probe/certificate_info.hpp"
 #include "support/fakes.hpp"
 #include "support/pki.hpp"
+#include "support/shared_pki.hpp"
+#include "support/workflow_fakes.hpp"
 
 using namespace certheal;
-using namespace certheal::testing;
+using namespace certheal::test;
 using namespace std::chrono_literals;
 using Kind = ServiceCall::Kind;
 
@@ -45,26 +47,14 @@ SiteConfig site(const std::string& name) {
 }
 
 template <class Pool>
-struct Harness {
-    FakeServiceManager services;
-    FakeProcessRunner processes;
+struct Harness : WorkflowFakes {
     Pool pool;
-    FakeProber prober;
-    FakeClock clock;
-    RecordingSink sink;
-    FakeCertificateStores stores;
-    RecordingFileReplacer files;
-    FakeSchannelSettings schannel;
-    FakeBindingTrustSource binding_trust;
-    std::unique_ptr<Workflow> workflow = std::make_unique<Workflow>(
-        WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files, &schannel, &binding_trust});
+    std::unique_ptr<Workflow> workflow = std::make_unique<Workflow>(ports(pool));
     std::vector<Workflow::Outcome> outcomes;
 
     Harness() {
         // An IIS 6 host: everything web hangs off IISADMIN; SMTP is installed but not running.
-        services.add_service("IISADMIN", true);
-        services.add_service("W3SVC", true, {"IISADMIN"});
-        services.add_service("FTPSVC", true, {"IISADMIN"});
+        add_iis_services();
         services.add_service("SMTPSVC", false, {"IISADMIN"});
     }
 
@@ -518,18 +508,7 @@ TEST_CASE("a dry run reports every step as would-run and calls nothing", "[workf
 
 namespace {
 
-const certheal::test::Pki& pki() {
-    static const certheal::test::Pki shared;
-    return shared;
-}
-
-DerCertificate der_of(const std::filesystem::path& pem) {
-    auto loaded = load_certificates(pem);
-    REQUIRE(loaded.ok());
-    return to_der(*loaded.value().front());
-}
-
-Step trust_ca_into_root() { return Step{TrustCaStep{pki().ca_cert, CertificateStoreTarget{"Root"}}, 1min}; }
+Step trust_ca_into_root() { return Step{TrustCaStep{shared_pki().ca_cert, CertificateStoreTarget{"Root"}}, 1min}; }
 
 }  // namespace
 
@@ -538,7 +517,7 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
     InlineHarness h;
     h.start({trust_ca_into_root(), start_step("W3SVC")});
     REQUIRE(h.outcome().succeeded);
-    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
     const auto first = h.sink.all(EventId::step_succeeded).front();
     CHECK(first.details["kind"] == "trust_ca");
     CHECK(first.details["changed"] == true);
@@ -550,7 +529,7 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
     CHECK_THAT(first.details["outcome"].get<std::string>(), Catch::Contains("added CN=certheal test CA,O=certheal tests (SHA-1 "));
 
     InlineHarness again;
-    again.stores.put("Root", der_of(pki().ca_cert));
+    again.stores.put("Root", der_of(shared_pki().ca_cert));
     again.start({trust_ca_into_root()});
     REQUIRE(again.outcome().succeeded);
     const auto second = again.sink.all(EventId::step_succeeded).front();
@@ -564,11 +543,11 @@ TEST_CASE("a trust_ca step adds the CA, says it changed something and which cert
 TEST_CASE("a trust_ca step into a bundle with two names says that the other name keeps the old contents",
           "[workflow][trust]") {
     certheal::test::TempDir dir;
-    std::ifstream other_ca(pki().other_ca_cert, std::ios::binary);
+    std::ifstream other_ca(shared_pki().other_ca_cert, std::ios::binary);
     const auto bundle = dir.write("client-ca.pem", std::string(std::istreambuf_iterator<char>(other_ca), {}));
     InlineHarness h;
     h.files.set_link_count(2);
-    h.start({Step{TrustCaStep{pki().ca_cert, PemBundleTarget{bundle}}, 1min}});
+    h.start({Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{bundle}}, 1min}});
     REQUIRE(h.outcome().succeeded);
     const auto event = h.sink.all(EventId::step_succeeded).front();
     CHECK(event.details["changed"] == true);
@@ -577,7 +556,7 @@ TEST_CASE("a trust_ca step into a bundle with two names says that the other name
                                   Catch::Contains("the other 1 name keeps the old contents"));
 
     InlineHarness single;
-    single.start({Step{TrustCaStep{pki().ca_cert, PemBundleTarget{dir.write("single.pem", "")}}, 1min}});
+    single.start({Step{TrustCaStep{shared_pki().ca_cert, PemBundleTarget{dir.write("single.pem", "")}}, 1min}});
     REQUIRE(single.outcome().succeeded);
     const auto plain = single.sink.all(EventId::step_succeeded).front();
     CHECK_FALSE(plain.details.contains("hard_links"));
@@ -604,12 +583,12 @@ TEST_CASE("a trust_ca step that cannot open its store fails the repair with the 
 TEST_CASE("a dry run of trust_ca and fix_root_store reads the store, says what would change and changes nothing",
           "[workflow][trust]") {
     InlineHarness h;
-    h.stores.put("Root", der_of(pki().intermediate_ca_cert));
+    h.stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
     h.start({trust_ca_into_root(), Step{FixRootStoreStep{"CA"}, 1min}, start_step("W3SVC")}, {site("intranet")},
             /*dry_run=*/true);
     REQUIRE(h.outcome().succeeded);
     CHECK(h.stores.calls() == std::vector<std::string>{"list Root", "list Root"});
-    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().intermediate_ca_cert)});
     CHECK(h.services.calls().empty());
     const auto steps = h.sink.all(EventId::step_succeeded);
     REQUIRE(steps.size() == 3);
@@ -625,16 +604,16 @@ TEST_CASE("a dry run of trust_ca and fix_root_store reads the store, says what w
 
 TEST_CASE("a fix_root_store step moves the misplaced certificate and names it", "[workflow][trust]") {
     InlineHarness h;
-    h.stores.put("Root", der_of(pki().ca_cert));
-    h.stores.put("Root", der_of(pki().intermediate_ca_cert));
+    h.stores.put("Root", der_of(shared_pki().ca_cert));
+    h.stores.put("Root", der_of(shared_pki().intermediate_ca_cert));
     h.start({Step{FixRootStoreStep{"CA"}, 1min}});
     REQUIRE(h.outcome().succeeded);
     const auto event = h.sink.all(EventId::step_succeeded).front();
     CHECK(event.details["changed"] == true);
     REQUIRE(event.details["moved"].size() == 1);
     CHECK(event.details["moved"][0]["subject"] == "CN=certheal test intermediate CA,O=certheal tests");
-    CHECK(h.stores.contents("CA") == std::vector<DerCertificate>{der_of(pki().intermediate_ca_cert)});
-    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(pki().ca_cert)});
+    CHECK(h.stores.contents("CA") == std::vector<DerCertificate>{der_of(shared_pki().intermediate_ca_cert)});
+    CHECK(h.stores.contents("Root") == std::vector<DerCertificate>{der_of(shared_pki().ca_cert)});
 }
 
 TEST_CASE("a wall clock step during a repair changes neither a step's duration nor the restore budget",
@@ -680,7 +659,7 @@ TEST_CASE("trust_ca auto's event names the store it chose for each site and why"
     InlineHarness h;
     h.binding_trust.set(BindingTrust{2, "ClientAuthIssuer", "ClientAuthIssuer holds certificates and the binding names "
                                                             "no Ctl Store", false, "0.0.0.0:443"});
-    h.start({Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min}});
+    h.start({Step{TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, 1min}});
     REQUIRE(h.outcome().succeeded);
     const auto event = *h.sink.last(EventId::step_succeeded);
     CHECK(event.details.at("target") == "auto");
@@ -710,7 +689,7 @@ TEST_CASE("trust_ca auto without the host trust diagnosis fails the step with a 
     RecordingFileReplacer files;
     Workflow workflow(WorkflowPorts{services, processes, pool, prober, clock, sink, stores, files});
     std::optional<Workflow::Outcome> outcome;
-    workflow.start({Step{TrustCaStep{pki().ca_cert, AutoStoreTarget{}}, 1min}}, "inc-1", {site("intranet")}, false,
+    workflow.start({Step{TrustCaStep{shared_pki().ca_cert, AutoStoreTarget{}}, 1min}}, "inc-1", {site("intranet")}, false,
                    [&](Workflow::Outcome finished) { outcome = std::move(finished); });
     REQUIRE(outcome);
     CHECK_FALSE(outcome->succeeded);
@@ -741,8 +720,8 @@ TEST_CASE("set_schannel's event keeps the values it found, says how to undo them
 
 TEST_CASE("a dry run of set_schannel and add_intermediates reads what is there and writes nothing",
           "[workflow][schannel][dry_run]") {
-    const auto chain = pki().write("chain.pem", [&] {
-        std::ifstream a(pki().intermediate_ca_cert), b(pki().ca_cert);
+    const auto chain = shared_pki().write("chain.pem", [&] {
+        std::ifstream a(shared_pki().intermediate_ca_cert), b(shared_pki().ca_cert);
         std::stringstream text;
         text << a.rdbuf() << b.rdbuf();
         return text.str();

@@ -8,51 +8,14 @@
 set -euo pipefail
 
 tool=$(readlink -f "${1:?usage: certstore-wine.sh <certheal_certstore_tool.exe>}")
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start certstore "$tool"
+wine_run_numbered=1
 
-logs=$(dirname "$tool")/wine-logs/certstore
-rm -rf "$logs"
-mkdir -p "$logs" "$(dirname "$tool")/wine"
-work=$(mktemp -d "$(dirname "$tool")/wine/certstore.XXXXXX")
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}  # no Mono/Gecko install prompts
-failures=0
-
-cleanup() {
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "certstore-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-
-fail() {
-    echo "certstore-wine: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "certstore-wine: ok: $*"; }
-
-# Z:\... for a Linux path: what Wine shows for /.
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-
-# Runs the tool as its own Wine process; its output goes to files (never a pipe: see
-# run-wine-tests.sh) and is left, without CRs, in $logs/<step>.txt. Returns the tool's exit code.
-step=0
-tool_run() {  # name arguments...
-    local name status=0
-    step=$((step + 1))
-    name=$(printf '%02d-%s' "$step" "$1")
+tool_run() {  # name arguments...: the tool as its own Wine process; returns its exit code
+    local name=$1
     shift
-    "$wine" "$tool" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
-    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
-    cat "$logs/$name.err" >>"$logs/$name.txt"
-    last_output=$logs/$name.txt
-    return $status
+    run "$name" "$tool" "$@"
 }
 expect_exit() {  # wanted-code description name arguments...
     local wanted=$1 description=$2 status=0
@@ -61,7 +24,7 @@ expect_exit() {  # wanted-code description name arguments...
     if [[ $status -eq $wanted ]]; then
         pass "$description"
     else
-        fail "$description: exit code $status, expected $wanted ($(tr '\n' ' ' <"$last_output"))"
+        fail "$description: exit code $status, expected $wanted ($(tr '\n' ' ' <"$last"))"
     fi
 }
 
@@ -83,25 +46,23 @@ garbage_pem=$(windows_path "$pki/garbage.pem")
 
 # --- a throwaway prefix that stays up (see run-wine-tests.sh) ---------------------------------------
 started=$(date +%s)
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 echo "certstore-wine: prefix $WINEPREFIX ready in $(( $(date +%s) - started )) s"
 
 # --- add in one process, see it in the next ----------------------------------------------------------
 expect_exit 1 "a fresh prefix's Root does not hold the test CA" has-before has Root "$ca_pem"
 expect_exit 0 "the CA is added to LocalMachine\\Root" add add Root "$ca_pem"
-grep -q "^$ca_thumbprint added to LocalMachine\\\\Root$" "$last_output" && pass "add reports the CA as added" ||
-    fail "add did not report $ca_thumbprint as added ($(cat "$last_output"))"
+grep -q "^$ca_thumbprint added to LocalMachine\\\\Root$" "$last" && pass "add reports the CA as added" ||
+    fail "add did not report $ca_thumbprint as added ($(cat "$last"))"
 expect_exit 0 "a second process finds the CA in Root with crypt32" has-after-add has Root "$ca_pem"
 expect_exit 0 "adding the CA again succeeds" add-again add Root "$ca_pem"
-grep -q "^$ca_thumbprint was already in LocalMachine\\\\Root$" "$last_output" &&
+grep -q "^$ca_thumbprint was already in LocalMachine\\\\Root$" "$last" &&
     pass "adding it again reports it as already there" || fail "the second add did not say it was already there"
 expect_exit 0 "Root can be listed" list list Root
 grep -qP "^$ca_thumbprint\tCN=certstore-wine CA,O=certheal tests\tCN=certstore-wine CA,O=certheal tests$" \
-    "$last_output" && pass "list shows the CA once with its thumbprint, subject and issuer" ||
-    fail "list Root has no line for the CA (see $last_output)"
-[[ $(grep -c "^$ca_thumbprint" "$last_output") -eq 1 ]] || fail "list Root shows the CA more than once"
+    "$last" && pass "list shows the CA once with its thumbprint, subject and issuer" ||
+    fail "list Root has no line for the CA (see $last)"
+[[ $(grep -c "^$ca_thumbprint" "$last") -eq 1 ]] || fail "list Root shows the CA more than once"
 
 expect_exit 0 "the issued certificate (DER) is added to LocalMachine\\CA" add-issued add CA "$issued_der"
 expect_exit 0 "a second process finds it in CA" has-issued has CA "$issued_der"
@@ -115,25 +76,24 @@ expect_exit 0 "after the wineserver restarted, the CA is still in Root" has-afte
 
 # --- remove in one process, gone for the next ---------------------------------------------------------
 expect_exit 0 "the CA is removed from Root" remove remove Root "$ca_pem"
-grep -q "^$ca_thumbprint removed from LocalMachine\\\\Root$" "$last_output" && pass "remove reports it removed" ||
-    fail "remove did not report $ca_thumbprint as removed ($(cat "$last_output"))"
+grep -q "^$ca_thumbprint removed from LocalMachine\\\\Root$" "$last" && pass "remove reports it removed" ||
+    fail "remove did not report $ca_thumbprint as removed ($(cat "$last"))"
 expect_exit 1 "a second process no longer finds the CA in Root" has-after-remove has Root "$ca_pem"
 expect_exit 0 "removing it again succeeds" remove-again remove Root "$ca_pem"
-grep -q "was not in LocalMachine\\\\Root$" "$last_output" && pass "removing it again reports it was not there" ||
+grep -q "was not in LocalMachine\\\\Root$" "$last" && pass "removing it again reports it was not there" ||
     fail "the second remove did not say it was not there"
 expect_exit 0 "the issued certificate is removed from CA" remove-issued remove CA "$issued_der"
 expect_exit 1 "a second process no longer finds it in CA" has-issued-after-remove has CA "$issued_der"
 
 # --- what must not write -----------------------------------------------------------------------------
 expect_exit 2 "a file that is not a certificate is refused" add-garbage add Root "$garbage_pem"
-grep -q "not one DER-encoded X.509 certificate" "$last_output" && pass "the refusal says why" ||
-    fail "the refusal does not say the bytes are not a certificate ($(cat "$last_output"))"
+grep -q "not one DER-encoded X.509 certificate" "$last" && pass "the refusal says why" ||
+    fail "the refusal does not say the bytes are not a certificate ($(cat "$last"))"
 expect_exit 0 "a store that does not exist lists without error" list-missing list CerthealNoSuchStore
-[[ ! -s $logs/$(printf '%02d' "$step")-list-missing.out ]] && pass "and lists as empty" || fail "and is not empty"
+[[ ! -s $last_out ]] && pass "and lists as empty" || fail "and is not empty"
 status=0
 "$wine" reg query 'HKLM\SOFTWARE\Microsoft\SystemCertificates\CerthealNoSuchStore' >"$logs/reg-missing.out" 2>&1 ||
     status=$?
 [[ $status -ne 0 ]] && pass "listing it did not create it" || fail "listing CerthealNoSuchStore created its registry key"
 
-[[ $failures -eq 0 ]] && echo "certstore-wine: all checks passed" || echo "certstore-wine: $failures failure(s)"
-exit $(( failures > 0 ))
+wine_test_finish

@@ -319,22 +319,9 @@ assert line["cause"] == "issuer_missing_from_binding_store", line
 PY
 # The service: the symptom and the repair carry the cause in the journal.
 journal=$work/state/journal.jsonl
-"$wine" "$certheal_exe" run --console --config "$(windows_path "$work/certheal.json")" >"$logs/run.out" 2>"$logs/run.err" &
-certheal_pid=$!
-for _ in $(seq 1 120); do  # 60 s
-    [[ -f $journal ]] && grep -q '"event":"repair_started"' "$journal" && break
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.5
-done
-kill -INT "$certheal_pid" 2>/dev/null || true
-for _ in $(seq 1 100); do
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.2
-done
-kill -KILL "$certheal_pid" 2>/dev/null || true
-wait "$certheal_pid" 2>/dev/null || true
-certheal_pid=""
-[[ -f $journal ]] && cp "$journal" "$logs/journal.jsonl"
+certheal_run_start "$certheal_exe" "$work/certheal.json"
+wait_for_journal_event "$journal" repair_started 60 || true
+certheal_run_stop "$journal"
 python3 - "$journal" <<'PY' && pass "certheal run's symptom_confirmed and repair_started carry the cause" || fail "the journal lacks the cause (see $logs/journal.jsonl)"
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]

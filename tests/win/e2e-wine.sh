@@ -21,41 +21,19 @@ lab_service_exe=$(readlink -f "${2:?missing certheal_lab_service.exe}")
 register_exe=$(readlink -f "${3:?missing certheal_register_lab_services.exe}")
 source_dir=$(readlink -f "${4:?missing the source dir}")
 lab_sh=$source_dir/tests/lab/lab.sh
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
-
-logs=$(dirname "$certheal_exe")/wine-logs/e2e
-rm -rf "$logs"
-mkdir -p "$logs"
-work=$(mktemp -d /tmp/certheal-wine-e2e.XXXXXX)
-chmod 755 "$work"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start e2e "$certheal_exe"
 lab_dir=$work/lab
-export WINEPREFIX=$work/prefix
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
 watcher_pid=""
-certheal_pid=""
 started=$(date +%s)
 
 say() { echo "e2e-wine: [$(( $(date +%s) - started )) s] $*"; }
 
-# Z:\... for a Linux path: what Wine shows for /.
-windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
-
-cleanup() {
-    [[ -n $certheal_pid ]] && kill -KILL "$certheal_pid" 2>/dev/null || true
+before_wine_cleanup() {
     [[ -n $watcher_pid ]] && kill "$watcher_pid" 2>/dev/null || true
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
     "$lab_sh" down "$lab_dir" >/dev/null 2>&1 || true
     cp -r "$lab_dir/logs" "$logs/nginx-logs" 2>/dev/null || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "e2e-wine: kept $work"
-    else
-        rm -rf "$work"
-    fi
 }
-trap cleanup EXIT
 
 # --- 1. the nginx lab, desynchronised ---------------------------------------------------------------
 "$lab_sh" up "$lab_dir" >"$logs/lab-up.log" 2>&1
@@ -78,9 +56,7 @@ say "nginx lab on 127.0.0.1:$port answers 400 The SSL certificate error (desynch
 watcher_pid=$!
 
 # --- 2. a throwaway prefix that stays up (see run-wine-tests.sh) ------------------------------------
-"$wine" wineboot -i >"$logs/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$logs/wineserver.log" 2>&1
+wine_prefix_up
 say "Wine prefix ready"
 
 # --- 3. the lab services: LabW3SVC and LabFTP depend on LabIISAdmin ----------------------------------
@@ -95,7 +71,6 @@ say "lab services LabIISAdmin, LabW3SVC, LabFTP running"
 config_dir=$work/config
 state_dir=$work/state
 mkdir -p "$config_dir"
-json_path() { windows_path "$1" | sed 's/\\/\\\\/g'; }
 cat >"$config_dir/certheal.json" <<JSON
 {
   "service": {

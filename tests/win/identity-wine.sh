@@ -237,8 +237,7 @@ fi
 # --- 5. a renewal taken over by the running service -----------------------------------------------
 write_config "$work/run.json" "$tls12_port" "$selector" "1s"
 journal=$work/state/journal.jsonl
-"$wine" "$certheal_exe" run --console --config "$(windows_path "$work/run.json")" >"$logs/run.out" 2>"$logs/run.err" &
-certheal_pid=$!
+certheal_run_start "$certheal_exe" "$work/run.json"
 before=$(grep -c "CN *= *certheal web01$" "$logs/s_server-tls12.log" || true)
 for _ in $(seq 1 60); do  # until the running service has probed with the old certificate
     now=$(grep -c "CN *= *certheal web01$" "$logs/s_server-tls12.log" || true)
@@ -247,21 +246,9 @@ for _ in $(seq 1 60); do  # until the running service has probed with the old ce
 done
 run install-renewed "$tool_exe" install My "$(windows_path "$pki/renewed.pem")" "$(windows_path "$pki/renewed.key")" certheal-renewed ||
     fail "certheal_identity_tool could not install the renewed certificate (see $logs/install-renewed.txt)"
-for _ in $(seq 1 80); do  # 40 s
-    [[ -f $journal ]] && grep -q '"event":"client_cert_changed"' "$journal" && break
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.5
-done
+wait_for_journal_event "$journal" client_cert_changed 40 || true
 sleep 2  # a few more rounds with the renewed certificate
-kill -INT "$certheal_pid" 2>/dev/null || true
-for _ in $(seq 1 100); do
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.2
-done
-kill -KILL "$certheal_pid" 2>/dev/null || true
-wait "$certheal_pid" 2>/dev/null || true
-certheal_pid=""
-[[ -f $journal ]] && cp "$journal" "$logs/journal.jsonl"
+certheal_run_stop "$journal"
 changed=$(grep '"event":"client_cert_changed"' "$journal" 2>/dev/null || true)
 if [[ $(grep -c . <<<"$changed") == 1 && $changed == *"\"sha1\":\"$renewed_sha1\""* && $changed == *"\"previous_sha1\":\"$old_sha1\""* ]]; then
     pass "certheal run took the renewed certificate without a restart and said so once, with both thumbprints"

@@ -13,38 +13,30 @@
 #     SCM (its services.exe trace) and from the custom action's own log.
 #   msi-check.sh <certheal-VERSION-x64.msi> <source dir> [--tables-only]
 # Wine's msiexec exit codes reach bash as their low byte: 1603 (ERROR_INSTALL_FAILURE) shows as 67.
-# Logs and table dumps stay in <msi dir>/msi-check/. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
+# Logs and table dumps stay in <msi dir>/wine-logs/msi-check/. CERTHEAL_KEEP_WINEPREFIX=1 keeps the prefix.
 set -euo pipefail
 
 msi=$(readlink -f "${1:?usage: msi-check.sh <certheal.msi> <source dir> [--tables-only]}")
 source_dir=$(readlink -f "${2:?usage: msi-check.sh <certheal.msi> <source dir> [--tables-only]}")
 mode=${3:-}
-work=$(dirname "$msi")/msi-check
-rm -rf "$work"
-mkdir -p "$work"
-failures=0
-
-fail() {
-    echo "msi-check: FAIL: $*"
-    failures=$((failures + 1))
-}
-pass() { echo "msi-check: ok: $*"; }
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
+wine_test_start msi-check "$msi" msi-check
 
 # --- 1. the tables -------------------------------------------------------------------------------
-msiinfo tables "$msi" >"$work/tables.txt"
+msiinfo tables "$msi" >"$logs/tables.txt"
 for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory CreateFolder MsiLockPermissionsEx \
     CustomAction; do
-    grep -qx "$table" "$work/tables.txt" || fail "the MSI has no $table table"
+    grep -qx "$table" "$logs/tables.txt" || fail "the MSI has no $table table"
 done
 for table in File Component ServiceInstall ServiceControl Registry Upgrade Directory InstallExecuteSequence Property \
     CreateFolder MsiLockPermissionsEx CustomAction; do
-    msiinfo export "$msi" "$table" >"$work/$table.idt"
+    msiinfo export "$msi" "$table" >"$logs/$table.idt"
 done
-msiextract -l "$msi" >"$work/files.txt"
+msiextract -l "$msi" >"$logs/files.txt"
 
 # Each check names a table, a column=value filter and the columns it expects; the .idt files are
 # tab-separated with three header lines (names, types, keys).
-python3 - "$work" "$source_dir" <<'PYTHON' || failures=$((failures + 1))
+python3 - "$logs" "$source_dir" <<'PYTHON' || failures=$((failures + 1))
 import re, sys, pathlib
 
 work = pathlib.Path(sys.argv[1])
@@ -169,16 +161,16 @@ print("msi-check: ok: the ServiceInstall, ServiceControl, Registry, File, Compon
 PYTHON
 
 # The packaged exe and config are the built ones.
-msiextract -C "$work/extracted" "$msi" >/dev/null
+msiextract -C "$logs/extracted" "$msi" >/dev/null
 version=$(basename "$msi" | sed -n 's/^certheal-\([0-9]*\.[0-9]*\.[0-9]*\)-x64\.msi$/\1/p')
 [[ -n $version ]] || { echo "msi-check: the MSI's name is not certheal-<major.minor.patch>-x64.msi"; exit 1; }
-grep -q "ProductVersion	$version" "$work/Property.idt" && pass "ProductVersion is $version" ||
+grep -q "ProductVersion	$version" "$logs/Property.idt" && pass "ProductVersion is $version" ||
     fail "ProductVersion in the Property table is not $version"
-python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$work/extracted/certheal/certheal.json" &&
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$logs/extracted/certheal/certheal.json" &&
     pass "the packaged config is valid JSON" || fail "the packaged certheal.json is not valid JSON"
-head -c 2 "$work/extracted/certheal/certheal.exe" | grep -q MZ && pass "the packaged certheal.exe is a PE file" ||
+head -c 2 "$logs/extracted/certheal/certheal.exe" | grep -q MZ && pass "the packaged certheal.exe is a PE file" ||
     fail "the packaged certheal.exe is not a PE file"
-manual_text=$work/extracted/certheal/certheal-manual.txt
+manual_text=$logs/extracted/certheal/certheal-manual.txt
 if grep -q $'\r$' "$manual_text" && ! grep -q $'[^\r]$' "$manual_text" && ! grep -q $'\x1b\|\x08' "$manual_text" &&
     grep -q 'history \[--config FILE\]' "$manual_text"; then
     pass "the packaged certheal-manual.txt is the man page as plain text with CRLF line ends"
@@ -192,40 +184,22 @@ if [[ $mode == --tables-only ]]; then
 fi
 
 # --- 2. install and uninstall with Wine's msiexec ------------------------------------------------
-wine=/usr/lib/wine/wine64
-wineserver=/usr/lib/wine/wineserver64
-WINEPREFIX=$(mktemp -d "$work/prefix.XXXXXX")
-export WINEPREFIX
-export WINEDEBUG=${WINEDEBUG:--all}
-export WINEDLLOVERRIDES=${WINEDLLOVERRIDES:-mscoree,mshtml=}
-cleanup() {
-    "$wineserver" -k >/dev/null 2>&1 || true
-    "$wineserver" -w >/dev/null 2>&1 || true
-    if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "msi-check: kept the prefix $WINEPREFIX"
-    else
-        rm -rf "$WINEPREFIX"
-    fi
-}
-trap cleanup EXIT
-
 # As in run-wine-tests.sh: let the prefix settle, keep one wineserver for the whole run, and
 # send every output to a file (services.exe would inherit a pipe and hold it open).
-"$wine" wineboot -i >"$work/wineboot.log" 2>&1 || true
-"$wineserver" -w
-"$wineserver" -p >"$work/wineserver.log" 2>&1
+wine_prefix_up
 
 drive_c=$WINEPREFIX/drive_c
 installed_exe="$drive_c/Program Files/certheal/certheal.exe"
 installed_config="$drive_c/ProgramData/certheal/certheal.json"
 msi_windows_path="Z:${msi//\//\\}"
 
-# Runs a Wine command with its output in $work/<name>.out (CRs dropped into <name>.txt).
+# Runs a Wine command with its output in $logs/<name>.out (CRs dropped into <name>.txt, stdout
+# alone: unlike run in wine-lib.sh, which appends stderr).
 wine_to_file() {  # name command...
     local name=$1 status=0
     shift
-    "$wine" "$@" >"$work/$name.out" 2>"$work/$name.err" || status=$?
-    tr -d '\r' <"$work/$name.out" >"$work/$name.txt"
+    "$wine" "$@" >"$logs/$name.out" 2>"$logs/$name.err" || status=$?
+    tr -d '\r' <"$logs/$name.out" >"$logs/$name.txt"
     return $status
 }
 
@@ -233,11 +207,11 @@ status=0
 # The first wine process after wineboot starts services.exe with its own environment and output:
 # its service FIXMEs land in install.err. ChangeServiceConfig2W's FAILURE_ACTIONS is a stub there
 # that stores nothing, and its FIXME line proves what the custom action asked of the SCM.
-WINEDEBUG=-all,fixme+service wine_to_file install msiexec /i "$msi_windows_path" /qn /l*v "$work/install.log" ||
+WINEDEBUG=-all,fixme+service wine_to_file install msiexec /i "$msi_windows_path" /qn /l*v "$logs/install.log" ||
     status=$?
-[[ $status -eq 0 ]] && pass "msiexec /i exited with 0" || fail "msiexec /i exited with $status (see $work/install.log)"
+[[ $status -eq 0 ]] && pass "msiexec /i exited with 0" || fail "msiexec /i exited with $status (see $logs/install.log)"
 
-[[ -f $installed_exe ]] && cmp -s "$installed_exe" "$work/extracted/certheal/certheal.exe" &&
+[[ -f $installed_exe ]] && cmp -s "$installed_exe" "$logs/extracted/certheal/certheal.exe" &&
     pass "certheal.exe is in C:\\Program Files\\certheal" || fail "certheal.exe is not in C:\\Program Files\\certheal"
 [[ -f $installed_config ]] && pass "certheal.json is in C:\\ProgramData\\certheal" ||
     fail "certheal.json is not in C:\\ProgramData\\certheal"
@@ -245,29 +219,29 @@ WINEDEBUG=-all,fixme+service wine_to_file install msiexec /i "$msi_windows_path"
 # Wine's sc has no `qc`: read the service's configuration where the SCM keeps it.
 service_key='HKLM\SYSTEM\CurrentControlSet\Services\certheal'
 wine_to_file reg-service reg query "$service_key" || true
-grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service.txt" && pass "the service certheal starts automatically" ||
-    fail "the service's Start is not 2 (auto) (see $work/reg-service.txt)"
-grep -Eq 'Type +REG_DWORD +0x10$' "$work/reg-service.txt" && pass "the service is an own-process service" ||
-    fail "the service's Type is not 0x10 (own process) (see $work/reg-service.txt)"
-grep -Fq 'C:\Program Files\certheal\certheal.exe' "$work/reg-service.txt" &&
-    grep -Fq 'run --config "C:\ProgramData\certheal\certheal.json"' "$work/reg-service.txt" &&
+grep -Eq 'Start +REG_DWORD +0x2$' "$logs/reg-service.txt" && pass "the service certheal starts automatically" ||
+    fail "the service's Start is not 2 (auto) (see $logs/reg-service.txt)"
+grep -Eq 'Type +REG_DWORD +0x10$' "$logs/reg-service.txt" && pass "the service is an own-process service" ||
+    fail "the service's Type is not 0x10 (own process) (see $logs/reg-service.txt)"
+grep -Fq 'C:\Program Files\certheal\certheal.exe' "$logs/reg-service.txt" &&
+    grep -Fq 'run --config "C:\ProgramData\certheal\certheal.json"' "$logs/reg-service.txt" &&
     pass "the service runs certheal.exe run --config C:\\ProgramData\\certheal\\certheal.json" ||
-    fail "the service's ImagePath is not certheal.exe run --config <ProgramData config> (see $work/reg-service.txt)"
-grep -Eq 'ObjectName +REG_SZ +LocalSystem' "$work/reg-service.txt" && pass "the service runs as LocalSystem" ||
-    fail "the service does not run as LocalSystem (see $work/reg-service.txt)"
-grep -Fq 'Description' "$work/reg-service.txt" && pass "the service has a description" ||
-    fail "the service has no Description (see $work/reg-service.txt)"
+    fail "the service's ImagePath is not certheal.exe run --config <ProgramData config> (see $logs/reg-service.txt)"
+grep -Eq 'ObjectName +REG_SZ +LocalSystem' "$logs/reg-service.txt" && pass "the service runs as LocalSystem" ||
+    fail "the service does not run as LocalSystem (see $logs/reg-service.txt)"
+grep -Fq 'Description' "$logs/reg-service.txt" && pass "the service has a description" ||
+    fail "the service has no Description (see $logs/reg-service.txt)"
 wine_to_file sc-query sc query certheal || true
-grep -Eq 'STATE +: 1 +STOPPED' "$work/sc-query.txt" && pass "the service was not started by the install" ||
-    fail "the service is not STOPPED after the install (see $work/sc-query.txt)"
+grep -Eq 'STATE +: 1 +STOPPED' "$logs/sc-query.txt" && pass "the service was not started by the install" ||
+    fail "the service is not STOPPED after the install (see $logs/sc-query.txt)"
 
 event_key='HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\certheal'
 wine_to_file reg-eventlog reg query "$event_key" || true
-grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal\.exe' "$work/reg-eventlog.txt" &&
+grep -Eq 'EventMessageFile +REG_EXPAND_SZ +C:\\Program Files\\certheal\\certheal\.exe' "$logs/reg-eventlog.txt" &&
     pass "EventMessageFile is a REG_EXPAND_SZ naming the installed certheal.exe" ||
-    fail "EventMessageFile is not REG_EXPAND_SZ C:\\Program Files\\certheal\\certheal.exe (see $work/reg-eventlog.txt)"
-grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
-    fail "TypesSupported is not REG_DWORD 7 (see $work/reg-eventlog.txt)"
+    fail "EventMessageFile is not REG_EXPAND_SZ C:\\Program Files\\certheal\\certheal.exe (see $logs/reg-eventlog.txt)"
+grep -Eq 'TypesSupported +REG_DWORD +0x7' "$logs/reg-eventlog.txt" && pass "TypesSupported is REG_DWORD 7" ||
+    fail "TypesSupported is not REG_DWORD 7 (see $logs/reg-eventlog.txt)"
 
 # --- the custom action: `certheal install --msi-postinstall`, as SYSTEM, after InstallServices ---
 # What Wine stores, read back: the description certheal install writes (the MSI's own has no
@@ -278,32 +252,32 @@ grep -Eq 'TypesSupported +REG_DWORD +0x7' "$work/reg-eventlog.txt" && pass "Type
 # log says what it asked and what the SCM answered, and Wine's own FIXME lines (install.err)
 # confirm each call reached it.
 msi_log="$drive_c/ProgramData/certheal/msi-postinstall.log"
-tr -d '\r' <"$msi_log" >"$work/msi-postinstall.txt" 2>/dev/null || true
-grep -q 'install --msi-postinstall (exit code 0)' "$work/msi-postinstall.txt" &&
+tr -d '\r' <"$msi_log" >"$logs/msi-postinstall.txt" 2>/dev/null || true
+grep -q 'install --msi-postinstall (exit code 0)' "$logs/msi-postinstall.txt" &&
     pass "the custom action ran certheal install --msi-postinstall and exited 0 (C:\ProgramData\certheal\msi-postinstall.log)" ||
-    fail "no msi-postinstall.log with exit code 0 (see $work/msi-postinstall.txt, $work/install.log)"
-grep -Fq 'Description' "$work/reg-service.txt" && grep -Fq 'Configuration: C:\ProgramData\certheal\certheal.json' "$work/reg-service.txt" &&
+    fail "no msi-postinstall.log with exit code 0 (see $logs/msi-postinstall.txt, $logs/install.log)"
+grep -Fq 'Description' "$logs/reg-service.txt" && grep -Fq 'Configuration: C:\ProgramData\certheal\certheal.json' "$logs/reg-service.txt" &&
     pass "the service's description is the one certheal install writes (read back from the registry)" ||
-    fail "the service's description is not certheal install's (see $work/reg-service.txt)"
-grep -Eq 'PreshutdownTimeout +REG_DWORD +0xea60$' "$work/reg-service.txt" &&
+    fail "the service's description is not certheal install's (see $logs/reg-service.txt)"
+grep -Eq 'PreshutdownTimeout +REG_DWORD +0xea60$' "$logs/reg-service.txt" &&
     pass "the preshutdown allowance is 60 s (PreshutdownTimeout read back from the registry)" ||
-    fail "PreshutdownTimeout is not 60000 (see $work/reg-service.txt)"
-grep -q 'the service certheal will start automatically but not delayed: .*Win32 error 124' "$work/msi-postinstall.txt" &&
-    grep -q 'svcctl_ChangeServiceConfig2W level 3 not implemented' "$work/install.err" &&
+    fail "PreshutdownTimeout is not 60000 (see $logs/reg-service.txt)"
+grep -q 'the service certheal will start automatically but not delayed: .*Win32 error 124' "$logs/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W level 3 not implemented' "$logs/install.err" &&
     pass "the delayed start was asked of the SCM (Wine refuses level 3 with 124 and stores nothing)" ||
-    fail "the log and services.exe do not show the delayed start asked and refused (see $work/msi-postinstall.txt, $work/install.err)"
-grep -q 'restart after 1 min, 1 min, 5 min' "$work/msi-postinstall.txt" &&
-    grep -q 'svcctl_ChangeServiceConfig2W SERVICE_CONFIG_FAILURE_ACTIONS not implemented: period 86400' "$work/install.err" &&
+    fail "the log and services.exe do not show the delayed start asked and refused (see $logs/msi-postinstall.txt, $logs/install.err)"
+grep -q 'restart after 1 min, 1 min, 5 min' "$logs/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W SERVICE_CONFIG_FAILURE_ACTIONS not implemented: period 86400' "$logs/install.err" &&
     pass "the recovery actions (restart after 1, 1, 5 min; reset after 86400 s) reached the SCM (Wine's stub stores nothing)" ||
-    fail "no trace of the recovery actions asked of the SCM (see $work/msi-postinstall.txt, $work/install.err)"
-grep -q 'takes its recovery actions only when it crashes.*Win32 error 124' "$work/msi-postinstall.txt" &&
-    grep -q 'svcctl_ChangeServiceConfig2W level 4 not implemented' "$work/install.err" &&
+    fail "no trace of the recovery actions asked of the SCM (see $logs/msi-postinstall.txt, $logs/install.err)"
+grep -q 'takes its recovery actions only when it crashes.*Win32 error 124' "$logs/msi-postinstall.txt" &&
+    grep -q 'svcctl_ChangeServiceConfig2W level 4 not implemented' "$logs/install.err" &&
     pass "the failure-actions flag was asked of the SCM (Wine refuses level 4 with 124)" ||
-    fail "the log and services.exe do not show the failure-actions flag asked (see $work/msi-postinstall.txt, $work/install.err)"
-grep -q 'accepted the access rules of the service certheal but did not keep them' "$work/msi-postinstall.txt" &&
-    grep -Eq 'fixme:service:SetServiceObjectSecurity [0-9A-F]+ 4 ' "$work/install.err" &&
+    fail "the log and services.exe do not show the failure-actions flag asked (see $logs/msi-postinstall.txt, $logs/install.err)"
+grep -q 'accepted the access rules of the service certheal but did not keep them' "$logs/msi-postinstall.txt" &&
+    grep -Eq 'fixme:service:SetServiceObjectSecurity [0-9A-F]+ 4 ' "$logs/install.err" &&
     pass "the service's access rules were asked of the SCM; reading them back shows Wine did not keep them (its SetServiceObjectSecurity is a stub)" ||
-    fail "the log and Wine's trace do not show the service's DACL set and read back (see $work/msi-postinstall.txt, $work/install.err)"
+    fail "the log and Wine's trace do not show the service's DACL set and read back (see $logs/msi-postinstall.txt, $logs/install.err)"
 
 # --- the admin edits the config and starts the service ---
 # allow_insecure_config_acl: Wine's C:\ProgramData has no ACLs that protect it like Windows' does.
@@ -317,11 +291,11 @@ wine_to_file net-start net start certheal || true
 running=0
 for _ in $(seq 1 100); do  # 20 s
     wine_to_file sc-query-started sc query certheal || true
-    grep -Eq 'STATE +: 4 +RUNNING' "$work/sc-query-started.txt" && { running=1; break; }
+    grep -Eq 'STATE +: 4 +RUNNING' "$logs/sc-query-started.txt" && { running=1; break; }
     sleep 0.2
 done
 [[ $running == 1 ]] && pass "the installed service starts (net start certheal) and is RUNNING" ||
-    fail "the installed service did not reach RUNNING (see $work/net-start.txt, $work/sc-query-started.txt)"
+    fail "the installed service did not reach RUNNING (see $logs/net-start.txt, $logs/sc-query-started.txt)"
 grep -q '"event":"service_started"' "$installed_journal" 2>/dev/null &&
     pass "the service wrote service_started to C:\\ProgramData\\certheal\\journal.jsonl" ||
     fail "the started service wrote no service_started to C:\\ProgramData\\certheal\\journal.jsonl"
@@ -329,23 +303,23 @@ grep -q '"event":"service_started"' "$installed_journal" 2>/dev/null &&
 # --- the major upgrade to the next patch version stops the service and keeps the admin's config ---
 IFS=. read -r major minor patch <<<"$version"
 next_version=$major.$minor.$((patch + 1))
-next_msi=$work/certheal-$next_version-x64.msi
-"$source_dir/installer/build-msi.sh" "$source_dir/installer/certheal.wxs" "$work/extracted/certheal/certheal.exe" \
-    "$work/extracted/certheal/certheal.json" "$next_version" "$next_msi" "$source_dir/docs/certheal.1" \
-    >"$work/build-next.log" 2>&1
+next_msi=$logs/certheal-$next_version-x64.msi
+"$source_dir/installer/build-msi.sh" "$source_dir/installer/certheal.wxs" "$logs/extracted/certheal/certheal.exe" \
+    "$logs/extracted/certheal/certheal.json" "$next_version" "$next_msi" "$source_dir/docs/certheal.1" \
+    >"$logs/build-next.log" 2>&1
 next_windows_path="Z:${next_msi//\//\\}"
 
 uninstall_entries() {  # name: the Uninstall keys of certheal products, as "DisplayName DisplayVersion" lines
     wine_to_file "$1" reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall' /s || true
     awk '/^HKEY/ {name=""} /DisplayName +REG_SZ +certheal$/ {name="certheal"}
          /DisplayVersion +REG_SZ/ {version=$3} name != "" && version != "" {print name, version; name=""; version=""}' \
-        "$work/$1.txt" | sort -u
+        "$logs/$1.txt" | sort -u
 }
 
 status=0
-wine_to_file upgrade msiexec /i "$next_windows_path" /qn /l*v "$work/upgrade.log" || status=$?
+wine_to_file upgrade msiexec /i "$next_windows_path" /qn /l*v "$logs/upgrade.log" || status=$?
 [[ $status -eq 0 ]] && pass "msiexec /i of $next_version over $version exited with 0" ||
-    fail "the upgrade to $next_version exited with $status (see $work/upgrade.log)"
+    fail "the upgrade to $next_version exited with $status (see $logs/upgrade.log)"
 [[ $(uninstall_entries products-after-upgrade) == "certheal $next_version" ]] &&
     pass "after the upgrade only certheal $next_version is installed" ||
     fail "after the upgrade the installed products are: $(uninstall_entries products-after-upgrade | tr '\n' ';')"
@@ -359,11 +333,11 @@ grep -q '"event":"service_stopped".*SCM STOP' "$installed_journal" 2>/dev/null &
     pass "the upgrade ran the custom action again for the new service" ||
     fail "the upgrade did not run the custom action again (see $msi_log)"
 wine_to_file reg-service-upgraded reg query "$service_key" || true
-grep -Eq 'Start +REG_DWORD +0x2$' "$work/reg-service-upgraded.txt" && pass "the service is registered after the upgrade" ||
-    fail "the service is not registered after the upgrade (see $work/reg-service-upgraded.txt)"
+grep -Eq 'Start +REG_DWORD +0x2$' "$logs/reg-service-upgraded.txt" && pass "the service is registered after the upgrade" ||
+    fail "the service is not registered after the upgrade (see $logs/reg-service-upgraded.txt)"
 
 status=0
-wine_to_file downgrade msiexec /i "$msi_windows_path" /qn /l*v "$work/downgrade.log" || status=$?
+wine_to_file downgrade msiexec /i "$msi_windows_path" /qn /l*v "$logs/downgrade.log" || status=$?
 [[ $status -ne 0 ]] && pass "msiexec /i of the older $version was refused (exit $status)" ||
     fail "msiexec /i of the older $version over $next_version succeeded"
 [[ $(uninstall_entries products-after-downgrade) == "certheal $next_version" ]] &&
@@ -371,8 +345,8 @@ wine_to_file downgrade msiexec /i "$msi_windows_path" /qn /l*v "$work/downgrade.
     fail "after the downgrade attempt the installed products are: $(uninstall_entries products-after-downgrade | tr '\n' ';')"
 
 status=0
-wine_to_file uninstall msiexec /x "$next_windows_path" /qn /l*v "$work/uninstall.log" || status=$?
-[[ $status -eq 0 ]] && pass "msiexec /x exited with 0" || fail "msiexec /x exited with $status (see $work/uninstall.log)"
+wine_to_file uninstall msiexec /x "$next_windows_path" /qn /l*v "$logs/uninstall.log" || status=$?
+[[ $status -eq 0 ]] && pass "msiexec /x exited with 0" || fail "msiexec /x exited with $status (see $logs/uninstall.log)"
 [[ -z $(uninstall_entries products-after-uninstall) ]] && pass "no certheal product is registered after the uninstall" ||
     fail "after the uninstall the installed products are: $(uninstall_entries products-after-uninstall | tr '\n' ';')"
 [[ ! -e $installed_exe ]] && pass "the uninstall removed certheal.exe" || fail "certheal.exe is still there after the uninstall"
@@ -380,13 +354,12 @@ wine_to_file uninstall msiexec /x "$next_windows_path" /qn /l*v "$work/uninstall
     fail "the uninstall deleted C:\\ProgramData\\certheal\\certheal.json"
 wine_to_file sc-query-after sc query certheal || true
 wine_to_file reg-service-after reg query "$service_key" || true
-grep -q 'SERVICE_NAME: certheal' "$work/sc-query-after.txt" || grep -q 'ImagePath' "$work/reg-service-after.txt" &&
-    fail "the service still exists after the uninstall (see $work/sc-query-after.txt)" ||
+grep -q 'SERVICE_NAME: certheal' "$logs/sc-query-after.txt" || grep -q 'ImagePath' "$logs/reg-service-after.txt" &&
+    fail "the service still exists after the uninstall (see $logs/sc-query-after.txt)" ||
     pass "the uninstall deleted the service"
 wine_to_file reg-eventlog-after reg query "$event_key" || true
-grep -q 'EventMessageFile\|TypesSupported' "$work/reg-eventlog-after.txt" &&
-    fail "the Event Log values are still there after the uninstall (see $work/reg-eventlog-after.txt)" ||
+grep -q 'EventMessageFile\|TypesSupported' "$logs/reg-eventlog-after.txt" &&
+    fail "the Event Log values are still there after the uninstall (see $logs/reg-eventlog-after.txt)" ||
     pass "the uninstall removed the Event Log values"
 
-[[ $failures -eq 0 ]] && echo "msi-check: all checks passed" || echo "msi-check: $failures failure(s)"
-exit $(( failures > 0 ))
+wine_test_finish

@@ -105,22 +105,9 @@ else
 fi
 
 journal=$work/state/journal.jsonl
-"$wine" "$certheal_exe" run --console --config "$(windows_path "$work/lab.json")" >"$logs/run.out" 2>"$logs/run.err" &
-certheal_pid=$!
-for _ in $(seq 1 60); do  # 30 s
-    [[ -f $journal ]] && grep -q '"event":"root_store_misplaced"' "$journal" && break
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.5
-done
-kill -INT "$certheal_pid" 2>/dev/null || true
-for _ in $(seq 1 100); do
-    kill -0 "$certheal_pid" 2>/dev/null || break
-    sleep 0.2
-done
-kill -KILL "$certheal_pid" 2>/dev/null || true
-wait "$certheal_pid" 2>/dev/null || true
-certheal_pid=""
-[[ -f $journal ]] && cp "$journal" "$logs/journal.jsonl"
+certheal_run_start "$certheal_exe" "$work/lab.json"
+wait_for_journal_event "$journal" root_store_misplaced 30 || true
+certheal_run_stop "$journal"
 misplaced_events=$(grep -c '"event":"root_store_misplaced"' "$journal" 2>/dev/null || true)
 if [[ $misplaced_events == 1 ]] && grep '"event":"root_store_misplaced"' "$journal" | grep -q '"subject":"CN=certheal lab client"'; then
     pass "certheal run wrote one root_store_misplaced event naming the certificate"

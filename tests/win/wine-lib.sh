@@ -3,7 +3,8 @@
 # ok/FAIL lines that count failures, and Wine programs run with their output in files.
 #
 #   source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/wine-lib.sh"
-#   wine_test_start NAME EXE   # logs in <EXE dir>/wine-logs/NAME/, lines start "NAME-wine:"
+#   wine_test_start NAME EXE [LABEL]  # logs in <EXE dir>/wine-logs/NAME/, lines start "LABEL:"
+#                                     # (LABEL is NAME-wine unless given)
 #   wine_prefix_up             # wineboot, then a persistent wineserver
 #   ...
 #   wine_test_finish           # the summary line; exit 1 when a check failed
@@ -14,8 +15,8 @@
 wine=/usr/lib/wine/wine64
 wineserver=/usr/lib/wine/wineserver64
 
-wine_test_start() {  # name exe
-    wine_test_name=$1
+wine_test_start() {  # name exe [label]
+    wine_test_label=${3:-$1-wine}
     logs=$(dirname "$2")/wine-logs/$1
     rm -rf "$logs"
     mkdir -p "$logs"
@@ -37,17 +38,17 @@ wine_test_cleanup() {
     "$wineserver" -k >/dev/null 2>&1 || true
     "$wineserver" -w >/dev/null 2>&1 || true
     if [[ ${CERTHEAL_KEEP_WINEPREFIX:-0} == 1 ]]; then
-        echo "$wine_test_name-wine: kept $work"
+        echo "$wine_test_label: kept $work"
     else
         rm -rf "$work"
     fi
 }
 
 fail() {
-    echo "$wine_test_name-wine: FAIL: $*"
+    echo "$wine_test_label: FAIL: $*"
     failures=$((failures + 1))
 }
-pass() { echo "$wine_test_name-wine: ok: $*"; }
+pass() { echo "$wine_test_label: ok: $*"; }
 
 # Z:\... for a Linux path (what Wine shows for /), and the same escaped for a JSON string.
 windows_path() { local path=$1; echo "Z:${path//\//\\}"; }
@@ -82,10 +83,42 @@ wine_prefix_up() {
     "$wineserver" -p >"$logs/wineserver.log" 2>&1
 }
 
+# certheal.exe `run --console` in the background ($certheal_pid), its output in $logs/run.out and
+# run.err.
+certheal_run_start() {  # certheal.exe config(Linux path)
+    "$wine" "$1" run --console --config "$(windows_path "$2")" >"$logs/run.out" 2>"$logs/run.err" &
+    certheal_pid=$!
+}
+
+# Until the journal holds the event, certheal has ended, or the seconds have passed.
+wait_for_journal_event() {  # journal event seconds
+    local _
+    for _ in $(seq 1 $(($3 * 2))); do
+        [[ -f $1 ]] && grep -q "\"event\":\"$2\"" "$1" && return 0
+        kill -0 "$certheal_pid" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+# Ctrl+C (Wine makes it a CTRL_C_EVENT), 20 s to end, then SIGKILL; the journal copied to $logs.
+certheal_run_stop() {  # journal
+    local _
+    kill -INT "$certheal_pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$certheal_pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -KILL "$certheal_pid" 2>/dev/null || true
+    wait "$certheal_pid" 2>/dev/null || true
+    certheal_pid=""
+    if [[ -f $1 ]]; then cp "$1" "$logs/journal.jsonl"; fi
+}
+
 wine_test_finish() {
     if ((failures)); then
-        echo "$wine_test_name-wine: $failures check(s) failed; logs in $logs"
+        echo "$wine_test_label: $failures check(s) failed; logs in $logs"
         exit 1
     fi
-    echo "$wine_test_name-wine: all checks passed"
+    echo "$wine_test_label: all checks passed"
 }
