@@ -626,7 +626,7 @@ int command_probe(const Options& options, const Clock& clock) {
     const auto identities = platform::make_client_identities();
     ProberOptions prober_options;
     prober_options.max_in_flight = config->service.max_concurrent_probes;
-    HttpsProber prober(io, prober_options, system_stores.get(), material, identities.get());
+    HttpsProber prober(io, prober_options, system_stores.get(), material, identities.get(), &clock);
     std::vector<ProbeResult> results(selected.size());
     for (std::size_t index = 0; index < selected.size(); ++index) {
         prober.probe(*selected[index], [&results, index](ProbeResult result) { results[index] = std::move(result); });

@@ -17,7 +17,7 @@ Ports::Ports(const Config& config, boost::asio::io_context& io, Clock& clock_por
       clock(clock_port),
       workers(io, 2),
       prober(io, prober_options_of(config), adapters.certificate_stores.get(), std::move(material),
-             adapters.client_identities.get()),
+             adapters.client_identities.get(), &clock_port),
       state(config.service.state_dir, *adapters.own_files, platform::make_state_lock(config.service.state_dir)),
       journal(config.service.state_dir, *adapters.own_files),
       repair_lock(platform::make_repair_lock(config.service.state_dir)) {}

@@ -51,10 +51,14 @@ public:
     // twice; null: a cache of its own.
     // `identities`: where a store client_cert is found (Windows: LocalMachine\My), asked at
     // every probe on the probe's thread; null: nowhere (such a probe is client_cert_invalid).
+    // `wall_clock`: the wall time certheal's client certificate dates are held against. Its
+    // wall_now is called on the probe threads, so it must be safe to call from any thread while
+    // others read it (AsioClock's is; a FakeClock only while nobody advances it). Must outlive
+    // the prober; null: the system's wall clock.
     explicit HttpsProber(boost::asio::io_context& io, ProberOptions options = {},
                          CertificateStores* system_stores = nullptr,
                          std::shared_ptr<TlsMaterialCache> material = nullptr,
-                         ClientIdentitySource* identities = nullptr);
+                         ClientIdentitySource* identities = nullptr, const Clock* wall_clock = nullptr);
     // Stops the probe threads; probes still in flight end without calling back.
     ~HttpsProber() noexcept override;
     HttpsProber(const HttpsProber&) = delete;
