@@ -236,8 +236,6 @@ Result<SchannelReport> set_schannel(const SetSchannelStep& step, SchannelSetting
 
 // --- what the step events say --------------------------------------------------------------
 
-namespace {
-
 nlohmann::json certificates_json(const std::vector<CertificateSummary>& certificates) {
     auto list = nlohmann::json::array();
     for (const auto& certificate : certificates) {
@@ -256,6 +254,8 @@ std::string certificates_text(const std::vector<CertificateSummary>& certificate
     for (const auto& certificate : certificates) names.push_back(certificate.subject + " (SHA-1 " + certificate.sha1 + ")");
     return list_text(names);
 }
+
+namespace {
 
 nlohmann::json registry_json(const RegistryDword& value) {
     if (!value.present) return nullptr;

@@ -99,6 +99,11 @@ std::string registry_value_text(const RegistryDword& value);
 
 // --- what the step events say --------------------------------------------------------------
 
+// Certificates in a step event's details: subject, issuer, SHA-1, SHA-256, not_after of each.
+nlohmann::json certificates_json(const std::vector<CertificateSummary>& certificates);
+// Certificates in a step's sentence: "CN=Lab CA (SHA-1 ab12...) and CN=Other (SHA-1 cd34...)".
+std::string certificates_text(const std::vector<CertificateSummary>& certificates);
+
 // A step's event: its sentence (what it did), its dry-run clause (what it would do: "would add
 // ..."), and its detail fields (docs/events.md).
 struct StepStory {

@@ -34,10 +34,6 @@ std::string or_list(const std::vector<std::string>& names) {
     return text + " or " + names.back();
 }
 
-std::string stage_title(std::size_t number, std::size_t count, const std::string& name) {
-    return "stage " + std::to_string(number) + " of " + std::to_string(count) + " (" + name + ")";
-}
-
 // "Stage 2 of 3": the stage's name, from the config and of any length, is the field `stage`.
 std::string stage_place(std::size_t number, std::size_t count) {
     return "Stage " + std::to_string(number) + " of " + std::to_string(count);
@@ -200,10 +196,9 @@ private:
         while (!finished_) {
             if (cancel_requested_) {
                 outcome_.cancelled = true;
-                outcome_.error = "certheal cancelled the repair for incident " + incident_ + " because it is stopping" +
-                                 (index_ < count() ? ", before " + stage_title(index_ + 1, count(), stage().name)
-                                                   : std::string()) +
-                                 "; check the services on this host.";
+                outcome_.error = ladder_cancelled_error(
+                    incident_, index_ < count() ? std::optional(stage_title(index_ + 1, count(), stage().name))
+                                                : std::nullopt);
                 finish();
                 return;
             }
@@ -383,23 +378,17 @@ private:
 
 RepairLadder::RepairLadder(WorkflowPorts ports) : ports_(ports) {}
 
-RepairLadder::~RepairLadder() {
-    if (execution_) execution_->abandon();
-}
+RepairLadder::~RepairLadder() = default;  // abandons a run in progress
 
 void RepairLadder::start(const RemediationConfig& remediation, std::string incident, IncidentFacts facts,
                          std::vector<SiteConfig> sites, bool dry_run, std::function<void(Outcome)> done) {
     if (running()) throw std::logic_error("a repair is already running");
-    auto execution = std::make_shared<Execution>(ports_, remediation, std::move(incident), facts, std::move(sites),
-                                                 dry_run, std::move(done));
-    execution_ = execution;
-    execution->begin();  // may finish and let the owner destroy *this: touch nothing afterwards
+    // May finish and let the owner destroy *this: touch nothing afterwards.
+    execution_.start(ports_, remediation, std::move(incident), facts, std::move(sites), dry_run, std::move(done));
 }
 
-void RepairLadder::cancel() {
-    if (auto execution = execution_) execution->cancel();
-}
+void RepairLadder::cancel() { execution_.cancel(); }
 
-bool RepairLadder::running() const { return execution_ && !execution_->finished(); }
+bool RepairLadder::running() const { return execution_.running(); }
 
 }  // namespace certheal

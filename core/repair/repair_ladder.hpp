@@ -111,7 +111,7 @@ public:
 private:
     class Execution;
     WorkflowPorts ports_;
-    std::shared_ptr<Execution> execution_;
+    CurrentExecution<Execution> execution_;
 };
 
 }  // namespace certheal

@@ -37,6 +37,7 @@
 #include "core/model/events.hpp"
 #include "core/model/host_settings.hpp"
 #include "core/model/ports.hpp"
+#include "core/repair/current_execution.hpp"
 
 namespace certheal {
 
@@ -106,7 +107,7 @@ private:
     class Execution;
 
     WorkflowPorts ports_;
-    std::shared_ptr<Execution> execution_;
+    CurrentExecution<Execution> execution_;
 };
 
 // The last `max_bytes` of `text`, cut on a UTF-8 boundary, with invalid UTF-8 replaced by '?',
