@@ -6,6 +6,20 @@
 #include "service/exit_code.hpp"
 
 namespace certheal {
+namespace {
+
+// Every refusal over the configuration is one event shape: config_invalid, a sentence, and
+// the facts it names as details.
+Event config_refusal(TimePoint now, std::string message, nlohmann::json details) {
+    Event event;
+    event.id = EventId::config_invalid;
+    event.time = now;
+    event.message = std::move(message);
+    event.details = std::move(details);
+    return event;
+}
+
+}  // namespace
 
 Event config_invalid_event(const std::filesystem::path& path, const std::vector<ConfigIssue>& issues,
                            TimePoint now, const std::string& consequence) {
@@ -14,29 +28,22 @@ Event config_invalid_event(const std::filesystem::path& path, const std::vector<
         if (issue.level != ConfigIssue::Level::error) continue;
         errors.push_back(format_issue(issue));
     }
-    Event event;
-    event.id = EventId::config_invalid;
-    event.time = now;
     // The errors are a field (and were printed one per line): the sentence stays short.
-    event.message = "The configuration has " + std::to_string(errors.size()) +
-                    (errors.size() == 1 ? " error; " : " errors; ") + consequence + " Fix each one (errors).";
-    event.details = {{"config", path.string()}, {"errors", errors}};
-    return event;
+    return config_refusal(now,
+                          "The configuration has " + std::to_string(errors.size()) +
+                              (errors.size() == 1 ? " error; " : " errors; ") + consequence + " Fix each one (errors).",
+                          {{"config", path.string()}, {"errors", errors}});
 }
 
 std::optional<Event> write_protection_refusal(const std::filesystem::path& path, bool allowed,
                                               const std::string& what, TimePoint now) {
     const auto problem = platform::config_write_protection_problem(path);
     if (!problem || allowed) return std::nullopt;
-    Event event;
-    event.id = EventId::config_invalid;
-    event.time = now;
-    event.message = what + ": " + *problem +
+    const std::string message = what + ": " + *problem +
                     ". The configuration decides which programs run with full privileges, so only administrators "
                     "may be able to change it. Restrict its permissions, or set service.allow_insecure_config_acl to "
                     "true if you accept the risk.";
-    event.details = {{"config", path.string()}, {"problem", *problem}};
-    return event;
+    return config_refusal(now, message, {{"config", path.string()}, {"problem", *problem}});
 }
 
 std::optional<Event> folder_refusal(const Config& config, const std::string& what, TimePoint now) {
@@ -46,15 +53,13 @@ std::optional<Event> folder_refusal(const Config& config, const std::string& wha
     for (const auto& [name, folder] : folders) {
         const auto problem = platform::folder_protection_problem(folder, name);
         if (!problem) continue;
-        Event event;
-        event.id = EventId::config_invalid;
-        event.time = now;
-        event.message = what + ": " + *problem +
-                        ". certheal writes its journal, state and metrics there with full privileges, so only "
-                        "administrators may be able to change that folder. Fix its owner and permissions, or choose "
-                        "another " + std::string(name == "the state folder" ? "service.state_dir" : "service.textfile_dir") + ".";
-        event.details = {{"path", folder.string()}, {"problem", *problem}};
-        return event;
+        return config_refusal(
+            now,
+            what + ": " + *problem +
+                ". certheal writes its journal, state and metrics there with full privileges, so only "
+                "administrators may be able to change that folder. Fix its owner and permissions, or choose "
+                "another " + std::string(name == "the state folder" ? "service.state_dir" : "service.textfile_dir") + ".",
+            {{"path", folder.string()}, {"problem", *problem}});
     }
     return std::nullopt;
 }

@@ -36,6 +36,24 @@ constexpr std::size_t kMaxStatusBytes = std::size_t{64} * 1024 * 1024;
 // How long `certheal resume` waits for the running service to confirm.
 constexpr auto kResumeConfirmation = std::chrono::seconds(10);
 
+// What resume, pause and unpause open in the state folder to change the saved state without
+// the service: the state under its lock, and the journal and system log for their events.
+struct SavedStateSession {
+    explicit SavedStateSession(const std::filesystem::path& state_dir)
+        : adapters(platform::make_adapters()),
+          clock(io),
+          state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir)),
+          journal(state_dir, *adapters.own_files),
+          sinks(journal, *adapters.system_log) {}
+
+    platform::Adapters adapters;
+    boost::asio::io_context io;
+    AsioClock clock;
+    FileStateStore state;
+    JournalSink journal;
+    CommandEvents sinks;
+};
+
 // Read without following a link or waiting on a FIFO planted at the name (OwnFiles).
 std::optional<nlohmann::json> read_json_file(OwnFiles& files, const std::filesystem::path& file, std::string_view what,
                                              std::size_t limit, std::string& problem) {
@@ -108,14 +126,11 @@ int command_resume(const Options& options) {
                      "when that repair has finished.\n";
         return runtime_failure;
     }
-    auto adapters = platform::make_adapters();
-    boost::asio::io_context io;
-    AsioClock clock(io);
-    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    JournalSink journal(state_dir, *adapters.own_files);
-    CommandEvents sinks(journal, *adapters.system_log);
-    auto& events = sinks.events;
-    RepairPolicy policy(config->remediation, clock, state, events);
+    SavedStateSession session(state_dir);
+    auto& state = session.state;
+    auto& journal = session.journal;
+    auto& events = session.sinks.events;
+    RepairPolicy policy(config->remediation, session.clock, state, events);
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
     policy.reset_circuit("certheal resume, with no certheal service running");
     lock->release();
@@ -154,12 +169,9 @@ int change_pause(const Options& options, bool pausing) {
     std::error_code dir_error;
     std::filesystem::create_directories(state_dir, dir_error);
 
-    auto adapters = platform::make_adapters();
-    boost::asio::io_context io;
-    AsioClock clock(io);
-    FileStateStore state(state_dir, *adapters.own_files, platform::make_state_lock(state_dir));
-    JournalSink journal(state_dir, *adapters.own_files);
-    CommandEvents sinks(journal, *adapters.system_log);
+    SavedStateSession session(state_dir);
+    auto& state = session.state;
+    auto& journal = session.journal;
     // Whether the change reached state.json: storage_failed says so (RepairPolicy::after_save).
     struct SaveWatch final : EventSink {
         explicit SaveWatch(EventSink& sink) : next(sink) {}
@@ -169,8 +181,8 @@ int change_pause(const Options& options, bool pausing) {
         }
         EventSink& next;
         bool failed = false;
-    } events(sinks.events);
-    RepairPolicy policy(config->remediation, clock, state, events);
+    } events(session.sinks.events);
+    RepairPolicy policy(config->remediation, session.clock, state, events);
     if (const auto warning = policy.load()) std::cerr << *warning << '\n';
     const std::string who = platform::current_user_name();
     const std::string site = options.site.value_or("");

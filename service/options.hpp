@@ -1,6 +1,6 @@
 #pragma once
-// What a parsed command line asks for (cli.hpp's parse_arguments makes it): the value the
-// commands read, apart from the parsing so that the commands do not depend on it.
+// What a parsed command line asks for (argument_parsing.hpp's parse_arguments makes it): the
+// value the commands read, apart from the parsing so that the commands do not depend on it.
 
 #include <filesystem>
 #include <optional>

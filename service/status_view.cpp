@@ -8,6 +8,7 @@
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
 #include "service/exit_code.hpp"
+#include "service/text_layout.hpp"
 
 namespace certheal::cli {
 namespace {
@@ -46,25 +47,7 @@ std::string field(std::string_view label, const std::string& value, bool wide) {
     std::string head = std::string(label) + ":";
     head.resize(std::max(head.size() + 1, kLabelWidth), ' ');
     if (wide) return head + value + "\n";
-    std::istringstream words(value);
-    std::string text = head;
-    std::size_t column = head.size();
-    bool line_empty = true;
-    for (std::string word; words >> word;) {
-        if (!line_empty && column + 1 + word.size() > kWidth) {
-            text += "\n" + std::string(kLabelWidth, ' ');
-            column = kLabelWidth;
-            line_empty = true;
-        }
-        if (!line_empty) {
-            text += ' ';
-            ++column;
-        }
-        text += word;
-        column += word.size();
-        line_empty = false;
-    }
-    return text + "\n";
+    return head + wrap_words(words_of(value), head.size(), kLabelWidth, kWidth) + "\n";
 }
 
 std::string mode_of(const nlohmann::json& remediation) {

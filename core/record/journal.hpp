@@ -22,6 +22,9 @@
 
 namespace certheal {
 
+// A record's string field; empty when it is missing or not a string.
+std::string string_field(const nlohmann::json& record, const char* key);
+
 // The journal file inside a state folder.
 std::filesystem::path journal_path(const std::filesystem::path& state_dir);
 

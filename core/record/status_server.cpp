@@ -70,8 +70,10 @@ RemediationMode remediation_mode(const MonitorStatus& status) noexcept {
     return RemediationMode::enabled;
 }
 
-std::string render_metrics(const MonitorStatus& status) {
-    std::ostringstream out;
+namespace {
+
+// certheal itself: that it runs, which version, and what it does about a confirmed symptom.
+void write_mode_metrics(std::ostringstream& out, const MonitorStatus& status) {
     metric_header(out, "certheal_up", "gauge", "1 while the certheal monitor runs.");
     out << "certheal_up 1\n";
     metric_header(out, "certheal_build_info", "gauge", "Always 1; the label says which certheal version runs.");
@@ -84,7 +86,10 @@ std::string render_metrics(const MonitorStatus& status) {
     for (const auto shown : kAllRemediationModes) {
         out << "certheal_remediation_mode{mode=\"" << to_string(shown) << "\"} " << (shown == mode ? 1 : 0) << '\n';
     }
+}
 
+// Per site: its health, symptom, pause and probe counts.
+void write_site_probe_metrics(std::ostringstream& out, const MonitorStatus& status) {
     metric_header(out, "certheal_site_healthy", "gauge", "1 when the site's last probe was healthy.");
     for (const auto& site : status.sites) {
         const bool healthy = site.last_result && site.last_result->probe_class == ProbeClass::healthy;
@@ -125,7 +130,10 @@ std::string render_metrics(const MonitorStatus& status) {
         out << "certheal_probe_duration_seconds{site=\"" << label(site.name) << "\"} "
             << site.last_result->timings.total_ms / 1000.0 << '\n';
     }
+}
 
+// The repairs and the policy that bounds them.
+void write_repair_metrics(std::ostringstream& out, const MonitorStatus& status) {
     metric_header(out, "certheal_repairs_started_total", "counter", "Repairs started since certheal started.");
     out << "certheal_repairs_started_total " << status.repairs_started << '\n';
     metric_header(out, "certheal_repairs_succeeded_total", "counter", "Repairs that were verified healthy.");
@@ -138,7 +146,10 @@ std::string render_metrics(const MonitorStatus& status) {
     out << "certheal_circuit_open " << (status.circuit_open ? 1 : 0) << '\n';
     metric_header(out, "certheal_repair_attempts_in_window", "gauge", "Repairs counted in the current attempt window.");
     out << "certheal_repair_attempts_in_window " << status.attempts_in_window << '\n';
+}
 
+// Per site: the class and phases of its last probe.
+void write_site_class_metrics(std::ostringstream& out, const MonitorStatus& status) {
     metric_header(out, "certheal_site_class", "gauge",
                   "1 for the class of the site's last probe, 0 for every other class.");
     for (const auto& site : status.sites) {
@@ -162,6 +173,10 @@ std::string render_metrics(const MonitorStatus& status) {
                 << **value / 1000.0 << '\n';
         }
     }
+}
+
+// Per site the certificates' expiry; the host trust causes; the last repair.
+void write_expiry_and_trust_metrics(std::ostringstream& out, const MonitorStatus& status) {
     metric_header(out, "certheal_client_cert_not_after_seconds", "gauge",
                   "Unix time when the client certificate certheal presents to the site expires.");
     for (const auto& site : status.sites) {
@@ -193,6 +208,17 @@ std::string render_metrics(const MonitorStatus& status) {
         metric_header(out, "certheal_last_repair_success", "gauge", "1 when the last repair succeeded, 0 when it failed.");
         out << "certheal_last_repair_success " << (status.last_repair->succeeded ? 1 : 0) << '\n';
     }
+}
+
+}  // namespace
+
+std::string render_metrics(const MonitorStatus& status) {
+    std::ostringstream out;
+    write_mode_metrics(out, status);
+    write_site_probe_metrics(out, status);
+    write_repair_metrics(out, status);
+    write_site_class_metrics(out, status);
+    write_expiry_and_trust_metrics(out, status);
     metric_header(out, "certheal_metrics_generated_timestamp_seconds", "gauge",
                   "Unix time when certheal produced these metrics (a textfile that stops changing is stale).");
     out << "certheal_metrics_generated_timestamp_seconds " << unix_seconds(status.generated_at) << '\n';
