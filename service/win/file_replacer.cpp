@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <system_error>
 
-#include "core/base/temporary_name.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/own_files.hpp"
 #include "service/win/win_error.hpp"
@@ -30,20 +29,10 @@ public:
 
     Result<Done> replace(const std::string& contents) override {
         const std::string shown = to_utf8(file_.wstring());
-        std::filesystem::path temporary;
-        UniqueHandle handle;
-        for (int attempt = 0; attempt < 16 && !handle; ++attempt) {
-            temporary = file_.parent_path() / to_utf16(temporary_name_for(to_utf8(file_.filename().wstring())));
-            handle.reset(::CreateFileW(temporary.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
-                                       FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
-            if (!handle && ::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
-                return last_error_failure("certheal could not create a temporary file beside " + shown);
-            }
-        }
-        if (!handle) {
-            return refused(std::errc::file_exists,
-                           "certheal could not create a temporary file beside " + shown + ": every random name was taken");
-        }
+        auto created = create_temporary_beside(file_);
+        if (!created) return created.error();
+        const std::filesystem::path temporary = std::move(created.value().path);
+        UniqueHandle handle = std::move(created.value().handle);
         struct Cleanup {
             const std::filesystem::path& path;
             bool armed = true;

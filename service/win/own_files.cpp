@@ -75,25 +75,33 @@ std::size_t remove_leftover_temporaries(const std::filesystem::path& folder) {
     return removed;
 }
 
-Result<Done> WinOwnFiles::write_atomically(const std::filesystem::path& file, const std::string& contents,
-                                           std::filesystem::perms) {
+Result<NewTemporary> create_temporary_beside(const std::filesystem::path& file) {
     const std::string shown = to_utf8(file.wstring());
     const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(L".");
-    std::filesystem::path temporary;
-    UniqueHandle handle;
-    for (int attempt = 0; attempt < 16 && !handle; ++attempt) {
-        temporary = folder / to_utf16(temporary_name_for(to_utf8(file.filename().wstring())));
+    NewTemporary created;
+    for (int attempt = 0; attempt < 16 && !created.handle; ++attempt) {
+        created.path = folder / to_utf16(temporary_name_for(to_utf8(file.filename().wstring())));
         // CREATE_NEW fails on any name that exists, a link included: nothing is followed.
-        handle.reset(::CreateFileW(temporary.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
-                                   FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
-        if (!handle && ::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
+        created.handle.reset(::CreateFileW(created.path.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
+                                           FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
+        if (!created.handle && ::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
             return last_error_failure("certheal could not create a temporary file beside " + shown);
         }
     }
-    if (!handle) {
+    if (!created.handle) {
         return Failure{std::make_error_code(std::errc::file_exists),
                        "certheal could not create a temporary file beside " + shown + ": every random name was taken"};
     }
+    return created;
+}
+
+Result<Done> WinOwnFiles::write_atomically(const std::filesystem::path& file, const std::string& contents,
+                                           std::filesystem::perms) {
+    const std::string shown = to_utf8(file.wstring());
+    auto created = create_temporary_beside(file);
+    if (!created) return created.error();
+    const std::filesystem::path temporary = std::move(created.value().path);
+    UniqueHandle handle = std::move(created.value().handle);
     struct Cleanup {
         const std::filesystem::path& path;
         bool armed = true;

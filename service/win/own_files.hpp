@@ -24,6 +24,14 @@ Result<UniqueHandle> open_own_file(const std::filesystem::path& file, DWORD acce
 
 std::size_t remove_leftover_temporaries(const std::filesystem::path& folder);
 
+// A new file beside `file` under a random temporary name (temporary_name_for), created with
+// CREATE_NEW and open for writing only; the caller deletes it when it does not move it in place.
+struct NewTemporary {
+    std::filesystem::path path;
+    UniqueHandle handle;
+};
+Result<NewTemporary> create_temporary_beside(const std::filesystem::path& file);
+
 class WinOwnFiles final : public OwnFiles {
 public:
     Result<Done> write_atomically(const std::filesystem::path& file, const std::string& contents,
