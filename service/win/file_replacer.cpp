@@ -31,26 +31,20 @@ public:
         const std::string shown = to_utf8(file_.wstring());
         auto created = create_temporary_beside(file_);
         if (!created) return created.error();
-        const std::filesystem::path temporary = std::move(created.value().path);
-        UniqueHandle handle = std::move(created.value().handle);
-        struct Cleanup {
-            const std::filesystem::path& path;
-            bool armed = true;
-            ~Cleanup() {
-                if (armed) ::DeleteFileW(path.c_str());
-            }
-        } cleanup{temporary};
+        auto& temporary = created.value();
         std::size_t written = 0;
         while (written < contents.size()) {
             const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(contents.size() - written, 1u << 20));
             DWORD done = 0;
-            if (!::WriteFile(handle.get(), contents.data() + written, chunk, &done, nullptr) || done == 0) {
+            if (!::WriteFile(temporary.handle.get(), contents.data() + written, chunk, &done, nullptr) || done == 0) {
                 return last_error_failure("certheal could not write the new " + shown);
             }
             written += done;
         }
-        if (!::FlushFileBuffers(handle.get())) return last_error_failure("certheal could not write the new " + shown);
-        handle.reset();
+        if (!::FlushFileBuffers(temporary.handle.get())) {
+            return last_error_failure("certheal could not write the new " + shown);
+        }
+        temporary.handle.reset();
 
         // The name must still be the file certheal read: otherwise someone swapped it, and
         // certheal writes nothing.
@@ -63,11 +57,11 @@ public:
                                    "nothing; check who else changes that file, then repair again");
         }
         again.value().reset();
-        if (!::ReplaceFileW(file_.c_str(), temporary.c_str(), nullptr, REPLACEFILE_IGNORE_MERGE_ERRORS, nullptr,
+        if (!::ReplaceFileW(file_.c_str(), temporary.path.c_str(), nullptr, REPLACEFILE_IGNORE_MERGE_ERRORS, nullptr,
                             nullptr)) {
             return last_error_failure("certheal could not put the new " + shown + " in place");
         }
-        cleanup.armed = false;
+        temporary.keep();
         return success();
     }
 
