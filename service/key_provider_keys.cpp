@@ -3,6 +3,8 @@
 #include "service/key_provider_parts.hpp"
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -91,26 +93,48 @@ int export_key(void* keydata, int selection, OSSL_CALLBACK* callback, void* call
     return EVP_PKEY_export(key->public_key, selection, callback, callback_argument);
 }
 
+// The parameters of a key, in parts; each list OpenSSL is given is made of some of them.
+constexpr OSSL_PARAM kRsaPublicParams[] = {
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
+    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
+};
+constexpr OSSL_PARAM kEcPublicParams[] = {
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, nullptr, 0),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, nullptr, 0),
+};
+constexpr OSSL_PARAM kEcEncodedKeyParams[] = {
+    OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
+};
+constexpr OSSL_PARAM kHandoverParams[] = {
+    OSSL_PARAM_octet_ptr(kHandoverParam, nullptr, 0),
+};
+// What OpenSSL asks of every key.
+constexpr OSSL_PARAM kSizeParams[] = {
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
+};
+
+// The parts one after the other, then OSSL_PARAM_END (all zero, as the array starts).
+template <std::size_t... Sizes>
+constexpr std::array<OSSL_PARAM, (Sizes + ...) + 1> param_list(const OSSL_PARAM (&... parts)[Sizes]) {
+    std::array<OSSL_PARAM, (Sizes + ...) + 1> list{};
+    auto next = list.begin();
+    ((next = std::copy(std::begin(parts), std::end(parts), next)), ...);
+    return list;
+}
+
 const OSSL_PARAM* rsa_public_types(int) {
-    static const OSSL_PARAM types[] = {
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
-        OSSL_PARAM_octet_ptr(kHandoverParam, nullptr, 0),
-        OSSL_PARAM_END,
-    };
-    return types;
+    static constexpr auto types = param_list(kRsaPublicParams, kHandoverParams);
+    return types.data();
 }
 
 const OSSL_PARAM* ec_public_types(int) {
-    static const OSSL_PARAM types[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, nullptr, 0),
-        OSSL_PARAM_octet_ptr(kHandoverParam, nullptr, 0),
-        OSSL_PARAM_END,
-    };
-    return types;
+    static constexpr auto types = param_list(kEcPublicParams, kHandoverParams);
+    return types.data();
 }
 
 // What OpenSSL asks of a key (size, security bits, curve, point format) is the public key's.
@@ -121,32 +145,13 @@ int get_key_params(void* keydata, OSSL_PARAM params[]) {
 }
 
 const OSSL_PARAM* rsa_gettable_params(void*) {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, nullptr, 0),
-        OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, nullptr, 0),
-        OSSL_PARAM_END,
-    };
-    return gettable;
+    static constexpr auto gettable = param_list(kSizeParams, kRsaPublicParams);
+    return gettable.data();
 }
 
 const OSSL_PARAM* ec_gettable_params(void*) {
-    static const OSSL_PARAM gettable[] = {
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, nullptr),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, nullptr),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, nullptr),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, nullptr, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, nullptr, 0),
-        OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, nullptr, 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, nullptr, 0),
-        OSSL_PARAM_END,
-    };
-    return gettable;
+    static constexpr auto gettable = param_list(kSizeParams, kEcPublicParams, kEcEncodedKeyParams);
+    return gettable.data();
 }
 
 const char* rsa_operation_name(int operation) {
@@ -165,38 +170,30 @@ void* duplicate_key(const void* keydata, int) {
     return copy;
 }
 
+// A key manager: RSA and EC differ in how a key is made, the parameters it takes, gives and
+// answers, and the signature algorithm it names.
+template <auto new_key, auto public_types, auto gettable_params, auto operation_name>
+const OSSL_DISPATCH kKeyManager[] = {
+    {OSSL_FUNC_KEYMGMT_NEW, as_dispatch(new_key)},
+    {OSSL_FUNC_KEYMGMT_FREE, as_dispatch(free_key)},
+    {OSSL_FUNC_KEYMGMT_HAS, as_dispatch(has_key_parts)},
+    {OSSL_FUNC_KEYMGMT_MATCH, as_dispatch(match_keys)},
+    {OSSL_FUNC_KEYMGMT_IMPORT, as_dispatch(import_key)},
+    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, as_dispatch(public_types)},
+    {OSSL_FUNC_KEYMGMT_EXPORT, as_dispatch(export_key)},
+    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, as_dispatch(public_types)},
+    {OSSL_FUNC_KEYMGMT_GET_PARAMS, as_dispatch(get_key_params)},
+    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, as_dispatch(gettable_params)},
+    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, as_dispatch(operation_name)},
+    {OSSL_FUNC_KEYMGMT_DUP, as_dispatch(duplicate_key)},
+    {0, nullptr},
+};
+
 }  // namespace
 
-const OSSL_DISPATCH kRsaKeyFunctions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, as_dispatch(new_rsa_key)},
-    {OSSL_FUNC_KEYMGMT_FREE, as_dispatch(free_key)},
-    {OSSL_FUNC_KEYMGMT_HAS, as_dispatch(has_key_parts)},
-    {OSSL_FUNC_KEYMGMT_MATCH, as_dispatch(match_keys)},
-    {OSSL_FUNC_KEYMGMT_IMPORT, as_dispatch(import_key)},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, as_dispatch(rsa_public_types)},
-    {OSSL_FUNC_KEYMGMT_EXPORT, as_dispatch(export_key)},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, as_dispatch(rsa_public_types)},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, as_dispatch(get_key_params)},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, as_dispatch(rsa_gettable_params)},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, as_dispatch(rsa_operation_name)},
-    {OSSL_FUNC_KEYMGMT_DUP, as_dispatch(duplicate_key)},
-    {0, nullptr},
-};
-
-const OSSL_DISPATCH kEcKeyFunctions[] = {
-    {OSSL_FUNC_KEYMGMT_NEW, as_dispatch(new_ec_key)},
-    {OSSL_FUNC_KEYMGMT_FREE, as_dispatch(free_key)},
-    {OSSL_FUNC_KEYMGMT_HAS, as_dispatch(has_key_parts)},
-    {OSSL_FUNC_KEYMGMT_MATCH, as_dispatch(match_keys)},
-    {OSSL_FUNC_KEYMGMT_IMPORT, as_dispatch(import_key)},
-    {OSSL_FUNC_KEYMGMT_IMPORT_TYPES, as_dispatch(ec_public_types)},
-    {OSSL_FUNC_KEYMGMT_EXPORT, as_dispatch(export_key)},
-    {OSSL_FUNC_KEYMGMT_EXPORT_TYPES, as_dispatch(ec_public_types)},
-    {OSSL_FUNC_KEYMGMT_GET_PARAMS, as_dispatch(get_key_params)},
-    {OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, as_dispatch(ec_gettable_params)},
-    {OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, as_dispatch(ec_operation_name)},
-    {OSSL_FUNC_KEYMGMT_DUP, as_dispatch(duplicate_key)},
-    {0, nullptr},
-};
+const OSSL_DISPATCH* const kRsaKeyFunctions =
+    kKeyManager<new_rsa_key, rsa_public_types, rsa_gettable_params, rsa_operation_name>;
+const OSSL_DISPATCH* const kEcKeyFunctions =
+    kKeyManager<new_ec_key, ec_public_types, ec_gettable_params, ec_operation_name>;
 
 }  // namespace certheal::key_provider_parts

@@ -51,9 +51,10 @@ void (*as_dispatch(Function* function))() {
 }
 
 // The key managers (key_provider_keys.cpp) and the signatures (key_provider_signatures.cpp).
-extern const OSSL_DISPATCH kRsaKeyFunctions[];
-extern const OSSL_DISPATCH kEcKeyFunctions[];
-extern const OSSL_DISPATCH kRsaSignatureFunctions[];
-extern const OSSL_DISPATCH kEcdsaSignatureFunctions[];
+// Constant pointers to tables of static storage: set before any code runs.
+extern const OSSL_DISPATCH* const kRsaKeyFunctions;
+extern const OSSL_DISPATCH* const kEcKeyFunctions;
+extern const OSSL_DISPATCH* const kRsaSignatureFunctions;
+extern const OSSL_DISPATCH* const kEcdsaSignatureFunctions;
 
 }  // namespace certheal::key_provider_parts

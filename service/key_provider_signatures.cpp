@@ -312,36 +312,27 @@ int digest_sign(void* opaque, unsigned char* signature, std::size_t* signature_l
     return sign_digest(context, signature, signature_length, signature_room, digest, digest_length);
 }
 
+// A signature algorithm: RSA and ECDSA differ in the context they make and the parameters
+// they take.
+template <auto new_signature, auto settable_params>
+const OSSL_DISPATCH kSignature[] = {
+    {OSSL_FUNC_SIGNATURE_NEWCTX, as_dispatch(new_signature)},
+    {OSSL_FUNC_SIGNATURE_FREECTX, as_dispatch(free_signature)},
+    {OSSL_FUNC_SIGNATURE_DUPCTX, as_dispatch(duplicate_signature)},
+    {OSSL_FUNC_SIGNATURE_SIGN_INIT, as_dispatch(sign_init)},
+    {OSSL_FUNC_SIGNATURE_SIGN, as_dispatch(sign)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, as_dispatch(digest_sign_init)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, as_dispatch(digest_sign_update)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, as_dispatch(digest_sign_final)},
+    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, as_dispatch(digest_sign)},
+    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, as_dispatch(set_signature_params)},
+    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, as_dispatch(settable_params)},
+    {0, nullptr},
+};
+
 }  // namespace
 
-const OSSL_DISPATCH kRsaSignatureFunctions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, as_dispatch(new_rsa_signature)},
-    {OSSL_FUNC_SIGNATURE_FREECTX, as_dispatch(free_signature)},
-    {OSSL_FUNC_SIGNATURE_DUPCTX, as_dispatch(duplicate_signature)},
-    {OSSL_FUNC_SIGNATURE_SIGN_INIT, as_dispatch(sign_init)},
-    {OSSL_FUNC_SIGNATURE_SIGN, as_dispatch(sign)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, as_dispatch(digest_sign_init)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, as_dispatch(digest_sign_update)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, as_dispatch(digest_sign_final)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, as_dispatch(digest_sign)},
-    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, as_dispatch(set_signature_params)},
-    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, as_dispatch(rsa_settable_signature_params)},
-    {0, nullptr},
-};
-
-const OSSL_DISPATCH kEcdsaSignatureFunctions[] = {
-    {OSSL_FUNC_SIGNATURE_NEWCTX, as_dispatch(new_ecdsa_signature)},
-    {OSSL_FUNC_SIGNATURE_FREECTX, as_dispatch(free_signature)},
-    {OSSL_FUNC_SIGNATURE_DUPCTX, as_dispatch(duplicate_signature)},
-    {OSSL_FUNC_SIGNATURE_SIGN_INIT, as_dispatch(sign_init)},
-    {OSSL_FUNC_SIGNATURE_SIGN, as_dispatch(sign)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, as_dispatch(digest_sign_init)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, as_dispatch(digest_sign_update)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, as_dispatch(digest_sign_final)},
-    {OSSL_FUNC_SIGNATURE_DIGEST_SIGN, as_dispatch(digest_sign)},
-    {OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, as_dispatch(set_signature_params)},
-    {OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, as_dispatch(ecdsa_settable_signature_params)},
-    {0, nullptr},
-};
+const OSSL_DISPATCH* const kRsaSignatureFunctions = kSignature<new_rsa_signature, rsa_settable_signature_params>;
+const OSSL_DISPATCH* const kEcdsaSignatureFunctions = kSignature<new_ecdsa_signature, ecdsa_settable_signature_params>;
 
 }  // namespace certheal::key_provider_parts

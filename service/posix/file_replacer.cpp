@@ -21,26 +21,8 @@ namespace certheal {
 namespace {
 
 using posix::errno_failure;
-
-bool write_all(int fd, const std::string& contents) {
-    std::size_t written = 0;
-    while (written < contents.size()) {
-        const ssize_t result = ::write(fd, contents.data() + written, contents.size() - written);
-        if (result < 0 && errno == EINTR) continue;
-        if (result <= 0) {
-            if (result == 0) errno = EIO;
-            return false;
-        }
-        written += static_cast<std::size_t>(result);
-    }
-    return true;
-}
-
-std::string mode_text(mode_t mode) {
-    char text[8];
-    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-    return text;
-}
+using posix::mode_text;
+using posix::write_all;
 
 bool same_file(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 

@@ -19,26 +19,6 @@ namespace {
 
 std::string quoted(const std::filesystem::path& path) { return path.string(); }
 
-std::string mode_text(mode_t mode) {
-    char text[8];
-    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-    return text;
-}
-
-bool write_all(int fd, const std::string& contents) {
-    std::size_t written = 0;
-    while (written < contents.size()) {
-        const ssize_t result = ::write(fd, contents.data() + written, contents.size() - written);
-        if (result < 0 && errno == EINTR) continue;
-        if (result <= 0) {
-            if (result == 0) errno = EIO;
-            return false;
-        }
-        written += static_cast<std::size_t>(result);
-    }
-    return true;
-}
-
 bool trusted_owner(uid_t uid) { return uid == 0 || uid == ::geteuid(); }
 
 // The refusal for something that is not a regular file of ours at `file`.
@@ -144,6 +124,26 @@ std::optional<std::string> chain_problem(const std::filesystem::path& folder, st
 }
 
 }  // namespace
+
+std::string mode_text(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+bool write_all(int fd, const std::string& contents) {
+    std::size_t written = 0;
+    while (written < contents.size()) {
+        const ssize_t result = ::write(fd, contents.data() + written, contents.size() - written);
+        if (result < 0 && errno == EINTR) continue;
+        if (result <= 0) {
+            if (result == 0) errno = EIO;
+            return false;
+        }
+        written += static_cast<std::size_t>(result);
+    }
+    return true;
+}
 
 Failure errno_failure(int error, const std::string& what) {
     return Failure{std::error_code(error, std::generic_category()), what + ": " + std::strerror(error)};

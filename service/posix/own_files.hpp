@@ -26,6 +26,12 @@ std::string describe_file_type(mode_t mode);
 // "user id 65534 (nobody)".
 std::string describe_user(uid_t uid);
 
+// The permission bits of `mode` in octal as chmod takes them (0644).
+std::string mode_text(mode_t mode);
+
+// Writes all of `contents` to `fd`, again after EINTR; false with errno set when it cannot.
+bool write_all(int fd, const std::string& contents);
+
 struct OpenedOwnFile {
     FileDescriptor fd;
     struct stat info {};

@@ -13,7 +13,6 @@
 
 #include <cerrno>
 #include <malloc.h>
-#include <thread>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -23,6 +22,7 @@
 #include "service/posix/process_runner.hpp"
 #include "service/posix/syslog_sink.hpp"
 #include "service/posix/systemd_service_manager.hpp"
+#include "service/retried_state_lock.hpp"
 
 namespace certheal::platform {
 
@@ -98,33 +98,9 @@ std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path& state_
     return lock;
 }
 
-namespace {
-
-// The same kind of flock as the repair lock, on a file of its own, held for milliseconds: flock
-// has no timeout, so a busy lock is tried again every few milliseconds until `wait` has passed.
-class FileStateLock : public StateLock {
-public:
-    explicit FileStateLock(std::filesystem::path file) : lock_(std::move(file)) {}
-
-    Result<bool> acquire(Duration wait) override {
-        const auto deadline = std::chrono::steady_clock::now() + wait;
-        for (;;) {
-            auto taken = lock_.try_acquire();
-            if (!taken || taken.value()) return taken;
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        }
-    }
-    void release() noexcept override { lock_.release(); }
-
-private:
-    posix::FileRepairLock lock_;
-};
-
-}  // namespace
-
 std::unique_ptr<StateLock> make_state_lock(const std::filesystem::path& state_dir) {
-    return std::make_unique<FileStateLock>(state_dir / "state.lock");
+    // The same kind of flock as the repair lock, on a file of its own.
+    return std::make_unique<RetriedStateLock>(std::make_unique<posix::FileRepairLock>(state_dir / "state.lock"));
 }
 
 long long current_process_id() { return static_cast<long long>(::getpid()); }

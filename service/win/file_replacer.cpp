@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <system_error>
 
-#include "core/base/temporary_name.hpp"
 #include "service/win/handles.hpp"
 #include "service/win/own_files.hpp"
 #include "service/win/win_error.hpp"
@@ -30,38 +29,22 @@ public:
 
     Result<Done> replace(const std::string& contents) override {
         const std::string shown = to_utf8(file_.wstring());
-        std::filesystem::path temporary;
-        UniqueHandle handle;
-        for (int attempt = 0; attempt < 16 && !handle; ++attempt) {
-            temporary = file_.parent_path() / to_utf16(temporary_name_for(to_utf8(file_.filename().wstring())));
-            handle.reset(::CreateFileW(temporary.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
-                                       FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
-            if (!handle && ::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
-                return last_error_failure("certheal could not create a temporary file beside " + shown);
-            }
-        }
-        if (!handle) {
-            return refused(std::errc::file_exists,
-                           "certheal could not create a temporary file beside " + shown + ": every random name was taken");
-        }
-        struct Cleanup {
-            const std::filesystem::path& path;
-            bool armed = true;
-            ~Cleanup() {
-                if (armed) ::DeleteFileW(path.c_str());
-            }
-        } cleanup{temporary};
+        auto created = create_temporary_beside(file_);
+        if (!created) return created.error();
+        auto& temporary = created.value();
         std::size_t written = 0;
         while (written < contents.size()) {
             const DWORD chunk = static_cast<DWORD>(std::min<std::size_t>(contents.size() - written, 1u << 20));
             DWORD done = 0;
-            if (!::WriteFile(handle.get(), contents.data() + written, chunk, &done, nullptr) || done == 0) {
+            if (!::WriteFile(temporary.handle.get(), contents.data() + written, chunk, &done, nullptr) || done == 0) {
                 return last_error_failure("certheal could not write the new " + shown);
             }
             written += done;
         }
-        if (!::FlushFileBuffers(handle.get())) return last_error_failure("certheal could not write the new " + shown);
-        handle.reset();
+        if (!::FlushFileBuffers(temporary.handle.get())) {
+            return last_error_failure("certheal could not write the new " + shown);
+        }
+        temporary.handle.reset();
 
         // The name must still be the file certheal read: otherwise someone swapped it, and
         // certheal writes nothing.
@@ -74,11 +57,11 @@ public:
                                    "nothing; check who else changes that file, then repair again");
         }
         again.value().reset();
-        if (!::ReplaceFileW(file_.c_str(), temporary.c_str(), nullptr, REPLACEFILE_IGNORE_MERGE_ERRORS, nullptr,
+        if (!::ReplaceFileW(file_.c_str(), temporary.path.c_str(), nullptr, REPLACEFILE_IGNORE_MERGE_ERRORS, nullptr,
                             nullptr)) {
             return last_error_failure("certheal could not put the new " + shown + " in place");
         }
-        cleanup.armed = false;
+        temporary.keep();
         return success();
     }
 

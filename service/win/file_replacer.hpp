@@ -15,7 +15,7 @@ public:
 };
 
 // Who other than Administrators, SYSTEM or the account certheal runs as could change `path`
-// (its owner, or a write right in its ACL), as a clause, or nothing. platform.cpp has it.
+// (its owner, or a write right in its ACL), as a clause, or nothing. write_protection.cpp has it.
 std::optional<std::string> write_protection_problem(const std::filesystem::path& path);
 
 }  // namespace certheal::win

@@ -75,45 +75,42 @@ std::size_t remove_leftover_temporaries(const std::filesystem::path& folder) {
     return removed;
 }
 
-Result<Done> WinOwnFiles::write_atomically(const std::filesystem::path& file, const std::string& contents,
-                                           std::filesystem::perms) {
+Result<NewTemporary> create_temporary_beside(const std::filesystem::path& file) {
     const std::string shown = to_utf8(file.wstring());
     const auto folder = file.has_parent_path() ? file.parent_path() : std::filesystem::path(L".");
-    std::filesystem::path temporary;
-    UniqueHandle handle;
-    for (int attempt = 0; attempt < 16 && !handle; ++attempt) {
-        temporary = folder / to_utf16(temporary_name_for(to_utf8(file.filename().wstring())));
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        auto temporary = folder / to_utf16(temporary_name_for(to_utf8(file.filename().wstring())));
         // CREATE_NEW fails on any name that exists, a link included: nothing is followed.
-        handle.reset(::CreateFileW(temporary.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
-                                   FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
-        if (!handle && ::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
+        UniqueHandle handle(::CreateFileW(temporary.c_str(), GENERIC_WRITE, 0, nullptr, CREATE_NEW,
+                                          FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, nullptr));
+        if (handle) return NewTemporary(std::move(temporary), std::move(handle));
+        if (::GetLastError() != ERROR_FILE_EXISTS && ::GetLastError() != ERROR_ALREADY_EXISTS) {
             return last_error_failure("certheal could not create a temporary file beside " + shown);
         }
     }
-    if (!handle) {
-        return Failure{std::make_error_code(std::errc::file_exists),
-                       "certheal could not create a temporary file beside " + shown + ": every random name was taken"};
-    }
-    struct Cleanup {
-        const std::filesystem::path& path;
-        bool armed = true;
-        ~Cleanup() {
-            if (armed) ::DeleteFileW(path.c_str());
-        }
-    } cleanup{temporary};
-    if (!write_all(handle.get(), contents)) {
+    return Failure{std::make_error_code(std::errc::file_exists),
+                   "certheal could not create a temporary file beside " + shown + ": every random name was taken"};
+}
+
+Result<Done> WinOwnFiles::write_atomically(const std::filesystem::path& file, const std::string& contents,
+                                           std::filesystem::perms) {
+    const std::string shown = to_utf8(file.wstring());
+    auto created = create_temporary_beside(file);
+    if (!created) return created.error();
+    auto& temporary = created.value();
+    if (!write_all(temporary.handle.get(), contents)) {
         auto failure = last_error_failure("certheal could not write " + shown);
         if (failure.code.value() == ERROR_DISK_FULL || failure.code.value() == ERROR_HANDLE_DISK_FULL) {
             failure.message += " Check free disk space.";
         }
         return failure;
     }
-    handle.reset();
+    temporary.handle.reset();
     // MoveFileExW replaces a reparse point at the name itself, never what it points to.
-    if (!::MoveFileExW(temporary.c_str(), file.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    if (!::MoveFileExW(temporary.path.c_str(), file.c_str(), MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
         return last_error_failure("certheal could not replace " + shown);
     }
-    cleanup.armed = false;
+    temporary.keep();
     return success();
 }
 

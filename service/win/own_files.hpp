@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/model/ports.hpp"
 #include "service/win/handles.hpp"
@@ -23,6 +24,28 @@ Result<UniqueHandle> open_own_file(const std::filesystem::path& file, DWORD acce
                                    const std::string& what, DWORD flags = 0);
 
 std::size_t remove_leftover_temporaries(const std::filesystem::path& folder);
+
+// A new file beside `file` under a random temporary name (temporary_name_for), created with
+// CREATE_NEW and open for writing only. It is deleted when this goes, unless kept (moved in
+// place).
+class NewTemporary {
+public:
+    NewTemporary(std::filesystem::path made, UniqueHandle opened) : path(std::move(made)), handle(std::move(opened)) {}
+    NewTemporary(NewTemporary&& other) noexcept
+        : path(std::move(other.path)), handle(std::move(other.handle)), armed_(std::exchange(other.armed_, false)) {}
+    NewTemporary& operator=(NewTemporary&&) = delete;
+    ~NewTemporary() {
+        if (armed_) ::DeleteFileW(path.c_str());
+    }
+    void keep() noexcept { armed_ = false; }
+
+    std::filesystem::path path;
+    UniqueHandle handle;
+
+private:
+    bool armed_ = true;
+};
+Result<NewTemporary> create_temporary_beside(const std::filesystem::path& file);
 
 class WinOwnFiles final : public OwnFiles {
 public:

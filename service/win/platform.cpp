@@ -1,12 +1,9 @@
 #include "service/platform.hpp"
 
 #include <windows.h>
-#include <aclapi.h>
 #include <knownfolders.h>
-#include <sddl.h>
 #include <shlobj.h>
 
-#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -52,68 +49,6 @@ std::filesystem::path program_data() {
     return std::filesystem::path(L"C:\\ProgramData");
 }
 
-// --- who may change the config -----------------------------------------------------------
-
-struct LocalFreeDeleter {
-    void operator()(void* memory) const noexcept { ::LocalFree(memory); }
-};
-
-std::string account_name(PSID sid) {
-    wchar_t name[256];
-    wchar_t domain[256];
-    DWORD name_size = 256;
-    DWORD domain_size = 256;
-    SID_NAME_USE use{};
-    if (::LookupAccountSidW(nullptr, sid, name, &name_size, domain, &domain_size, &use)) {
-        const std::wstring full = domain_size > 0 && domain[0] != L'\0' ? std::wstring(domain) + L"\\" + name : name;
-        return win::to_utf8(full);
-    }
-    wchar_t* text = nullptr;
-    if (::ConvertSidToStringSidW(sid, &text)) {
-        std::unique_ptr<void, LocalFreeDeleter> owned(text);
-        return win::to_utf8(text);
-    }
-    return "an unknown account";
-}
-
-bool is_process_user(PSID sid) {
-    HANDLE raw_token = nullptr;
-    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &raw_token)) return false;
-    win::UniqueHandle token(raw_token);
-    alignas(TOKEN_USER) BYTE buffer[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
-    DWORD size = 0;
-    if (!::GetTokenInformation(token.get(), TokenUser, buffer, sizeof(buffer), &size)) return false;
-    return ::EqualSid(reinterpret_cast<TOKEN_USER*>(buffer)->User.Sid, sid) != FALSE;
-}
-
-// The owner this process gives the objects it creates (an elevated administrator's token:
-// Administrators; SYSTEM's: SYSTEM; Wine's: its own "None" group, S-1-5-21-0-0-0-513).
-bool is_process_default_owner(PSID sid) {
-    HANDLE raw_token = nullptr;
-    if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &raw_token)) return false;
-    win::UniqueHandle token(raw_token);
-    alignas(TOKEN_OWNER) BYTE buffer[sizeof(TOKEN_OWNER) + SECURITY_MAX_SID_SIZE];
-    DWORD size = 0;
-    if (!::GetTokenInformation(token.get(), TokenOwner, buffer, sizeof(buffer), &size)) return false;
-    return ::EqualSid(reinterpret_cast<TOKEN_OWNER*>(buffer)->Owner, sid) != FALSE;
-}
-
-// SYSTEM, Administrators, TrustedInstaller and the account certheal runs as may change it.
-bool is_trusted(PSID sid) {
-    if (::IsWellKnownSid(sid, WinLocalSystemSid) || ::IsWellKnownSid(sid, WinBuiltinAdministratorsSid)) return true;
-    PSID trusted_installer = nullptr;
-    if (::ConvertStringSidToSidW(L"S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464",
-                                 &trusted_installer)) {
-        std::unique_ptr<void, LocalFreeDeleter> owned(trusted_installer);
-        if (::EqualSid(sid, trusted_installer)) return true;
-    }
-    return is_process_user(sid);
-}
-
-// Rights that let someone replace the file's contents, or swap the file in its folder.
-constexpr ACCESS_MASK kWriteRights = FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | DELETE | WRITE_DAC |
-                                     WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL;
-
 }  // namespace
 
 std::filesystem::path default_state_dir() { return program_data() / L"certheal"; }
@@ -153,70 +88,6 @@ Adapters make_adapters() {
 }
 
 std::unique_ptr<OwnFiles> make_own_files() { return std::make_unique<win::WinOwnFiles>(); }
-
-}  // namespace certheal::platform
-
-namespace certheal::win {
-
-std::optional<std::string> write_protection_problem(const std::filesystem::path& path) {
-    PSID owner = nullptr;
-    PACL dacl = nullptr;
-    PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
-    const DWORD status =
-        ::GetNamedSecurityInfoW(path.c_str(), SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-                                &owner, nullptr, &dacl, nullptr, &raw_descriptor);
-    if (status == ERROR_FILE_NOT_FOUND || status == ERROR_PATH_NOT_FOUND) return std::nullopt;  // said elsewhere
-    const std::string shown = win::to_utf8(path.wstring());
-    if (status != ERROR_SUCCESS) {
-        return "certheal could not read who may change " + shown + " (" + win::system_message(status) + ")";
-    }
-    std::unique_ptr<void, platform::LocalFreeDeleter> descriptor(raw_descriptor);
-    if (owner != nullptr && !platform::is_trusted(owner)) {
-        return shown + " is owned by " + platform::account_name(owner) +
-               ", not by Administrators, SYSTEM or the account certheal runs as";
-    }
-    if (dacl == nullptr) return shown + " has no access control list, so every user can change it";
-    for (DWORD index = 0; index < dacl->AceCount; ++index) {
-        void* raw_ace = nullptr;
-        if (!::GetAce(dacl, index, &raw_ace)) continue;
-        const auto* header = static_cast<const ACE_HEADER*>(raw_ace);
-        if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE) != 0) continue;
-        auto* ace = static_cast<ACCESS_ALLOWED_ACE*>(raw_ace);
-        PSID who = reinterpret_cast<PSID>(&ace->SidStart);
-        if ((ace->Mask & platform::kWriteRights) != 0 && !platform::is_trusted(who)) {
-            return shown + " can be changed by " + platform::account_name(who) +
-                   "; only Administrators and SYSTEM should be able to write it";
-        }
-    }
-    return std::nullopt;
-}
-
-}  // namespace certheal::win
-
-namespace certheal::platform {
-
-std::optional<std::string> config_write_protection_problem(const std::filesystem::path& config) {
-    // The file and the folder holding it: whoever can write either can swap the config.
-    const std::filesystem::path paths[] = {config, config.has_parent_path() ? config.parent_path() : "."};
-    for (const auto& path : paths) {
-        if (auto problem = win::write_protection_problem(path)) return problem;
-    }
-    return std::nullopt;
-}
-
-std::optional<std::string> folder_protection_problem(const std::filesystem::path& folder, std::string_view what) {
-    // The nearest folder that exists: whoever may change it may create (or swap) the rest.
-    std::error_code error;
-    auto existing = std::filesystem::absolute(folder, error);
-    while (!existing.empty() && !std::filesystem::exists(existing, error) && existing.has_parent_path() &&
-           existing.parent_path() != existing) {
-        existing = existing.parent_path();
-    }
-    if (auto problem = win::write_protection_problem(existing)) {
-        return std::string(what) + " " + win::to_utf8(folder.wstring()) + " is not protected: " + *problem;
-    }
-    return std::nullopt;
-}
 
 std::size_t remove_leftover_temporaries(const std::filesystem::path& folder) {
     return win::remove_leftover_temporaries(folder);
@@ -324,148 +195,13 @@ std::shared_ptr<void> watch_console_controls(boost::asio::io_context& io,
     return std::make_shared<ConsoleRegistration>();
 }
 
-// --- operator controls: the repair lock, the running service, resume -------------------------
+// --- operator controls: the running service, resume (the locks: named_mutex_locks.cpp) -------
 
 namespace {
-
-// A named mutex in the Global namespace, so the service (session 0) and `certheal repair` in an
-// administrator's session see the same one. Windows releases it (abandoned) when the holder
-// dies, so a crashed repair never leaves the host locked; WAIT_ABANDONED hands it to us.
-//
-// Windows facts this class deals with:
-// - A mutex is owned by a thread and is recursive: a second WaitForSingleObject in the owning
-//   thread succeeds again, and only the owning thread can ReleaseMutex it. The port promises a
-//   lock that is not re-entrant, taken and released on one thread: a process-wide flag refuses
-//   a second holder in this process, and release() happens on the thread that took it.
-// - Anyone may create a named mutex in Global\ first. certheal creates it readable and usable
-//   by SYSTEM and Administrators only, and when it already exists checks that its owner is
-//   SYSTEM, Administrators (or the account certheal runs as): a mutex another user created
-//   first (to block repairs, say) is refused as a lock that cannot be made.
-constexpr const wchar_t* kRepairLockName = L"Global\\certheal-repair";
-constexpr const wchar_t* kRepairLockSddl = L"D:P(A;;GA;;;SY)(A;;GA;;;BA)";
-std::atomic<bool> g_repair_lock_held_in_process{false};
-// The state lock (see make_state_lock) is the same kind of mutex under another name.
-constexpr const wchar_t* kStateLockName = L"Global\\certheal-state";
-std::atomic<bool> g_state_lock_held_in_process{false};
-
-class NamedMutexRepairLock : public RepairLock {
-public:
-    // `what` names the lock in messages: "repair lock Global\certheal-repair".
-    NamedMutexRepairLock(const wchar_t* name, std::string what, std::atomic<bool>& held_in_process)
-        : name_(name), what_(std::move(what)), held_in_process_(held_in_process) {}
-
-    Result<bool> try_acquire() override {
-        if (held_) return true;
-        if (!mutex_) {
-            if (auto opened = open_mutex(); !opened) return opened.error();
-        }
-        const DWORD waited = ::WaitForSingleObject(mutex_.get(), 0);
-        if (waited == WAIT_TIMEOUT) return false;
-        if (waited != WAIT_OBJECT_0 && waited != WAIT_ABANDONED) {
-            return win::last_error_failure("certheal could not take its " + what_);
-        }
-        if (held_in_process_.exchange(true)) {
-            // This thread already held it through another lock object: the wait only counted
-            // up the recursion. Give that count back; the other holder keeps the lock.
-            ::ReleaseMutex(mutex_.get());
-            return false;
-        }
-        held_ = true;
-        return true;
-    }
-
-    void release() noexcept override {
-        if (!held_) return;
-        ::ReleaseMutex(mutex_.get());
-        held_in_process_ = false;
-        held_ = false;
-    }
-
-    ~NamedMutexRepairLock() override { release(); }
-    NamedMutexRepairLock(const NamedMutexRepairLock&) = delete;
-    NamedMutexRepairLock& operator=(const NamedMutexRepairLock&) = delete;
-
-private:
-    Result<Done> open_mutex() {
-        PSECURITY_DESCRIPTOR raw_descriptor = nullptr;
-        if (!::ConvertStringSecurityDescriptorToSecurityDescriptorW(kRepairLockSddl, SDDL_REVISION_1, &raw_descriptor,
-                                                                    nullptr)) {
-            return win::last_error_failure("certheal could not build the access rules of its repair lock");
-        }
-        std::unique_ptr<void, LocalFreeDeleter> descriptor(raw_descriptor);
-        SECURITY_ATTRIBUTES attributes{sizeof(attributes), descriptor.get(), FALSE};
-        win::UniqueHandle mutex(::CreateMutexW(&attributes, FALSE, name_));
-        if (!mutex) {
-            const DWORD error = ::GetLastError();
-            auto failure = win::win32_failure(error, "certheal could not open its " + what_);
-            if (error == ERROR_ACCESS_DENIED) {
-                failure.message += " Run it from an elevated prompt (Run as administrator)";
-            }
-            return failure;
-        }
-        if (::GetLastError() == ERROR_ALREADY_EXISTS) {
-            PSID owner = nullptr;
-            PSECURITY_DESCRIPTOR raw_existing = nullptr;
-            const DWORD read = ::GetSecurityInfo(mutex.get(), SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner,
-                                                 nullptr, nullptr, nullptr, &raw_existing);
-            std::unique_ptr<void, LocalFreeDeleter> existing(raw_existing);
-            if (read != ERROR_SUCCESS) {
-                return win::win32_failure(read, "certheal could not read who created its " + what_);
-            }
-            // Windows gives every named object an owner; Wine 8 gives none to one created
-            // without a security descriptor, and there is nobody to check then.
-            if (owner != nullptr && !is_trusted(owner) && !is_process_default_owner(owner)) {
-                return Failure{std::make_error_code(std::errc::permission_denied),
-                               "certheal does not use its " + what_ + ": " +
-                                   account_name(owner) +
-                                   " created it, not SYSTEM or Administrators (someone may be keeping repairs from "
-                                   "running)"};
-            }
-        }
-        mutex_ = std::move(mutex);
-        return success();
-    }
-
-    const wchar_t* name_;
-    std::string what_;
-    std::atomic<bool>& held_in_process_;
-    win::UniqueHandle mutex_;
-    bool held_ = false;
-};
-
-// Held for the milliseconds of one read-merge-write of state.json: the mutex is tried again
-// every few milliseconds until `wait` has passed (a mutex owned by a thread cannot be waited
-// for with a timeout and still refuse a second holder in this process, see above).
-class NamedMutexStateLock : public StateLock {
-public:
-    NamedMutexStateLock() : lock_(kStateLockName, "state lock Global\\certheal-state", g_state_lock_held_in_process) {}
-    Result<bool> acquire(Duration wait) override {
-        const auto deadline = std::chrono::steady_clock::now() + wait;
-        for (;;) {
-            auto taken = lock_.try_acquire();
-            if (!taken || taken.value()) return taken;
-            if (std::chrono::steady_clock::now() >= deadline) return false;
-            ::Sleep(5);
-        }
-    }
-    void release() noexcept override { lock_.release(); }
-
-private:
-    NamedMutexRepairLock lock_;
-};
 
 constexpr const wchar_t* kServiceName = L"certheal";
 
 }  // namespace
-
-std::unique_ptr<RepairLock> make_repair_lock(const std::filesystem::path&) {
-    return std::make_unique<NamedMutexRepairLock>(kRepairLockName, "repair lock Global\\certheal-repair",
-                                                  g_repair_lock_held_in_process);
-}
-
-std::unique_ptr<StateLock> make_state_lock(const std::filesystem::path&) {
-    return std::make_unique<NamedMutexStateLock>();
-}
 
 long long current_process_id() { return static_cast<long long>(::GetCurrentProcessId()); }
 
@@ -487,34 +223,33 @@ std::optional<RunningService> find_running_service(const std::filesystem::path&)
     return RunningService{static_cast<long long>(status.dwProcessId), "the Service Control Manager"};
 }
 
-Result<Done> ask_service_to_resume(const RunningService&) {
+namespace {
+
+// Sends the service certheal one of its user-defined controls; the sentences say which.
+Result<Done> send_service_control(DWORD control, const char* cannot_open, const char* cannot_send) {
     win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
     if (!manager) return win::last_error_failure("certheal could not open the Service Control Manager");
     win::ScHandle service(::OpenServiceW(manager.get(), kServiceName, SERVICE_USER_DEFINED_CONTROL));
-    if (!service) {
-        return win::last_error_failure(
-            "certheal could not open the service certheal to send it the resume control (only administrators may)");
-    }
+    if (!service) return win::last_error_failure(cannot_open);
     SERVICE_STATUS status{};
-    if (!::ControlService(service.get(), static_cast<DWORD>(kResumeControlCode), &status)) {
-        return win::last_error_failure("certheal could not send the resume control to the service certheal");
-    }
+    if (!::ControlService(service.get(), control, &status)) return win::last_error_failure(cannot_send);
     return success();
 }
 
+}  // namespace
+
+Result<Done> ask_service_to_resume(const RunningService&) {
+    return send_service_control(
+        static_cast<DWORD>(kResumeControlCode),
+        "certheal could not open the service certheal to send it the resume control (only administrators may)",
+        "certheal could not send the resume control to the service certheal");
+}
+
 Result<Done> ask_service_to_reread_pauses(const RunningService&) {
-    win::ScHandle manager(::OpenSCManagerW(nullptr, nullptr, SC_MANAGER_CONNECT));
-    if (!manager) return win::last_error_failure("certheal could not open the Service Control Manager");
-    win::ScHandle service(::OpenServiceW(manager.get(), kServiceName, SERVICE_USER_DEFINED_CONTROL));
-    if (!service) {
-        return win::last_error_failure(
-            "certheal could not open the service certheal to tell it about the pause (only administrators may)");
-    }
-    SERVICE_STATUS status{};
-    if (!::ControlService(service.get(), static_cast<DWORD>(kPauseChangedControlCode), &status)) {
-        return win::last_error_failure("certheal could not send the pause control to the service certheal");
-    }
-    return success();
+    return send_service_control(
+        static_cast<DWORD>(kPauseChangedControlCode),
+        "certheal could not open the service certheal to tell it about the pause (only administrators may)",
+        "certheal could not send the pause control to the service certheal");
 }
 
 std::string current_user_name() {
