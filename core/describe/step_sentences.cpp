@@ -133,6 +133,37 @@ std::string stage_title(std::size_t number, std::size_t count, const std::string
     return "stage " + std::to_string(number) + " of " + std::to_string(count) + " (" + name + ")";
 }
 
+namespace {
+// "Stage 2 of 3"
+std::string stage_place(const StagePosition& stage) {
+    return "Stage " + std::to_string(stage.number) + " of " + std::to_string(stage.count);
+}
+std::string lowercase_stage(const StagePosition& stage) { return "s" + stage_place(stage).substr(1); }
+std::string dry_run_prefix(bool dry_run) { return dry_run ? "Dry run: " : ""; }
+}  // namespace
+
+std::string stage_skipped_message(const StagePosition& stage, bool dry_run) {
+    return dry_run_prefix(dry_run) + stage_place(stage) +
+           " was skipped: its `when` does not match the incident (see reason).";
+}
+
+std::string stage_started_message(const StagePosition& stage, bool dry_run, std::size_t step_count) {
+    return dry_run_prefix(dry_run) + stage_place(stage) + (dry_run ? " would run: " : " started: ") +
+           std::to_string(step_count) + (step_count == 1 ? " step" : " steps") + ", then a probe of the sites" +
+           (stage.last() ? "; it is the last stage." : "; the next stage follows if they are not healthy.");
+}
+
+std::string stage_succeeded_message(const StagePosition& stage) {
+    return "The sites were healthy after " + lowercase_stage(stage) +
+           (stage.last() ? "." : "; the more disruptive stages after it did not run.");
+}
+
+std::string stage_failed_message(const StageFailureFacts& facts) {
+    return (facts.not_healed ? "The sites were still not healthy after " + lowercase_stage(facts.stage)
+                             : stage_place(facts.stage) + " failed at step " + std::to_string(facts.failed_step)) +
+           (facts.stage.last() ? ". It was the last stage; see the error." : ". certheal goes on with the next stage.");
+}
+
 std::string ladder_cancelled_error(const std::string& incident, const std::optional<std::string>& before_stage) {
     return "certheal cancelled the repair for incident " + incident + " because it is stopping" +
            (before_stage ? ", before " + *before_stage : std::string()) + "; check the services on this host.";

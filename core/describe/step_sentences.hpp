@@ -80,6 +80,35 @@ std::string stage_title(std::size_t number, std::size_t count, const std::string
 // Where a ladder was when certheal cancelled it: before a stage (its stage_title), or after the last.
 std::string ladder_cancelled_error(const std::string& incident, const std::optional<std::string>& before_stage);
 
+// --- a ladder's stage events ----------------------------------------------------------------
+
+// Where a stage stands in its ladder. Its name (from the config, of any length) is the events'
+// field `stage`, not part of these sentences.
+struct StagePosition {
+    std::size_t number = 0;  // 1-based
+    std::size_t count = 0;
+    bool last() const noexcept { return number >= count; }
+};
+
+// "Stage 2 of 3 was skipped: its `when` does not match the incident (see reason)."
+std::string stage_skipped_message(const StagePosition& stage, bool dry_run);
+
+// "Stage 1 of 3 started: 2 steps, then a probe of the sites; the next stage follows if they are
+// not healthy." (a dry run: "Dry run: Stage 1 of 3 would run: ...")
+std::string stage_started_message(const StagePosition& stage, bool dry_run, std::size_t step_count);
+
+// "The sites were healthy after stage 1 of 3; the more disruptive stages after it did not run."
+std::string stage_succeeded_message(const StagePosition& stage);
+
+// How a stage failed: its verify saw the sites still unhealthy (not_healed), or a step failed.
+struct StageFailureFacts {
+    StagePosition stage;
+    bool not_healed = false;
+    std::size_t failed_step = 1;  // 1-based; said when the stage did not reach its verify
+};
+// "Stage 1 of 3 failed at step 2. certheal goes on with the next stage."
+std::string stage_failed_message(const StageFailureFacts& facts);
+
 // A step interrupted before it produced a result of its own.
 std::string step_cancelled_summary();
 

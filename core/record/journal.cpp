@@ -1,6 +1,5 @@
 #include "core/record/journal.hpp"
 #include "core/base/bounded_input.hpp"
-#include "core/base/duration.hpp"
 #include "core/base/time_format.hpp"
 #include "core/base/text.hpp"
 

@@ -34,11 +34,6 @@ std::string or_list(const std::vector<std::string>& names) {
     return text + " or " + names.back();
 }
 
-// "Stage 2 of 3": the stage's name, from the config and of any length, is the field `stage`.
-std::string stage_place(std::size_t number, std::size_t count) {
-    return "Stage " + std::to_string(number) + " of " + std::to_string(count);
-}
-std::string lowercase_stage(std::size_t number, std::size_t count) { return "s" + stage_place(number, count).substr(1); }
 
 }  // namespace
 
@@ -167,6 +162,7 @@ private:
     std::weak_ptr<Execution> weak() { return weak_from_this(); }
     const RepairStage& stage() const { return remediation_.stages[index_]; }
     std::size_t count() const { return remediation_.stages.size(); }
+    StagePosition position() const { return {index_ + 1, count()}; }
     Duration since(MonotonicTime start) const {
         return std::chrono::duration_cast<Duration>(ports_.clock.monotonic_now() - start);
     }
@@ -233,9 +229,7 @@ private:
     }
 
     void skip_stage(const std::string& reason) {
-        Event event = stage_event(EventId::stage_skipped,
-                                  std::string(dry_run_ ? "Dry run: " : "") + stage_place(index_ + 1, count()) +
-                                      " was skipped: its `when` does not match the incident (see reason).");
+        Event event = stage_event(EventId::stage_skipped, stage_skipped_message(position(), dry_run_));
         event.details["when"] = condition_json(stage().when);
         event.details["reason"] = reason;
         add_incident_facts(event.details);
@@ -250,12 +244,7 @@ private:
         nlohmann::json descriptions = nlohmann::json::array();
         for (const auto& step : steps) descriptions.push_back(describe_step(step));
         const auto step_count = stage().steps.size();
-        Event event = stage_event(
-            EventId::stage_started,
-            std::string(dry_run_ ? "Dry run: " : "") + stage_place(index_ + 1, count()) +
-                (dry_run_ ? " would run: " : " started: ") + std::to_string(step_count) +
-                (step_count == 1 ? " step" : " steps") + ", then a probe of the sites" +
-                (index_ + 1 < count() ? "; the next stage follows if they are not healthy." : "; it is the last stage."));
+        Event event = stage_event(EventId::stage_started, stage_started_message(position(), dry_run_, step_count));
         event.details["steps"] = descriptions;
         if (!stage().when.empty()) event.details["when"] = condition_json(stage().when);
         add_incident_facts(event.details);
@@ -288,10 +277,7 @@ private:
             return;
         }
         if (result.succeeded) {
-            Event event = stage_event(
-                EventId::stage_succeeded,
-                "The sites were healthy after " + lowercase_stage(index_ + 1, count()) +
-                    (index_ + 1 < count() ? "; the more disruptive stages after it did not run." : "."));
+            Event event = stage_event(EventId::stage_succeeded, stage_succeeded_message(position()));
             event.details["stages_run"] = outcome_.stages_run;
             event.details["duration_ms"] = duration_ms;
             ports_.events.emit(event);
@@ -306,12 +292,8 @@ private:
         // The last step is the stage's verify: failing there means the steps ran and did not heal.
         const bool not_healed = result.failed_step && *result.failed_step + 1 == stage_steps_count();
         const bool last = index_ + 1 >= count();
-        Event event = stage_event(
-            EventId::stage_failed,
-            (not_healed ? "The sites were still not healthy after " + lowercase_stage(index_ + 1, count())
-                        : stage_place(index_ + 1, count()) + " failed at step " +
-                              std::to_string(result.failed_step.value_or(0) + 1)) +
-                (last ? ". It was the last stage; see the error." : ". certheal goes on with the next stage."));
+        Event event = stage_event(EventId::stage_failed,
+                                  stage_failed_message({position(), not_healed, result.failed_step.value_or(0) + 1}));
         event.details["duration_ms"] = duration_ms;
         event.details["error"] = result.error;
         event.details["failed_step"] = result.failed_step ? nlohmann::json(*result.failed_step + 1) : nlohmann::json(nullptr);

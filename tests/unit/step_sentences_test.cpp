@@ -184,3 +184,18 @@ TEST_CASE("a cancelled ladder names the stage it did not start", "[describe]") {
     CHECK(ladder_cancelled_error("inc-2", std::nullopt) ==
           "certheal cancelled the repair for incident inc-2 because it is stopping; check the services on this host.");
 }
+
+TEST_CASE("a stage's events say where it stands in the ladder and what comes next", "[describe]") {
+    CHECK(stage_started_message({1, 3}, false, 2) ==
+          "Stage 1 of 3 started: 2 steps, then a probe of the sites; the next stage follows if they are not healthy.");
+    CHECK(stage_started_message({3, 3}, true, 1) ==
+          "Dry run: Stage 3 of 3 would run: 1 step, then a probe of the sites; it is the last stage.");
+    CHECK(stage_skipped_message({2, 3}, false) ==
+          "Stage 2 of 3 was skipped: its `when` does not match the incident (see reason).");
+    CHECK(stage_succeeded_message({1, 3}) ==
+          "The sites were healthy after stage 1 of 3; the more disruptive stages after it did not run.");
+    CHECK(stage_succeeded_message({3, 3}) == "The sites were healthy after stage 3 of 3.");
+    CHECK(stage_failed_message({{1, 3}, false, 2}) == "Stage 1 of 3 failed at step 2. certheal goes on with the next stage.");
+    CHECK(stage_failed_message({{3, 3}, true, 4}) ==
+          "The sites were still not healthy after stage 3 of 3. It was the last stage; see the error.");
+}
