@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/base/time_format.hpp"
+#include "core/describe/policy_sentences.hpp"
 #include "core/policy/monitor_parts.hpp"
 
 // The monitor's files, by what their parts do:
@@ -17,7 +18,6 @@ namespace certheal {
 namespace {
 
 using monitor_detail::kFreshDiagnosis;
-using monitor_detail::sites_count;
 
 nlohmann::json site_names(const std::vector<SiteConfig>& sites) {
     nlohmann::json names = nlohmann::json::array();
@@ -56,9 +56,7 @@ void Monitor::start(Config config) {
                                                              ports_.files, ports_.schannel, ports_.binding_trust});
 
     emit(EventId::service_started, {},
-         "certheal started and monitors " + sites_count(config_.sites.size()) + "." +
-             (config_.remediation.dry_run ? " Dry run is on: repairs are only logged, nothing is changed." : "") +
-             (config_.remediation.enabled ? "" : " Remediation is disabled: certheal only reports."),
+         service_started_message(config_.sites.size(), config_.remediation.dry_run, config_.remediation.enabled),
          {{"config", config_.source.string()},
           {"sites", config_.sites.size()},
           {"site_names", site_names(config_.sites)},
@@ -72,8 +70,7 @@ void Monitor::start(Config config) {
     policy_->on_change([this] { status_changed(); });
     if (state_warning) {
         emit(EventId::repair_skipped, {},
-             "certheal could not read its saved repair history and started afresh: the repair budget and the circuit "
-             "breaker start from zero. Check state.json in the state folder.",
+             state_reset_message(),
              {{"reason", "state_reset"}, {"error", *state_warning}});
     }
 
@@ -155,10 +152,7 @@ void Monitor::reload(Config config, std::size_t requests) {
     }
     if (requests > 1) details["requests"] = requests;
     emit(EventId::config_reloaded, {},
-         "certheal reloaded its configuration and now monitors " + sites_count(config_.sites.size()) + "." +
-             (needs_restart.empty() ? std::string()
-                                    : " A changed service.state_dir or status_listen takes effect only after a "
-                                      "restart (needs_restart)."),
+         config_reloaded_message(config_.sites.size(), !needs_restart.empty()),
          std::move(details));
     record_client_certificate_expiry();
     check_root_store();
@@ -231,7 +225,7 @@ void Monitor::on_probe_result(const std::string& site_name, ProbeResult result) 
         refresh_host_trust(kFreshDiagnosis, [this, site_name, incident] { confirm_symptom(site_name, incident); });
     } else if (transition == SiteHealth::Transition::recovered) {
         emit(EventId::site_recovered, {.site = site.config.name, .incident = site.incident},
-             "The site is healthy again; the incident is closed.", [&] {
+             site_recovered_message(), [&] {
                  auto details = probe_evidence(result);
                  details["good_probes"] = site.config.success_threshold;
                  return details;
@@ -267,7 +261,7 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
                                                          : nlohmann::json(nullptr);
             details["failed_probes"] = site.failing_probes;
             emit(EventId::probe_recovered, {.site = site.config.name},
-                 "The site is healthy again after probes that failed with a class that is not a repair symptom.",
+                 probe_recovered_message(),
                  std::move(details));
         }
         site.failing_class.reset();
@@ -286,11 +280,8 @@ void Monitor::report_unhealthy(SiteState& site, const ProbeResult& result, SiteH
     if (!symptom && !changed) return;  // the same class as the probe before: counted, not written
     if (!symptom) site.non_symptom_reported = true;
     emit(EventId::probe_failed, {.site = site.config.name},
-         symptom ? "A probe failed with a repair symptom; " + std::to_string(site.health.consecutive_symptomatic()) +
-                       " of " + std::to_string(site.config.failure_threshold) +
-                       " failed probes in a row confirm it. See the evidence for what the site answered."
-                 : std::string("A probe failed with a class that is not a repair symptom; certheal only reports it, "
-                               "again when the class changes. Check the site."),
+         symptom ? symptom_probe_failed_message(site.health.consecutive_symptomatic(), site.config.failure_threshold)
+                 : other_probe_failed_message(),
          [&] {
              auto details = probe_evidence(result);
              details["consecutive"] = site.health.consecutive_symptomatic();

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/base/time_format.hpp"
+#include "core/describe/policy_sentences.hpp"
 #include "core/policy/monitor_parts.hpp"
 #include "core/probe/certificate_info.hpp"
 #include "core/probe/client_cert_selection.hpp"
@@ -24,7 +25,6 @@ constexpr auto kCertificateWarningHorizon = std::chrono::hours(24 * 30);
 
 }  // namespace
 
-using monitor_detail::sites_count;
 
 void Monitor::check_certificates() {
     for (const auto& site : config_.sites) {
@@ -55,10 +55,7 @@ void Monitor::warn_if_client_certificate_expiring(const SiteConfig& site, TimePo
     const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
     const bool in_store = std::holds_alternative<StoreClientCert>(*site.tls.client_cert);
     emit(EventId::certificate_expiring, {.site = site.name},
-         std::string(expires <= now ? "The client certificate certheal presents has expired (not_after). "
-                                    : "The client certificate certheal presents expires within 30 days (not_after). ") +
-             (in_store ? "Renew it in the certificate store; certheal takes the renewed one by itself."
-                       : "Renew it and update the configuration."),
+         client_certificate_expiring_message(expires <= now, in_store),
          {{"certificate", "client"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
 }
 
@@ -89,9 +86,7 @@ void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult&
     }
     const bool newer = now_presented.not_before > before.not_before;
     emit(EventId::client_cert_changed, {.site = site.config.name},
-         "certheal now presents another client certificate from the store to " + sites_count(sharing.size()) +
-             (newer ? ", a newer one. Nothing needs doing; remove the old one once nothing else uses it."
-                    : ", an older one: the newer one it used before is gone or no longer valid. Check the store."),
+         client_certificate_changed_message(sharing.size(), newer),
          {{"store", "LocalMachine\\" + in_store->store},
           {"selector", describe_store_selector(*in_store)},
           {"sha1", now_presented.sha1},
@@ -118,9 +113,7 @@ void Monitor::check_root_store() {
                                   still_there.insert(summary.sha1);
                                   if (!reported_root_certificates_.insert(summary.sha1).second) continue;
                                   emit(EventId::root_store_misplaced, {},
-                                       "A certificate that is not self-signed sits in LocalMachine\\Root, so IIS "
-                                       "rejects client certificates (KB 2802568). Move it to the CA store (step "
-                                       "fix_root_store).",
+                                       root_store_misplaced_message(),
                                        {{"subject", summary.subject},
                                         {"issuer", summary.issuer},
                                         {"sha1", summary.sha1},
@@ -157,9 +150,7 @@ void Monitor::check_server_certificate(SiteState& site, const ProbeResult& resul
     site.server_expiry_reported = expires;
     const auto days_left = std::chrono::duration_cast<std::chrono::hours>(expires - now).count() / 24;
     emit(EventId::certificate_expiring, {.site = site.config.name},
-         std::string(expires <= now ? "The site's server certificate has expired (not_after)."
-                                    : "The site's server certificate expires within 30 days (not_after).") +
-             " Renew it in " + config_.remediation.web_server + " (the site's HTTPS binding).",
+         server_certificate_expiring_message(expires <= now, config_.remediation.web_server),
          {{"certificate", "server"}, {"not_after", format_time_utc(expires)}, {"days_left", days_left}});
 }
 

@@ -14,9 +14,4 @@ namespace certheal::monitor_detail {
 // when the symptom was confirmed serves the repair that follows at once.
 inline constexpr Duration kFreshDiagnosis = std::chrono::seconds(10);
 
-// "1 site" or "3 sites".
-inline std::string sites_count(std::size_t count) {
-    return std::to_string(count) + (count == 1 ? " site" : " sites");
-}
-
 }  // namespace certheal::monitor_detail

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/base/time_format.hpp"
+#include "core/describe/policy_sentences.hpp"
 #include "core/policy/monitor_parts.hpp"
 #include "core/repair/repair_details.hpp"
 
@@ -13,7 +14,6 @@
 namespace certheal {
 
 using monitor_detail::kFreshDiagnosis;
-using monitor_detail::sites_count;
 
 void Monitor::report_skip(SiteState& site, const RepairPolicy::Decision& decision) {
     std::string reason;
@@ -90,9 +90,6 @@ void Monitor::start_repair(SiteState& trigger) {
     const auto plan = plan_ladder(remediation, facts, to_verify);
     const nlohmann::json steps = repair_steps_json(remediation);
     const bool ladder = !remediation.stages.empty();
-    const std::string what = ladder ? std::to_string(remediation.stages.size()) +
-                                          (remediation.stages.size() == 1 ? " stage" : " stages")
-                                    : std::to_string(steps.size()) + (steps.size() == 1 ? " step" : " steps");
 
     repair_incident_ = trigger.incident;
     repair_site_ = trigger.config.name;
@@ -100,9 +97,7 @@ void Monitor::start_repair(SiteState& trigger) {
     if (dry_run) {
         trigger.dry_run_reported = true;
         RepairPolicy::Decision dry{RepairPolicy::Decision::Verdict::allowed, std::nullopt,
-                                   "Dry run is on: certheal logs the repair's " + what +
-                                       " as they would run and changes nothing. Turn remediation.dry_run off to "
-                                       "repair."};
+                                   dry_run_repair_message(ladder ? remediation.stages.size() : steps.size(), ladder)};
         dry.details["steps"] = steps;
         if (ladder) {
             dry.details["stages"] = ladder_plan_json(plan);
@@ -116,10 +111,8 @@ void Monitor::start_repair(SiteState& trigger) {
         details["evidence"] = trigger.evidence ? probe_evidence(*trigger.evidence) : nlohmann::json(nullptr);
         details["max_attempts"] = remediation.max_attempts;
         emit(EventId::repair_started, {.site = trigger.config.name, .incident = trigger.incident},
-             "certheal started a repair of " + sites_count(to_verify.size()) + " with " + what +
-                 (ladder ? ", least disruptive first" : std::string()) + " (attempt " +
-                 std::to_string(policy_->attempts_in_window()) + " of " + std::to_string(remediation.max_attempts) +
-                 " in the window).",
+             repair_started_message(to_verify.size(), ladder ? remediation.stages.size() : steps.size(), ladder,
+                                    policy_->attempts_in_window(), remediation.max_attempts),
              with_host_trust(std::move(details), trigger.config.name));
     }
     const std::string incident = trigger.incident;
@@ -150,8 +143,7 @@ bool Monitor::no_stage_matches(SiteState& trigger) {
     if (trigger.last_skip_reason == "no_stage") return true;
     trigger.last_skip_reason = "no_stage";
     emit(EventId::repair_skipped, {.site = trigger.config.name, .incident = trigger.incident},
-         "No stage of the repair ladder applies to this incident, so no repair certheal knows cures it. Check the "
-         "site and its certificates by hand.",
+         no_stage_applies_message(),
          {{"reason", "no_stage"}, {"stages", reasons}, {"evidence", probe_evidence(*trigger.last_result)}});
     return true;
 }
@@ -165,18 +157,12 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
         if (succeeded && outcome.ladder()) {
             ++repairs_succeeded_;
             emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
-                 "The repair succeeded: the sites were verified healthy after stage " +
-                     std::to_string(outcome.stage_number.value_or(0)) + " of " + std::to_string(outcome.stage_count) +
-                     (outcome.stage_number.value_or(0) < outcome.stage_count
-                          ? "; the more disruptive stages after it did not run."
-                          : "."),
+                 ladder_succeeded_message(outcome.stage_number.value_or(0), outcome.stage_count),
                  ladder_succeeded_details(outcome, policy_->attempts_in_window()));
         } else if (succeeded) {
             ++repairs_succeeded_;
             emit(EventId::repair_succeeded, {.site = repair_site_, .incident = incident},
-                 outcome.verified ? std::string("The repair succeeded: every step ran and the sites were verified healthy.")
-                                  : std::string("Every repair step ran. No verify step is configured, so certheal probes "
-                                                "the sites as usual; site_recovered says when they are healthy."),
+                 steps_succeeded_message(outcome.verified),
                  with_host_trust({{"duration_ms", duration_ms},
                                   {"verified", outcome.verified},
                                   {"attempts_in_window", policy_->attempts_in_window()}},
@@ -185,17 +171,8 @@ void Monitor::on_repair_finished(const std::string& incident, const RepairLadder
             ++repairs_failed_;
             // Said before circuit_opened: when that follows, no retry is promised.
             const bool last_attempt = policy_->failure_stops_repairs();
-            const std::string where =
-                outcome.ladder() ? std::string("No stage healed the sites")
-                : outcome.failed_step ? "Step " + std::to_string(*outcome.failed_step + 1) + " failed"
-                                      : std::string("The sites are not healthy");
             emit(EventId::repair_failed, {.site = repair_site_, .incident = incident},
-                 outcome.cancelled
-                     ? std::string("The repair was abandoned because certheal is stopping; check the services and "
-                                   "sites by hand.")
-                     : "The repair failed. " + where + "; check its error and the site by hand." +
-                           (last_attempt ? " It was the last attempt the budget allows: certheal stops repairing."
-                                         : " certheal tries again after the cooldown."),
+                 repair_failed_message({outcome.cancelled, outcome.ladder(), outcome.failed_step, last_attempt}),
                  with_host_trust([&] {
                      nlohmann::json details =
                          repair_failed_details(&outcome, outcome.error, policy_->attempts_in_window());

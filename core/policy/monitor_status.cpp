@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/describe/policy_sentences.hpp"
 #include "core/policy/monitor_parts.hpp"
 
 // What the status shows, and the host trust as the monitor reports it.
 
 namespace certheal {
 
-using monitor_detail::sites_count;
 
 MonitorStatus Monitor::status() const {
     MonitorStatus status;
@@ -88,11 +88,7 @@ void Monitor::report_host_trust_change(const HostTrustFingerprint& before, const
         if (site.cause() != TrustCause::none_found) ++found;
     }
     emit(EventId::host_trust_changed, {},
-         "The client-certificate trust settings of this host changed (see changed). " +
-             (found == 0 ? std::string("certheal finds no cause of a rejection in them.")
-                         : "certheal finds a cause of rejection for " + sites_count(found) +
-                               "; certheal diagnose says more.") +
-             " Check that the change was meant.",
+         host_trust_changed_message(found),
          {{"fingerprint", now.fingerprint.value},
           {"previous_fingerprint", before.value},
           {"changed", parts},

@@ -1,6 +1,7 @@
 #include "core/policy/repair_policy.hpp"
 
 #include "core/base/duration.hpp"
+#include "core/describe/policy_sentences.hpp"
 #include "core/base/time_format.hpp"
 
 #include <algorithm>
@@ -11,32 +12,6 @@
 // Whether a repair may start (and if not, the sentence that says why), and its end.
 
 namespace certheal {
-namespace {
-
-std::string ordinal(int number) {
-    const int last_two = number % 100;
-    const char* suffix = "th";
-    if (last_two < 11 || last_two > 13) {
-        switch (number % 10) {
-            case 1: suffix = "st"; break;
-            case 2: suffix = "nd"; break;
-            case 3: suffix = "rd"; break;
-            default: break;
-        }
-    }
-    return std::to_string(number) + suffix;
-}
-
-std::string paused_sentence(const RepairPolicy::Pause& held, const std::string& incident, bool manual) {
-    const std::string scope = held.site.empty() ? "on this host" : "of site " + held.site;
-    const std::string until = held.until ? "until " + format_time_utc(*held.until) : "until certheal unpause";
-    return "repairs " + scope + " are paused " + until + " (by " + held.by +
-           (held.reason.empty() ? "" : ": " + held.reason) + "), so the repair of incident " + incident + " is held" +
-           (held.until ? " until then" : "") + "." +
-           (manual ? " Run certheal unpause first, or certheal repair --force to repair anyway." : "");
-}
-
-}  // namespace
 
 // --- decisions ---------------------------------------------------------------------------------
 
@@ -59,9 +34,7 @@ RepairPolicy::Decision RepairPolicy::decide(const std::string& incident, bool dr
     if (auto refused = take_host_lock(dry_run, holds_lock)) return std::move(*refused);
     busy_ = InFlight{incident, dry_run, manual, holds_lock};
     if (dry_run) {
-        return {Decision::Verdict::allowed, std::nullopt,
-                "Dry run: certheal would repair now; nothing is changed and the attempt does not count against the "
-                "repair budget."};
+        return {Decision::Verdict::allowed, std::nullopt, dry_run_would_repair_message()};
     }
     return start_attempt(incident);
 }
@@ -72,17 +45,14 @@ std::optional<RepairPolicy::Decision> RepairPolicy::refusal(const std::string& i
     using Verdict = Decision::Verdict;
     // remediation.enabled governs what certheal does by itself; an operator's repair is asked for.
     if (!config_.enabled && !manual) {
-        return Decision{Verdict::disabled, std::nullopt,
-                        "Remediation is disabled in the configuration (remediation.enabled), so certheal only reports "
-                        "this incident. Repair the site by hand."};
+        return Decision{Verdict::disabled, std::nullopt, remediation_disabled_message()};
     }
     if (const auto held = pause_holding(site); held && !force) {
-        return Decision{Verdict::paused, held->until, paused_sentence(*held, incident, manual)};
+        return Decision{Verdict::paused, held->until,
+                        paused_message({held->site, held->until, held->by, held->reason}, incident, manual)};
     }
     if (busy_) {
-        Decision running{Verdict::busy, std::nullopt,
-                         "Another repair is still running on this host; certheal runs one repair at a time and "
-                         "considers this incident again on its next probe."};
+        Decision running{Verdict::busy, std::nullopt, repair_running_message()};
         running.details = {{"running_incident", busy_->incident}};
         return running;
     }
@@ -99,11 +69,7 @@ std::optional<RepairPolicy::Decision> RepairPolicy::circuit_refusal(bool manual)
     if (!circuit_open()) return std::nullopt;
     const auto opened_at = format_time_utc(*circuit_opened_at());
     const auto reset_at = wall_of(*circuit_close());
-    Decision refused{Decision::Verdict::circuit_open, reset_at,
-                     manual ? "The repair circuit breaker is open: the last repair the budget allowed failed. Find out "
-                              "why, then run `certheal resume`, or `certheal repair --force` to repair anyway."
-                            : "The repair circuit breaker is open, so certheal does not repair until it closes by "
-                              "itself (retry_after) or you run `certheal resume` after checking the host."};
+    Decision refused{Decision::Verdict::circuit_open, reset_at, circuit_open_message(manual)};
     refused.details = {{"opened_at", opened_at}, {"closes_at", format_time_utc(reset_at)}};
     return refused;
 }
@@ -113,9 +79,7 @@ std::optional<RepairPolicy::Decision> RepairPolicy::budget_refusal() const {
     auto retry = budget_frees().value_or(clock_.monotonic_now());
     if (const auto cooldown = cooldown_end()) retry = std::max(retry, *cooldown);
     const auto retry_at = wall_of(retry);
-    Decision spent{Decision::Verdict::budget_spent, retry_at,
-                   "The repair budget of the attempt window is spent, so certheal repairs again only when an "
-                   "attempt leaves the window (retry_after)."};
+    Decision spent{Decision::Verdict::budget_spent, retry_at, budget_spent_message()};
     spent.details = {{"attempts", history_.attempts.size()},
                      {"max_attempts", config_.max_attempts},
                      {"window", format_duration(config_.attempt_window)}};
@@ -126,9 +90,7 @@ std::optional<RepairPolicy::Decision> RepairPolicy::cooldown_refusal() const {
     const auto cooldown = cooldown_end();
     if (!cooldown || clock_.monotonic_now() >= *cooldown) return std::nullopt;
     const auto retry_at = wall_of(*cooldown);
-    Decision cooling{Decision::Verdict::cooldown, retry_at,
-                     "The previous repair ended within the cooldown, so certheal repairs this incident only after "
-                     "the cooldown (retry_after)."};
+    Decision cooling{Decision::Verdict::cooldown, retry_at, cooldown_message()};
     cooling.details = {{"cooldown", format_duration(config_.cooldown)}};
     return cooling;
 }
@@ -140,16 +102,12 @@ std::optional<RepairPolicy::Decision> RepairPolicy::take_host_lock(bool dry_run,
     if (host_lock_ == nullptr || dry_run) return std::nullopt;
     const auto taken = host_lock_->try_acquire();
     if (taken && !taken.value()) {
-        return Decision{Verdict::busy, std::nullopt,
-                        "Another repair is running on this host (the service's or `certheal repair`); certheal runs "
-                        "one repair at a time and considers this incident again on its next probe."};
+        return Decision{Verdict::busy, std::nullopt, repair_lock_held_message()};
     }
     // A lock that cannot be made (a folder planted at its name, a read-only or immutable
     // state folder) keeps nothing else from repairing at the same time: no repair then.
     if (!taken) {
-        Decision no_lock{Verdict::lock_unavailable, std::nullopt,
-                         "certheal cannot take its host-wide repair lock, so it does not repair (another repair "
-                         "could run at the same time). Fix the lock file or the state folder (see error)."};
+        Decision no_lock{Verdict::lock_unavailable, std::nullopt, repair_lock_unavailable_message()};
         no_lock.details = {{"error", taken.error().message}};
         return no_lock;
     }
@@ -164,9 +122,8 @@ RepairPolicy::Decision RepairPolicy::start_attempt(const std::string& incident) 
         prune_attempts(history);
     });
     return {Decision::Verdict::allowed, std::nullopt,
-            "certheal is starting the " + ordinal(static_cast<int>(history_.attempts.size())) + " of at most " +
-                std::to_string(config_.max_attempts) + " repairs allowed within " +
-                format_duration(config_.attempt_window) + " for incident " + incident + "."};
+            attempt_starting_message(static_cast<int>(history_.attempts.size()), config_.max_attempts,
+                                     config_.attempt_window, incident)};
 }
 
 void RepairPolicy::finished(const std::string& incident, bool succeeded) {
@@ -204,9 +161,7 @@ void RepairPolicy::finished(const std::string& incident, bool succeeded) {
     event.time = clock_.wall_now();
     event.incident = incident;
     // What to do and when it ends by itself; the counts and the window are fields.
-    event.message = "Repairs stopped: the last repair the budget allows failed. Check " + config_.web_server +
-                    " and its client-certificate trust, then run `certheal resume`; otherwise repairs resume at " +
-                    format_time_utc(reset_at) + ".";
+    event.message = circuit_opened_message(config_.web_server, reset_at);
     event.details = {
         {"attempts", attempts},
         {"max_attempts", config_.max_attempts},
