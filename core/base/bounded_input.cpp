@@ -1,4 +1,5 @@
 #include "core/base/bounded_input.hpp"
+#include "core/base/text.hpp"
 
 #include <fstream>
 #include <system_error>
@@ -7,8 +8,6 @@
 
 namespace certheal {
 namespace {
-
-std::string quoted(const std::filesystem::path& file) { return "\"" + file.string() + "\""; }
 
 Failure failure(std::errc code, std::string message) { return Failure{std::make_error_code(code), std::move(message)}; }
 

@@ -13,6 +13,8 @@ std::string concat(std::initializer_list<std::string_view> parts) {
     return text;
 }
 
+std::string quoted(const std::filesystem::path& file) { return "\"" + file.string() + "\""; }
+
 std::string list_text(const std::vector<std::string>& items) {
     std::string text;
     for (std::size_t i = 0; i < items.size(); ++i) {

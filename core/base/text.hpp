@@ -2,6 +2,7 @@
 // Small helpers for the sentences certheal writes. One home for each, so every message joins,
 // quotes and ends its sentences the same way.
 
+#include <filesystem>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ std::string join(const Range& items, std::string_view separator = ", ") {
 
 // The parts one after another, in one allocation: for messages built from several pieces.
 std::string concat(std::initializer_list<std::string_view> parts);
+
+// "C:\certheal\ca.pem" with its quotes: a file named inside a sentence.
+std::string quoted(const std::filesystem::path& file);
 
 // "a", "a and b", "a, b and c": a list inside a sentence.
 std::string list_text(const std::vector<std::string>& items);

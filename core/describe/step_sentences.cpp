@@ -2,6 +2,7 @@
 
 #include "core/base/duration.hpp"
 #include "core/base/text.hpp"
+#include "core/model/certificate_stores.hpp"
 
 #include <variant>
 
@@ -54,14 +55,14 @@ std::string describe_step(const Step& step) {
     } else if (const auto* trust = std::get_if<TrustCaStep>(&step.action)) {
         text += " " + trust->certificate.string() + " into ";
         if (const auto* store = std::get_if<CertificateStoreTarget>(&trust->target)) {
-            text += "LocalMachine\\" + store->store;
+            text += local_machine_store(store->store);
         } else if (const auto* bundle = std::get_if<PemBundleTarget>(&trust->target)) {
             text += bundle->bundle.string();
         } else {
             text += "the store Schannel trusts for each site's binding (auto)";
         }
     } else if (const auto* fix = std::get_if<FixRootStoreStep>(&step.action)) {
-        text += ": move certificates that are not self-signed from LocalMachine\\Root to LocalMachine\\" + fix->move_to;
+        text += ": move certificates that are not self-signed from LocalMachine\\Root to " + local_machine_store(fix->move_to);
     } else if (const auto* intermediates = std::get_if<AddIntermediatesStep>(&step.action)) {
         text += " " + intermediates->certificate.string() + " into LocalMachine\\CA";
     } else if (const auto* schannel = std::get_if<SetSchannelStep>(&step.action)) {
@@ -183,7 +184,7 @@ std::string step_failure_clause(const Step& step) {
         }
         const auto* store = std::get_if<CertificateStoreTarget>(&trust->target);
         const std::string target =
-            store != nullptr ? "LocalMachine\\" + store->store : std::get<PemBundleTarget>(trust->target).bundle.string();
+            store != nullptr ? local_machine_store(store->store) : std::get<PemBundleTarget>(trust->target).bundle.string();
         return "certheal could not make " + target + " trust the CA";
     }
     if (std::holds_alternative<FixRootStoreStep>(step.action)) return "certheal could not clean up LocalMachine\\Root";

@@ -3,6 +3,8 @@
 #include <system_error>
 
 namespace certheal {
+
+std::string local_machine_store(const std::string& store) { return "LocalMachine\\" + store; }
 namespace {
 
 Failure no_stores(const std::string& store) {

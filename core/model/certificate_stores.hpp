@@ -18,6 +18,9 @@
 
 namespace certheal {
 
+// "LocalMachine\\Root": a store of the local machine as Windows names it, in sentences and events.
+std::string local_machine_store(const std::string& store);
+
 // One certificate, DER encoded (the bytes of a .cer file).
 using DerCertificate = std::string;
 

@@ -87,7 +87,7 @@ void Monitor::check_store_client_certificate(SiteState& site, const ProbeResult&
     const bool newer = now_presented.not_before > before.not_before;
     emit(EventId::client_cert_changed, {.site = site.config.name},
          client_certificate_changed_message(sharing.size(), newer),
-         {{"store", "LocalMachine\\" + in_store->store},
+         {{"store", local_machine_store(in_store->store)},
           {"selector", describe_store_selector(*in_store)},
           {"sha1", now_presented.sha1},
           {"subject", now_presented.subject},

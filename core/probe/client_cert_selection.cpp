@@ -7,6 +7,7 @@
 
 #include "core/base/text.hpp"
 #include "core/base/time_format.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal {
 namespace {
@@ -178,7 +179,7 @@ std::string named(const std::vector<const StoreCertificate*>& certificates) {
     return list_text(names);
 }
 
-std::string store_name(const StoreClientCert& wanted) { return "LocalMachine\\" + wanted.store; }
+std::string store_name(const StoreClientCert& wanted) { return local_machine_store(wanted.store); }
 
 Failure no_certificate(std::string message) {
     return Failure{std::make_error_code(std::errc::no_such_file_or_directory), std::move(message)};

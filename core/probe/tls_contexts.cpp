@@ -8,6 +8,7 @@
 
 #include "core/base/text.hpp"
 #include "core/probe/certificate_info.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal {
 namespace {
@@ -21,8 +22,8 @@ Result<Done> load_system_trust(X509_STORE* store, CertificateStores& stores, con
     for (const char* name : {"Root", "CA"}) {
         auto certificates = stores.list(name);
         if (!certificates) {
-            return Failure{certificates.error().code, "Could not read the trusted certificates of LocalMachine\\" +
-                                                          std::string(name) + " to verify site " + site + ": " +
+            return Failure{certificates.error().code, "Could not read the trusted certificates of " +
+                                                          local_machine_store(std::string(name)) + " to verify site " + site + ": " +
                                                           certificates.error().message};
         }
         for (const auto& der : certificates.value()) {

@@ -1,7 +1,9 @@
 #include "core/probe/tls_files.hpp"
+#include "core/base/text.hpp"
 
 #include "core/base/bounded_input.hpp"
 #include "core/probe/client_cert_selection.hpp"
+#include "core/model/certificate_stores.hpp"
 
 #include <fstream>
 #include <iterator>
@@ -43,7 +45,6 @@ private:
     std::string value_;
 };
 
-std::string quoted(const std::filesystem::path& file) { return "\"" + file.string() + "\""; }
 
 Failure invalid(std::string message) {
     return Failure{std::make_error_code(std::errc::invalid_argument), std::move(message)};
@@ -208,7 +209,7 @@ Result<std::vector<X509Ptr>> load_certificates(const std::filesystem::path& pem_
 Result<ClientIdentity> load_client_identity(const ClientCert& client_cert) {
     if (const auto* pem = std::get_if<PemClientCert>(&client_cert)) return load_pem_identity(*pem);
     if (const auto* pfx = std::get_if<PfxClientCert>(&client_cert)) return load_pfx_identity(*pfx);
-    return invalid("a client certificate of LocalMachine\\" + std::get<StoreClientCert>(client_cert).store +
+    return invalid("a client certificate of " + local_machine_store(std::get<StoreClientCert>(client_cert).store) +
                    " is found in the certificate store, not in a file");
 }
 

@@ -1,6 +1,7 @@
 #include "core/repair/certificate_trust.hpp"
 
 #include "core/base/text.hpp"
+#include "core/model/certificate_stores.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -20,7 +21,6 @@ using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 Failure failure(std::errc code, std::string message) { return Failure{std::make_error_code(code), std::move(message)}; }
 
-std::string quoted(const std::filesystem::path& file) { return "\"" + file.string() + "\""; }
 
 bool contains(const std::vector<DerCertificate>& haystack, const DerCertificate& needle) {
     return std::find(haystack.begin(), haystack.end(), needle) != haystack.end();
@@ -118,7 +118,7 @@ Result<TrustCaReport> trust_ca_in_bundle(const std::vector<X509Ptr>& authorities
 Result<TrustCaReport> trust_ca_in_store(const std::vector<X509Ptr>& authorities, const std::string& store,
                                         CertificateStores& stores, bool apply) {
     TrustCaReport report;
-    report.target = "LocalMachine\\" + store;
+    report.target = local_machine_store(store);
     auto present = stores.list(store);
     if (!present) return present.error();
     for (const auto& authority : authorities) {
@@ -180,7 +180,7 @@ Result<std::vector<MisplacedRootCertificate>> misplaced_root_certificates(Certif
 
 Result<RootStoreReport> fix_root_store(const FixRootStoreStep& step, CertificateStores& stores, bool apply) {
     RootStoreReport report;
-    report.move_to = "LocalMachine\\" + step.move_to;
+    report.move_to = local_machine_store(step.move_to);
     auto misplaced = misplaced_root_certificates(stores);
     if (!misplaced) return misplaced.error();
     const auto moved_so_far = [&report] {

@@ -11,6 +11,7 @@
 #include "core/probe/certificate_info.hpp"
 #include "core/probe/tls_files.hpp"
 #include "core/repair/diagnosis_support.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal {
 namespace {
@@ -18,7 +19,6 @@ namespace {
 using diagnosis_detail::binding_shown;
 using diagnosis_detail::hex_sha256;
 using diagnosis_detail::same_text;
-using diagnosis_detail::store_shown;
 
 // Bounds on what the host hands over: far beyond any real store, and a limit on what a damaged
 // registry or store can make certheal walk.
@@ -56,7 +56,7 @@ Result<SharedIdentity> presented_identity(const ClientCert& client_cert, ClientI
     if (const auto* in_store = std::get_if<StoreClientCert>(&client_cert)) {
         if (identities == nullptr || !identities->available()) {
             return Failure{std::make_error_code(std::errc::not_supported),
-                           "its client certificate comes from " + store_shown(in_store->store) +
+                           "its client certificate comes from " + local_machine_store(in_store->store) +
                                ", and this diagnosis was given no access to the certificate stores"};
         }
         return identities->select(*in_store);
@@ -256,7 +256,7 @@ Result<BindingTrust> binding_trust_of(HostTrustInspector& inspector, Certificate
     if (found.binding && !found.binding->ctl_store_name.empty()) deciding.push_back(found.binding->ctl_store_name);
     for (const auto& name : deciding) {
         const StoreFacts* store = facts.store(name);
-        if (store != nullptr && store->error) return unread(store_shown(name), *store->error);
+        if (store != nullptr && store->error) return unread(local_machine_store(name), *store->error);
     }
     BindingTrust trust;
     trust.trust_mode = facts.schannel.trust_mode;

@@ -2,6 +2,7 @@
 
 #include "core/base/text.hpp"
 #include "core/repair/diagnosis_support.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal::diagnosis_detail {
 namespace {
@@ -26,7 +27,7 @@ std::string certificates_clause(const std::vector<const CertificateFacts*>& cert
 }  // namespace
 
 CauseFinding issuer_list_too_large(const SiteTrustFacts& site) {
-    const std::string issuers = store_shown(site.issuer_store);
+    const std::string issuers = local_machine_store(site.issuer_store);
     return finding(
         TrustCause::issuer_list_too_large,
         "The trusted issuer list Schannel builds from " + issuers + " (" + site.issuer_store_why + ") is " +
@@ -49,7 +50,7 @@ CauseFinding root_store_misplaced(const std::vector<const CertificateFacts*>& mi
 
 CauseFinding binding_store_misplaced(const SiteTrustFacts& site, const std::vector<const CertificateFacts*>& misplaced,
                                      std::uint32_t mode) {
-    const std::string issuers = store_shown(site.issuer_store);
+    const std::string issuers = local_machine_store(site.issuer_store);
     return finding(TrustCause::binding_store_misplaced,
                    issuers + ", the store Schannel takes the trusted issuers from (" + site.issuer_store_why +
                        "), holds " + std::to_string(misplaced.size()) + " certificate(s) that are not self-signed: " +
@@ -87,7 +88,7 @@ CauseFinding ip_binding_shadows_sni(const SslBinding& binding, const SslBinding&
 CauseFinding ctl_identifier_leftover(const SslBinding& binding) {
     return finding(TrustCause::ctl_identifier_leftover,
                    binding_shown(binding) + " names the certificate trust list \"" + binding.ctl_identifier + "\"" +
-                       (binding.ctl_store_name.empty() ? "" : " in " + store_shown(binding.ctl_store_name)) +
+                       (binding.ctl_store_name.empty() ? "" : " in " + local_machine_store(binding.ctl_store_name)) +
                        ", a leftover of IIS 6-style CTLs: http.sys then accepts only the issuers that list names",
                    "Recreate the binding without sslctlidentifier (netsh http delete sslcert, then netsh http add sslcert "
                    "with the same certhash and appid) and keep the trusted issuers in its Ctl Store Name instead");
@@ -107,7 +108,7 @@ CauseFinding intermediate_missing(const CertificateFacts& leaf, const Certificat
 
 CauseFinding anchor_missing_from_issuer_store(const SiteTrustFacts& site, const CertificateFacts& leaf,
                                               const CertificateFacts* root, std::uint32_t mode) {
-    const std::string issuers = store_shown(site.issuer_store);
+    const std::string issuers = local_machine_store(site.issuer_store);
     const std::string root_name = root ? root->subject : leaf.issuer;
     const std::string wanted =
         mode == 1 ? "its root " + root_name : "its issuer " + leaf.issuer + " or its root " + root_name;
@@ -125,7 +126,7 @@ CauseFinding root_not_trusted(const std::string& root_name, const std::string& r
                        mode_name(mode) + ") and the root of certheal's certificate, " + root_name +
                        ", is not in LocalMachine\\Root" +
                        (root_held_in.empty() ? std::string()
-                                             : " (only in LocalMachine\\" + root_held_in +
+                                             : " (only in " + local_machine_store(root_held_in) +
                                                    ", which machine trust does not use)") +
                        ", so IIS answers 403.16 (0x800B0109 CERT_E_UNTRUSTEDROOT or 0x800B010A CERT_E_CHAINING)",
                    "Add " + root_name + " to LocalMachine\\Root (certutil -addstore Root, or a trust_ca step with "
@@ -133,7 +134,7 @@ CauseFinding root_not_trusted(const std::string& root_name, const std::string& r
 }
 
 CauseFinding issuer_missing_from_binding_store(const SiteTrustFacts& site, const CertificateFacts& leaf) {
-    const std::string issuers = store_shown(site.issuer_store);
+    const std::string issuers = local_machine_store(site.issuer_store);
     return finding(TrustCause::issuer_missing_from_binding_store,
                    binding_shown(*site.binding) + " takes its trusted issuers from " + issuers +
                        " (its Ctl Store Name), and neither the issuer " + leaf.issuer +

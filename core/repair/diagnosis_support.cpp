@@ -29,7 +29,6 @@ std::string hex_sha256(std::string_view bytes) {
     return text;
 }
 
-std::string store_shown(const std::string& store) { return "LocalMachine\\" + store; }
 
 std::string binding_shown(const SslBinding& binding) {
     switch (binding.kind) {

@@ -26,7 +26,6 @@ std::string lower(std::string_view text);
 bool same_text(std::string_view a, std::string_view b);  // case-insensitive
 std::string hex_sha256(std::string_view bytes);          // lower-case hex
 
-std::string store_shown(const std::string& store);  // "LocalMachine\Root"
 std::string binding_shown(const SslBinding& binding);  // "the SNI binding www.example.com:443"
 std::string revocation_name(const SslBinding& binding);  // "off", "cached_only", "online"
 std::string mode_name(std::uint32_t mode);              // "2 (exclusive CA trust)"

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include "core/base/text.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal {
 namespace {
@@ -21,7 +22,6 @@ bool same_store(const std::string& a, std::string_view b) {
            });
 }
 
-std::string store_shown(const std::string& store) { return "LocalMachine\\" + store; }
 
 std::string origin_clause(const BindingTrust& binding) {
     return binding.issuer_store_why.empty() ? std::string() : " (" + binding.issuer_store_why + ")";
@@ -72,7 +72,7 @@ std::vector<StorePlacement> choose_trust_stores(const BindingTrust& binding, boo
     const std::uint32_t mode = binding.trust_mode;
     if (mode == 2) {
         if (self_signed || !same_store(issuers, "Root")) {
-            return {{issuers, mode_text(mode) + ": Schannel trusts only the certificates in " + store_shown(issuers) +
+            return {{issuers, mode_text(mode) + ": Schannel trusts only the certificates in " + local_machine_store(issuers) +
                                   origin + ", where a root or an intermediate CA is a trust anchor"}};
         }
         return {{"CA", mode_text(mode) + " and Schannel takes its trusted issuers from LocalMachine\\Root" + origin +
@@ -82,9 +82,9 @@ std::vector<StorePlacement> choose_trust_stores(const BindingTrust& binding, boo
     if (mode == 1) {
         if (self_signed) {
             return {{issuers, mode_text(mode) + ": Schannel accepts only a chain that ends in a root held in " +
-                                  store_shown(issuers) + origin}};
+                                  local_machine_store(issuers) + origin}};
         }
-        return {{"CA", mode_text(mode) + ": an intermediate CA is no trust anchor in " + store_shown(issuers) +
+        return {{"CA", mode_text(mode) + ": an intermediate CA is no trust anchor in " + local_machine_store(issuers) +
                            ", so it goes to LocalMachine\\CA, where Windows finds it to build the chain"}};
     }
     if (!self_signed) {
@@ -93,7 +93,7 @@ std::vector<StorePlacement> choose_trust_stores(const BindingTrust& binding, boo
     std::vector<StorePlacement> placements{
         {"Root", mode_text(mode) + ": Schannel accepts a chain that ends in a root of LocalMachine\\Root"}};
     if (binding.issuer_store_from_binding && !same_store(issuers, "Root")) {
-        placements.push_back({issuers, "the site's binding takes its trusted issuers from " + store_shown(issuers) +
+        placements.push_back({issuers, "the site's binding takes its trusted issuers from " + local_machine_store(issuers) +
                                            origin + ", and Schannel refuses a certificate whose root is not there"});
     }
     return placements;
@@ -277,7 +277,7 @@ StepStory story_of(const AutoTrustReport& report, bool dry_run) {
                                   {"sha1", certificate.sha1},
                                   {"store", placement.store},
                                   {"why", placement.why}});
-            reasons.push_back("for site " + site.site + ", certheal chose " + store_shown(placement.store) + " for " +
+            reasons.push_back("for site " + site.site + ", certheal chose " + local_machine_store(placement.store) + " for " +
                               certificate.subject + " because " + placement.why);
         }
         choices.push_back({{"site", site.site},

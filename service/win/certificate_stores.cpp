@@ -7,6 +7,7 @@
 
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal::win {
 namespace {
@@ -17,7 +18,6 @@ constexpr DWORD kCertificateEncoding = X509_ASN_ENCODING | PKCS_7_ASN_ENCODING;
 // are not taking effect: stop rather than loop.
 constexpr int kMostCopiesInOneStore = 8;
 
-std::string shown(const std::string& store) { return "LocalMachine\\" + store; }
 
 enum class Access {
     read,              // list: never creates, never writes
@@ -52,7 +52,7 @@ Result<CertStore> open_store(const std::string& store, Access access, const std:
     if (!opened) {
         const DWORD error = ::GetLastError();
         if (access != Access::change_or_create && means_no_such_store(error)) return CertStore{};
-        return win32_failure(error, "certheal could not open the " + shown(store) + " certificate store " + purpose);
+        return win32_failure(error, "certheal could not open the " + local_machine_store(store) + " certificate store " + purpose);
     }
     return opened;
 }
@@ -134,7 +134,7 @@ Result<std::vector<DerCertificate>> SystemCertificateStores::list(const std::str
         if (next == nullptr) {
             const DWORD error = ::GetLastError();
             if (error == static_cast<DWORD>(CRYPT_E_NOT_FOUND) || error == ERROR_NO_MORE_FILES) break;
-            return win32_failure(error, "certheal could not read the certificates of the " + shown(store) +
+            return win32_failure(error, "certheal could not read the certificates of the " + local_machine_store(store) +
                                             " certificate store");
         }
         current.reset(next);
@@ -145,7 +145,7 @@ Result<std::vector<DerCertificate>> SystemCertificateStores::list(const std::str
 
 Result<CertificateStores::Added> SystemCertificateStores::add(const std::string& store,
                                                               const DerCertificate& certificate) {
-    auto parsed = parse(certificate, "add a certificate to the " + shown(store) + " certificate store");
+    auto parsed = parse(certificate, "add a certificate to the " + local_machine_store(store) + " certificate store");
     if (!parsed) return parsed.error();
     const std::string& thumbprint = parsed.value().thumbprint;
 
@@ -158,17 +158,17 @@ Result<CertificateStores::Added> SystemCertificateStores::add(const std::string&
         const DWORD error = ::GetLastError();
         if (error == static_cast<DWORD>(CRYPT_E_EXISTS)) return Added::already_present;
         return win32_failure(error, "certheal could not add the certificate with SHA-1 thumbprint " + thumbprint +
-                                        " to the " + shown(store) + " certificate store");
+                                        " to the " + local_machine_store(store) + " certificate store");
     }
     auto written = commit(opened.value().get(), "certheal could not save the certificate with SHA-1 thumbprint " +
-                                                    thumbprint + " in the " + shown(store) + " certificate store");
+                                                    thumbprint + " in the " + local_machine_store(store) + " certificate store");
     if (!written) return written.error();
     return Added::added;
 }
 
 Result<CertificateStores::Removed> SystemCertificateStores::remove(const std::string& store,
                                                                    const DerCertificate& certificate) {
-    auto parsed = parse(certificate, "remove a certificate from the " + shown(store) + " certificate store");
+    auto parsed = parse(certificate, "remove a certificate from the " + local_machine_store(store) + " certificate store");
     if (!parsed) return parsed.error();
     const std::string& thumbprint = parsed.value().thumbprint;
 
@@ -187,7 +187,7 @@ Result<CertificateStores::Removed> SystemCertificateStores::remove(const std::st
         if (next == nullptr) {
             const DWORD error = ::GetLastError();
             if (error == static_cast<DWORD>(CRYPT_E_NOT_FOUND) || error == ERROR_NO_MORE_FILES) break;
-            return win32_failure(error, "certheal could not search the " + shown(store) +
+            return win32_failure(error, "certheal could not search the " + local_machine_store(store) +
                                             " certificate store for the certificate with SHA-1 thumbprint " +
                                             thumbprint);
         }
@@ -197,13 +197,13 @@ Result<CertificateStores::Removed> SystemCertificateStores::remove(const std::st
         // search then starts again from the beginning, as its place in the store is gone.
         if (!::CertDeleteCertificateFromStore(candidate.release())) {
             return last_error_failure("certheal could not remove the certificate with SHA-1 thumbprint " +
-                                      thumbprint + " from the " + shown(store) + " certificate store");
+                                      thumbprint + " from the " + local_machine_store(store) + " certificate store");
         }
         ++removed;
     }
     if (removed == 0) return Removed::not_present;
     auto written = commit(opened.value().get(), "certheal could not save the removal of the certificate with SHA-1 "
-                                                "thumbprint " + thumbprint + " from the " + shown(store) +
+                                                "thumbprint " + thumbprint + " from the " + local_machine_store(store) +
                                                 " certificate store");
     if (!written) return written.error();
     return Removed::removed;

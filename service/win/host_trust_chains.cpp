@@ -11,6 +11,7 @@
 
 #include "service/win/handles.hpp"
 #include "service/win/win_error.hpp"
+#include "core/model/certificate_stores.hpp"
 
 // SchannelHostTrustInspector::build_chain(): CertGetCertificateChain the way Schannel builds a
 // client's chain.
@@ -109,8 +110,8 @@ Result<BuiltChain> SchannelHostTrustInspector::build_chain(const ChainRequest& r
             made = ::CertCreateCertificateChainEngine(reinterpret_cast<PCERT_CHAIN_ENGINE_CONFIG>(&config), &created);
         }
         if (!made) {
-            return last_error_failure("certheal could not make a chain engine whose only roots are LocalMachine\\" +
-                                      *request.exclusive_store);
+            return last_error_failure("certheal could not make a chain engine whose only roots are " +
+                                      local_machine_store(*request.exclusive_store));
         }
         engine.reset(created);
         engine_handle = created;

@@ -14,6 +14,7 @@
 #include "service/win/handles.hpp"
 #include "service/win/key_signers.hpp"
 #include "service/win/win_error.hpp"
+#include "core/model/certificate_stores.hpp"
 
 namespace certheal::win {
 namespace {
@@ -70,7 +71,7 @@ std::optional<StoreCertificate> describe(PCCERT_CONTEXT context) {
 }
 
 Result<std::vector<StoreEntry>> read_store(const std::string& store) {
-    const std::string shown = "LocalMachine\\" + store;
+    const std::string shown = local_machine_store(store);
     std::vector<StoreEntry> entries;
     const std::wstring name = to_utf16(store);
     CertStore opened(::CertOpenStore(CERT_STORE_PROV_SYSTEM_W, 0, 0,
@@ -180,7 +181,7 @@ Result<SharedIdentity> StoreClientIdentities::select(const StoreClientCert& want
         known->second.read_at = now;
         return known->second.identity;
     }
-    auto identity = identity_of_certificate(entry.context.get(), "LocalMachine\\" + wanted.store);
+    auto identity = identity_of_certificate(entry.context.get(), local_machine_store(wanted.store));
     if (!identity) return failed(identity.error());
     choices_[key] = Choice{now, entry.described.thumbprint, identity.value(), std::nullopt};
     return identity;
