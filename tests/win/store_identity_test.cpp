@@ -26,6 +26,7 @@
 #include "identity_support.hpp"
 #include "service/win/store_identities.hpp"
 #include "support/pki.hpp"
+#include "support/probe_once.hpp"
 
 using namespace certheal;
 using namespace std::chrono_literals;
@@ -289,14 +290,7 @@ ProbeResult probe_with_cng_key(const std::string& port_variable) {
     wanted.issuer = "CN=certheal identity CA";
     site.tls.client_cert = wanted;
     site.timeout = 20s;
-    boost::asio::io_context io;
-    HttpsProber prober(io, {}, nullptr, nullptr, &identities);
-    std::optional<ProbeResult> result;
-    prober.probe(site, [&](ProbeResult probed) { result = std::move(probed); });
-    io.run();
-    REQUIRE(result);
-    INFO("error: " << result->error.value_or("(none)"));
-    return *result;
+    return test::probe_once(site, identities);
 }
 
 }  // namespace
