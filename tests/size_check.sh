@@ -1,26 +1,19 @@
 #!/usr/bin/env bash
 # Keeps the folders named below readable in one sitting: no source file over 500 lines and no
-# function over 80 (functions as universal-ctags finds them, lambdas included). A folder joins
-# the list once it meets both; docs/architecture.md says why the limits exist. --except leaves out
-# a folder inside one named (one still being split), so that the rest can join meanwhile.
-#   size_check.sh <source dir> [--except <folder>]... <folder>...
+# function over 80 (functions as universal-ctags finds them, lambdas included);
+# docs/architecture.md says why the limits exist.
+#   size_check.sh <source dir> <folder>...
 set -euo pipefail
-cd "${1:?usage: size_check.sh <source dir> [--except <folder>]... <folder>...}"
+cd "${1:?usage: size_check.sh <source dir> <folder>...}"
 shift
-prune=() excepted=()
-while [[ ${1:-} == --except ]]; do
-    prune+=(-path "${2:?size: --except needs a folder}" -prune -o)
-    excepted+=("$2")
-    shift 2
-done
 (($#)) || { echo "size: name at least one folder"; exit 2; }
-scope="$*${excepted[*]:+ (but ${excepted[*]})}"
+scope="$*"
 command -v ctags >/dev/null || { echo "size: needs universal-ctags (scripts/setup installs it)"; exit 1; }
 
 readonly max_file_lines=500 max_function_lines=80
 problems=0
 
-mapfile -t files < <(find "$@" "${prune[@]}" -type f \( -name '*.cpp' -o -name '*.hpp' \) -print | sort)
+mapfile -t files < <(find "$@" -type f \( -name '*.cpp' -o -name '*.hpp' \) -print | sort)
 ((${#files[@]})) || { echo "size: no C++ files under $*"; exit 1; }
 
 for file in "${files[@]}"; do
